@@ -1,0 +1,46 @@
+"""trackyard: MLflow's client API over pluggable tracking, registry and artifact backends.
+
+    from trackyard import MlflowClient
+
+    client = MlflowClient()                       # sqlite:///trackyard.db by default
+    exp = client.create_experiment("demo")
+    run = client.create_run(exp)
+    client.log_metric(run.info.run_id, "loss", 0.25, step=1)
+
+Importing trackyard is cheap: no database driver, SQLAlchemy or fsspec is imported until a
+store is first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from trackyard.client import MlflowClient
+from trackyard.config import get_registry_uri, get_tracking_uri, set_registry_uri, set_tracking_uri
+from trackyard.errors import MlflowException, TrackyardError
+
+if TYPE_CHECKING:
+    from trackyard.plugins.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MlflowClient",
+    "MlflowException",
+    "TrackyardError",
+    "__version__",
+    "get_registry_uri",
+    "get_tracking_uri",
+    "hookimpl",
+    "set_registry_uri",
+    "set_tracking_uri",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # hookimpl needs pluggy; plugin modules import it, plain users never pay for it.
+    if name == "hookimpl":
+        from trackyard.plugins.hookspecs import hookimpl
+
+        return hookimpl
+    raise AttributeError(f"module 'trackyard' has no attribute {name!r}")

@@ -1,0 +1,162 @@
+"""Errors: one root, :class:`TrackyardError`, carrying MLflow's error codes.
+
+``MlflowException`` is an alias of :class:`TrackyardError`, so code written against
+MLflow keeps working after swapping its imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "ERROR_CODE_TO_HTTP_STATUS",
+    "BackendConflictError",
+    "ErrorCode",
+    "MlflowException",
+    "PluginLoadError",
+    "TrackyardError",
+    "UnknownSchemeError",
+]
+
+
+class ErrorCode:
+    """MLflow's error code names (the ``error_code`` field of REST error bodies)."""
+
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    INVALID_STATE = "INVALID_STATE"
+    DATA_LOSS = "DATA_LOSS"
+    BAD_REQUEST = "BAD_REQUEST"
+    INVALID_PARAMETER_VALUE = "INVALID_PARAMETER_VALUE"
+    RESOURCE_ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
+    RESOURCE_DOES_NOT_EXIST = "RESOURCE_DOES_NOT_EXIST"
+    NOT_FOUND = "NOT_FOUND"
+    ENDPOINT_NOT_FOUND = "ENDPOINT_NOT_FOUND"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    CUSTOMER_UNAUTHORIZED = "CUSTOMER_UNAUTHORIZED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    ABORTED = "ABORTED"
+    RESOURCE_CONFLICT = "RESOURCE_CONFLICT"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    REQUEST_LIMIT_EXCEEDED = "REQUEST_LIMIT_EXCEEDED"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    CANCELLED = "CANCELLED"
+    NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
+    TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    FEATURE_DISABLED = "FEATURE_DISABLED"
+
+
+ERROR_CODE_TO_HTTP_STATUS: dict[str, int] = {
+    ErrorCode.INVALID_PARAMETER_VALUE: 400,
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.RESOURCE_ALREADY_EXISTS: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.CUSTOMER_UNAUTHORIZED: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.RESOURCE_DOES_NOT_EXIST: 404,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.ENDPOINT_NOT_FOUND: 404,
+    ErrorCode.ABORTED: 409,
+    ErrorCode.RESOURCE_CONFLICT: 409,
+    ErrorCode.ALREADY_EXISTS: 409,
+    ErrorCode.REQUEST_LIMIT_EXCEEDED: 429,
+    ErrorCode.RESOURCE_EXHAUSTED: 429,
+    ErrorCode.CANCELLED: 499,
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.INVALID_STATE: 500,
+    ErrorCode.DATA_LOSS: 500,
+    ErrorCode.FEATURE_DISABLED: 501,
+    ErrorCode.NOT_IMPLEMENTED: 501,
+    ErrorCode.TEMPORARILY_UNAVAILABLE: 503,
+    ErrorCode.DEADLINE_EXCEEDED: 504,
+}
+
+
+class TrackyardError(Exception):
+    """The root of every error trackyard raises on purpose.
+
+    Args:
+        message: what went wrong, in words a user can act on.
+        error_code: one of MLflow's error code names (see :class:`ErrorCode`).
+    """
+
+    def __init__(self, message: object, error_code: str = ErrorCode.INTERNAL_ERROR, **kwargs: Any):
+        if isinstance(error_code, int):  # MLflow's proto enums; keep callers working
+            error_code = ErrorCode.INTERNAL_ERROR
+        self.message = str(message)
+        self.error_code = error_code
+        self.json_kwargs = kwargs
+        super().__init__(self.message)
+
+    def get_http_status_code(self) -> int:
+        """Return the HTTP status MLflow uses for this error code."""
+        return ERROR_CODE_TO_HTTP_STATUS.get(self.error_code, 500)
+
+    def serialize_as_json(self) -> str:
+        """Return the error as MLflow's REST error body."""
+        import json
+
+        return json.dumps({"error_code": self.error_code, "message": self.message, **self.json_kwargs})
+
+    @classmethod
+    def invalid_parameter_value(cls, message: str, **kwargs: Any) -> TrackyardError:
+        """Build an ``INVALID_PARAMETER_VALUE`` error."""
+        return cls(message, error_code=ErrorCode.INVALID_PARAMETER_VALUE, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, error_code={self.error_code!r})"
+
+
+MlflowException = TrackyardError
+
+
+class UnknownSchemeError(TrackyardError, KeyError):
+    """No installed plugin handles a URI's scheme.
+
+    Attributes:
+        scheme: the scheme that was asked for.
+        kind: ``"tracking"``, ``"registry"`` or ``"artifact"``.
+        available: the schemes that are installed for that kind.
+        suggestion: a close match among ``available``, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scheme: str,
+        kind: str,
+        available: Sequence[str] = (),
+        suggestion: str | None = None,
+    ):
+        super().__init__(message, ErrorCode.INVALID_PARAMETER_VALUE)
+        self.scheme = scheme
+        self.kind = kind
+        self.available = tuple(available)
+        self.suggestion = suggestion
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.message
+
+
+class BackendConflictError(TrackyardError):
+    """Two plugins claim one scheme and neither says it replaces the other."""
+
+    def __init__(self, message: str, *, scheme: str, kind: str, plugins: Sequence[str]):
+        super().__init__(message, ErrorCode.INVALID_STATE)
+        self.scheme = scheme
+        self.kind = kind
+        self.plugins = tuple(plugins)
+
+
+class PluginLoadError(TrackyardError, ImportError):
+    """A plugin, or the backend class it names, could not be loaded."""
+
+    def __init__(self, message: str, *, plugin: str, distribution: str | None = None):
+        super().__init__(message, ErrorCode.INTERNAL_ERROR)
+        self.plugin = plugin
+        self.distribution = distribution
+
+    def __str__(self) -> str:
+        return self.message

@@ -1,0 +1,337 @@
+"""Store contracts: abstract base classes every backend implements, and capabilities.
+
+Method names and signatures mirror MLflow's tracking and registry ``AbstractStore`` and its
+``ArtifactRepository``. Unlike MLflow's, these are real :mod:`abc` classes: a subclass that
+misses an abstract method cannot be instantiated.
+
+Stores receive input that :mod:`trackyard.validation` already checked; they must still refuse
+keys or paths that would escape their storage root.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, ClassVar
+
+from trackyard.errors import ErrorCode, TrackyardError
+
+if TYPE_CHECKING:
+    from trackyard.entities import (
+        Experiment,
+        ExperimentTag,
+        FileInfo,
+        Metric,
+        PagedList,
+        Param,
+        Run,
+        RunInfo,
+        RunTag,
+    )
+
+__all__ = ["ArtifactRepository", "Capabilities", "TrackingStore", "unsupported"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a store supports beyond the core contract.
+
+    Attributes:
+        transactions: a ``log_batch`` is all-or-nothing (a failed batch writes nothing).
+        concurrent_processes: several processes may write to one store at once.
+        search_or: the store evaluates ``OR`` and parentheses in filters (trackyard extension).
+        traces, logged_models, webhooks, prompts, model_registry, datasets: feature families
+            that later contracts add.
+    """
+
+    transactions: bool = True
+    concurrent_processes: bool = True
+    search_or: bool = True
+    traces: bool = False
+    logged_models: bool = False
+    webhooks: bool = False
+    prompts: bool = False
+    model_registry: bool = False
+    datasets: bool = False
+
+    def names(self) -> list[str]:
+        """Names of the capabilities that are on."""
+        return [f.name for f in fields(self) if getattr(self, f.name)]
+
+
+def unsupported(store: object, feature: str) -> TrackyardError:
+    """Build the ``FEATURE_DISABLED`` error for a feature a store does not have."""
+    return TrackyardError(
+        f"{type(store).__name__} does not support {feature}.", ErrorCode.FEATURE_DISABLED
+    )
+
+
+class TrackingStore(ABC):
+    """Experiments, runs, metrics, params and tags.
+
+    A backend is constructed as ``Store(store_uri=..., artifact_uri=...)``, where
+    ``artifact_uri`` is the default artifact root for new experiments. Instances are cached
+    per process and shared between threads, so they must be thread-safe.
+    """
+
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
+        self.store_uri = store_uri
+        self.artifact_uri = artifact_uri
+
+    # -- experiments -----------------------------------------------------------------------
+    @abstractmethod
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: Sequence[ExperimentTag] | None = None,
+    ) -> str:
+        """Create an experiment and return its id (RESOURCE_ALREADY_EXISTS if the name is taken)."""
+
+    @abstractmethod
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """Return an experiment (RESOURCE_DOES_NOT_EXIST if absent)."""
+
+    @abstractmethod
+    def get_experiment_by_name(self, experiment_name: str) -> Experiment | None:
+        """Return the experiment with this name, active or deleted, or None."""
+
+    @abstractmethod
+    def search_experiments(
+        self,
+        view_type: int = 1,
+        max_results: int = 1000,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Experiment]:
+        """Return one page of experiments matching the filter, in order."""
+
+    @abstractmethod
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Mark an experiment and its runs deleted."""
+
+    @abstractmethod
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Undo :meth:`delete_experiment`."""
+
+    @abstractmethod
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Rename an active experiment."""
+
+    @abstractmethod
+    def set_experiment_tag(self, experiment_id: str, tag: ExperimentTag) -> None:
+        """Set (or overwrite) an experiment tag."""
+
+    @abstractmethod
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Delete an experiment tag (RESOURCE_DOES_NOT_EXIST if absent)."""
+
+    # -- runs ------------------------------------------------------------------------------
+    @abstractmethod
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        tags: Sequence[RunTag],
+        run_name: str | None,
+    ) -> Run:
+        """Create a run in an active experiment; ``tags`` already include system tags."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run:
+        """Return a run with its latest metrics, params and tags."""
+
+    @abstractmethod
+    def update_run_info(
+        self, run_id: str, run_status: int, end_time: int | None, run_name: str | None
+    ) -> RunInfo:
+        """Set status, end time and (if not None) name; return the new info."""
+
+    @abstractmethod
+    def delete_run(self, run_id: str) -> None:
+        """Mark a run deleted."""
+
+    @abstractmethod
+    def restore_run(self, run_id: str) -> None:
+        """Undo :meth:`delete_run`."""
+
+    @abstractmethod
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None:
+        """Write metrics, params and tags to an active run.
+
+        Stores with ``capabilities.transactions`` write all of it or nothing. Identical metric
+        rows are idempotent; a param re-logged with a different value is INVALID_PARAMETER_VALUE.
+        """
+
+    def log_metric(self, run_id: str, metric: Metric) -> None:
+        """Log one metric point (defaults to :meth:`log_batch`)."""
+        self.log_batch(run_id, [metric], [], [])
+
+    def log_param(self, run_id: str, param: Param) -> None:
+        """Log one param (defaults to :meth:`log_batch`)."""
+        self.log_batch(run_id, [], [param], [])
+
+    def set_tag(self, run_id: str, tag: RunTag) -> None:
+        """Set one tag (defaults to :meth:`log_batch`)."""
+        self.log_batch(run_id, [], [], [tag])
+
+    @abstractmethod
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Delete a run tag (RESOURCE_DOES_NOT_EXIST if absent)."""
+
+    @abstractmethod
+    def get_metric_history(
+        self,
+        run_id: str,
+        metric_key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Metric]:
+        """Return every point of one metric ordered by (timestamp, step, value)."""
+
+    @abstractmethod
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        run_view_type: int,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        """Return one page of runs matching the filter, in order (see :mod:`trackyard.search`)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, default does nothing
+        """Release connections and files; the store is unusable afterwards."""
+
+
+class ArtifactRepository(ABC):
+    """Files of one artifact root (a run's artifacts, or any location).
+
+    Constructed as ``Repo(artifact_uri, tracking_uri=None, registry_uri=None)``. Every path
+    argument is relative to the root; a path that would leave the root is refused with
+    INVALID_PARAMETER_VALUE before anything is written.
+    """
+
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(
+        self,
+        artifact_uri: str,
+        tracking_uri: str | None = None,
+        registry_uri: str | None = None,
+    ) -> None:
+        self.artifact_uri = artifact_uri
+        self.tracking_uri = tracking_uri
+        self.registry_uri = registry_uri
+
+    @abstractmethod
+    def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
+        """Copy one local file into ``artifact_path`` (a directory under the root)."""
+
+    @abstractmethod
+    def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
+        """Copy a local directory's contents into ``artifact_path``."""
+
+    @abstractmethod
+    def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
+        """List the direct children of ``path`` ([] if it is a file or absent)."""
+
+    @abstractmethod
+    def _download_file(self, remote_file_path: str, local_path: str) -> None:
+        """Download one file to ``local_path`` (its parent directory exists)."""
+
+    def write_bytes(self, data: bytes, artifact_file: str) -> None:
+        """Write ``data`` as the file ``artifact_file`` (a path relative to the root)."""
+        from trackyard.validation import validate_artifact_path
+
+        artifact_file = validate_artifact_path(artifact_file, allow_empty=False)
+        directory, name = posixpath.split(artifact_file)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = os.path.join(tmp, name)
+            with open(local, "wb") as fh:
+                fh.write(data)
+            self.log_artifact(local, directory or None)
+
+    def delete_artifacts(self, artifact_path: str | None = None) -> None:
+        """Delete ``artifact_path`` (or everything) under the root."""
+        raise unsupported(self, "deleting artifacts")
+
+    def download_artifacts(self, artifact_path: str, dst_path: str | None = None) -> str:
+        """Download a file or directory and return the local path of what was downloaded.
+
+        ``dst_path`` must be an existing directory (a temporary one is made if None). Nothing
+        is ever written outside it: every target path is resolved (symlinks included) and
+        checked to lie within ``dst_path``.
+        """
+        from trackyard.validation import validate_artifact_path
+
+        rel = validate_artifact_path(artifact_path)
+        if dst_path is None:
+            dst_path = tempfile.mkdtemp(prefix="trackyard-download-")
+        dst_root = os.path.realpath(dst_path)
+        if not os.path.exists(dst_root):  # the codes are MLflow's
+            raise TrackyardError(
+                f"The destination path for downloaded artifacts does not exist: {dst_path!r}",
+                ErrorCode.RESOURCE_DOES_NOT_EXIST,
+            )
+        if not os.path.isdir(dst_root):
+            raise TrackyardError(
+                f"The destination path for downloaded artifacts is not a directory: {dst_path!r}",
+                ErrorCode.INVALID_PARAMETER_VALUE,
+            )
+
+        def local_target(remote: str) -> str:
+            target = os.path.realpath(os.path.join(dst_root, *remote.split("/")))
+            if target != dst_root and not target.startswith(dst_root + os.sep):
+                raise TrackyardError(
+                    f"Refusing to download {remote!r}: it would be written outside {dst_path!r}.",
+                    ErrorCode.INVALID_PARAMETER_VALUE,
+                )
+            return target
+
+        def fetch(remote: str) -> None:
+            target = local_target(remote)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            self._download_file(remote, target)
+
+        def walk(remote_dir: str) -> None:
+            target = local_target(remote_dir) if remote_dir else dst_root
+            os.makedirs(target, exist_ok=True)
+            for info in self.list_artifacts(remote_dir or None):
+                child = info.path
+                if info.is_dir:
+                    walk(child)
+                else:
+                    fetch(child)
+
+        if rel and not self._is_directory(rel):
+            fetch(rel)
+            return local_target(rel)
+        walk(rel)
+        return local_target(rel) if rel else dst_root
+
+    def _is_directory(self, artifact_path: str) -> bool:
+        """Whether ``artifact_path`` is a directory (default: it has listed children)."""
+        parent = posixpath.dirname(artifact_path)
+        for info in self.list_artifacts(parent or None):
+            if info.path == artifact_path:
+                return info.is_dir
+        raise TrackyardError(
+            f"Artifact {artifact_path!r} does not exist under {self.artifact_uri!r}.",
+            ErrorCode.RESOURCE_DOES_NOT_EXIST,
+        )

@@ -1,0 +1,386 @@
+"""Every input limit and name rule, in one place.
+
+The numbers and rules are MLflow's (see ``shared/reference/mlflow-facts.md`` section 3). The
+client runs these checks before any store sees the input; stores may rely on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import os
+import posixpath
+import re
+import urllib.parse
+from collections.abc import Iterable, Sequence
+
+from trackyard.entities import Metric, Param, RunTag
+from trackyard.errors import ErrorCode, TrackyardError
+
+__all__ = [
+    "MAX_ENTITIES_PER_BATCH",
+    "MAX_ENTITY_KEY_LENGTH",
+    "MAX_EXPERIMENT_NAME_LENGTH",
+    "MAX_EXPERIMENT_TAG_KEY_LENGTH",
+    "MAX_EXPERIMENT_TAG_VAL_LENGTH",
+    "MAX_METRICS_PER_BATCH",
+    "MAX_PARAMS_TAGS_PER_BATCH",
+    "MAX_PARAM_VAL_LENGTH",
+    "MAX_RUN_NAME_LENGTH",
+    "MAX_TAG_VAL_LENGTH",
+    "validate_artifact_path",
+    "validate_batch",
+    "validate_experiment_artifact_location",
+    "validate_experiment_id",
+    "validate_experiment_name",
+    "validate_experiment_tag",
+    "validate_key",
+    "validate_metric",
+    "validate_param",
+    "validate_run_id",
+    "validate_run_name",
+    "validate_tag",
+    "validate_timestamp",
+]
+
+_logger = logging.getLogger("trackyard.validation")
+
+MAX_ENTITY_KEY_LENGTH = 250
+MAX_PARAM_VAL_LENGTH = 6000
+MAX_TAG_VAL_LENGTH = 8000
+MAX_EXPERIMENT_NAME_LENGTH = 500
+MAX_EXPERIMENT_TAG_KEY_LENGTH = 250
+MAX_EXPERIMENT_TAG_VAL_LENGTH = 20000
+MAX_PARAMS_TAGS_PER_BATCH = 100
+MAX_METRICS_PER_BATCH = 1000
+MAX_ENTITIES_PER_BATCH = 1000
+MAX_BATCH_LOG_REQUEST_SIZE = 1_000_000
+MAX_RUN_NAME_LENGTH = 250  # MLflow has no check; its column is VARCHAR(250)
+DEFAULT_ARTIFACT_LOCATION_MAX_LENGTH = 2048
+
+_KEY_RE = re.compile(r"^[/\w.\- :]*$" if os.name != "nt" else r"^[/\w.\- ]*$")
+_RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
+_EXPERIMENT_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,63}$")
+_WINDOWS_DRIVE_RE = re.compile(r"^[a-zA-Z]:")
+
+# Keys that passed validate_key; keys repeat a lot (100,000 points over a handful of names).
+_valid_keys: dict[str, None] = {}
+_VALID_KEYS_CAP = 65536
+
+
+def _invalid(message: str) -> TrackyardError:
+    return TrackyardError(message, ErrorCode.INVALID_PARAMETER_VALUE)
+
+
+def _env_flag(names: Sequence[str], default: bool) -> bool:
+    for name in names:
+        raw = os.environ.get(name)
+        if raw is not None:
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+    return default
+
+
+def truncate_long_values() -> bool:
+    """Whether over-long param/tag values are cut (MLflow's default) rather than refused."""
+    return _env_flag(("TRACKYARD_TRUNCATE_LONG_VALUES", "MLFLOW_TRUNCATE_LONG_VALUES"), True)
+
+
+def _path_not_unique(name: str) -> str | None:
+    """Return what ``name`` would resolve to as a path, if that is not ``name`` itself."""
+    norm = posixpath.normpath(name)
+    if norm != name or norm == "." or norm.startswith("..") or norm.startswith("/"):
+        return norm
+    return None
+
+
+def validate_key(key: object, what: str = "metric") -> str:
+    """Check a metric, param or tag key and return it.
+
+    Raises:
+        TrackyardError: ``INVALID_PARAMETER_VALUE`` when the key is not a string, is longer
+            than 250 characters, has characters outside ``[/\\w.\\- :]``, or is not a
+            canonical relative path (``a//b``, ``./a``, ``/a``, ``../a``, ``a/``, empty).
+    """
+    if key in _valid_keys:
+        return key  # type: ignore[return-value]
+    if not isinstance(key, str):
+        raise _invalid(f"Invalid {what} name: {key!r}. Names must be strings.")
+    if len(key) > MAX_ENTITY_KEY_LENGTH:
+        raise _invalid(
+            f"Invalid {what} name: {key[:40]!r}... is {len(key)} characters long; "
+            f"the limit is {MAX_ENTITY_KEY_LENGTH}."
+        )
+    if not _KEY_RE.match(key):
+        raise _invalid(
+            f"Invalid {what} name: {key!r}. Names may only contain letters, digits, "
+            "underscores (_), dashes (-), periods (.), spaces ( ), colons (:) and slashes (/)."
+        )
+    resolved = _path_not_unique(key)
+    if resolved is not None:
+        raise _invalid(
+            f"Invalid {what} name: {key!r}. Names are used as file paths by some stores and "
+            f"must be canonical relative paths; this name would resolve to {resolved!r}."
+        )
+    if len(_valid_keys) >= _VALID_KEYS_CAP:
+        _valid_keys.clear()
+    _valid_keys[key] = None
+    return key
+
+
+def _check_value_length(value: str, limit: int, what: str, key: str, truncate: bool) -> str:
+    if len(value) <= limit:
+        return value
+    if truncate and truncate_long_values():
+        _logger.warning(
+            "%s value for key %r is %d characters long; truncated to %d.",
+            what.capitalize(),
+            key,
+            len(value),
+            limit,
+        )
+        return value[:limit]
+    raise _invalid(
+        f"{what.capitalize()} value for key {key!r} is {len(value)} characters long; "
+        f"the limit is {limit}."
+    )
+
+
+def validate_param(key: object, value: object) -> Param:
+    """Check a param and return it with its value as a (possibly truncated) string."""
+    k = validate_key(key, "param")
+    v = value if isinstance(value, str) else str(value)
+    return Param(k, _check_value_length(v, MAX_PARAM_VAL_LENGTH, "param", k, truncate=True))
+
+
+def validate_tag(key: object, value: object) -> RunTag:
+    """Check a run tag and return it with its value as a (possibly truncated) string."""
+    k = validate_key(key, "tag")
+    v = value if isinstance(value, str) else str(value)
+    return RunTag(k, _check_value_length(v, MAX_TAG_VAL_LENGTH, "tag", k, truncate=True))
+
+
+def validate_experiment_tag(key: object, value: object) -> tuple[str, str]:
+    """Check an experiment tag; an over-long value is an error, not truncated."""
+    k = validate_key(key, "experiment tag")
+    if len(k) > MAX_EXPERIMENT_TAG_KEY_LENGTH:  # pragma: no cover - equal to the key limit
+        raise _invalid(f"Experiment tag key {k!r} is too long")
+    v = value if isinstance(value, str) else str(value)
+    _check_value_length(v, MAX_EXPERIMENT_TAG_VAL_LENGTH, "experiment tag", k, truncate=False)
+    return k, v
+
+
+def _bad_metric_value(key: str, value: object, timestamp: object) -> TrackyardError:
+    return _invalid(
+        f"Got invalid value {value!r} for metric {key!r} (timestamp={timestamp}). "
+        "Please specify value as a valid double (64-bit floating point)."
+    )
+
+
+def validate_metric(
+    key: object,
+    value: object,
+    timestamp: object,
+    step: object,
+    **extra: str | None,
+) -> Metric:
+    """Check one metric point and return it as a :class:`Metric` with plain types."""
+    k = validate_key(key, "metric")
+    tv = type(value)
+    if tv is float:
+        v = value
+    elif tv is int or (isinstance(value, numbers.Real) and not isinstance(value, bool)):
+        v = float(value)  # type: ignore[arg-type]
+    else:
+        raise _bad_metric_value(k, value, timestamp)
+    t = timestamp
+    if type(t) is not int:
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or t != t:
+            raise _invalid(f"Got invalid timestamp {timestamp!r} for metric {k!r}.")
+        t = int(t)  # type: ignore[arg-type]
+    if t < 0:
+        raise _invalid(
+            f"Got invalid timestamp {timestamp!r} for metric {k!r}: "
+            "timestamps are epoch milliseconds and cannot be negative."
+        )
+    s = step
+    if type(s) is not int:
+        if isinstance(s, bool) or not isinstance(s, numbers.Real) or s != s:
+            raise _invalid(f"Got invalid step {step!r} for metric {k!r}; steps are integers.")
+        s = int(s)  # type: ignore[arg-type]
+    return Metric(k, v, t, s, **extra)  # type: ignore[arg-type]
+
+
+def _normalize_metrics(metrics: Iterable[Metric]) -> list[Metric]:
+    out: list[Metric] = []
+    append = out.append
+    valid = _valid_keys
+    for m in metrics:
+        if not isinstance(m, Metric):
+            raise _invalid(f"Expected a Metric, got {type(m).__name__}: {m!r}")
+        # Fast path: already plain types and a known key.
+        if (
+            m.key in valid
+            and type(m.value) is float
+            and type(m.timestamp) is int
+            and m.timestamp >= 0
+            and type(m.step) is int
+        ):
+            append(m)
+            continue
+        append(
+            validate_metric(
+                m.key,
+                m.value,
+                m.timestamp,
+                m.step,
+                model_id=m.model_id,
+                dataset_name=m.dataset_name,
+                dataset_digest=m.dataset_digest,
+                run_id=m.run_id,
+            )
+        )
+    return out
+
+
+def validate_batch(
+    metrics: Iterable[Metric] = (),
+    params: Iterable[Param] = (),
+    tags: Iterable[RunTag] = (),
+) -> tuple[list[Metric], list[Param], list[RunTag]]:
+    """Check a whole ``log_batch`` and return normalized copies.
+
+    Any number of items is accepted (the store writes them in one transaction). Duplicate
+    param keys in one batch are an error; for tags the last value of a key wins.
+    """
+    checked_metrics = _normalize_metrics(metrics)
+    checked_params: list[Param] = []
+    seen: dict[str, str] = {}
+    for p in params:
+        if not isinstance(p, Param):
+            raise _invalid(f"Expected a Param, got {type(p).__name__}: {p!r}")
+        cp = validate_param(p.key, p.value)
+        if cp.key in seen:
+            raise _invalid(
+                f"Duplicate parameter keys have been submitted: {cp.key!r}. "
+                "Please ensure the request contains only one param value per param key."
+            )
+        seen[cp.key] = cp.value
+        checked_params.append(cp)
+    last_tags: dict[str, RunTag] = {}
+    for t in tags:
+        if not isinstance(t, RunTag):
+            raise _invalid(f"Expected a RunTag, got {type(t).__name__}: {t!r}")
+        ct = validate_tag(t.key, t.value)
+        last_tags.pop(ct.key, None)
+        last_tags[ct.key] = ct
+    return checked_metrics, checked_params, list(last_tags.values())
+
+
+def validate_timestamp(value: object, what: str = "timestamp") -> int:
+    """Check an epoch-milliseconds time: a non-negative number, returned as an int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+        raise _invalid(f"Invalid {what}: {value!r}. Expected epoch milliseconds.")
+    if value < 0:
+        raise _invalid(f"Invalid {what}: {value!r}. Times cannot be negative.")
+    return int(value)
+
+
+def validate_run_id(run_id: object) -> str:
+    """Check a run id: ``^[a-zA-Z0-9][\\w\\-]{0,255}$``."""
+    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+        raise _invalid(f"Invalid run ID: {run_id!r}")
+    return run_id
+
+
+def validate_experiment_id(experiment_id: object) -> str:
+    """Check an experiment id and return it as a string (ints are accepted)."""
+    if isinstance(experiment_id, int) and not isinstance(experiment_id, bool):
+        experiment_id = str(experiment_id)
+    if not isinstance(experiment_id, str) or not _EXPERIMENT_ID_RE.match(experiment_id):
+        raise _invalid(f"Invalid experiment ID: {experiment_id!r}")
+    return experiment_id
+
+
+def validate_experiment_name(name: object) -> str:
+    """Check an experiment name: a non-blank string of at most 500 characters."""
+    if not isinstance(name, str):
+        raise _invalid(f"Invalid experiment name: {name!r}. Expected a string.")
+    if not name.strip():
+        raise _invalid("Invalid experiment name: the name cannot be empty or only whitespace.")
+    if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
+        raise _invalid(
+            f"Experiment name is {len(name)} characters long; "
+            f"the limit is {MAX_EXPERIMENT_NAME_LENGTH}."
+        )
+    return name
+
+
+def validate_experiment_artifact_location(location: str | None) -> str | None:
+    """Check an experiment's artifact location (not ``runs:``, bounded length)."""
+    if location is None or location == "":
+        return None
+    if not isinstance(location, str):
+        raise _invalid(f"Invalid artifact location: {location!r}")
+    if location.startswith("runs:"):
+        raise _invalid(
+            f"Artifact location cannot be a runs:/ URI, got {location!r}. "
+            "Give a local path or a storage URI such as s3://bucket/path."
+        )
+    limit = int(
+        os.environ.get("MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH", DEFAULT_ARTIFACT_LOCATION_MAX_LENGTH)
+    )
+    if len(location) > limit:
+        raise _invalid(f"Artifact location is {len(location)} characters long; the limit is {limit}.")
+    return location
+
+
+def validate_run_name(run_name: object, tags: dict[str, str] | None = None) -> str | None:
+    """Check a run name and that it agrees with an ``mlflow.runName`` tag, if both are given."""
+    if run_name is None:
+        return None
+    if not isinstance(run_name, str):
+        raise _invalid(f"Invalid run name: {run_name!r}. Expected a string.")
+    if len(run_name) > MAX_RUN_NAME_LENGTH:
+        raise _invalid(f"Run name is {len(run_name)} characters long; the limit is 250.")
+    tag_name = (tags or {}).get("mlflow.runName")
+    if tag_name is not None and tag_name != run_name:
+        raise _invalid(
+            f"Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
+            f"different values (run_name={run_name!r}, mlflow.runName={tag_name!r})."
+        )
+    return run_name
+
+
+def validate_artifact_path(path: str | None, *, allow_empty: bool = True) -> str:
+    """Check a user-given artifact path and return its canonical relative form.
+
+    The path is URL-decoded (repeatedly) before checking; a ``..`` segment, an absolute POSIX
+    or Windows path, a backslash, a NUL byte or a ``#`` is refused, as are empty paths when
+    ``allow_empty`` is false. Harmless ``.`` segments, doubled and trailing slashes are folded.
+    """
+    if path is None:
+        path = ""
+    if not isinstance(path, str):
+        raise _invalid(f"Invalid artifact path: {path!r}. Expected a string.")
+    forms = [path]
+    decoded = path
+    for _ in range(3):
+        nxt = urllib.parse.unquote(decoded)
+        if nxt == decoded:
+            break
+        forms.append(nxt)
+        decoded = nxt
+    for form in forms:
+        if "\x00" in form or "\\" in form or "#" in form:
+            raise _invalid(
+                f"Invalid artifact path: {path!r}. Backslashes, '#' and NUL bytes are not allowed."
+            )
+        if form.startswith("/") or _WINDOWS_DRIVE_RE.match(form) or form.startswith("~"):
+            raise _invalid(f"Invalid artifact path: {path!r}. Absolute paths are not allowed.")
+        if any(seg == ".." for seg in form.split("/")):
+            raise _invalid(f"Invalid artifact path: {path!r}. '..' segments are not allowed.")
+    parts = [seg for seg in path.split("/") if seg not in ("", ".")]
+    canonical = "/".join(parts)
+    if not canonical and not allow_empty:
+        raise _invalid("Invalid artifact path: the path cannot be empty.")
+    return canonical

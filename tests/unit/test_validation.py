@@ -1,0 +1,165 @@
+"""Validation rules and limits (reference section 3)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from trackyard import validation as v
+from trackyard.entities import Metric, Param, RunTag
+from trackyard.errors import TrackyardError
+
+
+def invalid(fn, *args, **kwargs) -> str:
+    with pytest.raises(TrackyardError) as excinfo:
+        fn(*args, **kwargs)
+    assert excinfo.value.error_code == "INVALID_PARAMETER_VALUE"
+    return excinfo.value.message
+
+
+def test_limits_match_mlflow() -> None:
+    assert (v.MAX_ENTITY_KEY_LENGTH, v.MAX_PARAM_VAL_LENGTH, v.MAX_TAG_VAL_LENGTH) == (
+        250,
+        6000,
+        8000,
+    )
+    assert (v.MAX_EXPERIMENT_NAME_LENGTH, v.MAX_EXPERIMENT_TAG_VAL_LENGTH) == (500, 20000)
+    assert (v.MAX_PARAMS_TAGS_PER_BATCH, v.MAX_METRICS_PER_BATCH, v.MAX_ENTITIES_PER_BATCH) == (
+        100,
+        1000,
+        1000,
+    )
+
+
+@pytest.mark.parametrize("key", ["a", "a/b", "x.y-z_1 :2", "k" * 250, "ü", "0"])
+def test_good_keys(key: str) -> None:
+    assert v.validate_key(key) == key
+
+
+@pytest.mark.parametrize(
+    "key, fragment",
+    [
+        ("k" * 251, "limit is 250"),
+        ("a//b", "would resolve to 'a/b'"),
+        ("a/./b", "would resolve"),
+        ("a/", "would resolve to 'a'"),
+        ("./a", "would resolve"),
+        ("/a", "would resolve"),
+        ("../a", "would resolve"),
+        ("..", "would resolve"),
+        ("", "would resolve to '.'"),
+        ("a\x00b", "may only contain"),
+        ("a*b", "may only contain"),
+        (5, "must be strings"),
+    ],
+)
+def test_bad_keys(key: object, fragment: str) -> None:
+    assert fragment in invalid(v.validate_key, key, "metric")
+
+
+def test_metric_values() -> None:
+    m = v.validate_metric("m", 3, 10, 2)
+    assert (m.value, type(m.value), m.timestamp, m.step) == (3.0, float, 10, 2)
+    assert math.isnan(v.validate_metric("m", float("nan"), 0, 0).value)
+    assert v.validate_metric("m", float("inf"), 0, 0).value == math.inf
+    assert "valid double" in invalid(v.validate_metric, "m", "1.0", 0, 0)
+    invalid(v.validate_metric, "m", True, 0, 0)
+    invalid(v.validate_metric, "m", None, 0, 0)
+    assert "negative" in invalid(v.validate_metric, "m", 1.0, -1, 0)
+    invalid(v.validate_metric, "m", 1.0, float("nan"), 0)
+    invalid(v.validate_metric, "m", 1.0, 0, "x")
+
+
+def test_numpy_like_numbers_are_accepted() -> None:
+    import fractions
+
+    m = v.validate_metric("m", fractions.Fraction(1, 4), 5.0, 3.0)
+    assert (m.value, m.timestamp, m.step) == (0.25, 5, 3)
+
+
+def test_truncation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRUNCATE_LONG_VALUES", raising=False)
+    assert v.validate_param("p", "x" * 6001).value == "x" * 6000
+    assert v.validate_tag("t", "x" * 8001).value == "x" * 8000
+    monkeypatch.setenv("MLFLOW_TRUNCATE_LONG_VALUES", "false")
+    invalid(v.validate_param, "p", "x" * 6001)
+    monkeypatch.setenv("TRACKYARD_TRUNCATE_LONG_VALUES", "true")  # ours wins over MLflow's
+    assert len(v.validate_param("p", "x" * 6001).value) == 6000
+    # experiment tags are never truncated
+    invalid(v.validate_experiment_tag, "k", "x" * 20001)
+
+
+def test_batch_rules() -> None:
+    metrics, params, tags = v.validate_batch(
+        [Metric("a", 1, 0, 0)], [Param("p", 1)], [RunTag("t", "1"), RunTag("t", "2")]
+    )
+    assert metrics[0].value == 1.0 and params == [Param("p", "1")] and tags == [RunTag("t", "2")]
+    assert "Duplicate parameter keys" in invalid(
+        v.validate_batch, [], [Param("p", "1"), Param("p", "1")], []
+    )
+    invalid(v.validate_batch, ["not a metric"], [], [])
+    big = [Metric("ok", 1.0, i, i) for i in range(5000)] + [Metric("a//b", 1.0, 0, 0)]
+    invalid(v.validate_batch, big, [], [])
+
+
+def test_ids_and_names() -> None:
+    assert v.validate_run_id("a" * 32) == "a" * 32
+    invalid(v.validate_run_id, "../x")
+    invalid(v.validate_run_id, "")
+    assert v.validate_experiment_id(3) == "3"
+    invalid(v.validate_experiment_id, "x" * 65)
+    invalid(v.validate_experiment_name, "")
+    invalid(v.validate_experiment_name, "  ")
+    invalid(v.validate_experiment_name, "n" * 501)
+    assert v.validate_experiment_name("n" * 500)
+    invalid(v.validate_run_name, "a", {"mlflow.runName": "b"})
+    assert v.validate_run_name("a", {"mlflow.runName": "a"}) == "a"
+    invalid(v.validate_experiment_artifact_location, "runs:/x/y")
+    invalid(v.validate_timestamp, -5)
+    assert v.validate_timestamp(5.0) == 5
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("", ""),
+        (None, ""),
+        ("a/b", "a/b"),
+        ("a//b/", "a/b"),
+        ("./a", "a"),
+        ("dir/", "dir"),
+        ("with space/ü.txt", "with space/ü.txt"),
+        ("100%25.txt", "100%25.txt"),
+    ],
+)
+def test_artifact_paths_ok(path: str, expected: str) -> None:
+    assert v.validate_artifact_path(path) == expected
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "..",
+        "../x",
+        "a/../../x",
+        "/etc/passwd",
+        "a\\b",
+        "C:\\x",
+        "C:/x",
+        "%2e%2e/x",
+        "%252e%252e/x",
+        "a/%2E%2E/%2e%2e/x",
+        "nul\x00",
+        "a#b",
+        "~/x",
+        "%2Fetc",
+        "..%2fx",
+    ],
+)
+def test_artifact_paths_refused(path: str) -> None:
+    invalid(v.validate_artifact_path, path)
+
+
+def test_empty_artifact_path_refused_when_a_file_is_needed() -> None:
+    invalid(v.validate_artifact_path, "", allow_empty=False)
