@@ -1,0 +1,83 @@
+"""Store resolution: URI → plugin class → cached, shared instance."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from trackyard import config
+from trackyard.errors import PluginLoadError, TrackyardError
+from trackyard.uri import StoreURI
+
+if TYPE_CHECKING:
+    from trackyard.stores import ArtifactRepository, TrackingStore
+
+__all__ = ["clear_store_cache", "get_artifact_repository", "get_tracking_store"]
+
+_cache: dict[tuple[str, ...], Any] = {}
+_lock = threading.Lock()
+
+
+def _manager() -> Any:
+    from trackyard.plugins.manager import get_plugin_manager
+
+    return get_plugin_manager()
+
+
+def _construct(kind: str, uri: StoreURI, cls: type, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return cls(*args, **kwargs)
+    except ModuleNotFoundError as exc:
+        hint = _manager().install_hint(kind, uri)
+        raise PluginLoadError(
+            f"the {kind} backend {cls.__module__}.{cls.__qualname__} for {uri.masked!r} "
+            f"needs a module that is not installed: {exc.name}."
+            + (f" Install it with: {hint}" if hint else ""),
+            plugin=cls.__module__.split(".")[0],
+        ) from exc
+
+
+def get_tracking_store(uri: str | None = None, artifact_root: str | None = None) -> TrackingStore:
+    """Return the shared tracking store for ``uri`` (default: the configured tracking URI)."""
+    uri = uri or config.get_tracking_uri()
+    root = artifact_root or config.get_artifact_root()
+    if "://" not in root and not os.path.isabs(root):
+        root = os.path.abspath(root)
+    key = ("tracking", uri, root)
+    store = _cache.get(key)
+    if store is not None:
+        return store  # type: ignore[no-any-return]
+    with _lock:
+        store = _cache.get(key)
+        if store is None:
+            parsed = StoreURI.parse(uri)
+            cls = _manager().resolve("tracking", parsed)
+            store = _construct("tracking", parsed, cls, store_uri=uri, artifact_uri=root)
+            _cache[key] = store
+    return store  # type: ignore[no-any-return]
+
+
+def get_artifact_repository(
+    artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
+) -> ArtifactRepository:
+    """Build the artifact repository for ``artifact_uri`` (cheap; not cached)."""
+    if not artifact_uri:
+        raise TrackyardError.invalid_parameter_value("An artifact URI is required.")
+    parsed = StoreURI.parse(artifact_uri)
+    cls = _manager().resolve("artifact", parsed)
+    repo = _construct(
+        "artifact", parsed, cls, artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri
+    )
+    return repo  # type: ignore[no-any-return]
+
+
+def clear_store_cache() -> None:
+    """Close and forget every cached store (tests; after changing plugins)."""
+    with _lock:
+        stores = list(_cache.values())
+        _cache.clear()
+    for store in stores:
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
