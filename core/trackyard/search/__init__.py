@@ -1,0 +1,61 @@
+"""One search grammar for every backend.
+
+- :func:`parse_filter` and :func:`parse_order_by` turn MLflow filter strings and order_by
+  clauses into the typed AST of :mod:`trackyard.search.ast` (cached; every error is a
+  ``TrackyardError`` with ``INVALID_PARAMETER_VALUE``).
+- :func:`encode_page_token`, :func:`decode_page_token` and :func:`validate_max_results`
+  carry MLflow's paging rules.
+- :mod:`trackyard.search.evaluator` defines the reference semantics in pure Python
+  (:func:`run_matches`, :func:`sort_runs`, :func:`paginate`...); SQL-like backends compile
+  the AST and must return the same results.
+"""
+
+from __future__ import annotations
+
+from trackyard.search.ast import And, Comparison, Entity, Expr, Op, Or, OrderKey, SearchKind
+from trackyard.search.evaluator import (
+    DATASET_CONTEXT_TAG,
+    experiment_matches,
+    like_matches,
+    paginate,
+    run_matches,
+    search_experiments_in_memory,
+    search_runs_in_memory,
+    sort_experiments,
+    sort_runs,
+)
+from trackyard.search.parser import parse_filter, parse_order_by
+from trackyard.search.tokens import (
+    DEFAULT_MAX_RESULTS,
+    MAX_RESULTS_CAP,
+    decode_page_token,
+    encode_page_token,
+    validate_max_results,
+)
+
+__all__ = [
+    "DATASET_CONTEXT_TAG",
+    "DEFAULT_MAX_RESULTS",
+    "MAX_RESULTS_CAP",
+    "And",
+    "Comparison",
+    "Entity",
+    "Expr",
+    "Op",
+    "Or",
+    "OrderKey",
+    "SearchKind",
+    "decode_page_token",
+    "encode_page_token",
+    "experiment_matches",
+    "like_matches",
+    "paginate",
+    "parse_filter",
+    "parse_order_by",
+    "run_matches",
+    "search_experiments_in_memory",
+    "search_runs_in_memory",
+    "sort_experiments",
+    "sort_runs",
+    "validate_max_results",
+]
