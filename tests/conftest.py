@@ -8,8 +8,13 @@ import pytest
 
 # Load only this distribution's plugins, whatever else is installed in the environment.
 os.environ.setdefault("TRACKYARD_PLUGINS", "trackyard")
-for _var in ("TRACKYARD_TRACKING_URI", "MLFLOW_TRACKING_URI", "TRACKYARD_REGISTRY_URI",
-             "MLFLOW_REGISTRY_URI", "TRACKYARD_ARTIFACT_ROOT"):
+for _var in (
+    "TRACKYARD_TRACKING_URI",
+    "MLFLOW_TRACKING_URI",
+    "TRACKYARD_REGISTRY_URI",
+    "MLFLOW_REGISTRY_URI",
+    "TRACKYARD_ARTIFACT_ROOT",
+):
     os.environ.pop(_var, None)
 
 

@@ -47,8 +47,10 @@ def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
 
 def get_tracking_uri() -> str:
     """Return the tracking URI in effect."""
-    return _tracking_uri or _first_env("TRACKYARD_TRACKING_URI", "MLFLOW_TRACKING_URI") or (
-        DEFAULT_TRACKING_URI
+    return (
+        _tracking_uri
+        or _first_env("TRACKYARD_TRACKING_URI", "MLFLOW_TRACKING_URI")
+        or (DEFAULT_TRACKING_URI)
     )
 
 

@@ -97,7 +97,9 @@ class TrackyardError(Exception):
         """Return the error as MLflow's REST error body."""
         import json
 
-        return json.dumps({"error_code": self.error_code, "message": self.message, **self.json_kwargs})
+        return json.dumps(
+            {"error_code": self.error_code, "message": self.message, **self.json_kwargs}
+        )
 
     @classmethod
     def invalid_parameter_value(cls, message: str, **kwargs: Any) -> TrackyardError:

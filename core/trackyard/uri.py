@@ -31,9 +31,7 @@ def mask_credentials(uri: str) -> str:
     query = parts.query
     if query:
         pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        query = "&".join(
-            f"{k}={'***' if _SECRET_QUERY_KEYS.search(k) else v}" for k, v in pairs
-        )
+        query = "&".join(f"{k}={'***' if _SECRET_QUERY_KEYS.search(k) else v}" for k, v in pairs)
     if netloc == parts.netloc and query == parts.query:
         return uri
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

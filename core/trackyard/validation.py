@@ -330,7 +330,9 @@ def validate_experiment_artifact_location(location: str | None) -> str | None:
         os.environ.get("MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH", DEFAULT_ARTIFACT_LOCATION_MAX_LENGTH)
     )
     if len(location) > limit:
-        raise _invalid(f"Artifact location is {len(location)} characters long; the limit is {limit}.")
+        raise _invalid(
+            f"Artifact location is {len(location)} characters long; the limit is {limit}."
+        )
     return location
 
 

@@ -193,7 +193,8 @@ def test_missing_class_and_wrong_base(pm: PluginManager) -> None:
     )
     with pytest.raises(PluginLoadError, match="no attribute 'Missing'"):
         pm.resolve("tracking", "noclass://")
-    with pytest.raises(PluginLoadError, match="not a subclass of trackyard.stores.TrackingStore"):
+    wrong_base = r"not a subclass of trackyard\.stores\.TrackingStore"
+    with pytest.raises(PluginLoadError, match=wrong_base):
         pm.resolve("tracking", "notastore://")
 
 

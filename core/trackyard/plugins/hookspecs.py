@@ -54,9 +54,7 @@ class BackendSpec:
             object.__setattr__(self, "schemes", (self.schemes,))
         object.__setattr__(self, "schemes", tuple(s.lower() for s in self.schemes))
         if ":" not in self.target:
-            raise ValueError(
-                f"BackendSpec target must be 'module:Class', got {self.target!r}"
-            )
+            raise ValueError(f"BackendSpec target must be 'module:Class', got {self.target!r}")
 
 
 @dataclass(frozen=True)

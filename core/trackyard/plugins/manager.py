@@ -185,8 +185,12 @@ class PluginManager:
             self._mark_broken(info, f"was rejected by the hook validator: {exc}")
             return
         info.hooks = sorted(
-            {impl.function.__name__ for c in self._pm.get_hookcallers(plugin) or [] for impl in
-             c.get_hookimpls() if impl.plugin_name == info.name}
+            {
+                impl.function.__name__
+                for c in self._pm.get_hookcallers(plugin) or []
+                for impl in c.get_hookimpls()
+                if impl.plugin_name == info.name
+            }
         )
         self._tables = None
 
@@ -287,7 +291,9 @@ class PluginManager:
         if result is None:
             return []
         if isinstance(result, BackendSpec):
-            self._mark_broken(info, f"returned one BackendSpec from {hook}(); return a list of them")
+            self._mark_broken(
+                info, f"returned one BackendSpec from {hook}(); return a list of them"
+            )
             return []
         try:
             specs = list(result)

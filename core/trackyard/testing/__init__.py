@@ -1,0 +1,41 @@
+"""The conformance kit: one set of tests every backend runs.
+
+A backend's conformance module subclasses a suite and overrides its fixture::
+
+    import pytest
+    from trackyard.testing import TrackingStoreSuite
+
+    class TestMyStore(TrackingStoreSuite):
+        @pytest.fixture
+        def tracking_store(self, tmp_path):
+            return MyStore(store_uri=f"mystore://{tmp_path}", artifact_uri=str(tmp_path / "a"))
+
+Suites: :class:`TrackingStoreSuite` (fixture ``tracking_store``: a fresh, empty store whose
+default artifact root is writable) and :class:`ArtifactRepositorySuite` (fixture
+``artifact_repo_factory``). Tests that need an optional capability skip with the reason.
+Needs pytest (``pip install "trackyard[test]"``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from trackyard.testing._client import make_client, require_capability
+
+if TYPE_CHECKING:
+    from trackyard.testing.artifacts import ArtifactRepositorySuite
+    from trackyard.testing.tracking import TrackingStoreSuite
+
+__all__ = ["ArtifactRepositorySuite", "TrackingStoreSuite", "make_client", "require_capability"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TrackingStoreSuite":
+        from trackyard.testing.tracking import TrackingStoreSuite
+
+        return TrackingStoreSuite
+    if name == "ArtifactRepositorySuite":
+        from trackyard.testing.artifacts import ArtifactRepositorySuite
+
+        return ArtifactRepositorySuite
+    raise AttributeError(f"module 'trackyard.testing' has no attribute {name!r}")

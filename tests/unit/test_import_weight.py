@@ -1,0 +1,58 @@
+"""`import trackyard` stays light: proven in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = (
+    "sqlalchemy",
+    "duckdb",
+    "fsspec",
+    "s3fs",
+    "gcsfs",
+    "pandas",
+    "numpy",
+    "matplotlib",
+    "pyarrow",
+    "pydantic",
+    "pydantic_settings",
+    "psycopg",
+    "pymysql",
+    "yaml",
+    "click",
+)
+
+
+def _modules_after(code: str) -> set[str]:
+    script = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True
+    ).stdout
+    return set(json.loads(out.strip().splitlines()[-1]))
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in HEAVY)
+
+
+def test_import_trackyard_loads_no_heavy_modules() -> None:
+    assert _heavy(_modules_after("import trackyard")) == []
+
+
+def test_making_a_client_loads_no_heavy_modules() -> None:
+    modules = _modules_after("import trackyard\nc = trackyard.MlflowClient()\nrepr(c)")
+    assert _heavy(modules) == []
+    assert "pluggy" not in modules  # plugins are discovered on first store use
+
+
+def test_listing_schemes_loads_hook_modules_only() -> None:
+    modules = _modules_after(
+        "from trackyard.plugins import get_plugin_manager\n"
+        "pm = get_plugin_manager()\n"
+        "assert 'sqlite' in pm.schemes('tracking'), pm.schemes('tracking')\n"
+        "assert 'memory' in pm.schemes('artifact')\n"
+    )
+    assert _heavy(modules) == []
+    assert "trackyard_sql.hooks" in modules and "trackyard_sql.tracking" not in modules
