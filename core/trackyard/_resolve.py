@@ -11,9 +11,14 @@ from trackyard.errors import PluginLoadError, TrackyardError
 from trackyard.uri import StoreURI
 
 if TYPE_CHECKING:
-    from trackyard.stores import ArtifactRepository, TrackingStore
+    from trackyard.stores import ArtifactRepository, RegistryStore, TrackingStore
 
-__all__ = ["clear_store_cache", "get_artifact_repository", "get_tracking_store"]
+__all__ = [
+    "clear_store_cache",
+    "get_artifact_repository",
+    "get_registry_store",
+    "get_tracking_store",
+]
 
 _cache: dict[tuple[str, ...], Any] = {}
 _lock = threading.Lock()
@@ -54,6 +59,24 @@ def get_tracking_store(uri: str | None = None, artifact_root: str | None = None)
             parsed = StoreURI.parse(uri)
             cls = _manager().resolve("tracking", parsed)
             store = _construct("tracking", parsed, cls, store_uri=uri, artifact_uri=root)
+            _cache[key] = store
+    return store  # type: ignore[no-any-return]
+
+
+def get_registry_store(uri: str | None = None, tracking_uri: str | None = None) -> RegistryStore:
+    """Return the shared model registry store for ``uri`` (default: the registry URI)."""
+    tracking_uri = tracking_uri or config.get_tracking_uri()
+    uri = uri or config.get_registry_uri(tracking_uri)
+    key = ("registry", uri, tracking_uri)
+    store = _cache.get(key)
+    if store is not None:
+        return store  # type: ignore[no-any-return]
+    with _lock:
+        store = _cache.get(key)
+        if store is None:
+            parsed = StoreURI.parse(uri)
+            cls = _manager().resolve("registry", parsed)
+            store = _construct("registry", parsed, cls, store_uri=uri, tracking_uri=tracking_uri)
             _cache[key] = store
     return store  # type: ignore[no-any-return]
 

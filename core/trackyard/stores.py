@@ -32,8 +32,20 @@ if TYPE_CHECKING:
         RunInfo,
         RunTag,
     )
+    from trackyard.entities.model_registry import (
+        ModelVersion,
+        ModelVersionTag,
+        RegisteredModel,
+        RegisteredModelTag,
+    )
 
-__all__ = ["ArtifactRepository", "Capabilities", "TrackingStore", "unsupported"]
+__all__ = [
+    "ArtifactRepository",
+    "Capabilities",
+    "RegistryStore",
+    "TrackingStore",
+    "unsupported",
+]
 
 
 @dataclass(frozen=True)
@@ -214,6 +226,148 @@ class TrackingStore(ABC):
         page_token: str | None = None,
     ) -> PagedList[Run]:
         """Return one page of runs matching the filter, in order (see :mod:`trackyard.search`)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, default does nothing
+        """Release connections and files; the store is unusable afterwards."""
+
+
+class RegistryStore(ABC):
+    """Registered models, model versions, their tags and aliases.
+
+    Constructed as ``Store(store_uri=..., tracking_uri=...)``; cached per process and shared
+    between threads. Version numbers are strings in the API, integers in storage; they start
+    at 1 per model and are never reused, deleted versions included. Deleted versions
+    (stage ``Deleted_Internal``) are invisible to every read.
+    """
+
+    capabilities: ClassVar[Capabilities] = Capabilities(model_registry=True)
+
+    def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
+        self.store_uri = store_uri
+        self.tracking_uri = tracking_uri
+
+    # -- registered models -----------------------------------------------------------------
+    @abstractmethod
+    def create_registered_model(
+        self,
+        name: str,
+        tags: Sequence[RegisteredModelTag] | None = None,
+        description: str | None = None,
+        deployment_job_id: str | None = None,
+    ) -> RegisteredModel:
+        """Create a model (RESOURCE_ALREADY_EXISTS if the name is taken)."""
+
+    @abstractmethod
+    def update_registered_model(
+        self, name: str, description: str | None, deployment_job_id: str | None = None
+    ) -> RegisteredModel:
+        """Set a model's description."""
+
+    @abstractmethod
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        """Rename a model; its versions, tags and aliases follow."""
+
+    @abstractmethod
+    def delete_registered_model(self, name: str) -> None:
+        """Delete a model with its versions, tags and aliases."""
+
+    @abstractmethod
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[RegisteredModel]:
+        """Return one page of models (prompts excluded unless the filter asks for them)."""
+
+    @abstractmethod
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """Return a model (RESOURCE_DOES_NOT_EXIST if absent)."""
+
+    @abstractmethod
+    def get_latest_versions(
+        self, name: str, stages: Sequence[str] | None = None
+    ) -> list[ModelVersion]:
+        """Return the newest version per stage (all four stages when ``stages`` is None)."""
+
+    @abstractmethod
+    def set_registered_model_tag(self, name: str, tag: RegisteredModelTag) -> None:
+        """Set a model tag."""
+
+    @abstractmethod
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        """Delete a model tag."""
+
+    # -- model versions --------------------------------------------------------------------
+    @abstractmethod
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: Sequence[ModelVersionTag] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        local_model_path: str | None = None,
+        model_id: str | None = None,
+    ) -> ModelVersion:
+        """Create the next version of a model (concurrent callers get distinct numbers)."""
+
+    @abstractmethod
+    def update_model_version(
+        self, name: str, version: str, description: str | None
+    ) -> ModelVersion:
+        """Set a version's description."""
+
+    @abstractmethod
+    def transition_model_version_stage(
+        self, name: str, version: str, stage: str, archive_existing_versions: bool
+    ) -> ModelVersion:
+        """Move a version to a stage (deprecated in MLflow, kept for compatibility)."""
+
+    @abstractmethod
+    def delete_model_version(self, name: str, version: str) -> None:
+        """Soft-delete a version: it disappears, its number is never reused, its aliases go."""
+
+    @abstractmethod
+    def get_model_version(self, name: str, version: str) -> ModelVersion:
+        """Return a version (RESOURCE_DOES_NOT_EXIST if absent or deleted)."""
+
+    @abstractmethod
+    def get_model_version_download_uri(self, name: str, version: str) -> str:
+        """Return where a version's files are: its storage location, else its source."""
+
+    @abstractmethod
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[ModelVersion]:
+        """Return one page of versions matching the filter."""
+
+    @abstractmethod
+    def set_model_version_tag(self, name: str, version: str, tag: ModelVersionTag) -> None:
+        """Set a version tag."""
+
+    @abstractmethod
+    def delete_model_version_tag(self, name: str, version: str, key: str) -> None:
+        """Delete a version tag."""
+
+    # -- aliases ---------------------------------------------------------------------------
+    @abstractmethod
+    def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
+        """Point ``alias`` at ``version`` (moving it if it pointed elsewhere)."""
+
+    @abstractmethod
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        """Remove an alias."""
+
+    @abstractmethod
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """Return the version an alias points at."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, default does nothing
         """Release connections and files; the store is unusable afterwards."""

@@ -557,7 +557,11 @@ def _normalize(name: str) -> str:
 def _base_class(kind: str) -> type | None:
     from trackyard import stores
 
-    return {"tracking": stores.TrackingStore, "artifact": stores.ArtifactRepository}.get(kind)
+    return {
+        "tracking": stores.TrackingStore,
+        "registry": stores.RegistryStore,
+        "artifact": stores.ArtifactRepository,
+    }.get(kind)
 
 
 _manager: PluginManager | None = None
