@@ -1,17 +1,31 @@
 """Store URIs: parsed once into an immutable value whose repr masks credentials.
 
-Also the client-side URI forms ``runs:/<run_id>/<path>``.
+Also the client-side URI forms ``runs:/<run_id>/<path>``, ``models:/...`` (see
+:func:`parse_models_uri`) and ``prompts:/...`` (see :func:`parse_prompts_uri`).
 """
 
 from __future__ import annotations
 
 import re
 import urllib.parse
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from trackyard.errors import ErrorCode, TrackyardError
 
-__all__ = ["StoreURI", "mask_credentials", "parse_runs_uri"]
+if TYPE_CHECKING:
+    from trackyard.entities.model_registry import ModelVersion
+    from trackyard.stores import RegistryStore
+
+__all__ = [
+    "ModelsURI",
+    "PromptsURI",
+    "StoreURI",
+    "mask_credentials",
+    "parse_models_uri",
+    "parse_prompts_uri",
+    "parse_runs_uri",
+    "resolve_models_uri",
+]
 
 _SECRET_QUERY_KEYS = re.compile(r"(?i)(pass(word)?|secret|token|key|credential|sig|signature)")
 
@@ -28,13 +42,25 @@ def mask_credentials(uri: str) -> str:
         if ":" in userinfo:
             user = userinfo.split(":", 1)[0]
             netloc = f"{user}:***@{hostport}"
-    query = parts.query
-    if query:
-        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        query = "&".join(f"{k}={'***' if _SECRET_QUERY_KEYS.search(k) else v}" for k, v in pairs)
+    query = "&".join(_mask_query_item(item) for item in parts.query.split("&"))
     if netloc == parts.netloc and query == parts.query:
         return uri
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _mask_query_item(item: str) -> str:
+    """Mask one ``key=value`` query item: secret-looking keys, and URIs nested in values."""
+    key, sep, value = item.partition("=")
+    if not sep:
+        return item
+    if _SECRET_QUERY_KEYS.search(urllib.parse.unquote(key)):
+        return f"{key}=***"
+    decoded = urllib.parse.unquote(value)
+    if "://" in decoded:  # e.g. a composite store naming its targets' URIs
+        nested = ",".join(mask_credentials(part) for part in decoded.split(","))
+        if nested != decoded:
+            return f"{key}={urllib.parse.quote(nested, safe=':/@*,')}"
+    return item
 
 
 class StoreURI(NamedTuple):
@@ -104,3 +130,164 @@ def parse_runs_uri(uri: str) -> tuple[str, str]:
             ErrorCode.INVALID_PARAMETER_VALUE,
         )
     return run_id, rest
+
+
+class ModelsURI(NamedTuple):
+    """A parsed ``models:/`` URI; exactly one way of naming a version is set.
+
+    Attributes:
+        raw: the URI as given.
+        name: the registered model name (None for a logged model id).
+        version: a version number as a string (``models:/<name>/<digits>``).
+        stage: a stage name as written (``models:/<name>/<stage>``, deprecated).
+        alias: an alias (``models:/<name>@<alias>``).
+        latest: True for ``models:/<name>/latest`` (any case).
+        model_id: a logged model id (``models:/<id>``, a single segment).
+    """
+
+    raw: str
+    name: str | None
+    version: str | None = None
+    stage: str | None = None
+    alias: str | None = None
+    latest: bool = False
+    model_id: str | None = None
+
+
+def _improper_models_uri(uri: object) -> TrackyardError:
+    return TrackyardError(
+        f"Not a proper models:/ URI: {uri!r}. Models URIs must look like "
+        "models:/<name>/<version>, models:/<name>/latest, models:/<name>/<stage> or "
+        "models:/<name>@<alias>.",
+        ErrorCode.INVALID_PARAMETER_VALUE,
+    )
+
+
+def parse_models_uri(uri: str) -> ModelsURI:
+    """Parse a ``models:/`` URI (MLflow's forms).
+
+    - ``models:/<name>/<digits>``: that version;
+    - ``models:/<name>/latest`` (any case): the newest version;
+    - ``models:/<name>/<other>``: the newest version in stage ``<other>`` (deprecated);
+    - ``models:/<name>@<alias>``: split on the *last* ``@``;
+    - ``models:/<id>`` (one segment, no ``@``): a logged model id.
+
+    Raises:
+        TrackyardError: ``INVALID_PARAMETER_VALUE`` "Not a proper models:/ URI" for another
+            scheme, a host part (``models://``), more than two segments, or an empty name,
+            suffix or alias.
+    """
+    if not isinstance(uri, str):
+        raise _improper_models_uri(uri)
+    parts = urllib.parse.urlsplit(uri, allow_fragments=False)
+    path = parts.path
+    if parts.scheme != "models" or parts.netloc or not path.startswith("/") or len(path) < 2:
+        raise _improper_models_uri(uri)
+    segments = path[1:].split("/")
+    if len(segments) == 1:
+        body = segments[0]
+        if "@" in body:
+            name, _, alias = body.rpartition("@")
+            if not name or not alias:
+                raise _improper_models_uri(uri)
+            return ModelsURI(uri, name, alias=alias)
+        return ModelsURI(uri, None, model_id=body)
+    if len(segments) != 2 or not segments[0] or not segments[1] or "@" in segments[1]:
+        raise _improper_models_uri(uri)
+    name, suffix = segments
+    if suffix.isascii() and suffix.isdigit():
+        return ModelsURI(uri, name, version=str(int(suffix)))
+    if suffix.lower() == "latest":
+        return ModelsURI(uri, name, latest=True)
+    return ModelsURI(uri, name, stage=suffix)
+
+
+class PromptsURI(NamedTuple):
+    """A parsed ``prompts:/<name>/<version>`` or ``prompts:/<name>@<alias>`` URI."""
+
+    raw: str
+    name: str
+    version: str | None = None
+    alias: str | None = None
+
+
+def parse_prompts_uri(uri: str) -> PromptsURI:
+    """Parse a ``prompts:/`` URI: ``prompts:/<name>/<version>`` or ``prompts:/<name>@<alias>``.
+
+    The alias ``latest`` means the newest version.
+
+    Raises:
+        TrackyardError: ``INVALID_PARAMETER_VALUE`` for any other form.
+    """
+
+    def improper() -> TrackyardError:
+        return TrackyardError(
+            f"Not a proper prompts:/ URI: {uri!r}. Prompt URIs must look like "
+            "prompts:/<name>/<version> or prompts:/<name>@<alias>.",
+            ErrorCode.INVALID_PARAMETER_VALUE,
+        )
+
+    if not isinstance(uri, str):
+        raise improper()
+    parts = urllib.parse.urlsplit(uri, allow_fragments=False)
+    path = parts.path
+    if parts.scheme != "prompts" or parts.netloc or not path.startswith("/") or len(path) < 2:
+        raise improper()
+    segments = path[1:].split("/")
+    if len(segments) == 1 and "@" in segments[0]:
+        name, _, alias = segments[0].rpartition("@")
+        if not name or not alias:
+            raise improper()
+        return PromptsURI(uri, name, alias=alias)
+    if len(segments) == 2 and segments[0] and segments[1].isascii() and segments[1].isdigit():
+        return PromptsURI(uri, segments[0], version=str(int(segments[1])))
+    raise improper()
+
+
+def resolve_models_uri(store: RegistryStore, uri: str | ModelsURI) -> ModelVersion:
+    """Return the model version a ``models:/`` URI names, looked up in ``store``.
+
+    Args:
+        store: the registry store to look in.
+        uri: the URI, or its parsed form.
+
+    Returns:
+        The version: by number, by alias, the newest (``latest``), or the newest in a stage.
+
+    Raises:
+        TrackyardError: ``INVALID_PARAMETER_VALUE`` for a malformed URI or unknown stage;
+            ``RESOURCE_DOES_NOT_EXIST`` when it names nothing; ``FEATURE_DISABLED`` for a
+            logged model id (``models:/<id>``), which trackyard does not support yet.
+    """
+    from trackyard.validation import validate_stage
+
+    parsed = uri if isinstance(uri, ModelsURI) else parse_models_uri(uri)
+    if parsed.model_id is not None or parsed.name is None:
+        raise TrackyardError(
+            f"{parsed.raw!r} names a logged model (models:/<model_id>); trackyard does not "
+            "support logged models yet. Use models:/<name>/<version>, models:/<name>/latest "
+            "or models:/<name>@<alias>.",
+            ErrorCode.FEATURE_DISABLED,
+        )
+    name = parsed.name
+    if parsed.version is not None:
+        return store.get_model_version(name, parsed.version)
+    if parsed.alias is not None:
+        if parsed.alias.lower() == "latest":
+            return _newest(store, name, None, parsed.raw)
+        return store.get_model_version_by_alias(name, parsed.alias)
+    if parsed.latest:
+        return _newest(store, name, None, parsed.raw)
+    stage = validate_stage(parsed.stage)
+    return _newest(store, name, [stage], parsed.raw)
+
+
+def _newest(store: RegistryStore, name: str, stages: list[str] | None, raw: str) -> ModelVersion:
+    versions = store.get_latest_versions(name, stages)
+    if not versions:
+        where = f" in stage {stages[0]!r}" if stages else ""
+        raise TrackyardError(
+            f"Registered model {name!r} has no versions{where}, so {raw!r} names nothing.",
+            ErrorCode.RESOURCE_DOES_NOT_EXIST,
+        )
+    return max(versions, key=lambda v: int(v.version))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
 from trackyard import config
@@ -79,3 +81,12 @@ def test_plugin_lists(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.plugin_allowlist() == frozenset()
     monkeypatch.setenv("TRACKYARD_DISABLE_PLUGINS", "a, b;c")
     assert config.plugin_blocklist() == {"a", "b", "c"}
+
+
+def test_masking_uris_nested_in_query_values() -> None:
+    inner = urllib.parse.quote("postgresql://ml:hunter2@db/ml", safe="")
+    masked = mask_credentials(f"tee:///?targets={inner},sqlite%3A%2F%2F%2Fx.db&queue=/q")
+    assert "hunter2" not in masked and "hunter2" not in urllib.parse.unquote(masked)
+    assert "ml:***@db/ml" in urllib.parse.unquote(masked)
+    assert masked.endswith("&queue=/q")
+    assert mask_credentials("sqlite:///x.db?mode=ro") == "sqlite:///x.db?mode=ro"
