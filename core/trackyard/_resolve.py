@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 _cache: dict[tuple[str, ...], Any] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a registry store may open its tracking store
 
 
 def _manager() -> Any:

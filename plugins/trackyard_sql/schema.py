@@ -99,9 +99,7 @@ def build_metadata(*, mysql_collate: str | None = None) -> sa.MetaData:
         sa.Column("lifecycle_stage", sa.String(32)),
         sa.Column("creation_time", sa.BigInteger),
         sa.Column("last_update_time", sa.BigInteger),
-        sa.Column(
-            "workspace", sa.String(63), nullable=False, server_default=WORKSPACE_DEFAULT
-        ),
+        sa.Column("workspace", sa.String(63), nullable=False, server_default=WORKSPACE_DEFAULT),
         sa.PrimaryKeyConstraint("experiment_id", name="experiment_pk"),
         sa.CheckConstraint(_in("lifecycle_stage", _STAGES), name="experiments_lifecycle_stage"),
         sa.UniqueConstraint("workspace", "name", name="uq_experiments_workspace_name"),

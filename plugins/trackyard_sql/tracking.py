@@ -128,14 +128,33 @@ _CHECKED_COLUMNS: dict[tuple[str, str], str] = {
 # Columns each MLflow table must have for this store to work with it.
 _REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
     "experiments": frozenset(
-        {"experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time",
-         "last_update_time"}
+        {
+            "experiment_id",
+            "name",
+            "artifact_location",
+            "lifecycle_stage",
+            "creation_time",
+            "last_update_time",
+        }
     ),
     "experiment_tags": frozenset({"key", "value", "experiment_id"}),
     "runs": frozenset(
-        {"run_uuid", "name", "source_type", "source_name", "entry_point_name", "user_id",
-         "status", "start_time", "end_time", "deleted_time", "source_version",
-         "lifecycle_stage", "artifact_uri", "experiment_id"}
+        {
+            "run_uuid",
+            "name",
+            "source_type",
+            "source_name",
+            "entry_point_name",
+            "user_id",
+            "status",
+            "start_time",
+            "end_time",
+            "deleted_time",
+            "source_version",
+            "lifecycle_stage",
+            "artifact_uri",
+            "experiment_id",
+        }
     ),
     "tags": frozenset({"key", "value", "run_uuid"}),
     "params": frozenset({"key", "value", "run_uuid"}),
@@ -170,9 +189,7 @@ def _experiment_exists(name: str) -> TrackyardError:
 
 
 def _not_active(kind: str, ident: str, stage: str) -> TrackyardError:
-    return _invalid(
-        f"The {kind} {ident} must be in the 'active' state. Current state is {stage}."
-    )
+    return _invalid(f"The {kind} {ident} must be in the 'active' state. Current state is {stage}.")
 
 
 def _experiment_int(experiment_id: object) -> int | None:
@@ -589,10 +606,22 @@ class SqlTrackingStore(TrackingStore):
             cur.execute(exists_sql, (DEFAULT_EXPERIMENT_ID,))
             if cur.fetchone():
                 return
-            columns = ["experiment_id", "name", "artifact_location", "lifecycle_stage",
-                       "creation_time", "last_update_time"]
-            values: list[Any] = [DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, location,
-                                 LifecycleStage.ACTIVE, now, now]
+            columns = [
+                "experiment_id",
+                "name",
+                "artifact_location",
+                "lifecycle_stage",
+                "creation_time",
+                "last_update_time",
+            ]
+            values: list[Any] = [
+                DEFAULT_EXPERIMENT_ID,
+                DEFAULT_EXPERIMENT_NAME,
+                location,
+                LifecycleStage.ACTIVE,
+                now,
+                now,
+            ]
             if self._workspace is not None:
                 columns.append("workspace")
                 values.append(self._workspace)
@@ -651,9 +680,7 @@ class SqlTrackingStore(TrackingStore):
     def _prepare_statements(self) -> None:
         d = self._dialect
         ws = " AND workspace = ?" if self._workspace is not None else ""
-        self._ws_params: tuple[Any, ...] = (
-            (self._workspace,) if self._workspace is not None else ()
-        )
+        self._ws_params: tuple[Any, ...] = (self._workspace,) if self._workspace is not None else ()
         exp_cols = ", ".join(_search.EXPERIMENT_COLUMNS)
         run_cols = ", ".join(_search.RUN_COLUMNS)
         s = d.sql
@@ -674,9 +701,7 @@ class SqlTrackingStore(TrackingStore):
             lock = " FOR NO KEY UPDATE"
         elif d.is_mysql:
             lock = " FOR UPDATE"
-        self._sql_run_stage_for_write = s(
-            f"SELECT lifecycle_stage FROM runs WHERE {run_eq}{lock}"
-        )
+        self._sql_run_stage_for_write = s(f"SELECT lifecycle_stage FROM runs WHERE {run_eq}{lock}")
         self._sql_insert_metric = d.insert_ignore("metrics", _METRIC_COLUMNS)
         self._multirow_metric_sql: dict[int, str] = {}
         self._sql_insert_metric_arrays = d.insert_metrics_from_arrays()
@@ -753,15 +778,18 @@ class SqlTrackingStore(TrackingStore):
             cur.execute(self._sql_experiment_by_name, (*d.key_params(name), *self._ws_params))
             if cur.fetchone() is not None:
                 raise _experiment_exists(name)
-            columns = ["name", "artifact_location", "lifecycle_stage", "creation_time",
-                       "last_update_time"]
+            columns = [
+                "name",
+                "artifact_location",
+                "lifecycle_stage",
+                "creation_time",
+                "last_update_time",
+            ]
             values: list[Any] = [name, location, LifecycleStage.ACTIVE, now, now]
             if self._workspace is not None:
                 columns.append("workspace")
                 values.append(self._workspace)
-            sql = (
-                f"INSERT INTO experiments ({', '.join(columns)}) VALUES ({d.marks(len(values))})"
-            )
+            sql = f"INSERT INTO experiments ({', '.join(columns)}) VALUES ({d.marks(len(values))})"
             if d.is_postgres:
                 cur.execute(d.sql(sql + " RETURNING experiment_id"), values)
                 new_id = int(cur.fetchone()[0])
@@ -781,8 +809,9 @@ class SqlTrackingStore(TrackingStore):
                 )
             if tag_rows:
                 cur.executemany(
-                    d.sql('INSERT INTO experiment_tags ("key", value, experiment_id) '
-                          "VALUES (?, ?, ?)"),
+                    d.sql(
+                        'INSERT INTO experiment_tags ("key", value, experiment_id) VALUES (?, ?, ?)'
+                    ),
                     [(k, v, new_id) for k, v in tag_rows],
                 )
             return str(new_id)
@@ -873,13 +902,17 @@ class SqlTrackingStore(TrackingStore):
                 raise _experiment_not_found(experiment_id)
             now = _now_ms()
             cur.execute(
-                d.sql("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? "
-                      "WHERE experiment_id = ?"),
+                d.sql(
+                    "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? "
+                    "WHERE experiment_id = ?"
+                ),
                 (LifecycleStage.DELETED, now, row[0]),
             )
             cur.execute(
-                d.sql("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? "
-                      "WHERE experiment_id = ? AND lifecycle_stage = ?"),
+                d.sql(
+                    "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? "
+                    "WHERE experiment_id = ? AND lifecycle_stage = ?"
+                ),
                 (LifecycleStage.DELETED, now, row[0], LifecycleStage.ACTIVE),
             )
 
@@ -895,15 +928,19 @@ class SqlTrackingStore(TrackingStore):
                 raise _experiment_not_found(experiment_id)
             deleted_at = row[5] if row[5] is not None else 0
             cur.execute(
-                d.sql("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? "
-                      "WHERE experiment_id = ?"),
+                d.sql(
+                    "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? "
+                    "WHERE experiment_id = ?"
+                ),
                 (LifecycleStage.ACTIVE, _now_ms(), row[0]),
             )
             # Runs deleted on their own before the experiment keep their state.
             cur.execute(
-                d.sql("UPDATE runs SET lifecycle_stage = ?, deleted_time = NULL "
-                      "WHERE experiment_id = ? AND lifecycle_stage = ? "
-                      "AND (deleted_time IS NULL OR deleted_time >= ?)"),
+                d.sql(
+                    "UPDATE runs SET lifecycle_stage = ?, deleted_time = NULL "
+                    "WHERE experiment_id = ? AND lifecycle_stage = ? "
+                    "AND (deleted_time IS NULL OR deleted_time >= ?)"
+                ),
                 (LifecycleStage.ACTIVE, row[0], LifecycleStage.DELETED, deleted_at),
             )
 
@@ -924,8 +961,9 @@ class SqlTrackingStore(TrackingStore):
             if cur.fetchone() is not None:
                 raise _experiment_exists(new_name)
             cur.execute(
-                d.sql("UPDATE experiments SET name = ?, last_update_time = ? "
-                      "WHERE experiment_id = ?"),
+                d.sql(
+                    "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?"
+                ),
                 (new_name, _now_ms(), row[0]),
             )
 
@@ -1035,8 +1073,17 @@ class SqlTrackingStore(TrackingStore):
                 raise _not_active("experiment", experiment_id, exp[3])
             artifact_uri = _join_uri(str(exp[2]), run_id, _ARTIFACTS_FOLDER)
             self._check_width("runs", "artifact_uri", artifact_uri)
-            row = (run_id, exp[0], name, user_id, RunStatus.to_string(RunStatus.RUNNING),
-                   start_time, None, LifecycleStage.ACTIVE, artifact_uri)
+            row = (
+                run_id,
+                exp[0],
+                name,
+                user_id,
+                RunStatus.to_string(RunStatus.RUNNING),
+                start_time,
+                None,
+                LifecycleStage.ACTIVE,
+                artifact_uri,
+            )
             cur.execute(
                 d.sql(
                     "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, "
@@ -1176,7 +1223,10 @@ class SqlTrackingStore(TrackingStore):
                     (status, end_time, run_name, run_id),
                 )
                 self._upsert(
-                    cur, self._sql_upsert_tag, "tags", "run_uuid",
+                    cur,
+                    self._sql_upsert_tag,
+                    "tags",
+                    "run_uuid",
                     [(_RUN_NAME_TAG, run_name, run_id)],
                 )
             else:
@@ -1195,8 +1245,10 @@ class SqlTrackingStore(TrackingStore):
         def delete(cur: Any) -> None:
             self._run_row(cur, run_id)
             cur.execute(
-                d.sql("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? "
-                      "WHERE run_uuid = ? AND lifecycle_stage = ?"),
+                d.sql(
+                    "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? "
+                    "WHERE run_uuid = ? AND lifecycle_stage = ?"
+                ),
                 (LifecycleStage.DELETED, _now_ms(), run_id, LifecycleStage.ACTIVE),
             )
 
@@ -1209,8 +1261,9 @@ class SqlTrackingStore(TrackingStore):
         def restore(cur: Any) -> None:
             self._run_row(cur, run_id)
             cur.execute(
-                d.sql("UPDATE runs SET lifecycle_stage = ?, deleted_time = NULL "
-                      "WHERE run_uuid = ?"),
+                d.sql(
+                    "UPDATE runs SET lifecycle_stage = ?, deleted_time = NULL WHERE run_uuid = ?"
+                ),
                 (LifecycleStage.ACTIVE, run_id),
             )
 
@@ -1283,8 +1336,9 @@ class SqlTrackingStore(TrackingStore):
                 self._write_params(cur, run_id, param_rows)
             if tag_rows:
                 if new_name is not None:
-                    cur.execute(d.sql("UPDATE runs SET name = ? WHERE run_uuid = ?"),
-                                (new_name, run_id))
+                    cur.execute(
+                        d.sql("UPDATE runs SET name = ? WHERE run_uuid = ?"), (new_name, run_id)
+                    )
                 self._upsert(cur, self._sql_upsert_tag, "tags", "run_uuid", tag_rows)
             if metric_rows:
                 self._insert_metrics(cur, metric_rows)

@@ -59,7 +59,7 @@ SEARCHES: list[tuple[str, list[str] | None]] = [
 ]
 
 # Python run in the MLflow interpreter: dump what MLflow reads, in plain JSON.
-_DUMP = r'''
+_DUMP = r"""
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
@@ -97,11 +97,11 @@ def dump(client, exp_ids, searches, metric_keys):
         for e in client.search_experiments(view_type=ViewType.ALL, max_results=50000)
     ]
     return {"runs": runs, "searches": found, "experiments": exps}
-'''
+"""
 
 _MLFLOW_WRITES = (
     _DUMP
-    + r'''
+    + r"""
 import math
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 
@@ -137,12 +137,12 @@ for i in range(8):
 client.delete_run(ids[-1])
 emit({"exp_ids": [exp_a, exp_b], **dump(client, [exp_a, exp_b], ARGS["searches"],
                                         ARGS["keys"])})
-'''
+"""
 )
 
 _MLFLOW_READS = (
     _DUMP
-    + r'''
+    + r"""
 client = MlflowClient(tracking_uri=ARGS["uri"])
 result = dump(client, ARGS["exp_ids"], ARGS["searches"], ARGS["keys"])
 # and MLflow keeps writing to a run trackyard created
@@ -150,7 +150,7 @@ rid = ARGS["append_to"]
 client.log_metric(rid, "tk", 123.0, timestamp=ARGS["t0"] + 10**6, step=10**6)
 client.set_tag(rid, "from", "mlflow")
 emit(result)
-'''
+"""
 )
 
 
@@ -218,14 +218,28 @@ def _dump_trackyard(
         info = run.info
         rid = info.run_id
         runs[rid] = {
-            "info": [rid, info.experiment_id, info.run_name, info.user_id, info.status,
-                     info.start_time, info.end_time, info.lifecycle_stage, info.artifact_uri],
+            "info": [
+                rid,
+                info.experiment_id,
+                info.run_name,
+                info.user_id,
+                info.status,
+                info.start_time,
+                info.end_time,
+                info.lifecycle_stage,
+                info.artifact_uri,
+            ],
             "params": run.data.params,
             "tags": run.data.tags,
             "latest": {m.key: [m.value, m.timestamp, m.step] for m in run.data.metric_objects},
             "inputs": sorted(
-                [i.dataset.name, i.dataset.digest, i.dataset.source_type, i.dataset.source,
-                 sorted([t.key, t.value] for t in i.tags)]
+                [
+                    i.dataset.name,
+                    i.dataset.digest,
+                    i.dataset.source_type,
+                    i.dataset.source,
+                    sorted([t.key, t.value] for t in i.tags),
+                ]
                 for i in run.inputs.dataset_inputs
             ),
             "history": {
@@ -240,16 +254,24 @@ def _dump_trackyard(
         for flt, order in searches
     ]
     exps = [
-        [e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.tags,
-         e.creation_time, e.last_update_time]
+        [
+            e.experiment_id,
+            e.name,
+            e.artifact_location,
+            e.lifecycle_stage,
+            e.tags,
+            e.creation_time,
+            e.last_update_time,
+        ]
         for e in client.search_experiments(view_type=ViewType.ALL, max_results=50000)
     ]
     return {"runs": runs, "searches": found, "experiments": exps}
 
 
 def _string_ordered(order: list[str] | None) -> bool:
-    return any(o.split()[0].startswith(("params.", "tags.", "attributes.run_name")) for o in
-               order or ())
+    return any(
+        o.split()[0].startswith(("params.", "tags.", "attributes.run_name")) for o in order or ()
+    )
 
 
 def _assert_same(mlflow_view: dict[str, Any], trackyard_view: dict[str, Any], uri: str) -> None:
@@ -293,15 +315,14 @@ def test_mlflow_and_trackyard_share_a_database(db_uri: str, tmp_path: Path) -> N
     searches = [[flt, order] for flt, order in SEARCHES]
 
     # 1. MLflow creates and fills the database; trackyard reads the same thing.
-    created = run_mlflow(_MLFLOW_WRITES, uri=db_uri, t0=T0, searches=searches, keys=keys,
-                         cwd=tmp_path, timeout=600)
+    created = run_mlflow(
+        _MLFLOW_WRITES, uri=db_uri, t0=T0, searches=searches, keys=keys, cwd=tmp_path, timeout=600
+    )
     assert _alembic_version(db_uri) == [ALEMBIC_HEAD]
     store = SqlTrackingStore(store_uri=db_uri, artifact_uri=str(tmp_path / "trackyard-art"))
     try:
         exp_ids = ["0", *created["exp_ids"]]
-        _assert_same(
-            created, _dump_trackyard(store, created["exp_ids"], searches, keys), db_uri
-        )
+        _assert_same(created, _dump_trackyard(store, created["exp_ids"], searches, keys), db_uri)
         mlflow_runs = set(created["runs"])
 
         # 2. trackyard writes; MLflow must read it exactly as trackyard does.
@@ -309,15 +330,22 @@ def test_mlflow_and_trackyard_share_a_database(db_uri: str, tmp_path: Path) -> N
         exp_t = client.create_experiment("trackyard-exp", tags={"made": "by trackyard"})
         new_ids = []
         for i in range(4):
-            run = client.create_run(exp_t, start_time=T0 + 500 + i, run_name=f"run-t{i}",
-                                    tags={"team": "vision"} if i % 2 else {"team": "nlp"})
+            run = client.create_run(
+                exp_t,
+                start_time=T0 + 500 + i,
+                run_name=f"run-t{i}",
+                tags={"team": "vision"} if i % 2 else {"team": "nlp"},
+            )
             rid = run.info.run_id
             client.log_batch(
                 rid,
-                metrics=[Metric("acc", [0.6, math.nan, math.inf, 0.1][i], T0 + 1, 1),
-                         Metric("acc", 0.3, T0 + 2, 0),
-                         Metric("loss", -math.inf if i == 3 else float(i), T0, 0),
-                         Metric("tk", 1.0, T0, 0), Metric("tk", 2.0, T0, 0)],
+                metrics=[
+                    Metric("acc", [0.6, math.nan, math.inf, 0.1][i], T0 + 1, 1),
+                    Metric("acc", 0.3, T0 + 2, 0),
+                    Metric("loss", -math.inf if i == 3 else float(i), T0, 0),
+                    Metric("tk", 1.0, T0, 0),
+                    Metric("tk", 2.0, T0, 0),
+                ],
                 params=[Param("lr", "0.1"), Param("opt", "adamw")],
                 tags=[RunTag("idx", str(i))],
             )
@@ -334,8 +362,17 @@ def test_mlflow_and_trackyard_share_a_database(db_uri: str, tmp_path: Path) -> N
 
         all_exps = [*created["exp_ids"], exp_t]
         ours = _dump_trackyard(store, all_exps, searches, keys)
-        theirs = run_mlflow(_MLFLOW_READS, uri=db_uri, exp_ids=all_exps, searches=searches,
-                            keys=keys, append_to=new_ids[0], t0=T0, cwd=tmp_path, timeout=600)
+        theirs = run_mlflow(
+            _MLFLOW_READS,
+            uri=db_uri,
+            exp_ids=all_exps,
+            searches=searches,
+            keys=keys,
+            append_to=new_ids[0],
+            t0=T0,
+            cwd=tmp_path,
+            timeout=600,
+        )
         _assert_same(theirs, ours, db_uri)
         assert _alembic_version(db_uri) == [ALEMBIC_HEAD]
         assert ours["runs"][old_run]["latest"]["acc"] == [5.0, T0 + 10**6, 10**6]
@@ -345,8 +382,8 @@ def test_mlflow_and_trackyard_share_a_database(db_uri: str, tmp_path: Path) -> N
         assert run.data.metrics["tk"] == 123.0 and run.data.tags["from"] == "mlflow"
         assert [m.value for m in client.get_metric_history(new_ids[0], "tk")] == [1.0, 2.0, 123.0]
         assert {e.experiment_id for e in client.search_experiments(ViewType.ALL)} == {
-            *exp_ids, exp_t
+            *exp_ids,
+            exp_t,
         }
     finally:
         store.close()
-

@@ -172,8 +172,7 @@ def test_fresh_sqlite_database_layout(sqlite_store: SqlTrackingStore, tmp_path: 
     assert schema_rows == [("tracking", 1)]
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     row = conn.execute(
-        "SELECT experiment_id, name, artifact_location, lifecycle_stage, workspace "
-        "FROM experiments"
+        "SELECT experiment_id, name, artifact_location, lifecycle_stage, workspace FROM experiments"
     ).fetchall()
     assert row == [(0, "Default", str(tmp_path / "artifacts" / "0"), "active", "default")]
     conn.close()
@@ -202,8 +201,11 @@ def _mlflow_like_sqlite(path: Path, *, workspace: bool = True, alembic: str | No
         sa.Table(
             "experiments",
             md,
-            *[sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-              for c in exp.columns if c.name != "workspace"],
+            *[
+                sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                for c in exp.columns
+                if c.name != "workspace"
+            ],
         )
     engine = sa.create_engine(f"sqlite:///{path}")
     md.create_all(engine)
@@ -312,16 +314,18 @@ def test_nan_and_inf_are_stored_as_mlflow_stores_them(
     run = _new_run(sqlite_store)
     sqlite_store.log_batch(
         run,
-        [Metric("nan", math.nan, T0, 0), Metric("pinf", math.inf, T0, 0),
-         Metric("ninf", -math.inf, T0, 0)],
+        [
+            Metric("nan", math.nan, T0, 0),
+            Metric("pinf", math.inf, T0, 0),
+            Metric("ninf", -math.inf, T0, 0),
+        ],
         [],
         [],
     )
     conn = sqlite3.connect(tmp_path / "t.db")
     for table in ("metrics", "latest_metrics"):
         rows = dict(
-            (k, (v, n))
-            for k, v, n in conn.execute(f'SELECT "key", value, is_nan FROM {table}')
+            (k, (v, n)) for k, v, n in conn.execute(f'SELECT "key", value, is_nan FROM {table}')
         )
         assert rows == {"nan": (0.0, 1), "pinf": (DBL_MAX, 0), "ninf": (-DBL_MAX, 0)}
     conn.close()
@@ -506,8 +510,9 @@ def test_restoring_an_experiment_keeps_runs_deleted_before_it(store: SqlTracking
     kept, gone = _new_run(store, exp), _new_run(store, exp)
     store.delete_run(gone)
     with store._cursor(write=True) as cur:  # make the earlier deletion clearly earlier
-        cur.execute(store._dialect.sql("UPDATE runs SET deleted_time = 1 WHERE run_uuid = ?"),
-                    (gone,))
+        cur.execute(
+            store._dialect.sql("UPDATE runs SET deleted_time = 1 WHERE run_uuid = ?"), (gone,)
+        )
     store.delete_experiment(exp)
     assert store.get_run(kept).info.lifecycle_stage == "deleted"
     store.restore_experiment(exp)
@@ -691,7 +696,7 @@ def test_threads_writing_the_same_keys_in_different_orders_do_not_deadlock(
             order = keys if worker % 2 == 0 else list(reversed(keys))
             try:
                 for b in range(25):
-                    for run in (runs if worker % 2 == 0 else list(reversed(runs))):
+                    for run in runs if worker % 2 == 0 else list(reversed(runs)):
                         store.log_batch(
                             run,
                             [Metric(k, float(b), T0 + b, worker * 100 + b) for k in order],
@@ -754,8 +759,9 @@ def test_dataset_filters_match_the_evaluator(store: SqlTrackingStore) -> None:
     _add_input(store, exp, runs[1], "train-v2", "d3", None)
     _add_input(store, exp, runs[2], "Eval", "d4", "Training")
     got_run = store.get_run(runs[0])
-    inputs = sorted((i.dataset.name, i.dataset.digest, i.tags) for i in
-                    got_run.inputs.dataset_inputs)
+    inputs = sorted(
+        (i.dataset.name, i.dataset.digest, i.tags) for i in got_run.inputs.dataset_inputs
+    )
     assert inputs[0][:2] == ("eval", "d2") and inputs[1][:2] == ("train", "d1")
     assert inputs[1][2][0].key == "mlflow.data.context" and inputs[1][2][0].value == "training"
     everything = [store.get_run(r) for r in runs]
