@@ -37,9 +37,9 @@ def test_every_builtin_backend_has_a_conformance_module() -> None:
     """
     import importlib
 
-    from trackyard.testing import ArtifactRepositorySuite, TrackingStoreSuite
+    from trackyard.testing import ArtifactRepositorySuite, RegistryStoreSuite, TrackingStoreSuite
 
-    suites = (TrackingStoreSuite, ArtifactRepositorySuite)
+    suites = (TrackingStoreSuite, ArtifactRepositorySuite, RegistryStoreSuite)
     covered: set[str] = set()
     for path in sorted((ROOT / "tests" / "conformance").glob("test_*.py")):
         module = importlib.import_module(f"tests.conformance.{path.stem}")

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trackyard import config, validation
+from trackyard._registry_client import RegistryClientMixin
 from trackyard.entities import (
     Experiment,
     ExperimentTag,
@@ -171,7 +172,7 @@ def generate_run_name() -> str:
     return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(0, 999)}"
 
 
-class MlflowClient:
+class MlflowClient(RegistryClientMixin):
     """The MLflow client API: experiments, runs, metrics, params, tags and artifacts.
 
     Args:
@@ -208,7 +209,7 @@ class MlflowClient:
             store = self._store = get_tracking_store(self._tracking_uri)
         return store
 
-    def _emit(self, name: str, entity: Any, **data: Any) -> None:
+    def _emit(self, name: str, entity: Any, /, **data: Any) -> None:
         from trackyard.plugins.hookspecs import Event
         from trackyard.plugins.manager import get_plugin_manager
         from trackyard.uri import mask_credentials
@@ -564,7 +565,13 @@ class MlflowClient:
         return self._artifact_repo(run_id).list_artifacts(path)
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
-        """Download an artifact file or directory and return its local path."""
+        """Download an artifact file or directory and return its local path.
+
+        ``run_id`` may also be a ``runs:/<run_id>/<path>`` or ``models:/...`` URI; ``path`` is
+        then relative to what it names.
+        """
+        if isinstance(run_id, str) and run_id.startswith(("runs:", "models:")):
+            return self._download_from_uri(run_id, path, dst_path)
         path = validation.validate_artifact_path(path)
         return self._artifact_repo(run_id).download_artifacts(path, dst_path)
 

@@ -56,6 +56,8 @@ class Capabilities:
         transactions: a ``log_batch`` is all-or-nothing (a failed batch writes nothing).
         concurrent_processes: several processes may write to one store at once.
         search_or: the store evaluates ``OR`` and parentheses in filters (trackyard extension).
+        concurrent_versions: concurrent ``create_model_version`` calls on one registered
+            model get distinct, gap-free version numbers (registry stores).
         traces, logged_models, webhooks, prompts, model_registry, datasets: feature families
             that later contracts add.
     """
@@ -63,6 +65,7 @@ class Capabilities:
     transactions: bool = True
     concurrent_processes: bool = True
     search_or: bool = True
+    concurrent_versions: bool = True
     traces: bool = False
     logged_models: bool = False
     webhooks: bool = False

@@ -386,3 +386,132 @@ def validate_artifact_path(path: str | None, *, allow_empty: bool = True) -> str
     if not canonical and not allow_empty:
         raise _invalid("Invalid artifact path: the path cannot be empty.")
     return canonical
+
+
+# ---------------------------------------------------------------------------------------------
+# Model registry and prompts
+
+MAX_MODEL_REGISTRY_TAG_KEY_LENGTH = 250
+MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH = 100_000
+MAX_REGISTERED_MODEL_ALIAS_LENGTH = 255
+
+_ALIAS_RE = re.compile(r"^[\w\-]*$")
+_RESERVED_VERSION_ALIAS_RE = re.compile(r"^[vV]\d+$")
+_MODEL_VERSION_RE = re.compile(r"^[+-]?\d+$")
+_PROMPT_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]+$")
+
+__all__ += [
+    "MAX_MODEL_REGISTRY_TAG_KEY_LENGTH",
+    "MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH",
+    "MAX_REGISTERED_MODEL_ALIAS_LENGTH",
+    "validate_model_alias",
+    "validate_model_name",
+    "validate_model_version",
+    "validate_prompt_name",
+    "validate_registry_tag",
+    "validate_stage",
+]
+
+
+def validate_model_name(name: object, what: str = "model") -> str:
+    """Check a registered model name and return it.
+
+    Rules (MLflow's): a non-empty string without ``/`` or ``:`` that is a canonical
+    relative path (``..`` and ``.`` are refused). There is no character or length limit
+    here; SQL stores refuse names wider than their column.
+
+    Raises:
+        TrackyardError: ``INVALID_PARAMETER_VALUE`` naming the rule that failed.
+    """
+    if not isinstance(name, str):
+        raise _invalid(f"Invalid {what} name: {name!r}. Names must be strings.")
+    if name == "":
+        raise _invalid(f"Missing value for required parameter 'name': the {what} name is empty.")
+    if "/" in name or ":" in name:
+        raise _invalid(f"Invalid {what} name {name!r}. Names cannot contain '/' or ':'.")
+    resolved = _path_not_unique(name)
+    if resolved is not None:
+        raise _invalid(
+            f"Invalid {what} name {name!r}: names may be used as file names and must not "
+            f"resolve to another name; this one would resolve to {resolved!r}."
+        )
+    return name
+
+
+def validate_prompt_name(name: object) -> str:
+    """Check a prompt name: a model name made only of ``[a-zA-Z0-9_.-]``."""
+    if isinstance(name, str) and name and not _PROMPT_NAME_RE.match(name):
+        raise _invalid(
+            f"Invalid prompt name {name!r}. Prompt names may only contain letters, digits, "
+            "hyphens (-), underscores (_) and dots (.)."
+        )
+    return validate_model_name(name, "prompt")
+
+
+def validate_model_version(version: object) -> str:
+    """Check a model version number and return it as a canonical string (``"3"``).
+
+    Ints and strings holding an integer are accepted; ``"1.0"``, ``"abc"``, floats and
+    booleans are not.
+    """
+    if isinstance(version, bool) or not isinstance(version, (int, str)):
+        raise _invalid(f"Parameter 'version' must be an integer, got {version!r}.")
+    if isinstance(version, str):
+        if not _MODEL_VERSION_RE.match(version):
+            raise _invalid(f"Parameter 'version' must be an integer, got {version!r}.")
+        version = int(version)
+    return str(version)
+
+
+def validate_model_alias(alias: object) -> str:
+    """Check an alias to be set: ``^[\\w\\-]*$``, 1 to 255 characters, not reserved.
+
+    ``latest`` (any case) and ``v<digits>`` / ``V<digits>`` are reserved: the first always
+    means the newest version, the others look like version numbers.
+    """
+    if not isinstance(alias, str):
+        raise _invalid(f"Invalid alias {alias!r}. Aliases must be strings.")
+    if alias == "":
+        raise _invalid("Registered model alias name cannot be empty.")
+    if len(alias) > MAX_REGISTERED_MODEL_ALIAS_LENGTH:
+        raise _invalid(
+            f"Alias {alias[:40]!r}... is {len(alias)} characters long; the limit is "
+            f"{MAX_REGISTERED_MODEL_ALIAS_LENGTH}."
+        )
+    if not _ALIAS_RE.match(alias):
+        raise _invalid(
+            f"Invalid alias name {alias!r}. Aliases may only contain letters, digits, "
+            "underscores (_) and dashes (-)."
+        )
+    if alias.lower() == "latest":
+        raise _invalid(f"'latest' alias name (case insensitive) is reserved, got {alias!r}.")
+    if _RESERVED_VERSION_ALIAS_RE.match(alias):
+        raise _invalid(f"Version alias name {alias!r} is reserved.")
+    return alias
+
+
+def validate_registry_tag(key: object, value: object) -> tuple[str, str]:
+    """Check a registered model or model version tag; the value becomes a string.
+
+    Keys follow the run-tag key rules (at most 250 characters); values may be up to
+    100,000 characters and are never truncated.
+    """
+    k = validate_key(key, "tag")
+    if len(k) > MAX_MODEL_REGISTRY_TAG_KEY_LENGTH:  # pragma: no cover - equal to the key limit
+        raise _invalid(f"Tag key {k[:40]!r}... is too long")
+    v = value if isinstance(value, str) else str(value)
+    _check_value_length(v, MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH, "tag", k, truncate=False)
+    return k, v
+
+
+def validate_stage(stage: object) -> str:
+    """Return the canonical spelling of a model version stage (any case accepted)."""
+    from trackyard.entities.model_registry import Stage
+
+    if isinstance(stage, str):
+        for canonical in Stage.ALL:
+            if stage.strip().lower() == canonical.lower():
+                return canonical
+    raise _invalid(
+        f"Invalid Model Version stage: {stage!r}. Value must be one of {', '.join(Stage.ALL)}."
+    )

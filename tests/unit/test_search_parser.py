@@ -1181,7 +1181,9 @@ def test_registered_models_order_rejections():
 def test_model_versions_order():
     name_asc = ok(Entity.ATTRIBUTE, "name")
     version_desc = ok(Entity.ATTRIBUTE, "version_number", False)
-    assert parse_order_by(None, MVS) == (name_asc, version_desc)
+    updated_desc = ok(Entity.ATTRIBUTE, "last_updated_timestamp", False)
+    assert parse_order_by(None, MVS) == (updated_desc, name_asc, version_desc)
+    assert parse_order_by([], MVS) == (updated_desc, name_asc, version_desc)
     assert parse_order_by(["creation_timestamp DESC"], MVS) == (
         ok(Entity.ATTRIBUTE, "creation_timestamp", False),
         name_asc,

@@ -7,7 +7,8 @@
   carry MLflow's paging rules.
 - :mod:`trackyard.search.evaluator` defines the reference semantics in pure Python
   (:func:`run_matches`, :func:`sort_runs`, :func:`paginate`...); SQL-like backends compile
-  the AST and must return the same results.
+  the AST and must return the same results. :mod:`trackyard.search.registry_evaluator` does
+  the same for registered models and model versions (prompt exclusion included).
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ from trackyard.search.evaluator import (
     sort_runs,
 )
 from trackyard.search.parser import parse_filter, parse_order_by
+from trackyard.search.registry_evaluator import (
+    effective_filter,
+    filter_asks_for_prompts,
+    model_version_matches,
+    registered_model_matches,
+    search_model_versions_in_memory,
+    search_registered_models_in_memory,
+    sort_model_versions,
+    sort_registered_models,
+    without_prompt_terms,
+)
 from trackyard.search.tokens import (
     DEFAULT_MAX_RESULTS,
     MAX_RESULTS_CAP,
@@ -46,16 +58,25 @@ __all__ = [
     "OrderKey",
     "SearchKind",
     "decode_page_token",
+    "effective_filter",
     "encode_page_token",
     "experiment_matches",
+    "filter_asks_for_prompts",
     "like_matches",
+    "model_version_matches",
     "paginate",
     "parse_filter",
     "parse_order_by",
+    "registered_model_matches",
     "run_matches",
     "search_experiments_in_memory",
+    "search_model_versions_in_memory",
+    "search_registered_models_in_memory",
     "search_runs_in_memory",
     "sort_experiments",
+    "sort_model_versions",
+    "sort_registered_models",
     "sort_runs",
     "validate_max_results",
+    "without_prompt_terms",
 ]

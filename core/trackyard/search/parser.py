@@ -433,6 +433,8 @@ def _default_order(kind: SearchKind, keys: list[OrderKey]) -> tuple[OrderKey, ..
     elif kind is SearchKind.REGISTERED_MODELS:
         add("name", True)
     else:
+        if not keys:  # MLflow 3.17.2's default when order_by is empty: newest change first
+            add("last_updated_timestamp", False)
         add("name", True)
         add("version_number", False)
     return (*keys, *extra)
@@ -869,7 +871,9 @@ def parse_order_by(
       ``experiment_id ASC`` is appended unless given;
     - registered models: ``name ASC`` unless given (``timestamp`` and
       ``last_updated_timestamp`` both give the key ``last_updated_timestamp``);
-    - model versions: ``name ASC`` and ``version_number DESC`` unless given.
+    - model versions: no order_by gives ``last_updated_timestamp DESC, name ASC,
+      version_number DESC`` (as MLflow 3.17.2 does); otherwise ``name ASC`` and
+      ``version_number DESC`` are appended unless given.
 
     Results are cached.
 

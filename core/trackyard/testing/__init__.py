@@ -11,8 +11,10 @@ A backend's conformance module subclasses a suite and overrides its fixture::
             return MyStore(store_uri=f"mystore://{tmp_path}", artifact_uri=str(tmp_path / "a"))
 
 Suites: :class:`TrackingStoreSuite` (fixture ``tracking_store``: a fresh, empty store whose
-default artifact root is writable) and :class:`ArtifactRepositorySuite` (fixture
-``artifact_repo_factory``). Tests that need an optional capability skip with the reason.
+default artifact root is writable), :class:`RegistryStoreSuite` (fixture ``registry_store``:
+a fresh, empty model registry store; optionally ``tracking_store``) and
+:class:`ArtifactRepositorySuite` (fixture ``artifact_repo_factory``). Tests that need an
+optional capability skip with the reason.
 Needs pytest (``pip install "trackyard[test]"``).
 """
 
@@ -24,9 +26,16 @@ from trackyard.testing._client import make_client, require_capability
 
 if TYPE_CHECKING:
     from trackyard.testing.artifacts import ArtifactRepositorySuite
+    from trackyard.testing.registry import RegistryStoreSuite
     from trackyard.testing.tracking import TrackingStoreSuite
 
-__all__ = ["ArtifactRepositorySuite", "TrackingStoreSuite", "make_client", "require_capability"]
+__all__ = [
+    "ArtifactRepositorySuite",
+    "RegistryStoreSuite",
+    "TrackingStoreSuite",
+    "make_client",
+    "require_capability",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -38,4 +47,8 @@ def __getattr__(name: str) -> Any:
         from trackyard.testing.artifacts import ArtifactRepositorySuite
 
         return ArtifactRepositorySuite
+    if name == "RegistryStoreSuite":
+        from trackyard.testing.registry import RegistryStoreSuite
+
+        return RegistryStoreSuite
     raise AttributeError(f"module 'trackyard.testing' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Helpers shared by the suites: a client bound to a store instance, capability checks."""
+"""Helpers shared by the suites: a client bound to store instances, capability checks."""
 
 from __future__ import annotations
 
@@ -7,15 +7,33 @@ from typing import TYPE_CHECKING
 from trackyard.client import MlflowClient
 
 if TYPE_CHECKING:
-    from trackyard.stores import TrackingStore
+    from trackyard.stores import RegistryStore, TrackingStore
 
 __all__ = ["make_client", "require_capability"]
 
 
-def make_client(store: TrackingStore, tracking_uri: str | None = None) -> MlflowClient:
-    """Return an :class:`MlflowClient` that uses ``store`` directly (no URI resolution)."""
-    client = MlflowClient(tracking_uri=tracking_uri or store.store_uri or "conformance://")
-    client._store = store
+def make_client(
+    store: TrackingStore | None = None,
+    registry_store: RegistryStore | None = None,
+    *,
+    tracking_uri: str | None = None,
+) -> MlflowClient:
+    """Return an :class:`MlflowClient` that uses the given stores directly (no URI resolution).
+
+    Args:
+        store: the tracking store, or None for a registry-only client (tracking calls then
+            fail: the client's tracking URI is ``conformance://``, which no plugin serves).
+        registry_store: the model registry store, or None to resolve it from the registry
+            URI as usual.
+        tracking_uri: the URI the client reports (default: the tracking store's).
+    """
+    uri = tracking_uri or (store.store_uri if store is not None else None) or "conformance://"
+    registry_uri = (registry_store.store_uri if registry_store is not None else None) or uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=registry_uri)
+    if store is not None:
+        client._store = store
+    if registry_store is not None:
+        client._reg_store = registry_store
     return client
 
 

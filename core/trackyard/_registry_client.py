@@ -1,0 +1,1094 @@
+"""The model registry and prompt methods of :class:`trackyard.MlflowClient`.
+
+They live in a mixin so the tracking client stays readable; names and signatures are those
+of MLflow 3's ``MlflowClient``. Like the rest of the client, every method validates its input
+with :mod:`trackyard.validation` before the registry store sees it, then delegates.
+
+Prompts are stored as MLflow stores them: a registered model tagged
+``mlflow.prompt.is_prompt = 'true'`` whose versions hold the template in version tags (see
+:class:`~trackyard.entities.model_registry.PromptVersion`). The client builds them on top of
+the store's model methods, so any registry store that leaves prompts out of
+``search_registered_models`` (capability ``prompts``) supports them.
+
+As in MLflow 3.17.2, prompts are invisible to the model methods: ``get_registered_model``,
+``get_model_version`` and the others answer RESOURCE_DOES_NOT_EXIST for a prompt's name, and
+tags carrying ``mlflow.prompt.is_prompt`` are refused by ``create_registered_model`` and
+``create_model_version``.
+
+After a change is committed, the client fires ``trackyard_on_event`` with the entity (only
+when a plugin listens): ``registered_model.created``, ``model_version.created``,
+``model_version_tag.set`` / ``.deleted``, ``model_version_alias.created`` / ``.deleted``,
+``prompt.created``, ``prompt_version.created``, ``prompt_tag.set`` / ``.deleted``,
+``prompt_version_tag.set`` / ``.deleted``, ``prompt_alias.created`` / ``.deleted`` (the
+changes MLflow's webhooks know), plus ``registered_model.updated`` / ``.renamed`` /
+``.deleted``, ``registered_model_tag.set`` / ``.deleted``, ``model_version.updated`` /
+``.deleted`` / ``.stage_transitioned``, ``prompt.deleted`` and ``prompt_version.deleted``.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from trackyard import validation
+from trackyard.entities import PagedList
+from trackyard.entities.model_registry import (
+    IS_PROMPT_TAG_KEY,
+    PROMPT_EXPERIMENT_IDS_TAG_KEY,
+    PROMPT_SOURCE_PLACEHOLDER,
+    ModelVersion,
+    ModelVersionStatus,
+    ModelVersionTag,
+    Prompt,
+    PromptVersion,
+    RegisteredModel,
+    RegisteredModelAlias,
+    RegisteredModelTag,
+    Stage,
+    is_prompt,
+)
+from trackyard.errors import ErrorCode, TrackyardError
+
+if TYPE_CHECKING:
+    from trackyard.stores import RegistryStore
+
+__all__ = ["RegistryClientMixin"]
+
+_logger = logging.getLogger("trackyard.registry")
+
+_STAGES_DEPRECATED = (
+    "Model version stages are deprecated (as in MLflow since 2.9); use model version "
+    "aliases instead: set_registered_model_alias() and get_model_version_by_alias()."
+)
+_EXPERIMENT_ID_FILTER_RE = re.compile(r"experiment_id\s*=\s*['\"]([^'\"]*)['\"]")
+_MAX_URI_HOPS = 8
+_POLL_SECONDS = 1.0
+
+
+def _quote(value: str) -> str:
+    """A filter string literal for ``value`` (a doubled quote escapes itself)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _model_not_found(name: str) -> TrackyardError:
+    return TrackyardError(
+        f"Registered Model with name={name!r} not found.", ErrorCode.RESOURCE_DOES_NOT_EXIST
+    )
+
+
+def _not_a_prompt(name: str) -> TrackyardError:
+    return TrackyardError(f"Prompt with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST)
+
+
+class RegistryClientMixin:
+    """Registered models, model versions, aliases, ``models:/`` URIs and prompts.
+
+    Mixed into :class:`trackyard.MlflowClient`, which provides ``_tracking_uri``,
+    ``_registry_uri`` and the tracking methods used to resolve ``runs:/`` URIs.
+    """
+
+    _tracking_uri: str
+    _registry_uri: str
+    #: The registry store, resolved on first use (tests may bind one directly).
+    _reg_store: RegistryStore | None = None
+
+    # -- plumbing --------------------------------------------------------------------------
+    @property
+    def _registry_store(self) -> RegistryStore:
+        store = self._reg_store
+        if store is None:
+            from trackyard._resolve import get_registry_store
+
+            store = self._reg_store = get_registry_store(self._registry_uri, self._tracking_uri)
+        return store
+
+    def _emit_registry(self, event: str, entity: Any, /, **data: Any) -> None:
+        """Fire ``trackyard_on_event`` after a committed registry change.
+
+        ``entity`` may be a zero-argument callable: it is called only when a plugin listens,
+        so building the event costs nothing otherwise.
+        """
+        from trackyard.plugins.hookspecs import Event
+        from trackyard.plugins.manager import get_plugin_manager
+        from trackyard.uri import mask_credentials
+
+        manager = get_plugin_manager()
+        if not manager.has_event_listeners():
+            return
+        if callable(entity):
+            try:
+                entity = entity()
+            except TrackyardError as exc:  # e.g. deleted meanwhile: still report the change
+                _logger.debug("could not load the entity of event %s: %s", event, exc)
+                entity = None
+        manager.notify(Event(event, entity, mask_credentials(self._registry_uri), data))
+
+    def _listening(self) -> bool:
+        from trackyard.plugins.manager import get_plugin_manager
+
+        return bool(get_plugin_manager().has_event_listeners())
+
+    def _require_prompts(self) -> RegistryStore:
+        store = self._registry_store
+        if not store.capabilities.prompts:
+            from trackyard.stores import unsupported
+
+            raise unsupported(store, "prompts")
+        return store
+
+    def _raise_if_prompt(self, name: str) -> None:
+        """Make a prompt look absent to the model methods, as MLflow's client does."""
+        if IS_PROMPT_TAG_KEY in self._registry_store.get_registered_model(name).tags:
+            raise _model_not_found(name)
+
+    def _not_a_prompt_version(self, version: ModelVersion) -> ModelVersion:
+        if IS_PROMPT_TAG_KEY in version.tags:
+            raise _model_not_found(version.name)
+        return version
+
+    # -- registered models -----------------------------------------------------------------
+    def create_registered_model(
+        self,
+        name: str,
+        tags: dict[str, Any] | None = None,
+        description: str | None = None,
+        deployment_job_id: str | None = None,
+    ) -> RegisteredModel:
+        """Create a registered model.
+
+        Args:
+            name: unique name: not empty, no ``/`` or ``:``.
+            tags: tags to set; values are turned into strings.
+            description: free text.
+            deployment_job_id: kept for MLflow compatibility (Databricks deployment jobs).
+
+        Returns:
+            The new model.
+
+        Raises:
+            TrackyardError: RESOURCE_ALREADY_EXISTS when the name is taken (by a model or a
+                prompt); INVALID_PARAMETER_VALUE for a bad name or tag.
+        """
+        validation.validate_model_name(name)
+        model_tags = _model_tags(tags)
+        _refuse_prompt_tags(model_tags)
+        description = _optional_text(description, "description")
+        model = self._registry_store.create_registered_model(
+            name, model_tags, description, deployment_job_id
+        )
+        self._emit_registry("registered_model.created", model)
+        return model
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """Return a registered model with its tags, aliases and latest versions per stage."""
+        model = self._registry_store.get_registered_model(validation.validate_model_name(name))
+        if IS_PROMPT_TAG_KEY in model.tags:
+            raise _model_not_found(name)
+        return model
+
+    def update_registered_model(
+        self, name: str, description: str | None = None, deployment_job_id: str | None = None
+    ) -> RegisteredModel:
+        """Set a registered model's description (None clears it) and return the model."""
+        validation.validate_model_name(name)
+        description = _optional_text(description, "description")
+        self._raise_if_prompt(name)
+        model = self._registry_store.update_registered_model(name, description, deployment_job_id)
+        self._emit_registry("registered_model.updated", model)
+        return model
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        """Rename a registered model; its versions, tags and aliases follow the new name.
+
+        Raises:
+            TrackyardError: RESOURCE_ALREADY_EXISTS when ``new_name`` is taken;
+                RESOURCE_DOES_NOT_EXIST when ``name`` is not a model.
+        """
+        validation.validate_model_name(name)
+        validation.validate_model_name(new_name)
+        self._raise_if_prompt(name)
+        model = self._registry_store.rename_registered_model(name, new_name)
+        self._emit_registry("registered_model.renamed", model, old_name=name)
+        return model
+
+    def delete_registered_model(self, name: str) -> None:
+        """Delete a registered model with all its versions, tags and aliases."""
+        validation.validate_model_name(name)
+        self._raise_if_prompt(name)
+        self._registry_store.delete_registered_model(name)
+        self._emit_registry("registered_model.deleted", None, name=name)
+
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[RegisteredModel]:
+        """Return one page of registered models (prompts are left out unless asked for).
+
+        Filter keys: ``name`` (``= != LIKE ILIKE IN NOT IN``) and ``tags.<key>``. Order by
+        ``name``, ``timestamp`` or ``last_updated_timestamp`` (both by last update time);
+        default ``name ASC``. ``max_results`` is at most 1000. See :mod:`trackyard.search`.
+        """
+        from trackyard import search
+
+        kind = search.SearchKind.REGISTERED_MODELS
+        n = search.validate_max_results(max_results, kind)
+        orders = _order_list(order_by)
+        search.parse_filter(filter_string, kind)
+        search.parse_order_by(orders, kind)
+        search.decode_page_token(page_token)
+        return self._registry_store.search_registered_models(
+            filter_string=filter_string, max_results=n, order_by=orders, page_token=page_token
+        )
+
+    def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
+        """Set a tag on a registered model (values up to 100,000 characters)."""
+        validation.validate_model_name(name)
+        k, v = validation.validate_registry_tag(key, value)
+        self._raise_if_prompt(name)
+        self._registry_store.set_registered_model_tag(name, RegisteredModelTag(k, v))
+        self._emit_registry(
+            "registered_model_tag.set",
+            lambda: self._registry_store.get_registered_model(name),
+            name=name,
+            key=k,
+            value=v,
+        )
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        """Delete a tag from a registered model (no error if it has none)."""
+        validation.validate_model_name(name)
+        validation.validate_key(key, "tag")
+        self._raise_if_prompt(name)
+        self._registry_store.delete_registered_model_tag(name, key)
+        self._emit_registry(
+            "registered_model_tag.deleted",
+            lambda: self._registry_store.get_registered_model(name),
+            name=name,
+            key=key,
+        )
+
+    # -- model versions --------------------------------------------------------------------
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        await_creation_for: int = 300,
+        model_id: str | None = None,
+    ) -> ModelVersion:
+        """Create the next version of a registered model (1, 2, 3 ...; never reused).
+
+        Args:
+            name: the registered model (it must exist).
+            source: where the model's files are: a path, an artifact URI, ``runs:/...``, or
+                ``models:/...`` (resolved now; its download location is recorded).
+            run_id: the run that produced the model.
+            tags: version tags.
+            run_link: a link to the run.
+            description: free text.
+            await_creation_for: seconds to wait while the store reports
+                ``PENDING_REGISTRATION`` (0 to return at once).
+            model_id: the logged model id, if any.
+
+        Returns:
+            The new version.
+        """
+        from trackyard.uri import resolve_models_uri
+
+        validation.validate_model_name(name)
+        if not isinstance(source, str):
+            raise TrackyardError.invalid_parameter_value(
+                f"A model version source must be a string, got {source!r}"
+            )
+        if run_id is not None and run_id != "":
+            validation.validate_run_id(run_id)
+        version_tags = _version_tags(tags)
+        _refuse_prompt_tags(version_tags)
+        run_link = _optional_text(run_link, "run_link")
+        description = _optional_text(description, "description")
+        store = self._registry_store
+        if source.startswith("models:"):
+            resolve_models_uri(store, source)  # refuse what names nothing, before writing
+        version = store.create_model_version(
+            name,
+            source,
+            run_id or None,
+            version_tags,
+            run_link,
+            description,
+            model_id=model_id,
+        )
+        if await_creation_for and version.status == ModelVersionStatus.PENDING_REGISTRATION:
+            version = self._await_version(version, await_creation_for)
+        self._emit_registry("model_version.created", version)
+        return version
+
+    def _await_version(self, version: ModelVersion, timeout: float) -> ModelVersion:
+        deadline = time.monotonic() + timeout
+        while version.status == ModelVersionStatus.PENDING_REGISTRATION:
+            if time.monotonic() > deadline:
+                raise TrackyardError(
+                    f"Model version {version.name!r} {version.version} was not ready after "
+                    f"{timeout} seconds (status {version.status}).",
+                    ErrorCode.DEADLINE_EXCEEDED,
+                )
+            time.sleep(_POLL_SECONDS)
+            version = self._registry_store.get_model_version(version.name, version.version)
+        if version.status != ModelVersionStatus.READY:
+            raise TrackyardError(
+                f"Model version creation failed for {version.name!r} {version.version}: "
+                f"{version.status} {version.status_message or ''}".rstrip(),
+                ErrorCode.INTERNAL_ERROR,
+            )
+        return version
+
+    def get_model_version(self, name: str, version: str) -> ModelVersion:
+        """Return a model version (RESOURCE_DOES_NOT_EXIST if absent or deleted)."""
+        validation.validate_model_name(name)
+        return self._not_a_prompt_version(
+            self._registry_store.get_model_version(name, validation.validate_model_version(version))
+        )
+
+    def update_model_version(
+        self, name: str, version: str, description: str | None = None
+    ) -> ModelVersion:
+        """Set a version's description and return the version."""
+        validation.validate_model_name(name)
+        version = validation.validate_model_version(version)
+        if description is None:
+            raise TrackyardError.invalid_parameter_value(
+                "Attempting to update model version with no new field values: pass a description."
+            )
+        description = _optional_text(description, "description")
+        self._raise_if_prompt(name)
+        result = self._registry_store.update_model_version(name, version, description)
+        self._emit_registry("model_version.updated", result)
+        return result
+
+    def delete_model_version(self, name: str, version: str) -> None:
+        """Delete a version: it disappears, its aliases go, its number is never reused."""
+        validation.validate_model_name(name)
+        version = validation.validate_model_version(version)
+        self._raise_if_prompt(name)
+        self._registry_store.delete_model_version(name, version)
+        self._emit_registry("model_version.deleted", None, name=name, version=version)
+
+    def get_latest_versions(self, name: str, stages: list[str] | None = None) -> list[ModelVersion]:
+        """Return the newest version in each stage (deprecated: use aliases).
+
+        Args:
+            name: the registered model.
+            stages: stage names (any case); None or empty means all four stages.
+        """
+        warnings.warn(
+            f"get_latest_versions is deprecated. {_STAGES_DEPRECATED}", FutureWarning, stacklevel=2
+        )
+        validation.validate_model_name(name)
+        canonical = [validation.validate_stage(s) for s in stages] if stages else None
+        self._raise_if_prompt(name)
+        return self._registry_store.get_latest_versions(name, canonical)
+
+    def transition_model_version_stage(
+        self, name: str, version: str, stage: str, archive_existing_versions: bool = False
+    ) -> ModelVersion:
+        """Move a version to a stage (deprecated: use aliases).
+
+        Args:
+            name: the registered model.
+            version: the version number.
+            stage: ``None``, ``Staging``, ``Production`` or ``Archived`` (any case).
+            archive_existing_versions: move the model's other versions in the target stage
+                to ``Archived``; only for ``Staging`` and ``Production``.
+        """
+        warnings.warn(
+            f"transition_model_version_stage is deprecated. {_STAGES_DEPRECATED}",
+            FutureWarning,
+            stacklevel=2,
+        )
+        validation.validate_model_name(name)
+        version = validation.validate_model_version(version)
+        canonical = validation.validate_stage(stage)
+        if archive_existing_versions and canonical not in Stage.DEFAULT_STAGES_FOR_ARCHIVING:
+            raise TrackyardError.invalid_parameter_value(
+                "Model version transition cannot archive existing model versions because "
+                f"{canonical!r} is not an active stage. Valid stages are "
+                f"{list(Stage.DEFAULT_STAGES_FOR_ARCHIVING)}."
+            )
+        self._raise_if_prompt(name)
+        result = self._registry_store.transition_model_version_stage(
+            name, version, canonical, bool(archive_existing_versions)
+        )
+        self._emit_registry(
+            "model_version.stage_transitioned",
+            result,
+            archive_existing_versions=bool(archive_existing_versions),
+        )
+        return result
+
+    def get_model_version_stages(self, name: str, version: str) -> list[str]:
+        """The stages a version may move to (all four; deprecated with stages)."""
+        validation.validate_model_name(name)
+        validation.validate_model_version(version)
+        return list(Stage.ALL)
+
+    def get_model_version_download_uri(self, name: str, version: str) -> str:
+        """Where a version's files are: its storage location, else its source.
+
+        As in MLflow, a ``runs:/`` source is returned as it is (download it with
+        :meth:`download_artifacts`); a ``models:/`` source was resolved when the version was
+        created.
+        """
+        validation.validate_model_name(name)
+        version = validation.validate_model_version(version)
+        self._raise_if_prompt(name)
+        return self._registry_store.get_model_version_download_uri(name, version)
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 10000,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[ModelVersion]:
+        """Return one page of model versions (prompt versions are left out unless asked for).
+
+        Filter keys: ``name`` and ``run_id`` (``= != LIKE ILIKE IN NOT IN``), ``source_path``,
+        ``version_number`` (numeric) and ``tags.<key>``. Order by ``name``,
+        ``version_number``, ``creation_timestamp``, ``last_updated_timestamp``; without
+        order_by, ``last_updated_timestamp DESC, name ASC, version_number DESC`` (MLflow's
+        default); ``name ASC`` and ``version_number DESC`` always break ties.
+        ``max_results`` is at most 200,000.
+        """
+        from trackyard import search
+
+        kind = search.SearchKind.MODEL_VERSIONS
+        n = search.validate_max_results(max_results, kind)
+        orders = _order_list(order_by)
+        search.parse_filter(filter_string, kind)
+        search.parse_order_by(orders, kind)
+        search.decode_page_token(page_token)
+        return self._registry_store.search_model_versions(
+            filter_string=filter_string, max_results=n, order_by=orders, page_token=page_token
+        )
+
+    def copy_model_version(self, src_model_uri: str, dst_name: str) -> ModelVersion:
+        """Copy a model version into another registered model (created if missing).
+
+        Args:
+            src_model_uri: ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
+                ``models:/<name>/latest`` or a stage form. trackyard also accepts
+                ``runs:/<run_id>/<path>``: the new version's source is that URI and its
+                run id the run's (MLflow accepts only ``models:/``).
+            dst_name: the registered model that receives the new version.
+
+        Returns:
+            The new version. Its source is ``models:/<src name>/<src version>`` and it copies
+            the source's run id, tags, run link, description and model id.
+        """
+        from trackyard.uri import parse_runs_uri, resolve_models_uri
+
+        validation.validate_model_name(dst_name)
+        if not isinstance(src_model_uri, str):
+            raise TrackyardError.invalid_parameter_value(
+                f"Unsupported source model URI {src_model_uri!r}."
+            )
+        if src_model_uri.startswith("runs:"):
+            run_id, _ = parse_runs_uri(src_model_uri)
+            validation.validate_run_id(run_id)
+            self._ensure_registered_model(dst_name)
+            return self.create_model_version(dst_name, src_model_uri, run_id=run_id)
+        if not src_model_uri.startswith("models:"):
+            raise TrackyardError.invalid_parameter_value(
+                f"Unsupported source model URI {src_model_uri!r}: copy_model_version copies "
+                "models:/ URIs (and, in trackyard, runs:/ URIs)."
+            )
+        src = self._not_a_prompt_version(resolve_models_uri(self._registry_store, src_model_uri))
+        self._ensure_registered_model(dst_name)
+        return self.create_model_version(
+            dst_name,
+            f"models:/{src.name}/{src.version}",
+            run_id=src.run_id,
+            tags=dict(src.tags),
+            run_link=src.run_link,
+            description=src.description,
+            model_id=src.model_id,
+        )
+
+    def _ensure_registered_model(self, name: str) -> None:
+        try:
+            self.create_registered_model(name)
+        except TrackyardError as exc:
+            if exc.error_code != ErrorCode.RESOURCE_ALREADY_EXISTS:
+                raise
+
+    def set_model_version_tag(
+        self,
+        name: str,
+        version: str | None = None,
+        key: str | None = None,
+        value: Any = None,
+        stage: str | None = None,
+    ) -> None:
+        """Set a tag on a version, named by number or (deprecated) by stage."""
+        validation.validate_model_name(name)
+        version = self._version_or_stage(name, version, stage)
+        k, v = validation.validate_registry_tag(key, value)
+        self._raise_if_prompt(name)
+        self._registry_store.set_model_version_tag(name, version, ModelVersionTag(k, v))
+        self._emit_registry(
+            "model_version_tag.set",
+            lambda: self._registry_store.get_model_version(name, version),
+            name=name,
+            version=version,
+            key=k,
+            value=v,
+        )
+
+    def delete_model_version_tag(
+        self,
+        name: str,
+        version: str | None = None,
+        key: str | None = None,
+        stage: str | None = None,
+    ) -> None:
+        """Delete a tag from a version, named by number or (deprecated) by stage."""
+        validation.validate_model_name(name)
+        version = self._version_or_stage(name, version, stage)
+        validation.validate_key(key, "tag")
+        assert key is not None
+        self._raise_if_prompt(name)
+        self._registry_store.delete_model_version_tag(name, version, key)
+        self._emit_registry(
+            "model_version_tag.deleted",
+            lambda: self._registry_store.get_model_version(name, version),
+            name=name,
+            version=version,
+            key=key,
+        )
+
+    def _version_or_stage(self, name: str, version: object, stage: object) -> str:
+        if version is not None and stage is not None:
+            raise TrackyardError.invalid_parameter_value("version and stage cannot be set together")
+        if version is not None:
+            return validation.validate_model_version(version)
+        if stage is None:
+            raise TrackyardError.invalid_parameter_value("version or stage must be set")
+        warnings.warn(
+            f"Naming a version by stage is deprecated. {_STAGES_DEPRECATED}",
+            FutureWarning,
+            stacklevel=3,
+        )
+        canonical = validation.validate_stage(stage)
+        latest = self._registry_store.get_latest_versions(name, [canonical])
+        if not latest:
+            raise TrackyardError(
+                f"Registered model {name!r} has no version in stage {canonical!r}.",
+                ErrorCode.RESOURCE_DOES_NOT_EXIST,
+            )
+        return str(max(int(v.version) for v in latest))
+
+    # -- aliases ---------------------------------------------------------------------------
+    def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
+        """Point ``alias`` at a version (moving it if it pointed elsewhere).
+
+        Raises:
+            TrackyardError: INVALID_PARAMETER_VALUE for a reserved (``latest``, ``v3``) or
+                malformed alias or a non-integer version; RESOURCE_DOES_NOT_EXIST when the
+                version does not exist.
+        """
+        validation.validate_model_name(name)
+        validation.validate_model_alias(alias)
+        version = validation.validate_model_version(version)
+        self._raise_if_prompt(name)
+        self._registry_store.set_registered_model_alias(name, alias, version)
+        self._emit_registry(
+            "model_version_alias.created", RegisteredModelAlias(alias, version), name=name
+        )
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        """Remove an alias (no error if the model has no such alias)."""
+        validation.validate_model_name(name)
+        validation.validate_model_alias(alias)
+        self._raise_if_prompt(name)
+        pointed = self._alias_target(name, alias)
+        self._registry_store.delete_registered_model_alias(name, alias)
+        if pointed is not None:
+            self._emit_registry(
+                "model_version_alias.deleted", RegisteredModelAlias(alias, pointed), name=name
+            )
+
+    def _alias_target(self, name: str, alias: str) -> str | None:
+        """The version ``alias`` points at, read only when a plugin listens for events."""
+        if not self._listening():
+            return None
+        try:
+            return self._registry_store.get_model_version_by_alias(name, alias).version
+        except TrackyardError:
+            return None
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """Return the version an alias points at; ``latest`` (any case) is the newest version.
+
+        Raises:
+            TrackyardError: INVALID_PARAMETER_VALUE when the model has no such alias (MLflow's
+                code); RESOURCE_DOES_NOT_EXIST for ``latest`` on a model without versions.
+        """
+        validation.validate_model_name(name)
+        return self._not_a_prompt_version(self._version_by_alias(name, alias))
+
+    def _version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        from trackyard.uri import _newest
+
+        if not isinstance(alias, str) or not alias:
+            raise TrackyardError.invalid_parameter_value(f"Invalid alias {alias!r}.")
+        if alias.lower() == "latest":
+            return _newest(self._registry_store, name, None, f"models:/{name}@{alias}")
+        return self._registry_store.get_model_version_by_alias(name, alias)
+
+    # -- models:/ and runs:/ URIs ------------------------------------------------------------
+    def _download_from_uri(self, uri: str, path: str, dst_path: str | None) -> str:
+        """``download_artifacts`` for a ``runs:/`` or ``models:/`` URI given as ``run_id``.
+
+        ``path`` is relative to what the URI names. A ``models:/`` URI is resolved to the
+        version's download location, which may itself be a ``runs:/`` or ``models:/`` URI or
+        any artifact URI.
+        """
+        from trackyard._resolve import get_artifact_repository
+        from trackyard.uri import parse_runs_uri, resolve_models_uri
+
+        path = validation.validate_artifact_path(path)
+        location = uri
+        for _ in range(_MAX_URI_HOPS):
+            if location.startswith("runs:"):
+                run_id, sub = parse_runs_uri(location)
+                validation.validate_run_id(run_id)
+                full = posixpath.join(sub, path) if sub and path else (sub or path)
+                download: Callable[[str, str, str | None], str] = self.download_artifacts  # type: ignore[attr-defined]
+                return download(run_id, full, dst_path)
+            if location.startswith("models:"):
+                version = self._not_a_prompt_version(
+                    resolve_models_uri(self._registry_store, location)
+                )
+                location = self._registry_store.get_model_version_download_uri(
+                    version.name, version.version
+                )
+                continue
+            repo = get_artifact_repository(location, self._tracking_uri, self._registry_uri)
+            return repo.download_artifacts(path, dst_path)
+        raise TrackyardError.invalid_parameter_value(
+            f"{uri!r} resolves through more than {_MAX_URI_HOPS} models:/ URIs; is there a loop?"
+        )
+
+    # -- prompts ---------------------------------------------------------------------------
+    def create_prompt(
+        self, name: str, description: str | None = None, tags: dict[str, str] | None = None
+    ) -> Prompt:
+        """Create a prompt without versions (add them with :meth:`register_prompt`).
+
+        Raises:
+            TrackyardError: INVALID_PARAMETER_VALUE for a name outside
+                ``^[a-zA-Z0-9_.-]+$``; RESOURCE_ALREADY_EXISTS when the name is taken.
+        """
+        store = self._require_prompts()
+        validation.validate_prompt_name(name)
+        user_tags = _model_tags(tags)
+        description = _optional_text(description, "description")
+        model = store.create_registered_model(
+            name, [RegisteredModelTag(IS_PROMPT_TAG_KEY, "true"), *user_tags], description
+        )
+        prompt = Prompt.from_registered_model(model)
+        self._emit_registry("prompt.created", prompt)
+        return prompt
+
+    def register_prompt(
+        self,
+        name: str,
+        template: str | list[dict[str, Any]],
+        commit_message: str | None = None,
+        tags: dict[str, str] | None = None,
+        response_format: Any = None,
+        model_config: Any = None,
+    ) -> PromptVersion:
+        """Add a version to a prompt, creating the prompt if needed.
+
+        Args:
+            name: the prompt (``^[a-zA-Z0-9_.-]+$``).
+            template: text with ``{{ variables }}``, or a chat template: a list of message
+                dicts (``{"role": ..., "content": ...}``).
+            commit_message: what changed; stored as the version's description (and as the
+                prompt's description when this creates the prompt).
+            tags: set on the version and on the prompt, as MLflow does.
+            response_format: a JSON schema dict or a pydantic model class.
+            model_config: model settings (temperature, ...) as a dict.
+
+        Returns:
+            The new version.
+
+        Raises:
+            TrackyardError: INVALID_PARAMETER_VALUE for a bad name or template, or when a
+                registered model that is not a prompt has the name.
+        """
+        store = self._require_prompts()
+        validation.validate_prompt_name(name)
+        _check_template(template)
+        user_tags = dict(validation.validate_registry_tag(k, v) for k, v in (tags or {}).items())
+        commit_message = _optional_text(commit_message, "commit_message")
+        draft = PromptVersion(
+            name,
+            1,
+            template,
+            tags=user_tags,
+            response_format=response_format,
+            model_config=model_config,
+        )
+        version_tags = [
+            ModelVersionTag(*validation.validate_registry_tag(k, v))
+            for k, v in draft.to_version_tags().items()
+        ]
+        created_prompt: Prompt | None = None
+        try:
+            model = store.get_registered_model(name)
+        except TrackyardError as exc:
+            if exc.error_code != ErrorCode.RESOURCE_DOES_NOT_EXIST:
+                raise
+            model = store.create_registered_model(
+                name,
+                [
+                    RegisteredModelTag(IS_PROMPT_TAG_KEY, "true"),
+                    *(RegisteredModelTag(k, v) for k, v in user_tags.items()),
+                ],
+                commit_message,
+            )
+            created_prompt = Prompt.from_registered_model(model)
+        else:
+            if not is_prompt(model.tags):
+                raise TrackyardError.invalid_parameter_value(
+                    f"Model {name!r} exists with the same name. A prompt cannot have the name "
+                    "of a registered model; choose another name for the prompt."
+                )
+            for k, v in user_tags.items():
+                store.set_registered_model_tag(name, RegisteredModelTag(k, v))
+        try:
+            version = store.create_model_version(
+                name, PROMPT_SOURCE_PLACEHOLDER, None, version_tags, None, commit_message
+            )
+        except BaseException:
+            if created_prompt is not None:  # do not leave a prompt without versions behind
+                try:
+                    store.delete_registered_model(name)
+                except TrackyardError:  # pragma: no cover - best effort
+                    _logger.warning("could not remove prompt %r after a failed version", name)
+            raise
+        if created_prompt is not None:
+            self._emit_registry("prompt.created", created_prompt)
+        prompt_version = PromptVersion.from_model_version(version)
+        self._emit_registry("prompt_version.created", prompt_version)
+        return prompt_version
+
+    def get_prompt(self, name: str, version: str | int | None = None) -> Any:
+        """Return a prompt (a :class:`Prompt`), or one of its versions.
+
+        Args:
+            name: the prompt.
+            version: None for the prompt itself (MLflow 3); a version number for that
+                :class:`PromptVersion` (MLflow 2's form, kept for convenience).
+
+        Returns:
+            The prompt, or None when there is no prompt of that name (a registered model
+            that is not a prompt counts as none); with ``version``, the version.
+        """
+        store = self._require_prompts()
+        validation.validate_prompt_name(name)
+        if version is not None:
+            return self.get_prompt_version(name, version)
+        try:
+            model = store.get_registered_model(name)
+        except TrackyardError as exc:
+            if exc.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST:
+                return None
+            raise
+        if not is_prompt(model.tags):
+            return None
+        return Prompt.from_registered_model(model)
+
+    def _prompt_model(self, name: str) -> RegisteredModel:
+        """The registered model of prompt ``name``; errors for models and missing names."""
+        store = self._require_prompts()
+        validation.validate_prompt_name(name)
+        try:
+            model = store.get_registered_model(name)
+        except TrackyardError as exc:
+            if exc.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST:
+                raise _not_a_prompt(name) from None
+            raise
+        if not is_prompt(model.tags):
+            raise TrackyardError.invalid_parameter_value(
+                f"Name {name!r} is registered as a model, not a prompt; use the model "
+                "methods (get_model_version, search_model_versions ...) instead."
+            )
+        return model
+
+    def get_prompt_version(self, name: str, version: str | int) -> PromptVersion:
+        """Return one version of a prompt (RESOURCE_DOES_NOT_EXIST if absent)."""
+        self._prompt_model(name)
+        number = validation.validate_model_version(version)
+        try:
+            model_version = self._registry_store.get_model_version(name, number)
+        except TrackyardError as exc:
+            if exc.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST:
+                raise TrackyardError(
+                    f"Prompt (name={name}, version={number}) not found",
+                    ErrorCode.RESOURCE_DOES_NOT_EXIST,
+                ) from None
+            raise
+        return PromptVersion.from_model_version(model_version)
+
+    def get_prompt_version_by_alias(self, name: str, alias: str) -> PromptVersion:
+        """Return the prompt version an alias points at (``latest``: the newest)."""
+        self._prompt_model(name)
+        return PromptVersion.from_model_version(self._version_by_alias(name, alias))
+
+    def load_prompt(
+        self,
+        name_or_uri: str,
+        version: str | int | None = None,
+        allow_missing: bool = False,
+        cache_ttl_seconds: float | None = None,
+    ) -> PromptVersion | None:
+        """Load a prompt version by ``prompts:/<name>/<version>``, ``prompts:/<name>@<alias>``,
+        or by name (with ``version``; without it, the newest version).
+
+        Args:
+            name_or_uri: a ``prompts:/`` URI or a prompt name.
+            version: the version, when ``name_or_uri`` is a name.
+            allow_missing: return None instead of raising when nothing matches.
+            cache_ttl_seconds: accepted for MLflow compatibility; trackyard does not cache.
+        """
+        from trackyard.uri import parse_prompts_uri
+
+        try:
+            if isinstance(name_or_uri, str) and name_or_uri.startswith("prompts:"):
+                if version is not None:
+                    raise TrackyardError.invalid_parameter_value(
+                        "Pass either a prompts:/ URI or a version, not both."
+                    )
+                parsed = parse_prompts_uri(name_or_uri)
+                if parsed.alias is not None:
+                    return self.get_prompt_version_by_alias(parsed.name, parsed.alias)
+                assert parsed.version is not None
+                return self.get_prompt_version(parsed.name, parsed.version)
+            if version is not None:
+                return self.get_prompt_version(name_or_uri, version)
+            return self.get_prompt_version_by_alias(name_or_uri, "latest")
+        except TrackyardError as exc:
+            if allow_missing and exc.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST:
+                return None
+            raise
+
+    def search_prompts(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        order_by: list[str] | None = None,
+    ) -> PagedList[Prompt]:
+        """Return one page of prompts.
+
+        The filter uses the registered-model grammar (``name``, ``tags.<key>``); MLflow's
+        ``experiment_id = '<id>'`` term is accepted and matches prompts linked to that
+        experiment.
+        """
+        self._require_prompts()
+        combined = f"tags.`{IS_PROMPT_TAG_KEY}` = 'true'"
+        if filter_string is not None and filter_string.strip():
+            combined = f"{combined} AND {_prompt_filter(filter_string)}"
+        models = self.search_registered_models(combined, max_results, order_by, page_token)
+        return PagedList([Prompt.from_registered_model(m) for m in models], models.token)
+
+    def search_prompt_versions(
+        self, name: str, max_results: int | None = None, page_token: str | None = None
+    ) -> PagedList[PromptVersion]:
+        """Return the versions of a prompt, newest first."""
+        self._prompt_model(name)
+        versions = self.search_model_versions(
+            f"name = {_quote(name)} AND tags.`{IS_PROMPT_TAG_KEY}` = 'true'",
+            max_results if max_results is not None else 10000,
+            ["version_number DESC"],
+            page_token,
+        )
+        return PagedList([PromptVersion.from_model_version(v) for v in versions], versions.token)
+
+    def delete_prompt(self, name: str) -> None:
+        """Delete a prompt with all its versions."""
+        self._prompt_model(name)
+        self._registry_store.delete_registered_model(name)
+        self._emit_registry("prompt.deleted", None, name=name)
+
+    def delete_prompt_version(self, name: str, version: str | int) -> None:
+        """Delete one version of a prompt (its number is never reused)."""
+        self.get_prompt_version(name, version)
+        number = validation.validate_model_version(version)
+        self._registry_store.delete_model_version(name, number)
+        self._emit_registry("prompt_version.deleted", None, name=name, version=number)
+
+    def set_prompt_tag(self, name: str, key: str, value: str) -> None:
+        """Set a tag on a prompt."""
+        self._prompt_model(name)
+        k, v = validation.validate_registry_tag(key, value)
+        _refuse_marker(k)
+        self._registry_store.set_registered_model_tag(name, RegisteredModelTag(k, v))
+        self._emit_registry(
+            "prompt_tag.set", lambda: self.get_prompt(name), name=name, key=k, value=v
+        )
+
+    def delete_prompt_tag(self, name: str, key: str) -> None:
+        """Delete a tag from a prompt."""
+        self._prompt_model(name)
+        validation.validate_key(key, "tag")
+        _refuse_marker(key)
+        self._registry_store.delete_registered_model_tag(name, key)
+        self._emit_registry("prompt_tag.deleted", lambda: self.get_prompt(name), name=name, key=key)
+
+    def set_prompt_version_tag(self, name: str, version: str | int, key: str, value: str) -> None:
+        """Set a user tag on a prompt version."""
+        self.get_prompt_version(name, version)
+        number = validation.validate_model_version(version)
+        k, v = validation.validate_registry_tag(key, value)
+        _refuse_marker(k)
+        self._registry_store.set_model_version_tag(name, number, ModelVersionTag(k, v))
+        self._emit_registry(
+            "prompt_version_tag.set",
+            lambda: self.get_prompt_version(name, number),
+            name=name,
+            version=number,
+            key=k,
+            value=v,
+        )
+
+    def delete_prompt_version_tag(self, name: str, version: str | int, key: str) -> None:
+        """Delete a user tag from a prompt version."""
+        self.get_prompt_version(name, version)
+        number = validation.validate_model_version(version)
+        validation.validate_key(key, "tag")
+        _refuse_marker(key)
+        self._registry_store.delete_model_version_tag(name, number, key)
+        self._emit_registry(
+            "prompt_version_tag.deleted",
+            lambda: self.get_prompt_version(name, number),
+            name=name,
+            version=number,
+            key=key,
+        )
+
+    def set_prompt_alias(self, name: str, alias: str, version: int) -> None:
+        """Point an alias of a prompt at one of its versions."""
+        self.get_prompt_version(name, version)
+        validation.validate_model_alias(alias)
+        number = validation.validate_model_version(version)
+        self._registry_store.set_registered_model_alias(name, alias, number)
+        self._emit_registry("prompt_alias.created", RegisteredModelAlias(alias, number), name=name)
+
+    def delete_prompt_alias(self, name: str, alias: str) -> None:
+        """Remove an alias of a prompt."""
+        self._prompt_model(name)
+        validation.validate_model_alias(alias)
+        pointed = self._alias_target(name, alias)
+        self._registry_store.delete_registered_model_alias(name, alias)
+        if pointed is not None:
+            self._emit_registry(
+                "prompt_alias.deleted", RegisteredModelAlias(alias, pointed), name=name
+            )
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _order_list(order_by: Sequence[str] | None) -> list[str] | None:
+    if order_by is None:
+        return None
+    if isinstance(order_by, str):
+        return [order_by]
+    return list(order_by)
+
+
+def _optional_text(value: object, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TrackyardError.invalid_parameter_value(
+        f"Invalid {what} {value!r}: expected a string or None."
+    )
+
+
+def _model_tags(tags: dict[str, Any] | None) -> list[RegisteredModelTag]:
+    if tags is None:
+        return []
+    if not isinstance(tags, dict):
+        raise TrackyardError.invalid_parameter_value(f"tags must be a dict, got {tags!r}")
+    return [RegisteredModelTag(*validation.validate_registry_tag(k, v)) for k, v in tags.items()]
+
+
+def _version_tags(tags: dict[str, Any] | None) -> list[ModelVersionTag]:
+    if tags is None:
+        return []
+    if not isinstance(tags, dict):
+        raise TrackyardError.invalid_parameter_value(f"tags must be a dict, got {tags!r}")
+    return [ModelVersionTag(*validation.validate_registry_tag(k, v)) for k, v in tags.items()]
+
+
+def _refuse_prompt_tags(tags: Sequence[RegisteredModelTag | ModelVersionTag]) -> None:
+    if any(t.key == IS_PROMPT_TAG_KEY for t in tags):
+        raise TrackyardError.invalid_parameter_value(
+            "Prompts cannot be registered as models: use create_prompt / register_prompt."
+        )
+
+
+def _check_template(template: object) -> None:
+    if isinstance(template, str):
+        return
+    if isinstance(template, list) and all(isinstance(m, dict) for m in template):
+        return
+    raise TrackyardError.invalid_parameter_value(
+        "A prompt template must be a string or a list of message dicts "
+        f"(chat prompts), got {type(template).__name__}."
+    )
+
+
+def _refuse_marker(key: str) -> None:
+    if key == IS_PROMPT_TAG_KEY:
+        raise TrackyardError.invalid_parameter_value(
+            f"The tag {IS_PROMPT_TAG_KEY!r} marks a prompt and cannot be changed."
+        )
+
+
+def _prompt_filter(filter_string: str) -> str:
+    """Rewrite MLflow's ``experiment_id = '<id>'`` prompt filter term into a tag filter."""
+    match = _EXPERIMENT_ID_FILTER_RE.search(filter_string)
+    if match is None:
+        return _parenthesize(filter_string)
+    experiment_id = match.group(1)
+    if not experiment_id.isdigit():
+        raise TrackyardError.invalid_parameter_value(
+            f"Invalid experiment_id: {experiment_id!r}. Must be a numeric value."
+        )
+    rest = (filter_string[: match.start()] + filter_string[match.end() :]).strip()
+    rest = re.sub(r"^(?i:AND)\s+|\s+(?i:AND)$", "", rest).strip()
+    rest = re.sub(r"\s+(?i:AND)\s+(?i:AND)\s+", " AND ", rest)
+    term = f"tags.`{PROMPT_EXPERIMENT_IDS_TAG_KEY}` LIKE '%,{experiment_id},%'"
+    return f"{term} AND {_parenthesize(rest)}" if rest else term
+
+
+def _parenthesize(filter_string: str) -> str:
+    """Wrap a filter in parentheses when it has a top-level ``OR`` (trackyard's extension)."""
+    from trackyard import search
+
+    expr = search.parse_filter(filter_string, search.SearchKind.REGISTERED_MODELS)
+    return f"({filter_string})" if isinstance(expr, search.Or) else filter_string

@@ -1,0 +1,298 @@
+"""The reference semantics of registered-model and model-version search, in pure Python.
+
+Same rules as :mod:`trackyard.search.evaluator` (missing tags and None attributes never
+match, ``LIKE`` is case-sensitive, strings compare by code point, missing values sort last in
+both directions), applied to the registry's keys:
+
+- registered models: attribute ``name``; ``tags.<key>``. Order keys ``name`` and
+  ``last_updated_timestamp`` (``timestamp`` is parsed into the latter).
+- model versions: attributes ``name``, ``run_id``, ``source_path`` (the version's
+  ``source``) and ``version_number`` (numeric); ``tags.<key>``. Order keys ``name``,
+  ``version_number``, ``creation_timestamp`` and ``last_updated_timestamp``.
+
+**Prompts** are registered models (and versions) tagged ``mlflow.prompt.is_prompt = 'true'``
+and are left out of both searches unless the filter *asks for prompts*, as MLflow decides it:
+the first top-level ``AND`` term on the tag ``mlflow.prompt.is_prompt`` is
+``= 'true'`` or ``!= 'false'`` (values compared case-insensitively). When the filter does not
+ask for prompts, top-level terms on that tag are ignored. For version search, a version is
+left out when any version of its model carries the prompt tag.
+
+Deleted versions (stage ``Deleted_Internal``) never match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from trackyard.entities._tracking import PagedList
+from trackyard.entities.model_registry import (
+    IS_PROMPT_TAG_KEY,
+    ModelVersion,
+    RegisteredModel,
+    Stage,
+    is_prompt,
+)
+from trackyard.search.ast import And, Comparison, Entity, Expr, Op, OrderKey, SearchKind
+from trackyard.search.evaluator import (
+    _compare,
+    _compare_mapping,
+    _evaluate,
+    _sort,
+    _unsupported,
+    paginate,
+)
+from trackyard.search.parser import parse_filter, parse_order_by
+from trackyard.search.tokens import decode_page_token, validate_max_results
+
+__all__ = [
+    "effective_filter",
+    "filter_asks_for_prompts",
+    "model_version_matches",
+    "registered_model_matches",
+    "search_model_versions_in_memory",
+    "search_registered_models_in_memory",
+    "sort_model_versions",
+    "sort_registered_models",
+    "without_prompt_terms",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Prompts
+
+
+def _top_terms(expr: Expr | None) -> tuple[Expr, ...]:
+    if expr is None:
+        return ()
+    if isinstance(expr, And):
+        return expr.items
+    return (expr,)
+
+
+def _is_prompt_term(term: Expr) -> bool:
+    return (
+        isinstance(term, Comparison) and term.entity is Entity.TAG and term.key == IS_PROMPT_TAG_KEY
+    )
+
+
+def filter_asks_for_prompts(expr: Expr | None) -> bool:
+    """Whether a parsed registry filter asks for prompts (see the module docstring)."""
+    for term in _top_terms(expr):
+        if not _is_prompt_term(term):
+            continue
+        assert isinstance(term, Comparison)
+        value = str(term.value).lower()
+        return (term.op is Op.EQ and value == "true") or (term.op is Op.NE and value == "false")
+    return False
+
+
+def without_prompt_terms(expr: Expr | None) -> Expr | None:
+    """``expr`` without its top-level terms on the prompt tag (None if nothing remains)."""
+    terms = tuple(t for t in _top_terms(expr) if not _is_prompt_term(t))
+    if not terms:
+        return None
+    if len(terms) == 1:
+        return terms[0]
+    return And(terms)
+
+
+def effective_filter(expr: Expr | None) -> tuple[Expr | None, bool]:
+    """Return ``(filter to apply, whether prompts are included)`` for a registry search."""
+    if filter_asks_for_prompts(expr):
+        return expr, True
+    return without_prompt_terms(expr), False
+
+
+# ---------------------------------------------------------------------------------------------
+# Registered models
+
+_MODEL_ATTRIBUTES: Mapping[str, Callable[[RegisteredModel], Any]] = {
+    "name": lambda m: m.name,
+    "last_updated_timestamp": lambda m: m.last_updated_timestamp,
+    "creation_timestamp": lambda m: m.creation_timestamp,
+}
+
+
+def _model_attribute(key: str) -> Callable[[RegisteredModel], Any]:
+    getter = _MODEL_ATTRIBUTES.get(key)
+    if getter is None:
+        raise _unsupported(f"registered models have no searchable attribute {key!r}")
+    return getter
+
+
+def _model_comparison(model: RegisteredModel, c: Comparison) -> bool:
+    if c.entity is Entity.TAG:
+        return _compare_mapping(model.tags, c)
+    if c.entity is Entity.ATTRIBUTE:
+        return _compare(_model_attribute(c.key)(model), c.op, c.value)
+    raise _unsupported(f"registered models cannot be filtered on {c.entity.value}s")
+
+
+def registered_model_matches(model: RegisteredModel, expr: Expr | None) -> bool:
+    """Whether ``model`` satisfies the parsed filter ``expr`` (prompt rules not applied).
+
+    Args:
+        model: the registered model, with its tags.
+        expr: from :func:`~trackyard.search.parse_filter` with ``REGISTERED_MODELS``, or None.
+
+    Returns:
+        True when the model matches; always True for ``expr=None``.
+    """
+    if expr is None:
+        return True
+    return _evaluate(expr, lambda c: _model_comparison(model, c))
+
+
+def sort_registered_models(
+    models: Iterable[RegisteredModel], order: Sequence[OrderKey]
+) -> list[RegisteredModel]:
+    """Return ``models`` sorted by ``order`` (from ``parse_order_by(..., REGISTERED_MODELS)``)."""
+    keys: list[tuple[Callable[[RegisteredModel], Any], bool]] = []
+    for key in order:
+        if key.entity is not Entity.ATTRIBUTE:
+            raise _unsupported(f"registered models cannot be ordered by {key.entity.value}s")
+        keys.append((_model_attribute(key.key), key.ascending))
+    return _sort(models, keys)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model versions
+
+
+def _version_number(version: ModelVersion) -> int | None:
+    try:
+        return int(version.version)
+    except (TypeError, ValueError):
+        return None
+
+
+_VERSION_ATTRIBUTES: Mapping[str, Callable[[ModelVersion], Any]] = {
+    "name": lambda v: v.name,
+    "run_id": lambda v: v.run_id,
+    "source_path": lambda v: v.source,
+    "version_number": _version_number,
+    "creation_timestamp": lambda v: v.creation_timestamp,
+    "last_updated_timestamp": lambda v: v.last_updated_timestamp,
+}
+
+
+def _version_attribute(key: str) -> Callable[[ModelVersion], Any]:
+    getter = _VERSION_ATTRIBUTES.get(key)
+    if getter is None:
+        raise _unsupported(f"model versions have no searchable attribute {key!r}")
+    return getter
+
+
+def _version_comparison(version: ModelVersion, c: Comparison) -> bool:
+    if c.entity is Entity.TAG:
+        return _compare_mapping(version.tags, c)
+    if c.entity is Entity.ATTRIBUTE:
+        return _compare(_version_attribute(c.key)(version), c.op, c.value)
+    raise _unsupported(f"model versions cannot be filtered on {c.entity.value}s")
+
+
+def model_version_matches(version: ModelVersion, expr: Expr | None) -> bool:
+    """Whether ``version`` satisfies the parsed filter ``expr`` (prompt rules not applied).
+
+    Deleted versions never match.
+
+    Args:
+        version: the model version, with its tags.
+        expr: from :func:`~trackyard.search.parse_filter` with ``MODEL_VERSIONS``, or None.
+
+    Returns:
+        True when the version matches.
+    """
+    if version.current_stage == Stage.DELETED_INTERNAL:
+        return False
+    if expr is None:
+        return True
+    return _evaluate(expr, lambda c: _version_comparison(version, c))
+
+
+def sort_model_versions(
+    versions: Iterable[ModelVersion], order: Sequence[OrderKey]
+) -> list[ModelVersion]:
+    """Return ``versions`` sorted by ``order`` (from ``parse_order_by(..., MODEL_VERSIONS)``)."""
+    keys: list[tuple[Callable[[ModelVersion], Any], bool]] = []
+    for key in order:
+        if key.entity is not Entity.ATTRIBUTE:
+            raise _unsupported(f"model versions cannot be ordered by {key.entity.value}s")
+        keys.append((_version_attribute(key.key), key.ascending))
+    return _sort(versions, keys)
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole searches
+
+
+def search_registered_models_in_memory(
+    models: Iterable[RegisteredModel],
+    filter_string: str | None = None,
+    order_by: Sequence[str] | None = None,
+    max_results: int | None = None,
+    page_token: str | None = None,
+) -> PagedList[RegisteredModel]:
+    """Filter, order and page ``models`` as ``search_registered_models`` does.
+
+    Args:
+        models: every registered model of the store (prompts included; they are left out
+            here unless the filter asks for them).
+        filter_string: the search filter, or None.
+        order_by: order_by clauses, or None (``name ASC``).
+        max_results: the page size, or None for the default (100).
+        page_token: the token of the page to return, or None for the first.
+
+    Returns:
+        One page of matching models, with the next page's token when more remain.
+
+    Raises:
+        TrackyardError: ``INVALID_PARAMETER_VALUE`` for any invalid argument.
+    """
+    kind = SearchKind.REGISTERED_MODELS
+    expr, prompts = effective_filter(parse_filter(filter_string, kind))
+    order = parse_order_by(order_by, kind)
+    limit = validate_max_results(max_results, kind)
+    decode_page_token(page_token)
+    matched = [
+        m
+        for m in models
+        if (prompts or not is_prompt(m.tags)) and registered_model_matches(m, expr)
+    ]
+    return paginate(sort_registered_models(matched, order), limit, page_token)
+
+
+def search_model_versions_in_memory(
+    versions: Iterable[ModelVersion],
+    filter_string: str | None = None,
+    order_by: Sequence[str] | None = None,
+    max_results: int | None = None,
+    page_token: str | None = None,
+) -> PagedList[ModelVersion]:
+    """Filter, order and page ``versions`` as ``search_model_versions`` does.
+
+    Args:
+        versions: every model version of the store (deleted and prompt versions are left
+            out here as the rules say).
+        filter_string: the search filter, or None.
+        order_by: order_by clauses, or None (``last_updated_timestamp DESC, name ASC,
+            version_number DESC``).
+        max_results: the page size, or None for the default (10,000).
+        page_token: the token of the page to return, or None for the first.
+
+    Returns:
+        One page of matching versions, with the next page's token when more remain.
+
+    Raises:
+        TrackyardError: ``INVALID_PARAMETER_VALUE`` for any invalid argument.
+    """
+    kind = SearchKind.MODEL_VERSIONS
+    expr, prompts = effective_filter(parse_filter(filter_string, kind))
+    order = parse_order_by(order_by, kind)
+    limit = validate_max_results(max_results, kind)
+    decode_page_token(page_token)
+    pool = list(versions)
+    prompt_models = set() if prompts else {v.name for v in pool if is_prompt(v.tags)}
+    matched = [v for v in pool if v.name not in prompt_models and model_version_matches(v, expr)]
+    return paginate(sort_model_versions(matched, order), limit, page_token)

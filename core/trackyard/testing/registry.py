@@ -1,0 +1,1466 @@
+"""``RegistryStoreSuite``: the behaviour every model registry store must have.
+
+Tests drive the store through :class:`trackyard.MlflowClient` (so input is validated exactly
+as users' input is) and compare searches with the pure-Python reference in
+:mod:`trackyard.search.registry_evaluator`.
+
+Fixtures a backend overrides:
+
+- ``registry_store`` (required): a fresh, empty registry store.
+- ``tracking_store`` (optional): a tracking store sharing the registry's database, for the few
+  tests that need runs (``runs:/`` URIs). The default returns None and those tests skip.
+
+Capabilities used: ``prompts`` (prompt tests and prompt exclusion in search),
+``search_or`` (``OR`` filters), ``concurrent_versions`` (eight threads creating versions).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from trackyard import search
+from trackyard.entities.model_registry import (
+    IS_PROMPT_TAG_KEY,
+    PROMPT_TEXT_TAG_KEY,
+    PROMPT_TYPE_TAG_KEY,
+    ModelVersion,
+    Prompt,
+    PromptVersion,
+    RegisteredModel,
+    RegisteredModelAlias,
+)
+from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.plugins.hookspecs import Event, hookimpl
+from trackyard.testing._client import make_client, require_capability
+
+__all__ = ["MODEL_SEARCH_CASES", "VERSION_SEARCH_CASES", "RegistryStoreSuite"]
+
+IS_PROMPT = f"tags.`{IS_PROMPT_TAG_KEY}`"
+
+
+def _expect(code: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> TrackyardError:
+    with pytest.raises(TrackyardError) as excinfo:
+        fn(*args, **kwargs)
+    got = excinfo.value.error_code
+    assert got == code, f"expected {code}, got {got}: {excinfo.value}"
+    return excinfo.value
+
+
+def _quiet(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a deprecated (stage) API without its FutureWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return fn(*args, **kwargs)
+
+
+def _all_pages(call: Callable[..., Any], **kwargs: Any) -> list[Any]:
+    items: list[Any] = []
+    token = None
+    while True:
+        page = call(page_token=token, **kwargs)
+        items.extend(page)
+        token = page.token
+        if not token:
+            return items
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def _literal(value: str) -> str:
+    """A filter string literal (a doubled quote escapes itself)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _version_key(v: ModelVersion) -> tuple[str, int]:
+    return (v.name, int(v.version))
+
+
+def _snapshot(client: Any) -> dict[str, Any]:
+    """Everything the registry holds, as plain data (to check that nothing was written)."""
+    models = _all_pages(client.search_registered_models, max_results=1000)
+    prompts = _all_pages(
+        client.search_registered_models,
+        filter_string=f"{IS_PROMPT} = 'true'",
+        max_results=1000,
+    )
+    versions = _all_pages(client.search_model_versions, max_results=200000)
+    prompt_versions = _all_pages(
+        client.search_model_versions, filter_string=f"{IS_PROMPT} = 'true'", max_results=200000
+    )
+    return {
+        "models": sorted(
+            (m.name, m.description, sorted(m.tags.items()), sorted(m.aliases.items()))
+            for m in [*models, *prompts]
+        ),
+        "versions": sorted(
+            (v.name, int(v.version), v.description, v.source, sorted(v.tags.items()))
+            for v in [*versions, *prompt_versions]
+        ),
+    }
+
+
+# (filter_string, order_by, needs) checked against the evaluator on the search fixture.
+# ``needs`` names a capability the case requires ("" for none).
+MODEL_SEARCH_CASES: list[tuple[str, list[str] | None, str]] = [
+    ("", None, ""),
+    ("name = 'alpha'", None, ""),
+    ("name != 'alpha'", None, ""),
+    ("attributes.name = 'gamma'", None, ""),
+    ("name LIKE 'a%'", None, ""),
+    ("name LIKE 'A%'", None, ""),
+    ("name ILIKE 'a%'", ["name DESC"], ""),
+    ("name LIKE '%a'", None, ""),
+    ("name LIKE 'beta_test'", None, ""),
+    ("name LIKE 'delta.%'", None, ""),
+    ("name IN ('alpha', 'gamma', 'nope')", None, ""),
+    ("name NOT IN ('alpha', 'Alpha-2')", None, ""),
+    ("tags.team = 'vision'", None, ""),
+    ("tags.team != 'vision'", None, ""),
+    ("tags.team LIKE 'v%'", None, ""),
+    ("tags.team ILIKE 'NLP'", None, ""),
+    ("tags.`owner.name` = 'kim'", None, ""),
+    ("tags.\"owner.name\" LIKE '%i%'", None, ""),
+    ("tags.team = 'vision' AND name LIKE '%a%'", None, ""),
+    ("name = 'alpha' OR tags.team = 'nlp'", None, "search_or"),
+    ("(name LIKE 'b%' OR name LIKE 'g%') AND tags.team = 'nlp'", ["name DESC"], "search_or"),
+    ("", ["name DESC"], ""),
+    ("", ["name ASC"], ""),
+    ("", ["timestamp DESC"], ""),
+    ("", ["timestamp"], ""),
+    ("", ["last_updated_timestamp ASC"], ""),
+    ("", ["last_updated_timestamp DESC", "name DESC"], ""),
+    ("", ["attributes.name DESC"], ""),
+    (f"{IS_PROMPT} = 'true'", None, "prompts"),
+    (f"{IS_PROMPT} = 'TRUE'", ["name DESC"], "prompts"),
+    (f"{IS_PROMPT} != 'false'", None, "prompts"),
+    (f"{IS_PROMPT} = 'false'", None, "prompts"),
+    (f"{IS_PROMPT} = 'true' AND name LIKE 'prompt-a%'", None, "prompts"),
+    (f"name LIKE 'p%' AND {IS_PROMPT} != 'true'", None, "prompts"),
+]
+
+VERSION_SEARCH_CASES: list[tuple[str, list[str] | None, str]] = [
+    ("", None, ""),
+    ("name = 'alpha'", None, ""),
+    ("name != 'alpha'", ["version_number ASC"], ""),
+    ("name IN ('alpha', 'beta')", None, ""),
+    ("name NOT IN ('alpha', 'beta')", ["version_number ASC"], ""),
+    ("name LIKE 'beta%'", None, ""),
+    ("name ILIKE 'ALPHA%'", None, ""),
+    ("attributes.name = 'gamma'", None, ""),
+    ("run_id = 'run1'", None, ""),
+    ("run_id != 'run1'", None, ""),
+    ("run_id IN ('run1', 'run2')", None, ""),
+    ("run_id NOT IN ('run1')", None, ""),
+    ("run_id LIKE 'run%'", None, ""),
+    ("source_path = 's3://bucket/alpha/1'", None, ""),
+    ("source_path LIKE 's3://%'", None, ""),
+    ("source_path ILIKE 'RUNS:/%'", None, ""),
+    ("source_path != 's3://bucket/alpha/1'", None, ""),
+    ("version_number = 2", None, ""),
+    ("version_number != 2", None, ""),
+    ("version_number > 1", ["version_number ASC"], ""),
+    ("version_number >= 3", None, ""),
+    ("version_number < 2", None, ""),
+    ("version_number <= 2 AND name = 'beta'", None, ""),
+    ("tags.framework = 'torch'", None, ""),
+    ("tags.framework != 'torch'", None, ""),
+    ("tags.framework LIKE 'sk%'", None, ""),
+    ("tags.framework ILIKE 'TORCH'", None, ""),
+    ("tags.quality = 'high' AND tags.framework = 'torch'", None, ""),
+    ("tags.`stage.note` = 'x y'", None, ""),
+    ("name = 'alpha' OR tags.framework = 'sklearn'", None, "search_or"),
+    ("(run_id = 'run1' OR run_id = 'run2') AND version_number > 1", None, "search_or"),
+    ("", ["creation_timestamp DESC"], ""),
+    ("", ["creation_timestamp ASC"], ""),
+    ("", ["last_updated_timestamp ASC"], ""),
+    ("", ["last_updated_timestamp DESC", "name ASC"], ""),
+    ("", ["name DESC", "version_number ASC"], ""),
+    ("", ["version_number"], ""),
+    ("", ["version_number DESC", "name DESC"], ""),
+    ("name LIKE '%a%'", ["name ASC", "version_number ASC"], ""),
+    (f"{IS_PROMPT} = 'true'", None, "prompts"),
+    (f"{IS_PROMPT} = 'false'", None, "prompts"),
+    (f"{IS_PROMPT} = 'true' AND version_number = 1", ["name DESC"], "prompts"),
+]
+
+
+class _Listener:
+    """A throwaway plugin that records ``trackyard_on_event`` calls."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    @hookimpl
+    def trackyard_on_event(self, event: Event) -> None:
+        self.events.append(event)
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.events]
+
+
+class RegistryStoreSuite:
+    """Mixin test class: subclass it and override the ``registry_store`` fixture."""
+
+    # -- fixtures --------------------------------------------------------------------------
+    @pytest.fixture
+    def registry_store(self) -> Any:
+        """A fresh, empty registry store. Backends must override this."""
+        pytest.fail(
+            f"{type(self).__name__} must override the 'registry_store' fixture to return a "
+            "fresh model registry store (see trackyard.testing)."
+        )
+
+    @pytest.fixture
+    def tracking_store(self) -> Any:
+        """A tracking store sharing the registry's database, or None (the default)."""
+        return None
+
+    @pytest.fixture
+    def registry_client(self, registry_store: Any, tracking_store: Any) -> Any:
+        return make_client(tracking_store, registry_store)
+
+    @pytest.fixture
+    def model(self, registry_client: Any) -> str:
+        registry_client.create_registered_model("model-a", tags={"team": "vision"})
+        return "model-a"
+
+    @pytest.fixture
+    def listener(self) -> Iterator[_Listener]:
+        from trackyard.plugins.manager import get_plugin_manager
+
+        recorder = _Listener()
+        name = f"registry-suite-listener-{id(recorder)}"
+        get_plugin_manager().register(recorder, name)
+        try:
+            yield recorder
+        finally:
+            get_plugin_manager().unregister(name)
+
+    def _prompts(self, client: Any) -> None:
+        require_capability(client._registry_store, "prompts")
+
+    # -- registered models -----------------------------------------------------------------
+    def test_create_and_get_registered_model(self, registry_client: Any) -> None:
+        client = registry_client
+        created = client.create_registered_model(
+            "first", tags={"team": "nlp", "n": 3}, description="a model"
+        )
+        assert isinstance(created, RegisteredModel)
+        assert created.name == "first"
+        assert created.description == "a model"
+        assert created.tags == {"team": "nlp", "n": "3"}
+        assert created.creation_timestamp and created.last_updated_timestamp
+        assert created.latest_versions == [] and created.aliases == {}
+        got = client.get_registered_model("first")
+        assert (got.name, got.description, got.tags) == ("first", "a model", created.tags)
+        assert got.creation_timestamp == created.creation_timestamp
+
+    def test_unusual_model_names(self, registry_client: Any) -> None:
+        for name in (" spaced ", "ünïcode-模型", "a.b-c_d", "quote'name", 'dq"name', "x" * 200):
+            registry_client.create_registered_model(name)
+            assert registry_client.get_registered_model(name).name == name
+            version = registry_client.create_model_version(name, "s3://b/x")
+            assert registry_client.get_model_version(name, version.version).name == name
+            found = registry_client.search_model_versions(f"name = {_literal(name)}")
+            assert [v.name for v in found] == [name]
+
+    def test_duplicate_model_name(self, registry_client: Any, model: str) -> None:
+        before = _snapshot(registry_client)
+        _expect(ErrorCode.RESOURCE_ALREADY_EXISTS, registry_client.create_registered_model, model)
+        _expect(
+            ErrorCode.RESOURCE_ALREADY_EXISTS,
+            registry_client.create_registered_model,
+            model,
+            tags={"other": "x"},
+            description="changed?",
+        )
+        assert _snapshot(registry_client) == before
+
+    def test_get_missing_model(self, registry_client: Any) -> None:
+        for fn, args in [
+            (registry_client.get_registered_model, ("nope",)),
+            (registry_client.update_registered_model, ("nope", "d")),
+            (registry_client.rename_registered_model, ("nope", "other")),
+            (registry_client.delete_registered_model, ("nope",)),
+            (registry_client.set_registered_model_tag, ("nope", "k", "v")),
+            (registry_client.delete_registered_model_tag, ("nope", "k")),
+            (registry_client.create_model_version, ("nope", "s3://b/x")),
+        ]:
+            _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, fn, *args)
+        assert _snapshot(registry_client)["models"] == []
+
+    @pytest.mark.parametrize(
+        "name", ["", "a/b", "a:b", "/lead", "trail/", "..", ".", "a/../b", None, 7]
+    )
+    def test_bad_model_names(self, registry_client: Any, name: Any) -> None:
+        client = registry_client
+        client.create_registered_model("keep")
+        before = _snapshot(client)
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.create_registered_model, name)
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.rename_registered_model, "keep", name)
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE, client.copy_model_version, "models:/keep/1", name
+        )
+        assert _snapshot(client) == before
+
+    def test_update_registered_model(self, registry_client: Any, model: str) -> None:
+        before = registry_client.get_registered_model(model)
+        updated = registry_client.update_registered_model(model, "new description")
+        assert updated.description == "new description"
+        assert updated.last_updated_timestamp >= before.last_updated_timestamp
+        assert registry_client.get_registered_model(model).description == "new description"
+        cleared = registry_client.update_registered_model(model, None)
+        assert cleared.description is None
+
+    def test_rename_carries_versions_tags_and_aliases(self, registry_client: Any) -> None:
+        client = registry_client
+        client.create_registered_model("old", tags={"t": "1"}, description="d")
+        for i in range(3):
+            client.create_model_version("old", f"s3://b/{i}", tags={"i": str(i)})
+        client.delete_model_version("old", "3")
+        client.set_registered_model_alias("old", "champion", "2")
+        client.set_model_version_tag("old", "1", "k", "v")
+        renamed = client.rename_registered_model("old", "new")
+        assert renamed.name == "new"
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.get_registered_model, "old")
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.get_model_version, "old", "1")
+        model = client.get_registered_model("new")
+        assert model.tags == {"t": "1"} and model.description == "d"
+        assert model.aliases == {"champion": "2"}
+        assert client.get_model_version_by_alias("new", "champion").version == "2"
+        assert client.get_model_version("new", "1").tags == {"i": "0", "k": "v"}
+        assert client.get_model_version("new", "2").aliases == ["champion"]
+        assert [v.version for v in client.search_model_versions("name = 'new'")] == ["2", "1"]
+        assert list(client.search_model_versions("name = 'old'")) == []
+        # numbering continues, deleted version 3 included
+        assert client.create_model_version("new", "s3://b/next").version == "4"
+        # the old name is free again
+        client.create_registered_model("old")
+        assert client.create_model_version("old", "s3://b/fresh").version == "1"
+
+    def test_rename_onto_existing_name(self, registry_client: Any) -> None:
+        client = registry_client
+        client.create_registered_model("one")
+        client.create_model_version("one", "s3://b/1")
+        client.create_registered_model("two")
+        before = _snapshot(client)
+        _expect(ErrorCode.RESOURCE_ALREADY_EXISTS, client.rename_registered_model, "one", "two")
+        assert _snapshot(client) == before
+
+    def test_rename_to_same_name(self, registry_client: Any, model: str) -> None:
+        registry_client.create_model_version(model, "s3://b/1")
+        assert registry_client.rename_registered_model(model, model).name == model
+        assert registry_client.get_model_version(model, "1").source == "s3://b/1"
+
+    def test_delete_registered_model(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/1", tags={"a": "b"})
+        client.create_model_version(model, "s3://b/2")
+        client.set_registered_model_alias(model, "champ", "1")
+        client.delete_registered_model(model)
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.get_registered_model, model)
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.get_model_version, model, "1")
+        assert list(client.search_model_versions()) == []
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.delete_registered_model, model)
+        client.create_registered_model(model)
+        assert client.get_registered_model(model).aliases == {}
+        assert client.create_model_version(model, "s3://b/again").version == "1"
+        assert client.get_model_version(model, "1").tags == {}
+
+    def test_registered_model_tags(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        client.set_registered_model_tag(model, "k", "v1")
+        client.set_registered_model_tag(model, "k", "v2")
+        client.set_registered_model_tag(model, "num", 5)
+        client.set_registered_model_tag(model, "a b/c.d-e:f", "unusual key")
+        client.set_registered_model_tag(model, "wide", "x" * 5000)
+        tags = client.get_registered_model(model).tags
+        assert tags["k"] == "v2" and tags["num"] == "5" and tags["a b/c.d-e:f"] == "unusual key"
+        assert len(tags["wide"]) == 5000
+        client.delete_registered_model_tag(model, "k")
+        assert "k" not in client.get_registered_model(model).tags
+        client.delete_registered_model_tag(model, "k")  # absent: no error, as MLflow
+
+    @pytest.mark.parametrize("key", ["", "../x", "/abs", "a//b", "bad@key", "k" * 251])
+    def test_bad_tag_keys(self, registry_client: Any, model: str, key: str) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/1")
+        before = _snapshot(client)
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.set_registered_model_tag, model, key, "v")
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE, client.set_model_version_tag, model, "1", key, "v"
+        )
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE, client.create_registered_model, "m2", tags={key: "v"}
+        )
+        assert _snapshot(client) == before
+
+    def test_tag_values_over_100000_characters(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/1")
+        before = _snapshot(client)
+        big = "x" * 100_001
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.set_registered_model_tag, model, "k", big)
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE, client.set_model_version_tag, model, "1", "k", big
+        )
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE, client.create_registered_model, "m2", tags={"k": big}
+        )
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE,
+            client.create_model_version,
+            model,
+            "s3://b/2",
+            tags={"k": big},
+        )
+        assert _snapshot(client) == before
+        client.set_model_version_tag(model, "1", "k", "y" * 100_000)  # the limit itself is fine
+        assert len(client.get_model_version(model, "1").tags["k"]) == 100_000
+
+    # -- model versions --------------------------------------------------------------------
+    def test_create_model_versions(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        first = client.create_model_version(
+            model,
+            "s3://bucket/model",
+            run_id="0123456789abcdef0123456789abcdef",
+            tags={"framework": "torch", "n": 1},
+            run_link="http://host/run",
+            description="first version",
+        )
+        assert isinstance(first, ModelVersion)
+        assert first.name == model and first.version == "1"
+        assert first.source == "s3://bucket/model"
+        assert first.run_id == "0123456789abcdef0123456789abcdef"
+        assert first.run_link == "http://host/run"
+        assert first.description == "first version"
+        assert first.tags == {"framework": "torch", "n": "1"}
+        assert first.status == "READY" and first.current_stage == "None"
+        assert first.creation_timestamp and first.last_updated_timestamp
+        assert first.aliases == []
+        second = client.create_model_version(model, "runs:/abc/model")
+        assert second.version == "2" and second.run_id is None
+        got = client.get_model_version(model, 1)
+        assert got.to_dictionary() == first.to_dictionary()
+        assert client.get_model_version(model, "2").source == "runs:/abc/model"
+        rm = client.get_registered_model(model)
+        assert rm.last_updated_timestamp >= second.creation_timestamp
+
+    def test_version_numbers_are_never_reused(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        for _ in range(3):
+            client.create_model_version(model, "s3://b/x")
+        client.delete_model_version(model, "3")
+        assert client.create_model_version(model, "s3://b/x").version == "4"
+        for v in ("1", "2", "4"):
+            client.delete_model_version(model, v)
+        assert list(client.search_model_versions(f"name = '{model}'")) == []
+        assert client.create_model_version(model, "s3://b/x").version == "5"
+
+    @pytest.mark.parametrize("version", ["abc", "1.0", "", " 1", 1.5, True, None, "v1"])
+    def test_bad_version_numbers(self, registry_client: Any, model: str, version: Any) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/x")
+        before = _snapshot(client)
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.get_model_version, model, version)
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE,
+            client.set_registered_model_alias,
+            model,
+            "champ",
+            version,
+        )
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.update_model_version, model, version, "d")
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.delete_model_version, model, version)
+        assert _snapshot(client) == before
+
+    def test_missing_versions(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/x")
+        for fn, args in [
+            (client.get_model_version, (model, "99")),
+            (client.get_model_version, (model, "-1")),
+            (client.update_model_version, (model, "99", "d")),
+            (client.delete_model_version, (model, "99")),
+            (client.set_model_version_tag, (model, "99", "k", "v")),
+            (client.delete_model_version_tag, (model, "99", "k")),
+            (client.get_model_version_download_uri, (model, "99")),
+            (client.set_registered_model_alias, (model, "champ", "99")),
+        ]:
+            _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, fn, *args)
+        assert client.get_registered_model(model).aliases == {}
+
+    def test_update_model_version(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        created = client.create_model_version(model, "s3://b/x")
+        updated = client.update_model_version(model, "1", "now described")
+        assert updated.description == "now described"
+        assert updated.last_updated_timestamp >= created.last_updated_timestamp
+        assert client.get_model_version(model, "1").description == "now described"
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.update_model_version, model, "1")
+
+    def test_delete_model_version_hides_it_and_drops_aliases(
+        self, registry_client: Any, model: str
+    ) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/1", run_id="run1", description="d")
+        client.create_model_version(model, "s3://b/2")
+        client.set_registered_model_alias(model, "champ", "1")
+        client.set_registered_model_alias(model, "other", "2")
+        client.delete_model_version(model, "1")
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.get_model_version, model, "1")
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE, client.get_model_version_by_alias, model, "champ"
+        )
+        assert client.get_registered_model(model).aliases == {"other": "2"}
+        assert [v.version for v in client.search_model_versions()] == ["2"]
+        assert [v.version for v in _quiet(client.get_latest_versions, model)] == ["2"]
+        assert [v.version for v in client.get_registered_model(model).latest_versions] == ["2"]
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.delete_model_version, model, "1")
+        _expect(
+            ErrorCode.RESOURCE_DOES_NOT_EXIST, client.set_model_version_tag, model, "1", "k", "v"
+        )
+        _expect(
+            ErrorCode.RESOURCE_DOES_NOT_EXIST,
+            client.set_registered_model_alias,
+            model,
+            "champ",
+            "1",
+        )
+        assert list(client.search_model_versions("run_id = 'run1'")) == []
+
+    def test_model_version_tags(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/1", tags={"a": "1"})
+        client.set_model_version_tag(model, "1", "a", "2")
+        client.set_model_version_tag(model, "1", "b", 3)
+        assert client.get_model_version(model, "1").tags == {"a": "2", "b": "3"}
+        client.delete_model_version_tag(model, "1", "a")
+        assert client.get_model_version(model, "1").tags == {"b": "3"}
+        client.delete_model_version_tag(model, "1", "a")  # absent: no error
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.set_model_version_tag, model, key="k")
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE,
+            client.set_model_version_tag,
+            model,
+            "1",
+            "k",
+            "v",
+            stage="Staging",
+        )
+
+    def test_tags_by_stage(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/1")
+        client.create_model_version(model, "s3://b/2")
+        _quiet(client.transition_model_version_stage, model, "1", "Staging")
+        with pytest.warns(FutureWarning, match="alias"):
+            client.set_model_version_tag(model, key="k", value="v", stage="staging")
+        assert client.get_model_version(model, "1").tags == {"k": "v"}
+        with pytest.warns(FutureWarning):
+            client.delete_model_version_tag(model, key="k", stage="Staging")
+        assert client.get_model_version(model, "1").tags == {}
+        with pytest.warns(FutureWarning):
+            _expect(
+                ErrorCode.RESOURCE_DOES_NOT_EXIST,
+                client.set_model_version_tag,
+                model,
+                key="k",
+                value="v",
+                stage="Production",
+            )
+
+    def test_download_uri(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://bucket/path/model")
+        client.create_model_version(model, "runs:/0123456789abcdef0123456789abcdef/model")
+        assert client.get_model_version_download_uri(model, "1") == "s3://bucket/path/model"
+        assert (
+            client.get_model_version_download_uri(model, "2")
+            == "runs:/0123456789abcdef0123456789abcdef/model"
+        )
+        # a models:/ source is resolved when the version is created
+        client.set_registered_model_alias(model, "champ", "1")
+        client.create_registered_model("derived")
+        for source, expected in [
+            (f"models:/{model}/1", "s3://bucket/path/model"),
+            (f"models:/{model}@champ", "s3://bucket/path/model"),
+            (f"models:/{model}/latest", "runs:/0123456789abcdef0123456789abcdef/model"),
+        ]:
+            mv = client.create_model_version("derived", source)
+            assert mv.source == source
+            assert client.get_model_version_download_uri("derived", mv.version) == expected
+        # moving the alias later does not change what the copy points at
+        client.set_registered_model_alias(model, "champ", "2")
+        assert client.get_model_version_download_uri("derived", "2") == "s3://bucket/path/model"
+
+    @pytest.mark.parametrize(
+        "source, code",
+        [
+            ("models:/", ErrorCode.INVALID_PARAMETER_VALUE),
+            ("models:/x/1/2", ErrorCode.INVALID_PARAMETER_VALUE),
+            ("models:/model-a@", ErrorCode.INVALID_PARAMETER_VALUE),
+            ("models://model-a/1", ErrorCode.INVALID_PARAMETER_VALUE),
+            ("models:/model-a/99", ErrorCode.RESOURCE_DOES_NOT_EXIST),
+            ("models:/nope/1", ErrorCode.RESOURCE_DOES_NOT_EXIST),
+            ("models:/model-a@nope", ErrorCode.INVALID_PARAMETER_VALUE),
+            ("models:/model-a/Production", ErrorCode.RESOURCE_DOES_NOT_EXIST),
+            ("models:/model-a/Bogus", ErrorCode.INVALID_PARAMETER_VALUE),
+            ("models:/m-0123456789", ErrorCode.FEATURE_DISABLED),
+        ],
+    )
+    def test_models_uri_sources_that_name_nothing(
+        self, registry_client: Any, model: str, source: str, code: str
+    ) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/1")
+        before = _snapshot(client)
+        _expect(code, client.create_model_version, model, source)
+        _expect(code, client.copy_model_version, source, "copy-target")
+        _expect(code, client.download_artifacts, source, "")
+        assert _snapshot(client) == before
+
+    # -- stages (deprecated) ---------------------------------------------------------------
+    def test_stages(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        for i in range(4):
+            client.create_model_version(model, f"s3://b/{i}")
+        with pytest.warns(FutureWarning, match="alias"):
+            mv = client.transition_model_version_stage(model, "1", "staging")
+        assert mv.current_stage == "Staging"
+        _quiet(client.transition_model_version_stage, model, "2", "Staging")
+        _quiet(client.transition_model_version_stage, model, "3", "PRODUCTION")
+        with pytest.warns(FutureWarning, match="alias"):
+            latest = client.get_latest_versions(model)
+        assert sorted((v.current_stage, v.version) for v in latest) == [
+            ("None", "4"),
+            ("Production", "3"),
+            ("Staging", "2"),
+        ]
+        staged = _quiet(client.get_latest_versions, model, ["Staging"])
+        assert [v.version for v in staged] == ["2"]
+        assert _quiet(client.get_latest_versions, model, ["Archived"]) == []
+        rm = client.get_registered_model(model)
+        assert sorted((v.current_stage, v.version) for v in rm.latest_versions) == [
+            ("None", "4"),
+            ("Production", "3"),
+            ("Staging", "2"),
+        ]
+        # archive the other Staging versions
+        _quiet(client.transition_model_version_stage, model, "4", "Staging", True)
+        stages = {v.version: v.current_stage for v in client.search_model_versions()}
+        assert stages == {"1": "Archived", "2": "Archived", "3": "Production", "4": "Staging"}
+        assert client.get_model_version_stages(model, "1") == [
+            "None",
+            "Staging",
+            "Production",
+            "Archived",
+        ]
+
+    @pytest.mark.parametrize("stage", ["bogus", "", "Deleted_Internal", None])
+    def test_bad_stages(self, registry_client: Any, model: str, stage: Any) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/1")
+        before = _snapshot(client)
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE,
+            _quiet,
+            client.transition_model_version_stage,
+            model,
+            "1",
+            stage,
+        )
+        if stage is not None:
+            _expect(
+                ErrorCode.INVALID_PARAMETER_VALUE,
+                _quiet,
+                client.get_latest_versions,
+                model,
+                [stage],
+            )
+        assert _snapshot(client) == before
+
+    def test_archive_needs_an_active_stage(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/1")
+        before = _snapshot(client)
+        for stage in ("None", "Archived"):
+            _expect(
+                ErrorCode.INVALID_PARAMETER_VALUE,
+                _quiet,
+                client.transition_model_version_stage,
+                model,
+                "1",
+                stage,
+                True,
+            )
+        assert _snapshot(client) == before
+
+    # -- aliases ---------------------------------------------------------------------------
+    def test_aliases(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        for i in range(3):
+            client.create_model_version(model, f"s3://b/{i}")
+        client.set_registered_model_alias(model, "champion", "1")
+        client.set_registered_model_alias(model, "challenger", 2)
+        client.set_registered_model_alias(model, "also-two", "2")
+        assert client.get_model_version_by_alias(model, "champion").version == "1"
+        assert sorted(client.get_model_version(model, "2").aliases) == ["also-two", "challenger"]
+        assert client.get_registered_model(model).aliases == {
+            "champion": "1",
+            "challenger": "2",
+            "also-two": "2",
+        }
+        client.set_registered_model_alias(model, "champion", "3")  # moves
+        assert client.get_model_version_by_alias(model, "champion").version == "3"
+        assert client.get_model_version(model, "1").aliases == []
+        client.delete_registered_model_alias(model, "champion")
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE, client.get_model_version_by_alias, model, "champion"
+        )
+        client.delete_registered_model_alias(model, "champion")  # absent: no error
+        assert client.get_registered_model(model).aliases == {"challenger": "2", "also-two": "2"}
+        found = client.search_model_versions(f"name = '{model}'")
+        assert {v.version: sorted(v.aliases) for v in found} == {
+            "3": [],
+            "2": ["also-two", "challenger"],
+            "1": [],
+        }
+
+    def test_alias_names_that_are_allowed(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/1")
+        for alias in ("v", "v1a", "V1_", "vv1", "éa", "a" * 255, "1", "latest-ish", "_-"):
+            client.set_registered_model_alias(model, alias, "1")
+            assert client.get_model_version_by_alias(model, alias).version == "1"
+
+    @pytest.mark.parametrize(
+        "alias",
+        ["latest", "LATEST", "Latest", "v3", "V12", "v0", "", "a" * 256, "a b", "x/y", "a.b", None],
+    )
+    def test_bad_aliases(self, registry_client: Any, model: str, alias: Any) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/1")
+        before = _snapshot(client)
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE, client.set_registered_model_alias, model, alias, "1"
+        )
+        assert _snapshot(client) == before
+
+    def test_latest_alias(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        _expect(
+            ErrorCode.RESOURCE_DOES_NOT_EXIST, client.get_model_version_by_alias, model, "latest"
+        )
+        for i in range(3):
+            client.create_model_version(model, f"s3://b/{i}")
+        _quiet(client.transition_model_version_stage, model, "1", "Production")
+        assert client.get_model_version_by_alias(model, "latest").version == "3"
+        assert client.get_model_version_by_alias(model, "LATEST").version == "3"
+        client.delete_model_version(model, "3")
+        assert client.get_model_version_by_alias(model, "latest").version == "2"
+
+    def test_alias_errors(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        client.create_model_version(model, "s3://b/1")
+        before = _snapshot(client)
+        _expect(
+            ErrorCode.RESOURCE_DOES_NOT_EXIST, client.set_registered_model_alias, model, "a", "2"
+        )
+        _expect(
+            ErrorCode.RESOURCE_DOES_NOT_EXIST, client.set_registered_model_alias, "nope", "a", "1"
+        )
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.get_model_version_by_alias, model, "no")
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.get_model_version_by_alias, "nope", "a")
+        assert _snapshot(client) == before
+
+    # -- models:/ and runs:/ URIs ------------------------------------------------------------
+    def test_copy_model_version(self, registry_client: Any, model: str) -> None:
+        client = registry_client
+        client.create_model_version(
+            model,
+            "s3://bucket/m1",
+            run_id="run1",
+            tags={"t": "1"},
+            run_link="http://run",
+            description="d",
+        )
+        client.create_model_version(model, "s3://bucket/m2")
+        client.set_registered_model_alias(model, "champ", "1")
+        _quiet(client.transition_model_version_stage, model, "2", "Staging")
+        copy = client.copy_model_version(f"models:/{model}/1", "copies")
+        assert (copy.name, copy.version) == ("copies", "1")
+        assert copy.source == f"models:/{model}/1"
+        assert (copy.run_id, copy.tags, copy.run_link, copy.description) == (
+            "run1",
+            {"t": "1"},
+            "http://run",
+            "d",
+        )
+        assert client.get_model_version_download_uri("copies", "1") == "s3://bucket/m1"
+        assert client.copy_model_version(f"models:/{model}@champ", "copies").version == "2"
+        latest = client.copy_model_version(f"models:/{model}/latest", "copies")
+        assert latest.source == f"models:/{model}/2"
+        staged = client.copy_model_version(f"models:/{model}/Staging", "copies")
+        assert staged.source == f"models:/{model}/2"
+        assert client.get_model_version("copies", "4").source == f"models:/{model}/2"
+        # copying onto an existing model adds a version; aliases are not copied
+        assert client.get_registered_model("copies").aliases == {}
+
+    def test_copy_from_runs_uri(self, registry_client: Any) -> None:
+        client = registry_client
+        uri = "runs:/0123456789abcdef0123456789abcdef/model"
+        copy = client.copy_model_version(uri, "from-run")
+        assert copy.source == uri and copy.run_id == "0123456789abcdef0123456789abcdef"
+        assert client.get_model_version_download_uri("from-run", "1") == uri
+
+    @pytest.mark.parametrize("uri", ["s3://bucket/model", "file:///tmp/x", "", "runs:/", "m/1"])
+    def test_copy_unsupported_uris(self, registry_client: Any, model: str, uri: str) -> None:
+        client = registry_client
+        before = _snapshot(client)
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.copy_model_version, uri, "target")
+        assert _snapshot(client) == before
+
+    def test_download_artifacts_through_models_uri(
+        self, registry_client: Any, model: str, tmp_path: Any
+    ) -> None:
+        client = registry_client
+        src = tmp_path / "model-files"
+        (src / "sub").mkdir(parents=True)
+        (src / "MLmodel").write_text("flavors: {}\n")
+        (src / "sub" / "weights.bin").write_text("123")
+        client.create_model_version(model, src.as_uri())
+        client.set_registered_model_alias(model, "champ", "1")
+        client.create_registered_model("copied")
+        client.create_model_version("copied", f"models:/{model}@champ")
+        for uri in (f"models:/{model}/1", f"models:/{model}@champ", "models:/copied/latest"):
+            dst = tmp_path / f"dst-{abs(hash(uri))}"
+            dst.mkdir()
+            local = client.download_artifacts(uri, "", str(dst))
+            assert _read(os.path.join(local, "sub", "weights.bin")) == "123"
+            one = client.download_artifacts(uri, "MLmodel", str(dst))
+            assert _read(one) == "flavors: {}\n"
+
+    def test_download_artifacts_through_runs_uri(
+        self, registry_client: Any, tracking_store: Any, model: str, tmp_path: Any
+    ) -> None:
+        if tracking_store is None:
+            pytest.skip("the backend's 'tracking_store' fixture returns None (no runs)")
+        client = registry_client
+        exp = client.create_experiment("registry-runs")
+        run_id = client.create_run(exp).info.run_id
+        client.log_text(run_id, "weights", "model/weights.txt")
+        client.log_text(run_id, "flavors: {}\n", "model/MLmodel")
+        mv = client.create_model_version(model, f"runs:/{run_id}/model", run_id=run_id)
+        assert client.get_model_version_download_uri(model, mv.version) == f"runs:/{run_id}/model"
+        client.set_registered_model_alias(model, "prod", mv.version)
+        dst = tmp_path / "dst"
+        dst.mkdir()
+        local = client.download_artifacts(f"models:/{model}@prod", "weights.txt", str(dst))
+        assert _read(local) == "weights"
+        local = client.download_artifacts(f"runs:/{run_id}/model", "", str(dst))
+        assert sorted(os.listdir(local)) == ["MLmodel", "weights.txt"]
+
+    # -- search ----------------------------------------------------------------------------
+    @pytest.fixture
+    def search_fixture(self, registry_client: Any) -> tuple[Any, list[str], list[tuple[str, str]]]:
+        """Models, versions and (when supported) prompts with varied names, tags and runs."""
+        client = registry_client
+        models = {
+            "alpha": {"team": "vision", "owner.name": "kim"},
+            "Alpha-2": {"team": "nlp"},
+            "beta": {"team": "nlp", "owner.name": "li"},
+            "beta_test": {},
+            "betaXtest": {"team": "Vision"},
+            "gamma": {"team": "nlp"},
+            "delta.v1": {"team": "vision"},
+            "zeta": {"owner.name": "kim"},
+        }
+        for name, tags in models.items():
+            client.create_registered_model(name, tags=tags, description=f"about {name}")
+        plan: dict[str, list[tuple[str, str | None, dict[str, str]]]] = {
+            "alpha": [
+                ("s3://bucket/alpha/1", "run1", {"framework": "torch", "quality": "high"}),
+                ("s3://bucket/alpha/2", "run2", {"framework": "sklearn"}),
+                ("runs:/run1/model", "run1", {"framework": "torch", "quality": "low"}),
+            ],
+            "beta": [
+                ("runs:/run2/model", "run2", {"framework": "TORCH"}),
+                ("s3://bucket/beta/2", None, {"quality": "high", "framework": "torch"}),
+            ],
+            "gamma": [
+                ("file:///models/gamma", "run3", {"stage.note": "x y"}),
+                ("s3://bucket/gamma/2", "run1", {}),
+                ("s3://bucket/gamma/3", "run2", {"framework": "sklearn"}),
+                ("s3://bucket/gamma/4", "run3", {"framework": "torch"}),
+            ],
+            "delta.v1": [("s3://bucket/delta/1", "run1", {"framework": "sklearn"})],
+            "Alpha-2": [("S3://Bucket/Upper", "RUN1", {"framework": "torch"})],
+        }
+        keys: list[tuple[str, str]] = []
+        for name, versions in plan.items():
+            for source, run_id, tags in versions:
+                mv = client.create_model_version(name, source, run_id=run_id, tags=tags)
+                keys.append((name, mv.version))
+        client.delete_model_version("gamma", "2")
+        keys.remove(("gamma", "2"))
+        client.update_model_version("alpha", "1", "touched later")
+        client.set_registered_model_tag("beta", "touched", "yes")
+        names = list(models)
+        if client._registry_store.capabilities.prompts:
+            client.register_prompt("prompt-a", "Hello {{ name }}", tags={"team": "vision"})
+            client.register_prompt("prompt-a", "Hi {{ name }}")
+            client.register_prompt("prompt-b", [{"role": "user", "content": "{{q}}"}])
+            client.create_prompt("prompt-empty", tags={"team": "nlp"})
+            names += ["prompt-a", "prompt-b", "prompt-empty"]
+            keys += [("prompt-a", "1"), ("prompt-a", "2"), ("prompt-b", "1")]
+        return client, names, keys
+
+    def _skip_unless(self, client: Any, needs: str) -> None:
+        if needs:
+            require_capability(client._registry_store, needs)
+
+    @pytest.mark.parametrize("filter_string, order_by, needs", MODEL_SEARCH_CASES)
+    def test_search_registered_models_matches_evaluator(
+        self, search_fixture: Any, filter_string: str, order_by: list[str] | None, needs: str
+    ) -> None:
+        client, names, _ = search_fixture
+        self._skip_unless(client, needs)
+        store = client._registry_store  # the store: prompts are hidden from the client's getters
+        pool = [store.get_registered_model(n) for n in names]
+        expected = [
+            m.name
+            for m in search.search_registered_models_in_memory(
+                pool, filter_string, order_by, 1000, None
+            )
+        ]
+        got = client.search_registered_models(filter_string, 1000, order_by)
+        assert [m.name for m in got] == expected
+        assert got.token is None
+        paged = _all_pages(
+            client.search_registered_models,
+            filter_string=filter_string,
+            order_by=order_by,
+            max_results=3,
+        )
+        assert [m.name for m in paged] == expected
+
+    @pytest.mark.parametrize("filter_string, order_by, needs", VERSION_SEARCH_CASES)
+    def test_search_model_versions_matches_evaluator(
+        self, search_fixture: Any, filter_string: str, order_by: list[str] | None, needs: str
+    ) -> None:
+        client, _, keys = search_fixture
+        self._skip_unless(client, needs)
+        store = client._registry_store
+        pool = [store.get_model_version(n, v) for n, v in keys]
+        expected = [
+            _version_key(v)
+            for v in search.search_model_versions_in_memory(
+                pool, filter_string, order_by, 200000, None
+            )
+        ]
+        got = client.search_model_versions(filter_string, 200000, order_by)
+        assert [_version_key(v) for v in got] == expected
+        assert got.token is None
+        paged = _all_pages(
+            client.search_model_versions,
+            filter_string=filter_string,
+            order_by=order_by,
+            max_results=4,
+        )
+        assert [_version_key(v) for v in paged] == expected
+
+    def test_search_results_are_complete_entities(self, search_fixture: Any) -> None:
+        client, _, _ = search_fixture
+        client.set_registered_model_alias("alpha", "champ", "3")
+        for v in _all_pages(client.search_model_versions, max_results=2):
+            assert v.to_dictionary() == client.get_model_version(v.name, v.version).to_dictionary()
+        for m in _all_pages(client.search_registered_models, max_results=2):
+            want = client.get_registered_model(m.name)
+            assert (m.name, m.description, m.tags, m.aliases) == (
+                want.name,
+                want.description,
+                want.tags,
+                want.aliases,
+            )
+            assert (m.creation_timestamp, m.last_updated_timestamp) == (
+                want.creation_timestamp,
+                want.last_updated_timestamp,
+            )
+            assert sorted(v.version for v in m.latest_versions) == sorted(
+                v.version for v in want.latest_versions
+            )
+
+    def test_search_default_orders(self, search_fixture: Any) -> None:
+        client, _, _ = search_fixture
+        names = [m.name for m in client.search_registered_models()]
+        assert names == sorted(names)
+        # MLflow 3.17.2: without order_by, the most recently changed versions come first
+        versions = [_version_key(v) for v in client.search_model_versions()]
+        explicit = client.search_model_versions(
+            order_by=["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
+        )
+        assert versions == [_version_key(v) for v in explicit]
+        by_name = [_version_key(v) for v in client.search_model_versions(order_by=["name"])]
+        assert by_name == sorted(by_name, key=lambda k: (k[0], -k[1]))
+
+    def test_prompts_hidden_from_model_search(self, search_fixture: Any) -> None:
+        client, _, _ = search_fixture
+        self._prompts(client)
+        assert not {m.name for m in client.search_registered_models()} & {
+            "prompt-a",
+            "prompt-b",
+            "prompt-empty",
+        }
+        assert not {v.name for v in client.search_model_versions()} & {"prompt-a", "prompt-b"}
+        asked = client.search_registered_models(f"{IS_PROMPT} = 'true'")
+        assert [m.name for m in asked] == ["prompt-a", "prompt-b", "prompt-empty"]
+        teams = client.search_registered_models(f"{IS_PROMPT} = 'true' AND tags.team = 'nlp'")
+        assert [m.name for m in teams] == ["prompt-empty"]
+        assert "prompt-a" not in {
+            m.name for m in client.search_registered_models("tags.team = 'vision'")
+        }
+
+    def test_search_registered_models_max_results(self, registry_client: Any) -> None:
+        client = registry_client
+        for i in range(105):
+            client.create_registered_model(f"m{i:03d}")
+        first = client.search_registered_models()
+        assert len(first) == 100 and first.token
+        assert [m.name for m in first] == [f"m{i:03d}" for i in range(100)]
+        rest = client.search_registered_models(page_token=first.token)
+        assert [m.name for m in rest] == [f"m{i:03d}" for i in range(100, 105)]
+        assert rest.token is None
+        assert len(client.search_registered_models(max_results=1000)) == 105
+        for bad in (0, -1, 1001, True, "10", 2.5):
+            _expect(
+                ErrorCode.INVALID_PARAMETER_VALUE, client.search_registered_models, max_results=bad
+            )
+
+    def test_search_model_versions_max_results(self, search_fixture: Any) -> None:
+        client, _, keys = search_fixture
+        visible = [k for k in keys if not k[0].startswith("prompt-")]
+        assert len(client.search_model_versions(max_results=200000)) == len(visible)
+        page = client.search_model_versions(max_results=1)
+        assert len(page) == 1 and page.token
+        for bad in (0, -5, 200001, False, "1"):
+            _expect(
+                ErrorCode.INVALID_PARAMETER_VALUE, client.search_model_versions, max_results=bad
+            )
+
+    @pytest.mark.parametrize(
+        "order_by",
+        [
+            ["creation_timestamp"],
+            ["run_id"],
+            ["tags.team"],
+            ["name SIDEWAYS"],
+            ["timestamp", "last_updated_timestamp"],
+            ["name", "name DESC"],
+            ["name, timestamp"],
+            ["version_number"],
+        ],
+    )
+    def test_search_registered_models_bad_order_by(
+        self, search_fixture: Any, order_by: list[str]
+    ) -> None:
+        client, _, _ = search_fixture
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE,
+            client.search_registered_models,
+            order_by=order_by,
+        )
+
+    @pytest.mark.parametrize(
+        "order_by",
+        [
+            ["run_id"],
+            ["timestamp"],
+            ["source_path"],
+            ["current_stage"],
+            ["tags.framework"],
+            ["version_number UP"],
+            ["name", "name"],
+        ],
+    )
+    def test_search_model_versions_bad_order_by(
+        self, search_fixture: Any, order_by: list[str]
+    ) -> None:
+        client, _, _ = search_fixture
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.search_model_versions, order_by=order_by)
+
+    @pytest.mark.parametrize(
+        "bad_filter",
+        [
+            "name == 'alpha'",
+            "name = alpha",
+            "name = 'alpha",
+            "run_id = 'x'",
+            "source_path = 'x'",
+            "tags.team IS NULL",
+            "tags.team IN ('a')",
+            "name > 'a'",
+            "metrics.x > 1",
+            "name = 'a' AND",
+            "name = 'a'; DROP TABLE registered_models",
+        ],
+    )
+    def test_search_registered_models_bad_filters(
+        self, search_fixture: Any, bad_filter: str
+    ) -> None:
+        client, _, _ = search_fixture
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.search_registered_models, bad_filter)
+        assert len(client.search_registered_models(max_results=1000)) >= 8
+
+    @pytest.mark.parametrize(
+        "bad_filter",
+        [
+            "current_stage = 'None'",
+            "version_number = 'abc'",
+            "version_number LIKE '1%'",
+            "tags.framework IS NOT NULL",
+            "run_id > 'a'",
+            "source_path IN ('a')",
+            "status = 'READY'",
+            "params.x = '1'",
+            "name IN ()",
+        ],
+    )
+    def test_search_model_versions_bad_filters(self, search_fixture: Any, bad_filter: str) -> None:
+        client, _, _ = search_fixture
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.search_model_versions, bad_filter)
+
+    @pytest.mark.parametrize("token", ["not-a-token", "eyJvZmZzZXQiOiAtMX0=", "e30=", "%%%"])
+    def test_search_bad_page_tokens(self, search_fixture: Any, token: str) -> None:
+        client, _, _ = search_fixture
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE, client.search_registered_models, page_token=token
+        )
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.search_model_versions, page_token=token)
+
+    def test_search_values_are_literal(self, search_fixture: Any) -> None:
+        client, _, _ = search_fixture
+        for value in ["x' OR '1'='1", "alpha'; DELETE FROM model_versions; --", "%' OR 1=1 --"]:
+            quoted = value.replace("'", "''")
+            assert list(client.search_registered_models(f"name = '{quoted}'")) == []
+            assert list(client.search_model_versions(f"tags.framework LIKE '{quoted}'")) == []
+        assert len(client.search_registered_models(max_results=1000)) >= 8
+
+    # -- prompts ---------------------------------------------------------------------------
+    def test_create_and_register_prompt(self, registry_client: Any) -> None:
+        client = registry_client
+        self._prompts(client)
+        prompt = client.create_prompt("greeting", description="says hi", tags={"team": "nlp"})
+        assert isinstance(prompt, Prompt)
+        assert (prompt.name, prompt.description, prompt.tags) == (
+            "greeting",
+            "says hi",
+            {"team": "nlp"},
+        )
+        v1 = client.register_prompt("greeting", "Hello {{ name }}!", commit_message="first")
+        assert isinstance(v1, PromptVersion)
+        assert (v1.name, v1.version, v1.template, v1.commit_message) == (
+            "greeting",
+            1,
+            "Hello {{ name }}!",
+            "first",
+        )
+        assert v1.variables == {"name"} and v1.format(name="Ada") == "Hello Ada!"
+        v2 = client.register_prompt(
+            "greeting",
+            [
+                {"role": "system", "content": "You are {{ persona }}"},
+                {"role": "user", "content": "{{q}}"},
+            ],
+            commit_message="chat",
+            tags={"kind": "chat"},
+            response_format={"type": "object"},
+            model_config={"temperature": 0.2},
+        )
+        assert v2.version == 2 and not v2.is_text_prompt
+        assert v2.variables == {"persona", "q"}
+        got = client.get_prompt_version("greeting", 2)
+        assert got.template == v2.template
+        assert got.response_format == {"type": "object"}
+        assert got.model_config == {"temperature": 0.2}
+        assert got.tags == {"kind": "chat"}
+        assert client.get_prompt("greeting", version=1).template == "Hello {{ name }}!"
+        # stored as MLflow stores prompts
+        store = client._registry_store
+        raw = store.get_model_version("greeting", "2")
+        assert raw.tags[IS_PROMPT_TAG_KEY] == "true"
+        assert raw.tags[PROMPT_TYPE_TAG_KEY] == "chat"
+        assert raw.tags[PROMPT_TEXT_TAG_KEY].startswith('[{"role": "system"')
+        assert raw.description == "chat"
+        model = store.get_registered_model("greeting")
+        assert model.tags[IS_PROMPT_TAG_KEY] == "true"
+        assert model.tags["kind"] == "chat"  # version tags are set on the prompt too
+        prompt = client.get_prompt("greeting")
+        assert IS_PROMPT_TAG_KEY not in prompt.tags and prompt.tags["team"] == "nlp"
+
+    def test_register_prompt_creates_the_prompt(self, registry_client: Any) -> None:
+        client = registry_client
+        self._prompts(client)
+        v = client.register_prompt("fresh", "Hi", commit_message="init", tags={"a": "b"})
+        assert v.version == 1
+        prompt = client.get_prompt("fresh")
+        assert prompt.description == "init" and prompt.tags == {"a": "b"}
+        assert client.get_prompt("absent") is None
+        client.create_registered_model("a-model")
+        assert client.get_prompt("a-model") is None
+
+    def test_prompt_versions_and_aliases(self, registry_client: Any) -> None:
+        client = registry_client
+        self._prompts(client)
+        for text in ("one", "two", "three"):
+            client.register_prompt("p", text)
+        client.set_prompt_alias("p", "production", 2)
+        assert client.get_prompt_version_by_alias("p", "production").template == "two"
+        assert client.get_prompt_version_by_alias("p", "latest").template == "three"
+        assert client.load_prompt("prompts:/p@production").version == 2
+        assert client.load_prompt("prompts:/p/1").template == "one"
+        assert client.load_prompt("p").version == 3
+        assert client.load_prompt("p", version=2).template == "two"
+        assert client.load_prompt("nope", allow_missing=True) is None
+        assert [v.version for v in client.search_prompt_versions("p")] == [3, 2, 1]
+        client.delete_prompt_alias("p", "production")
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE, client.get_prompt_version_by_alias, "p", "production"
+        )
+        for alias in ("latest", "v2", ""):
+            _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.set_prompt_alias, "p", alias, 1)
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.set_prompt_alias, "p", "x", 9)
+        client.delete_prompt_version("p", 3)
+        assert client.load_prompt("p").version == 2
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.get_prompt_version, "p", 3)
+        assert client.register_prompt("p", "four").version == 4
+        client.delete_prompt("p")
+        assert client.get_prompt("p") is None
+
+    def test_prompt_tags(self, registry_client: Any) -> None:
+        client = registry_client
+        self._prompts(client)
+        client.register_prompt("p", "text")
+        client.set_prompt_tag("p", "owner", "ana")
+        assert client.get_prompt("p").tags == {"owner": "ana"}
+        client.delete_prompt_tag("p", "owner")
+        assert client.get_prompt("p").tags == {}
+        client.set_prompt_version_tag("p", 1, "quality", "good")
+        assert client.get_prompt_version("p", 1).tags == {"quality": "good"}
+        client.delete_prompt_version_tag("p", "1", "quality")
+        assert client.get_prompt_version("p", 1).tags == {}
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE, client.set_prompt_tag, "p", IS_PROMPT_TAG_KEY, "no"
+        )
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.set_prompt_tag, "p", "k", "x" * 100_001)
+
+    def test_search_prompts(self, registry_client: Any) -> None:
+        client = registry_client
+        self._prompts(client)
+        client.register_prompt("qa", "q", tags={"team": "nlp"})
+        client.register_prompt("summary", "s")
+        client.create_prompt("draft")
+        client.create_registered_model("not-a-prompt", tags={"team": "nlp"})
+        assert [p.name for p in client.search_prompts()] == ["draft", "qa", "summary"]
+        assert [p.name for p in client.search_prompts("tags.team = 'nlp'")] == ["qa"]
+        assert [p.name for p in client.search_prompts("name LIKE 's%'")] == ["summary"]
+        page = client.search_prompts(max_results=2)
+        assert len(page) == 2 and page.token
+        assert [p.name for p in client.search_prompts(page_token=page.token)] == ["summary"]
+        assert all(isinstance(p, Prompt) for p in client.search_prompts())
+
+    def test_prompts_are_invisible_to_model_methods(self, registry_client: Any) -> None:
+        client = registry_client
+        self._prompts(client)
+        client.register_prompt("hidden", "text")
+        client.set_prompt_alias("hidden", "prod", 1)
+        client.create_registered_model("visible")
+        client.create_model_version("visible", "s3://b/1")
+        before = _snapshot(client)
+        for fn, args in [
+            (client.get_registered_model, ("hidden",)),
+            (client.update_registered_model, ("hidden", "d")),
+            (client.rename_registered_model, ("hidden", "renamed")),
+            (client.delete_registered_model, ("hidden",)),
+            (client.set_registered_model_tag, ("hidden", "k", "v")),
+            (client.delete_registered_model_tag, ("hidden", "k")),
+            (client.get_model_version, ("hidden", "1")),
+            (client.update_model_version, ("hidden", "1", "d")),
+            (client.delete_model_version, ("hidden", "1")),
+            (client.get_model_version_download_uri, ("hidden", "1")),
+            (client.set_model_version_tag, ("hidden", "1", "k", "v")),
+            (client.delete_model_version_tag, ("hidden", "1", "k")),
+            (client.set_registered_model_alias, ("hidden", "a", "1")),
+            (client.delete_registered_model_alias, ("hidden", "prod")),
+            (client.get_model_version_by_alias, ("hidden", "prod")),
+            (client.copy_model_version, ("models:/hidden/1", "visible")),
+            (client.download_artifacts, ("models:/hidden@prod", "")),
+        ]:
+            _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, fn, *args)
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, _quiet, client.get_latest_versions, "hidden")
+        _expect(
+            ErrorCode.RESOURCE_DOES_NOT_EXIST,
+            _quiet,
+            client.transition_model_version_stage,
+            "hidden",
+            "1",
+            "Staging",
+        )
+        for bad in (
+            lambda: client.create_registered_model("fake", tags={IS_PROMPT_TAG_KEY: "true"}),
+            lambda: client.create_model_version("visible", "s", tags={IS_PROMPT_TAG_KEY: "x"}),
+        ):
+            _expect(ErrorCode.INVALID_PARAMETER_VALUE, bad)
+        assert _snapshot(client) == before
+        assert client.get_prompt_version_by_alias("hidden", "prod").template == "text"
+
+    def test_prompt_and_model_names_do_not_mix(self, registry_client: Any) -> None:
+        client = registry_client
+        self._prompts(client)
+        client.create_registered_model("shared")
+        client.register_prompt("prompt-x", "x")
+        before = _snapshot(client)
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.register_prompt, "shared", "t")
+        _expect(ErrorCode.RESOURCE_ALREADY_EXISTS, client.create_prompt, "shared")
+        _expect(ErrorCode.RESOURCE_ALREADY_EXISTS, client.create_registered_model, "prompt-x")
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.get_prompt_version, "shared", 1)
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.get_prompt_version, "nope", 1)
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.search_prompt_versions, "nope")
+        assert _snapshot(client) == before
+
+    @pytest.mark.parametrize(
+        "name", ["has space", "slash/name", "colon:name", "at@sign", "ünïcode", "", "..", None]
+    )
+    def test_bad_prompt_names(self, registry_client: Any, name: Any) -> None:
+        client = registry_client
+        self._prompts(client)
+        before = _snapshot(client)
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.create_prompt, name)
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.register_prompt, name, "text")
+        assert _snapshot(client) == before
+
+    @pytest.mark.parametrize("template", [None, 3, {"role": "user"}, ["not a dict"]])
+    def test_bad_prompt_templates(self, registry_client: Any, template: Any) -> None:
+        client = registry_client
+        self._prompts(client)
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.register_prompt, "p", template)
+        assert client.get_prompt("p") is None
+
+    # -- events ----------------------------------------------------------------------------
+    def test_events_after_commit(self, registry_client: Any, listener: _Listener) -> None:
+        client = registry_client
+        client.create_registered_model("evented")
+        mv = client.create_model_version("evented", "s3://b/1")
+        client.set_model_version_tag("evented", "1", "k", "v")
+        client.delete_model_version_tag("evented", "1", "k")
+        client.set_registered_model_alias("evented", "champ", "1")
+        client.delete_registered_model_alias("evented", "champ")
+        client.delete_registered_model_alias("evented", "never-set")  # nothing deleted
+        assert listener.names() == [
+            "registered_model.created",
+            "model_version.created",
+            "model_version_tag.set",
+            "model_version_tag.deleted",
+            "model_version_alias.created",
+            "model_version_alias.deleted",
+        ]
+        created, version, tag_set, tag_deleted, alias_created, alias_deleted = listener.events
+        assert isinstance(created.entity, RegisteredModel) and created.entity.name == "evented"
+        assert version.entity.to_dictionary() == mv.to_dictionary()
+        assert tag_set.entity.tags == {"k": "v"} and tag_set.data["key"] == "k"
+        assert tag_deleted.entity.tags == {}
+        assert alias_created.entity == RegisteredModelAlias("champ", "1")
+        assert alias_created.data["name"] == "evented"
+        assert alias_deleted.entity == RegisteredModelAlias("champ", "1")
+        # a failed change fires nothing
+        listener.events.clear()
+        with pytest.raises(TrackyardError):
+            client.create_registered_model("evented")
+        with pytest.raises(TrackyardError):
+            client.set_registered_model_alias("evented", "latest", "1")
+        assert listener.events == []
+
+    def test_prompt_events(self, registry_client: Any, listener: _Listener) -> None:
+        client = registry_client
+        self._prompts(client)
+        client.create_prompt("ev")
+        client.register_prompt("ev", "one")
+        client.register_prompt("ev-new", "two")
+        client.set_prompt_tag("ev", "k", "v")
+        client.delete_prompt_tag("ev", "k")
+        client.set_prompt_version_tag("ev", 1, "k", "v")
+        client.delete_prompt_version_tag("ev", 1, "k")
+        client.set_prompt_alias("ev", "prod", 1)
+        client.delete_prompt_alias("ev", "prod")
+        assert listener.names() == [
+            "prompt.created",
+            "prompt_version.created",
+            "prompt.created",
+            "prompt_version.created",
+            "prompt_tag.set",
+            "prompt_tag.deleted",
+            "prompt_version_tag.set",
+            "prompt_version_tag.deleted",
+            "prompt_alias.created",
+            "prompt_alias.deleted",
+        ]
+        kinds = [type(e.entity).__name__ for e in listener.events]
+        assert kinds == [
+            "Prompt",
+            "PromptVersion",
+            "Prompt",
+            "PromptVersion",
+            "Prompt",
+            "Prompt",
+            "PromptVersion",
+            "PromptVersion",
+            "RegisteredModelAlias",
+            "RegisteredModelAlias",
+        ]
+        assert listener.events[4].entity.tags == {"k": "v"}
+        assert listener.events[6].entity.tags == {"k": "v"}
+
+    # -- concurrency -----------------------------------------------------------------------
+    def test_concurrent_versions_are_distinct_and_gap_free(
+        self, registry_client: Any, model: str
+    ) -> None:
+        client = registry_client
+        require_capability(client._registry_store, "concurrent_versions")
+        workers = 8
+        barrier = threading.Barrier(workers)
+        results: list[str] = []
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def work(i: int) -> None:
+            try:
+                barrier.wait(timeout=30)
+                mv = client.create_model_version(model, f"s3://b/{i}", tags={"worker": str(i)})
+                with lock:
+                    results.append(mv.version)
+            except BaseException as exc:  # collected and re-raised in the main thread
+                with lock:
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        if errors:
+            raise errors[0]
+        assert sorted(results, key=int) == [str(i) for i in range(1, workers + 1)]
+        found = client.search_model_versions(f"name = '{model}'")
+        assert sorted(int(v.version) for v in found) == list(range(1, workers + 1))
+        workers_seen = {v.tags["worker"] for v in found}
+        assert workers_seen == {str(i) for i in range(workers)}

@@ -1,0 +1,214 @@
+"""MlflowClient's registry and prompt methods, over the in-memory reference store."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.unit.memory_registry import MemoryRegistryStore
+from trackyard.entities.model_registry import ModelVersion, ModelVersionStatus
+from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.plugins.hookspecs import Event, hookimpl
+from trackyard.stores import Capabilities
+from trackyard.testing import make_client
+
+
+@pytest.fixture
+def client() -> Any:
+    return make_client(registry_store=MemoryRegistryStore())
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    @hookimpl
+    def trackyard_on_event(self, event: Event) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture
+def recorder() -> Iterator[_Recorder]:
+    from trackyard.plugins.manager import get_plugin_manager
+
+    rec = _Recorder()
+    get_plugin_manager().register(rec, "test-registry-recorder")
+    try:
+        yield rec
+    finally:
+        get_plugin_manager().unregister("test-registry-recorder")
+
+
+def test_stage_methods_warn_naming_aliases(client: Any) -> None:
+    client.create_registered_model("m")
+    client.create_model_version("m", "s3://b/1")
+    with pytest.warns(FutureWarning, match="set_registered_model_alias"):
+        client.get_latest_versions("m")
+    with pytest.warns(FutureWarning, match="get_model_version_by_alias"):
+        client.transition_model_version_stage("m", "1", "Staging")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        client.get_model_version_by_alias("m", "latest")  # the replacement does not warn
+
+
+def test_events_carry_masked_registry_uri(recorder: _Recorder) -> None:
+    store = MemoryRegistryStore("postgresql://ml:secret@db/registry")
+    client = make_client(registry_store=store)
+    client.create_registered_model("m")
+    (event,) = recorder.events
+    assert event.name == "registered_model.created"
+    assert "secret" not in event.store_uri and "***" in event.store_uri
+
+
+def test_more_events(client: Any, recorder: _Recorder) -> None:
+    client.create_registered_model("m")
+    client.create_model_version("m", "s3://b/1")
+    client.update_registered_model("m", "d")
+    client.rename_registered_model("m", "n")
+    client.set_registered_model_tag("n", "k", "v")
+    client.delete_registered_model_tag("n", "k")
+    client.update_model_version("n", "1", "d")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        client.transition_model_version_stage("n", "1", "Staging", True)
+    client.delete_model_version("n", "1")
+    client.delete_registered_model("n")
+    assert [e.name for e in recorder.events] == [
+        "registered_model.created",
+        "model_version.created",
+        "registered_model.updated",
+        "registered_model.renamed",
+        "registered_model_tag.set",
+        "registered_model_tag.deleted",
+        "model_version.updated",
+        "model_version.stage_transitioned",
+        "model_version.deleted",
+        "registered_model.deleted",
+    ]
+    renamed = recorder.events[3]
+    assert renamed.entity.name == "n" and renamed.data == {"old_name": "m"}
+    assert recorder.events[4].data == {"name": "n", "key": "k", "value": "v"}
+    assert recorder.events[8].data == {"name": "n", "version": "1"}
+
+
+def test_events_cost_nothing_without_listeners(client: Any) -> None:
+    calls = []
+    client._emit_registry("x.y", lambda: calls.append(1))
+    assert calls == []
+
+
+class _SlowStore(MemoryRegistryStore):
+    """Reports new versions as PENDING_REGISTRATION until read twice."""
+
+    reads = 0
+
+    def create_model_version(self, *args: Any, **kwargs: Any) -> ModelVersion:
+        mv = super().create_model_version(*args, **kwargs)
+        mv.status = ModelVersionStatus.PENDING_REGISTRATION
+        return mv
+
+    def get_model_version(self, name: str, version: str) -> ModelVersion:
+        self.reads += 1
+        mv = super().get_model_version(name, version)
+        if self.reads < 2:
+            mv.status = ModelVersionStatus.PENDING_REGISTRATION
+        return mv
+
+
+def test_create_model_version_awaits_registration(monkeypatch: pytest.MonkeyPatch) -> None:
+    import trackyard._registry_client as rc
+
+    monkeypatch.setattr(rc, "_POLL_SECONDS", 0.01)
+    store = _SlowStore()
+    client = make_client(registry_store=store)
+    client.create_registered_model("m")
+    assert client.create_model_version("m", "s3://b/1").status == "READY"
+    assert store.reads == 2
+    pending = client.create_model_version("m", "s3://b/2", await_creation_for=0)
+    assert pending.status == "PENDING_REGISTRATION"
+    store.reads = -(10**6)
+    with pytest.raises(TrackyardError) as excinfo:
+        client.create_model_version("m", "s3://b/3", await_creation_for=0.05)
+    assert excinfo.value.error_code == ErrorCode.DEADLINE_EXCEEDED
+
+
+def test_prompts_need_the_capability() -> None:
+    class NoPrompts(MemoryRegistryStore):
+        capabilities = Capabilities(model_registry=True, prompts=False)
+
+    client = make_client(registry_store=NoPrompts())
+    for call in (
+        lambda: client.create_prompt("p"),
+        lambda: client.register_prompt("p", "t"),
+        lambda: client.get_prompt("p"),
+        lambda: client.search_prompts(),
+    ):
+        with pytest.raises(TrackyardError) as excinfo:
+            call()
+        assert excinfo.value.error_code == ErrorCode.FEATURE_DISABLED
+    assert list(client.search_registered_models()) == []
+
+
+def test_search_prompts_by_experiment(client: Any) -> None:
+    client.register_prompt("linked", "a")
+    client.register_prompt("other", "b")
+    store = client._registry_store
+    store._models["linked"].tags["_mlflow_experiment_ids"] = ",1,7,"
+    store._models["other"].tags["_mlflow_experiment_ids"] = ",17,"
+    assert [p.name for p in client.search_prompts("experiment_id = '7'")] == ["linked"]
+    assert [p.name for p in client.search_prompts("experiment_id = '17'")] == ["other"]
+    assert [p.name for p in client.search_prompts("name = 'linked' AND experiment_id = '1'")] == [
+        "linked"
+    ]
+    assert list(client.search_prompts("experiment_id = '1' AND name = 'other'")) == []
+    with pytest.raises(TrackyardError, match="numeric"):
+        client.search_prompts("experiment_id = 'abc'")
+
+
+def test_search_prompts_with_or(client: Any) -> None:
+    client.register_prompt("a", "1")
+    client.register_prompt("b", "2")
+    client.create_registered_model("c")
+    found = client.search_prompts("name = 'a' OR name = 'c'")
+    assert [p.name for p in found] == ["a"]  # the OR stays inside the prompt filter
+
+
+def test_register_prompt_leaves_nothing_when_the_version_fails(client: Any) -> None:
+    with pytest.raises(TrackyardError):
+        client.register_prompt("p", "x" * 100_001)  # the template is a tag value: too long
+    assert client.get_prompt("p") is None
+
+
+def test_load_prompt_arguments(client: Any) -> None:
+    client.register_prompt("p", "one")
+    with pytest.raises(TrackyardError, match="not both"):
+        client.load_prompt("prompts:/p/1", version=1)
+    with pytest.raises(TrackyardError) as excinfo:
+        client.load_prompt("prompts:/p/9")
+    assert excinfo.value.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST
+    assert client.load_prompt("prompts:/p/9", allow_missing=True) is None
+    with pytest.raises(TrackyardError, match="Not a proper prompts:/ URI"):
+        client.load_prompt("prompts:/p", allow_missing=True)
+
+
+def test_registry_only_client_fails_clearly_for_tracking(client: Any) -> None:
+    with pytest.raises(TrackyardError):
+        client.create_experiment("x")
+
+
+def test_client_resolves_the_registry_store_from_the_registry_uri(tmp_path: Any) -> None:
+    from trackyard import MlflowClient
+    from trackyard._resolve import clear_store_cache
+
+    uri = f"sqlite:///{tmp_path / 'r.db'}"
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        client.create_registered_model("m")  # the registry URI defaults to the tracking URI
+        assert type(client._registry_store).__name__ == "SqlRegistryStore"
+        other = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 't.db'}", registry_uri=uri)
+        assert other.get_registered_model("m").name == "m"
+    finally:
+        clear_store_cache()
