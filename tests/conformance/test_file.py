@@ -1,0 +1,43 @@
+"""The conformance suites against the file store (MLflow's mlruns layout).
+
+Every test gets a fresh store rooted in its own ``tmp_path`` (only the Default experiment),
+once through a bare path and once through a ``file://`` URI; the registry suite runs on the
+``models/`` folder of such a root, with a tracking store on the same root for ``runs:/`` URIs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trackyard.testing import RegistryStoreSuite, TrackingStoreSuite
+from trackyard_file.registry import FileRegistryStore
+from trackyard_file.tracking import FileTrackingStore
+
+COVERS = (
+    "trackyard_file.tracking:FileTrackingStore",
+    "trackyard_file.registry:FileRegistryStore",
+)
+
+
+class TestFileTrackingPath(TrackingStoreSuite):
+    @pytest.fixture
+    def tracking_store(self, tmp_path: Path) -> FileTrackingStore:
+        return FileTrackingStore(str(tmp_path / "mlruns"), str(tmp_path / "artifacts"))
+
+
+class TestFileTrackingURI(TrackingStoreSuite):
+    @pytest.fixture
+    def tracking_store(self, tmp_path: Path) -> FileTrackingStore:
+        return FileTrackingStore((tmp_path / "mlruns").as_uri(), None)
+
+
+class TestFileRegistry(RegistryStoreSuite):
+    @pytest.fixture
+    def registry_store(self, tmp_path: Path) -> FileRegistryStore:
+        return FileRegistryStore(str(tmp_path / "mlruns"))
+
+    @pytest.fixture
+    def tracking_store(self, tmp_path: Path) -> FileTrackingStore:
+        return FileTrackingStore(str(tmp_path / "mlruns"), str(tmp_path / "artifacts"))
