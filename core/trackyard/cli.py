@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from trackyard import config
+from trackyard import _cli_models, _doctor, config
 from trackyard.errors import TrackyardError
 
 __all__ = ["cli", "main"]
@@ -193,13 +193,26 @@ def quickstart(tracking_uri: str | None, epochs: int) -> None:
 # -- plugins ------------------------------------------------------------------------------------
 @cli.command()
 def plugins() -> None:
-    """List plugins: versions, schemes, built-in or not, and problems."""
+    """List plugins: versions, schemes, built-in or not, and problems.
+
+    Problems (a plugin that failed to load or returned bad hook results, two plugins claiming
+    one scheme, a backend class that does not exist) are listed under the table.
+    """
+    import textwrap
+
+    from trackyard._doctor import plugin_problems
     from trackyard.plugins import get_plugin_manager
 
+    manager = get_plugin_manager()
+    problems = plugin_problems(manager)
+    labels: dict[str, str] = {}
+    for problem in problems:
+        for name in problem.plugins:
+            labels.setdefault(name, problem.kind.upper())
     rows = []
-    for info in get_plugin_manager().plugins():
+    for info in manager.plugins():
         schemes = "; ".join(f"{kind}: {', '.join(s)}" for kind, s in sorted(info.schemes.items()))
-        status = f"ERROR: {info.error}" if info.error else "ok"
+        status = labels.get(info.name, "ok")
         rows.append(
             (
                 info.name,
@@ -211,6 +224,12 @@ def plugins() -> None:
             )
         )
     click.echo(_table(["plugin", "distribution", "version", "built-in", "schemes", "status"], rows))
+    if problems:
+        click.echo(f"\n{len(problems)} problem(s):")
+        for problem in problems:
+            click.echo(
+                textwrap.fill(problem.message, 100, initial_indent="- ", subsequent_indent="  ")
+            )
 
 
 # -- experiments ----------------------------------------------------------------------------------
@@ -305,6 +324,9 @@ def runs_list(
     if found.token:
         click.echo(f"(more runs: raise --max-results; next page token {found.token})")
 
+
+cli.add_command(_doctor.doctor)
+cli.add_command(_cli_models.models)
 
 _extended = False
 

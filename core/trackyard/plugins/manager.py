@@ -346,6 +346,22 @@ class PluginManager:
         self._build_tables()
         return sorted(self._plugins.values(), key=lambda p: (not p.builtin, p.name))
 
+    def conflicts(self, kind: str) -> Mapping[str, tuple[str, ...]]:
+        """A read-only view: scheme → the plugins whose claims on it conflict.
+
+        A scheme is listed when two or more plugins claim it with different targets and not
+        exactly one of them says ``replaces=True``; resolving such a scheme raises
+        :class:`~trackyard.errors.BackendConflictError`. Other schemes are unaffected.
+        """
+        _check_kind(kind)
+        table = self._build_tables()[kind]
+        found: dict[str, tuple[str, ...]] = {}
+        for scheme, claims in sorted(table.items()):
+            contenders = _contenders(claims)
+            if contenders:
+                found[scheme] = tuple(c.plugin for c in contenders)
+        return MappingProxyType(found)
+
     # -- resolution --------------------------------------------------------------------------
     def resolve(self, kind: str, uri: str | StoreURI) -> type:
         """Return the backend class for ``uri``.
@@ -361,14 +377,24 @@ class PluginManager:
         claim = self._choose(kind, parsed, tables[kind].get(parsed.backend, []))
         return self._import(kind, claim, parsed)
 
+    def provider(self, kind: str, uri: str | StoreURI) -> PluginInfo:
+        """Return the plugin whose backend :meth:`resolve` picks for ``uri``.
+
+        Raises:
+            UnknownSchemeError, BackendConflictError, PluginLoadError: as :meth:`resolve`.
+        """
+        _check_kind(kind)
+        parsed = uri if isinstance(uri, StoreURI) else StoreURI.parse(uri)
+        claim = self._choose(kind, parsed, self._build_tables()[kind].get(parsed.backend, []))
+        return self._plugins.get(claim.plugin) or PluginInfo(name=claim.plugin)
+
     def _choose(self, kind: str, uri: StoreURI, claims: list[_Claim]) -> _Claim:
         if len(claims) == 1:
             return claims[0]
         if len(claims) > 1:
-            replacing = [c for c in claims if c.spec.replaces]
-            if len(replacing) == 1:
-                return replacing[0]
-            contenders = replacing or claims
+            contenders = _contenders(claims)
+            if not contenders:
+                return next(c for c in claims if c.spec.replaces)
             labels = [self._label(c.plugin) for c in contenders]
             raise BackendConflictError(
                 f"{len(contenders)} plugins claim the {_KIND_NOUN[kind]} scheme "
@@ -425,6 +451,13 @@ class PluginManager:
             raise PluginLoadError(
                 f"could not import {claim.spec.target!r} for the {_KIND_NOUN[kind]} scheme "
                 f"{uri.backend!r} from {label}: {exc}.{hint}",
+                plugin=claim.plugin,
+                distribution=self._distribution(claim.plugin),
+            ) from exc
+        except Exception as exc:  # the backend module itself failed while being imported
+            raise PluginLoadError(
+                f"importing {module_name!r} for the {_KIND_NOUN[kind]} scheme {uri.backend!r} "
+                f"from {label} raised {exc!r}",
                 plugin=claim.plugin,
                 distribution=self._distribution(claim.plugin),
             ) from exc
@@ -530,6 +563,16 @@ class PluginManager:
             _logger.debug("hook %s returned %r", hook_name, outcome.get_result())
 
         self._pm.add_hookcall_monitoring(before, after)
+
+
+def _contenders(claims: list[_Claim]) -> list[_Claim]:
+    """The claims on one scheme that conflict; [] when one claim, or one ``replaces``, wins."""
+    if len(claims) <= 1:
+        return []
+    replacing = [c for c in claims if c.spec.replaces]
+    if len(replacing) == 1:
+        return []
+    return replacing or list(claims)
 
 
 def _check_kind(kind: str) -> None:

@@ -1,0 +1,331 @@
+"""``trackyard doctor`` against real components: a healthy SQLite store, and each failure mode.
+
+Failures are produced for real, also when the tests run as root (where chmod stops nothing):
+a SQLite file or an artifact root *under a regular file*, paths in /proc and /sys, a
+PostgreSQL URI on a closed port, a scheme no plugin serves, a driver that is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from trackyard._doctor import SCRATCH_PREFIX, Doctor, explain
+from trackyard._resolve import clear_store_cache
+from trackyard.cli import cli
+from trackyard.errors import TrackyardError
+from trackyard.plugins import BackendSpec, get_plugin_manager
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stores() -> Iterator[None]:
+    clear_store_cache()
+    yield
+    clear_store_cache()
+
+
+def doctor(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["doctor", *args])
+
+
+def flat(result: Result) -> str:
+    """The output with every run of whitespace made one space (lines are wrapped)."""
+    return " ".join(result.output.split())
+
+
+def check_lines(result: Result) -> dict[str, str]:
+    """name -> status label of each check in the text output."""
+    found = {}
+    for line in result.output.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in ("ok", "WARN", "FAIL", "skip"):
+            found[parts[1]] = parts[0]
+    return found
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def experiments_in(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return list(conn.execute("SELECT name, lifecycle_stage FROM experiments ORDER BY 1"))
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+# -- a healthy store ------------------------------------------------------------------------------
+def test_healthy_sqlite_store(tmp_path: Path) -> None:
+    db, artifacts = tmp_path / "ok.db", tmp_path / "artifacts"
+    result = doctor("--tracking-uri", f"sqlite:///{db}", "--artifact-root", str(artifacts))
+    assert result.exit_code == 0, result.output
+    checks = check_lines(result)
+    for name in ("plugin", "connect", "read", "write", "artifacts", "cleanup"):
+        assert checks[name] == "ok", result.output
+    # plugin problems elsewhere (tests/unit/test_plugin_problems.py) and a scheme without a
+    # registry store are warnings: they do not stop this URI from working
+    assert checks["plugins"] in ("ok", "WARN") and checks["registry"] in ("ok", "WARN")
+    text = flat(result)
+    assert "All checks passed" in text
+    assert "trackyard_sql.tracking.SqlTrackingStore from plugin 'trackyard_sql'" in text
+    assert "(distribution trackyard " in text
+    assert "FsspecArtifactRepository from plugin 'trackyard_fsspec'" in text
+    assert "did not exist and was created as a new database" in text
+    assert "soft delete" in text
+    assert " ms)" in text  # timings
+
+    # the scratch experiment is deleted (soft), and the probe file is gone
+    rows = experiments_in(db)
+    scratch = [(n, s) for n, s in rows if n.startswith(SCRATCH_PREFIX)]
+    assert len(scratch) == 1 and scratch[0][1] == "deleted"
+    assert ("Default", "active") in rows
+    assert all(f.startswith("ok.db") for f in files_under(tmp_path)), files_under(tmp_path)
+    assert not artifacts.exists()  # the probe, and the directories made for it, are gone
+
+    again = doctor("--tracking-uri", f"sqlite:///{db}", "--artifact-root", str(artifacts))
+    assert again.exit_code == 0, again.output
+    assert "did not exist" not in flat(again)
+    assert len([n for n, _ in experiments_in(db) if n.startswith(SCRATCH_PREFIX)]) == 2
+
+
+def test_json_output(tmp_path: Path) -> None:
+    result = doctor(
+        "--tracking-uri",
+        f"sqlite:///{tmp_path}/j.db",
+        "--artifact-root",
+        str(tmp_path / "a"),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["ok"] is True
+    assert report["tracking_uri"] == f"sqlite:///{tmp_path}/j.db"
+    names = [c["name"] for c in report["checks"]]
+    assert names == [
+        "plugins",
+        "plugin",
+        "connect",
+        "read",
+        "write",
+        "artifacts",
+        "cleanup",
+        "registry",
+    ]
+    for check in report["checks"]:
+        assert check["status"] in ("ok", "warn")
+        assert isinstance(check["ms"], float)
+
+
+def test_read_only_writes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "ro.db"
+    result = doctor(
+        "--tracking-uri", f"sqlite:///{db}", "--artifact-root", str(tmp_path / "a"), "--read-only"
+    )
+    assert result.exit_code == 0, result.output
+    checks = check_lines(result)
+    assert (checks["write"], checks["artifacts"], checks["cleanup"]) == ("skip", "skip", "skip")
+    assert experiments_in(db) == [("Default", "active")]
+    assert not (tmp_path / "a").exists()
+
+
+def test_environment_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACKYARD_TRACKING_URI", f"sqlite:///{tmp_path}/env.db")
+    monkeypatch.setenv("TRACKYARD_ARTIFACT_ROOT", str(tmp_path / "env-artifacts"))
+    result = doctor()
+    assert result.exit_code == 0, result.output
+    assert f"tracking URI: sqlite:///{tmp_path}/env.db" in flat(result)
+    assert f"artifact root: {tmp_path}/env-artifacts" in flat(result)
+
+
+# -- failures -------------------------------------------------------------------------------------
+def test_unknown_scheme_suggests_and_masks(tmp_path: Path) -> None:
+    result = doctor("--tracking-uri", "postgress://ml:hunter2@db.example/ml")
+    assert result.exit_code == 1
+    text = flat(result)
+    assert "hunter2" not in result.output
+    assert "FAIL plugin no tracking store for scheme 'postgress'" in text
+    assert "did you mean 'postgresql'?" in text
+    assert "installed: " in text and "postgresql, sqlite" in text
+    checks = check_lines(result)
+    assert (checks["read"], checks["write"], checks["cleanup"]) == ("skip", "skip", "skip")
+    assert "1 check(s) failed: plugin." in text
+
+
+def test_sqlite_file_under_a_regular_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("I am a file")
+    result = doctor(
+        "--tracking-uri", f"sqlite:///{blocker}/runs.db", "--artifact-root", str(tmp_path / "a")
+    )
+    assert result.exit_code == 1
+    text = flat(result)
+    assert f"FAIL connect SQLite could not open the database file '{blocker}/runs.db'" in text
+    assert f"'{blocker}' is a file, not a directory" in text
+    assert check_lines(result)["artifacts"] == "ok"  # the artifact root is checked anyway
+
+
+def test_sqlite_file_in_proc(tmp_path: Path) -> None:
+    result = doctor("--tracking-uri", "sqlite:////proc/trackyard-doctor-test.db", "--read-only")
+    assert result.exit_code == 1
+    text = flat(result)
+    assert "FAIL connect SQLite could not open the database file" in text
+    assert "kernel file system" in text
+
+
+def test_postgres_on_a_closed_port() -> None:
+    pytest.importorskip("psycopg")
+    port = closed_port()
+    result = doctor("--tracking-uri", f"postgresql://ml:hunter2@127.0.0.1:{port}/ml", "--read-only")
+    assert result.exit_code == 1, result.output
+    text = flat(result)
+    assert "hunter2" not in result.output
+    assert f"FAIL connect could not connect to 127.0.0.1:{port}: the connection was refused" in text
+    assert "Is the database server running" in text
+
+
+def test_mysql_on_a_closed_port() -> None:
+    pytest.importorskip("pymysql")
+    port = closed_port()
+    result = doctor("--tracking-uri", f"mysql+pymysql://ml:pw@127.0.0.1:{port}/ml", "--read-only")
+    assert result.exit_code == 1, result.output
+    assert f"could not connect to 127.0.0.1:{port}" in flat(result)
+
+
+def test_missing_driver_gives_install_hint() -> None:
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        pass
+    else:  # pragma: no cover - depends on the environment
+        pytest.skip("psycopg2 is installed, so its absence cannot be shown")
+    result = doctor("--tracking-uri", "postgresql+psycopg2://ml@db.example/ml", "--read-only")
+    assert result.exit_code == 1
+    text = flat(result)
+    assert "FAIL connect" in text
+    assert "No module named 'psycopg2'" in text
+    assert 'pip install "trackyard[postgres]"' in text
+
+
+@pytest.mark.parametrize(
+    "make_root, says",
+    [
+        (lambda tmp: str(_file(tmp / "blocker") / "artifacts"), "is a file, not a directory"),
+        (lambda tmp: "/proc/trackyard-doctor-artifacts", "kernel file system"),
+        (lambda tmp: "/sys/trackyard-doctor-artifacts", "permission denied"),
+    ],
+    ids=["under-a-file", "proc", "sys"],
+)
+def test_unwritable_artifact_root(tmp_path: Path, make_root: Any, says: str) -> None:
+    db = tmp_path / "store.db"
+    root = make_root(tmp_path)
+    result = doctor("--tracking-uri", f"sqlite:///{db}", "--artifact-root", root)
+    assert result.exit_code == 1, result.output
+    checks = check_lines(result)
+    assert checks["write"] == "ok" and checks["artifacts"] == "FAIL"
+    assert checks["cleanup"] == "ok"  # the scratch experiment is still removed
+    text = flat(result)
+    assert "FAIL artifacts cannot use the artifact location" in text
+    assert says in text
+    assert "1 check(s) failed: artifacts." in text
+    assert [s for n, s in experiments_in(db) if n.startswith(SCRATCH_PREFIX)] == ["deleted"]
+
+
+def _file(path: Path) -> Path:
+    path.write_text("a regular file")
+    return path
+
+
+def test_store_that_loses_data_is_caught(tmp_path: Path) -> None:
+    manager = get_plugin_manager()
+    manager.register_backend(
+        "tracking",
+        BackendSpec(("lossy",), "tests.unit.test_doctor:LossyStore"),
+        plugin="lossy-test",
+    )
+    try:
+        result = doctor(
+            "--tracking-uri", f"lossy:///{tmp_path}/lossy.db", "--artifact-root", str(tmp_path)
+        )
+    finally:
+        manager.unregister("lossy-test")
+    assert result.exit_code == 1
+    text = flat(result)
+    assert "FAIL write DATA_LOSS: the store accepted the writes but returned different data" in text
+    assert "param read back as None" in text
+
+
+def _lossy_store_class() -> type:
+    from trackyard_sql.tracking import SqlTrackingStore
+
+    class LossyStore(SqlTrackingStore):
+        """A SQLite store that silently drops params."""
+
+        def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None):
+            path = str(store_uri).split(":///", 1)[1]
+            super().__init__(f"sqlite:///{path}", artifact_uri)
+
+        def log_batch(self, run_id: str, metrics: Any, params: Any, tags: Any) -> None:
+            super().log_batch(run_id, metrics, [], tags)
+
+    return LossyStore
+
+
+def __getattr__(name: str) -> Any:  # LossyStore is built on first use: SQLAlchemy is heavy
+    if name == "LossyStore":
+        return _lossy_store_class()
+    raise AttributeError(name)
+
+
+# -- explain(): wording of causes that need a server to reproduce ---------------------------------
+@pytest.mark.parametrize(
+    "message, says",
+    [
+        (
+            'could not translate host name "db.nowhere" to address: Name or service not known',
+            "could not be found: check the host name",
+        ),
+        ('password authentication failed for user "ml"', "refused the user name or password"),
+        ("(1045, \"Access denied for user 'ml'@'10.0.0.1'\")", "refused the user name or password"),
+        ('database "ml" does not exist', "does not exist on db.example:5432: create it first"),
+        ("(1049, \"Unknown database 'ml'\")", "does not exist on db.example:5432"),
+        ("connection timeout expired", "timed out"),
+        ("attempt to write a readonly database", "read-only"),
+    ],
+)
+def test_explain_database_errors(message: str, says: str) -> None:
+    err = TrackyardError(f"Database error: {message}")
+    text = explain(err, "postgresql://ml:secret@db.example/ml")
+    assert says in text
+    assert "secret" not in text
+
+
+def test_explain_os_errors(tmp_path: Path) -> None:
+    denied = PermissionError(13, "Permission denied", str(tmp_path / "x"))
+    assert explain(denied).startswith("permission denied writing")
+    full = OSError(28, "No space left on device", "/data")
+    assert explain(full) == "no space left on the device holding '/data'."
+    ro = OSError(30, "Read-only file system", "/mnt/ro")
+    assert explain(ro) == "'/mnt/ro' is on a read-only file system."
+    wrapped = TrackyardError("Permission denied for artifact")
+    wrapped.__cause__ = PermissionError(1, "Operation not permitted", "/sys/x")
+    assert explain(wrapped).startswith("permission denied writing '/sys/x'")
+
+
+def test_doctor_api(tmp_path: Path) -> None:
+    doc = Doctor(f"sqlite:///{tmp_path}/api.db", str(tmp_path / "a"), write=False)
+    checks = doc.run()
+    assert doc.ok
+    assert [c.name for c in checks][:4] == ["plugins", "plugin", "connect", "read"]
+    assert os.path.isabs(str(doc.artifact_root))
