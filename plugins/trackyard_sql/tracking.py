@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -101,6 +101,57 @@ _METRIC_ROWS_PER_STATEMENT = 100  # one multi-row INSERT per 100 points (SQLite)
 _NO_INPUTS = RunInputs()  # immutable: shared by every run without inputs
 _NO_OUTPUTS = RunOutputs()
 _IN_CHUNK = 500  # ids per IN (...) list when loading a page of runs
+# Search snapshots (SQLite only): how far ahead a paging query reads, and how much is kept.
+_SNAPSHOT_IDS_AHEAD = 5000
+_SNAPSHOT_RUNS_AHEAD = 2000
+_SNAPSHOT_MAX_RUNS = 50_000
+_SNAPSHOT_MAX_QUERIES = 32
+
+# (runs row, latest (key, value, timestamp, step), latest values, params, tags, dataset
+# inputs) of one run.
+_RunParts = tuple[
+    tuple[Any, ...],
+    list[tuple[str, float, int, int]],
+    dict[str, float],
+    dict[str, str],
+    dict[str, str],
+    tuple[Any, ...],
+]
+
+
+class _SearchCache:
+    """What one SQLite connection learnt from searches since the database last changed.
+
+    ``orders`` maps a query (experiments, stages, filter, order) to the run ids it returns,
+    in order, from the top (and whether that list was cut short); ``runs`` maps run ids to
+    their parts. Both are dropped as soon as ``version`` moves on.
+    """
+
+    __slots__ = ("orders", "runs", "version")
+
+    def __init__(self, version: tuple[int, int]) -> None:
+        self.version = version
+        self.orders: dict[Hashable, tuple[list[str], bool]] = {}
+        self.runs: dict[str, _RunParts] = {}
+
+    def reset(self, version: tuple[int, int]) -> None:
+        self.version = version
+        self.orders.clear()
+        self.runs.clear()
+
+
+def _build_run(parts: _RunParts) -> Run:
+    """A fresh Run from cached parts (containers are copied, so callers may change them)."""
+    row, metric_rows, metrics, params, tags, inputs = parts
+    data = RunData._from_parts(metric_rows, metrics.copy(), params.copy(), tags.copy())
+    run_inputs = RunInputs(dataset_inputs=inputs) if inputs else _NO_INPUTS
+    return Run(_run_info_from_row(row), data, run_inputs, _NO_OUTPUTS)
+
+
+def _with_paging(params: Sequence[Any], limit: int, offset: int) -> list[Any]:
+    """``params`` of a compiled SQLite search with its trailing LIMIT/OFFSET replaced."""
+    return [*params[:-2], limit, offset]
+
 
 _INSTALL_HINTS = {
     "postgresql": 'pip install "trackyard[postgres]"',
@@ -216,6 +267,9 @@ def _db_metric_value(value: float) -> tuple[float, bool]:
     return value, False
 
 
+_DBL_LIMITS = frozenset({_DBL_MAX, -_DBL_MAX})
+
+
 def _py_metric_value(value: float, is_nan: Any) -> float:
     """Map a stored ``(value, is_nan)`` back to the logged value (inf included)."""
     if is_nan:
@@ -287,6 +341,8 @@ class SqlTrackingStore(TrackingStore):
         self._widths = _ColumnWidths()
         self._workspace: str | None = None
         self._datasets = False
+        self._write_epoch = 0  # bumped by every write transaction of this store
+        self._search_caches: dict[int, tuple[Any, _SearchCache]] = {}
         self._bootstrap()
         self._prepare_statements()
 
@@ -365,6 +421,7 @@ class SqlTrackingStore(TrackingStore):
                 if pid != self._pid:
                     # Forget the parent's connections without closing them: they belong to it.
                     self._engine.dispose(close=False)
+                    self._search_caches.clear()
                     self._pid = pid
 
     @contextlib.contextmanager
@@ -410,8 +467,14 @@ class SqlTrackingStore(TrackingStore):
         """
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                with self._cursor(write=True) as cur:
-                    return fn(cur)
+                try:
+                    with self._cursor(write=True) as cur:
+                        return fn(cur)
+                finally:
+                    # Search snapshots of this process must not outlive a write, committed
+                    # or not (SQLite's data_version misses writes made through the same
+                    # connection).
+                    self._write_epoch += 1
             except (self._db_error, sa.exc.DBAPIError) as exc:
                 if attempt + 1 < _WRITE_ATTEMPTS and self._is_transient(exc, attempt):
                     _logger.debug("retrying a write after %s (attempt %d)", exc, attempt + 1)
@@ -452,6 +515,7 @@ class SqlTrackingStore(TrackingStore):
 
     def close(self) -> None:
         """Dispose of the connection pool."""
+        self._search_caches.clear()
         self._engine.dispose()
 
     # ---------------------------------------------------------------------------------------
@@ -1130,13 +1194,17 @@ class SqlTrackingStore(TrackingStore):
 
     def _load_runs(self, cur: Any, rows: Sequence[Sequence[Any]]) -> list[Run]:
         """Build Run objects for ``rows`` with a few batched queries."""
+        parts = self._fetch_run_parts(cur, rows)
+        return [_build_run(parts[row[0]]) for row in rows]
+
+    def _fetch_run_parts(self, cur: Any, rows: Sequence[Sequence[Any]]) -> dict[str, _RunParts]:
+        """Latest metrics, params, tags and inputs of ``rows``' runs, by run id."""
         d = self._dialect
         ids = [row[0] for row in rows]
-        metrics: dict[str, list[Metric]] = {i: [] for i in ids}
+        metrics: dict[str, list[tuple[str, float, int, int]]] = {i: [] for i in ids}
         params: dict[str, dict[str, str]] = {i: {} for i in ids}
         tags: dict[str, dict[str, str]] = {i: {} for i in ids}
         inputs: dict[str, list[DatasetInput]] = {i: [] for i in ids}
-        owners = (params, tags)
         for chunk in _chunks(ids, _IN_CHUNK):
             marks = d.marks(len(chunk))
             cur.execute(
@@ -1147,30 +1215,31 @@ class SqlTrackingStore(TrackingStore):
                 chunk,
             )
             for rid, key, value, ts, step, is_nan in cur.fetchall():
-                metrics[rid].append(Metric(key, _py_metric_value(value, is_nan), ts, step))
-            cur.execute(
-                d.sql(
-                    f'SELECT 0, run_uuid, "key", value FROM params WHERE run_uuid IN ({marks}) '
-                    f'UNION ALL SELECT 1, run_uuid, "key", value FROM tags '
-                    f"WHERE run_uuid IN ({marks})"
-                ),
-                chunk + chunk,
-            )
-            for which, rid, key, value in cur.fetchall():
-                owners[which][rid][key] = value
+                if is_nan or value in _DBL_LIMITS:
+                    value = _py_metric_value(value, is_nan)
+                metrics[rid].append((key, value, ts, step))
+            for table, owner in (("params", params), ("tags", tags)):
+                cur.execute(
+                    d.sql(
+                        f'SELECT run_uuid, "key", value FROM {table} WHERE run_uuid IN ({marks})'
+                    ),
+                    chunk,
+                )
+                for rid, key, value in cur.fetchall():
+                    owner[rid][key] = value
             if self._datasets:
                 self._load_inputs(cur, chunk, inputs)
-        runs = []
-        for row in rows:
-            rid = row[0]
-            # Params and tags go straight into RunData's dicts: no Param/RunTag per value.
-            data = RunData(metrics[rid])
-            data.params.update(params[rid])
-            data.tags.update(tags[rid])
-            found = inputs[rid]
-            run_inputs = RunInputs(dataset_inputs=tuple(found)) if found else _NO_INPUTS
-            runs.append(Run(_run_info_from_row(row), data, run_inputs, _NO_OUTPUTS))
-        return runs
+        return {
+            row[0]: (
+                tuple(row),
+                metrics[row[0]],
+                {m[0]: m[1] for m in metrics[row[0]]},
+                params[row[0]],
+                tags[row[0]],
+                tuple(inputs[row[0]]),
+            )
+            for row in rows
+        }
 
     def _load_inputs(
         self, cur: Any, run_ids: Sequence[str], out: dict[str, list[DatasetInput]]
@@ -1550,12 +1619,82 @@ class SqlTrackingStore(TrackingStore):
         )
 
         def run(cur: Any) -> PagedList[Run]:
+            cache = self._search_cache(cur)
+            if cache is not None:
+                return self._cached_page(cur, cache, sql, params, query, limit, offset)
             cur.execute(sql, params)
             ids = [row[0] for row in cur.fetchall()]
             token = search.encode_page_token(offset + limit) if len(ids) > limit else None
             return PagedList(self._load_runs(cur, self._run_rows(cur, ids[:limit])), token)
 
+        query = (tuple(sorted(set(ids))), tuple(stages), expr, order)
         return self._read(run)
+
+    # ---------------------------------------------------------------------------------------
+    # Search snapshots (SQLite): paging re-sorts nothing and re-reads no run while nothing
+    # anywhere wrote to the database.
+
+    def _search_cache(self, cur: Any) -> _SearchCache | None:
+        """The cache of ``cur``'s connection, emptied if anything was written since it filled.
+
+        SQLite's ``PRAGMA data_version`` changes when any other connection (any process)
+        commits; ``_write_epoch`` counts this store's own writes. Read first in the read
+        transaction, so cached data is never older than the version it is filed under.
+        """
+        if not self._dialect.is_sqlite:
+            return None
+        cur.execute("PRAGMA data_version")
+        version = (cur.fetchone()[0], self._write_epoch)
+        conn = cur.connection
+        with self._lock:
+            entry = self._search_caches.get(id(conn))
+            if entry is None or entry[0] is not conn:
+                if len(self._search_caches) > 64:
+                    self._search_caches.clear()
+                entry = (conn, _SearchCache(version))
+                self._search_caches[id(conn)] = entry
+            cache = entry[1]
+            if cache.version != version:
+                cache.reset(version)
+            return cache
+
+    def _cached_page(
+        self,
+        cur: Any,
+        cache: _SearchCache,
+        sql: str,
+        params: Sequence[Any],
+        query: Hashable,
+        limit: int,
+        offset: int,
+    ) -> PagedList[Run]:
+        """One page served from the connection's snapshot, filling it as needed."""
+        from trackyard import search
+
+        need = offset + limit + 1
+        found = cache.orders.get(query)
+        if found is None or (found[1] and len(found[0]) < need):
+            # The full order from the top, plus a window ahead for the following pages.
+            window = need + _SNAPSHOT_IDS_AHEAD
+            cur.execute(sql, _with_paging(params, window, 0))
+            ordered = [row[0] for row in cur.fetchall()]
+            found = (ordered, len(ordered) == window)
+            if len(cache.orders) >= _SNAPSHOT_MAX_QUERIES:
+                cache.orders.clear()
+            cache.orders[query] = found
+        ordered = found[0]
+        page_ids = ordered[offset : offset + limit]
+        missing = [i for i in page_ids if i not in cache.runs]
+        if missing:
+            if offset:  # someone is paging: read ahead in bulk rather than page by page
+                ahead = ordered[offset + limit : offset + limit + _SNAPSHOT_RUNS_AHEAD]
+                missing += [i for i in ahead if i not in cache.runs]
+            if len(cache.runs) + len(missing) > _SNAPSHOT_MAX_RUNS:
+                cache.runs.clear()
+                missing = page_ids
+            cache.runs.update(self._fetch_run_parts(cur, self._run_rows(cur, missing)))
+        token = search.encode_page_token(offset + limit) if len(ordered) > offset + limit else None
+        return PagedList([_build_run(cache.runs[i]) for i in page_ids], token)
 
     def __repr__(self) -> str:
         return f"SqlTrackingStore({mask_credentials(str(self.store_uri))!r})"

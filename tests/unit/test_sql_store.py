@@ -781,3 +781,77 @@ def test_dataset_filters_match_the_evaluator(store: SqlTrackingStore) -> None:
         want = [r.info.run_id for r in search.search_runs_in_memory(everything, flt)]
         got = [r.info.run_id for r in store.search_runs([exp], flt, ViewType.ALL)]
         assert got == want, flt
+
+
+# -- search snapshots (SQLite): paging reuses work only while nothing was written ------------
+
+
+def _page_through(client: Any, exp: str, per_page: int) -> list[Any]:
+    runs, token = [], None
+    while True:
+        page = client.search_runs([exp], max_results=per_page, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _seed_runs(client: Any, n: int) -> str:
+    exp = client.create_experiment(f"snap-{uuid.uuid4().hex[:6]}")
+    for i in range(n):
+        rid = client.create_run(exp, start_time=1_000 + i).info.run_id
+        client.log_batch(rid, metrics=[Metric("m", float(i), 1, 0)], params=[Param("p", str(i))])
+    return exp
+
+
+def test_snapshot_serves_pages_and_returns_independent_copies(
+    sqlite_store: SqlTrackingStore,
+) -> None:
+    client = make_client(sqlite_store)
+    exp = _seed_runs(client, 25)
+    first = _page_through(client, exp, 7)
+    second = _page_through(client, exp, 7)
+    assert [r.info.run_id for r in first] == [r.info.run_id for r in second]
+    assert len(first) == 25
+    first[0].data.tags["mutated"] = "yes"
+    first[0].data.metrics["m"] = -1.0
+    again = client.search_runs([exp], max_results=1)[0]
+    assert "mutated" not in again.data.tags and again.data.metrics["m"] != -1.0
+    assert [m.key for m in again.data.metric_objects] == ["m"]
+
+
+def test_snapshot_sees_writes_of_this_store(sqlite_store: SqlTrackingStore) -> None:
+    client = make_client(sqlite_store)
+    exp = _seed_runs(client, 12)
+    _page_through(client, exp, 5)
+    newest = client.create_run(exp, start_time=10_000).info.run_id
+    client.set_tag(newest, "fresh", "1")
+    runs = _page_through(client, exp, 5)
+    assert runs[0].info.run_id == newest and runs[0].data.tags["fresh"] == "1"
+    client.log_metric(runs[3].info.run_id, "m", 99.0, timestamp=2, step=1)
+    assert _page_through(client, exp, 5)[3].data.metrics["m"] == 99.0
+
+
+def test_snapshot_sees_writes_of_other_connections_and_processes(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'snap.db'}"
+    reader = SqlTrackingStore(store_uri=uri, artifact_uri=str(tmp_path / "a"))
+    writer = SqlTrackingStore(store_uri=uri, artifact_uri=str(tmp_path / "a"))
+    try:
+        client = make_client(reader)
+        exp = _seed_runs(make_client(writer), 9)
+        before = _page_through(client, exp, 4)
+        target = before[5].info.run_id
+        make_client(writer).set_tag(target, "other", "connection")  # same process, other pool
+        assert _page_through(client, exp, 4)[5].data.tags["other"] == "connection"
+        script = (
+            "import sys\n"
+            "from trackyard_sql.tracking import SqlTrackingStore\n"
+            "from trackyard.testing import make_client\n"
+            "s = SqlTrackingStore(store_uri=sys.argv[1], artifact_uri=sys.argv[2])\n"
+            "make_client(s).set_tag(sys.argv[3], 'other', 'process')\n"
+        )
+        subprocess.run([sys.executable, "-c", script, uri, str(tmp_path / "a"), target], check=True)
+        assert _page_through(client, exp, 4)[5].data.tags["other"] == "process"
+    finally:
+        reader.close()
+        writer.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -295,7 +296,7 @@ class RunInfo:
 class RunData:
     """A run's latest metrics, params and tags, each exposed as a dict as in MLflow."""
 
-    __slots__ = ("_metric_objs", "_metrics", "_params", "_tags")
+    __slots__ = ("_metric_objs", "_metric_rows", "_metrics", "_params", "_tags")
 
     def __init__(
         self,
@@ -303,10 +304,32 @@ class RunData:
         params: list[Param] | None = None,
         tags: list[RunTag] | None = None,
     ):
-        self._metric_objs = list(metrics or ())
+        self._metric_objs: list[Metric] | None = list(metrics or ())
+        self._metric_rows: Sequence[tuple[str, float, int, int]] = ()
         self._metrics = {m.key: m.value for m in self._metric_objs}
         self._params = {p.key: p.value for p in params or ()}
         self._tags = {t.key: t.value for t in tags or ()}
+
+    @classmethod
+    def _from_parts(
+        cls,
+        metric_rows: Sequence[tuple[str, float, int, int]],
+        metrics: dict[str, float],
+        params: dict[str, str],
+        tags: dict[str, str],
+    ) -> RunData:
+        """Build from ready-made containers, taken as they are (stores' fast path).
+
+        ``metric_rows`` are ``(key, value, timestamp, step)`` of the latest points; their
+        :class:`Metric` objects are made only if :attr:`metric_objects` is read.
+        """
+        data = cls.__new__(cls)
+        data._metric_objs = None
+        data._metric_rows = metric_rows
+        data._metrics = metrics
+        data._params = params
+        data._tags = tags
+        return data
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -326,6 +349,8 @@ class RunData:
     @property
     def metric_objects(self) -> list[Metric]:
         """The latest :class:`Metric` of each key, with step and timestamp."""
+        if self._metric_objs is None:
+            self._metric_objs = [Metric(k, v, t, st) for k, v, t, st in self._metric_rows]
         return self._metric_objs
 
     def __eq__(self, other: object) -> bool:
