@@ -107,7 +107,7 @@ def install(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., PluginMan
 def assert_sqlite_session_works(tmp_path: Path) -> None:
     """A whole client session on the built-in SQLite store and local artifacts."""
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/ok.db")
-    exp_id = client.create_experiment("still-works")
+    exp_id = client.create_experiment("still-works", artifact_location=str(tmp_path / "art"))
     run_id = client.create_run(exp_id).info.run_id
     client.log_batch(run_id, metrics=[Metric("m", 1.5, 0, 0)])
     client.log_text(run_id, "hi", "a.txt")
