@@ -17,6 +17,11 @@ __all__ = [
     "PluginLoadError",
     "TrackyardError",
     "UnknownSchemeError",
+    "experiment_exists",
+    "experiment_not_found",
+    "invalid_parameter",
+    "not_active",
+    "run_not_found",
 ]
 
 
@@ -162,3 +167,37 @@ class PluginLoadError(TrackyardError, ImportError):
 
     def __str__(self) -> str:
         return self.message
+
+
+# -- the errors every store raises, with one wording (the conformance kit compares codes) -----
+
+
+def invalid_parameter(message: str) -> TrackyardError:
+    """An ``INVALID_PARAMETER_VALUE`` error."""
+    return TrackyardError(message, ErrorCode.INVALID_PARAMETER_VALUE)
+
+
+def run_not_found(run_id: str) -> TrackyardError:
+    """The ``RESOURCE_DOES_NOT_EXIST`` error for an unknown run id."""
+    return TrackyardError(f"Run with id={run_id} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST)
+
+
+def experiment_not_found(experiment_id: object) -> TrackyardError:
+    """The ``RESOURCE_DOES_NOT_EXIST`` error for an unknown experiment id."""
+    return TrackyardError(
+        f"No Experiment with id={experiment_id} exists", ErrorCode.RESOURCE_DOES_NOT_EXIST
+    )
+
+
+def experiment_exists(name: str) -> TrackyardError:
+    """The ``RESOURCE_ALREADY_EXISTS`` error for a taken experiment name."""
+    return TrackyardError(
+        f"Experiment(name={name}) already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS
+    )
+
+
+def not_active(kind: str, ident: str, stage: str) -> TrackyardError:
+    """The error for writing to a deleted experiment or run (MLflow's wording)."""
+    return invalid_parameter(
+        f"The {kind} {ident} must be in the 'active' state. Current state is {stage}."
+    )

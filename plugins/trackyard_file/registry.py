@@ -51,6 +51,7 @@ from trackyard.entities.model_registry import (
     Stage,
 )
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import invalid_parameter as _invalid
 from trackyard.stores import Capabilities, RegistryStore
 from trackyard_file._fs import (
     CachedReader,
@@ -80,10 +81,6 @@ RESERVED_PREFIX = ".trackyard-"
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _invalid(message: str) -> TrackyardError:
-    return TrackyardError(message, ErrorCode.INVALID_PARAMETER_VALUE)
 
 
 def _model_not_found(name: str) -> TrackyardError:

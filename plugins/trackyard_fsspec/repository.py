@@ -39,6 +39,7 @@ from fsspec.registry import registry as _fsspec_registry
 
 from trackyard.entities import FileInfo
 from trackyard.errors import ErrorCode, PluginLoadError, TrackyardError
+from trackyard.errors import invalid_parameter as _invalid
 from trackyard.stores import ArtifactRepository
 from trackyard.uri import StoreURI, mask_credentials
 from trackyard.validation import validate_artifact_path
@@ -81,10 +82,6 @@ _TMP_SUFFIX = ".part"
 _TMP_RE = re.compile(r"^\.trackyard-[0-9a-f]{32}\.part$")
 
 _TRUE = ("1", "true", "yes", "on")
-
-
-def _invalid(message: str) -> TrackyardError:
-    return TrackyardError(message, ErrorCode.INVALID_PARAMETER_VALUE)
 
 
 def storage_options_from_env(

@@ -52,6 +52,7 @@ from trackyard.entities.model_registry import (
     Stage,
 )
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import invalid_parameter as _invalid
 from trackyard.search import Comparison, Entity, Op, OrderKey
 from trackyard.stores import Capabilities, RegistryStore
 from trackyard.uri import mask_credentials
@@ -128,10 +129,6 @@ _NULLS = {n: ", ".join(["NULL"] * n) for n in range(1, 10)}
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _invalid(message: str) -> TrackyardError:
-    return TrackyardError(message, ErrorCode.INVALID_PARAMETER_VALUE)
 
 
 def _model_not_found(name: str) -> TrackyardError:

@@ -45,6 +45,11 @@ from trackyard.entities import (
     ViewType,
 )
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import experiment_exists as _experiment_exists
+from trackyard.errors import experiment_not_found as _experiment_not_found
+from trackyard.errors import invalid_parameter as _invalid
+from trackyard.errors import not_active as _not_active
+from trackyard.errors import run_not_found as _run_not_found
 from trackyard.stores import Capabilities, TrackingStore
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
@@ -60,30 +65,6 @@ _TRACKING = "tracking"
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _invalid(message: str) -> TrackyardError:
-    return TrackyardError(message, ErrorCode.INVALID_PARAMETER_VALUE)
-
-
-def _run_not_found(run_id: str) -> TrackyardError:
-    return TrackyardError(f"Run with id={run_id} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST)
-
-
-def _experiment_not_found(experiment_id: str) -> TrackyardError:
-    return TrackyardError(
-        f"No Experiment with id={experiment_id} exists", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
-
-
-def _experiment_exists(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Experiment(name={name}) already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS
-    )
-
-
-def _not_active(kind: str, ident: str, stage: str) -> TrackyardError:
-    return _invalid(f"The {kind} {ident} must be in the 'active' state. Current state is {stage}.")
 
 
 def _join_uri(base: str, *parts: str) -> str:

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import invalid_parameter as _invalid
 from trackyard.uri import StoreURI, mask_credentials
 
 __all__ = ["DEFAULT_RETRY_INTERVAL", "TeeConfig", "format_tee_uri", "parse_tee_uri"]
@@ -36,10 +36,6 @@ DEFAULT_RETRY_INTERVAL = 30.0
 
 _KEYS = ("targets", "target", "queue", "retry_interval")
 _FILE_KEYS = ("targets", "queue", "retry_interval")
-
-
-def _invalid(message: str) -> TrackyardError:
-    return TrackyardError(message, ErrorCode.INVALID_PARAMETER_VALUE)
 
 
 @dataclass(frozen=True)
