@@ -433,12 +433,21 @@ class SqlTrackingStore(TrackingStore):
                 raw.close()
 
     def _read(self, fn: Callable[[Any], T]) -> T:
-        """Run ``fn(cursor)`` in a read transaction."""
-        try:
-            with self._cursor(write=False) as cur:
-                return fn(cur)
-        except (self._db_error, sa.exc.DBAPIError) as exc:
-            raise self._translate(exc) from exc
+        """Run ``fn(cursor)`` in a read transaction, retrying on transient conflicts.
+
+        SQLite can refuse even a reader at once (``database is locked``, without waiting
+        for the busy timeout) while another connection switches a new file to WAL mode.
+        """
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                with self._cursor(write=False) as cur:
+                    return fn(cur)
+            except (self._db_error, sa.exc.DBAPIError) as exc:
+                if attempt + 1 < _WRITE_ATTEMPTS and self._is_transient(exc, attempt + 1):
+                    time.sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
+                    continue
+                raise self._translate(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _write(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(cursor)`` in a write transaction, retrying on transient conflicts.
