@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import random
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trackyard import config, validation
+from trackyard._names import generate_run_name
 from trackyard._registry_client import RegistryClientMixin
 from trackyard.entities import (
     Experiment,
@@ -57,119 +57,6 @@ class RunOperations:
 
     def wait(self) -> None:
         """Wait for the operations (they are already complete)."""
-
-
-_ADJECTIVES = (
-    "able",
-    "agile",
-    "amber",
-    "bold",
-    "brave",
-    "bright",
-    "calm",
-    "clever",
-    "cool",
-    "crisp",
-    "eager",
-    "fair",
-    "fast",
-    "fleet",
-    "gentle",
-    "glad",
-    "grand",
-    "keen",
-    "kind",
-    "lucid",
-    "lucky",
-    "mellow",
-    "merry",
-    "mild",
-    "neat",
-    "noble",
-    "plucky",
-    "proud",
-    "quick",
-    "quiet",
-    "rapid",
-    "ready",
-    "regal",
-    "sharp",
-    "shy",
-    "sleek",
-    "smart",
-    "solid",
-    "spry",
-    "stoic",
-    "sunny",
-    "swift",
-    "tidy",
-    "vast",
-    "vivid",
-    "warm",
-    "wise",
-    "witty",
-    "zany",
-    "zesty",
-)
-_NOUNS = (
-    "ant",
-    "bass",
-    "bat",
-    "bear",
-    "bee",
-    "bison",
-    "boar",
-    "carp",
-    "cat",
-    "colt",
-    "crab",
-    "crane",
-    "crow",
-    "deer",
-    "dove",
-    "duck",
-    "eel",
-    "elk",
-    "finch",
-    "fox",
-    "frog",
-    "gnu",
-    "goat",
-    "hare",
-    "hawk",
-    "heron",
-    "ibis",
-    "jay",
-    "koi",
-    "lark",
-    "lynx",
-    "mole",
-    "moth",
-    "newt",
-    "owl",
-    "ox",
-    "panda",
-    "pike",
-    "quail",
-    "ram",
-    "robin",
-    "seal",
-    "shrew",
-    "snail",
-    "swan",
-    "toad",
-    "trout",
-    "vole",
-    "wasp",
-    "wolf",
-    "wren",
-    "yak",
-)
-
-
-def generate_run_name() -> str:
-    """A random ``adjective-noun-number`` run name of at most 20 characters."""
-    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(0, 999)}"
 
 
 class MlflowClient(RegistryClientMixin):

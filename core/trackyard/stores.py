@@ -44,6 +44,7 @@ __all__ = [
     "Capabilities",
     "RegistryStore",
     "TrackingStore",
+    "new_run_tags",
     "unsupported",
 ]
 
@@ -76,6 +77,23 @@ class Capabilities:
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
         return [f.name for f in fields(self) if getattr(self, f.name)]
+
+
+def new_run_tags(tags: Sequence[RunTag] | None, run_name: str | None) -> tuple[dict[str, str], str]:
+    """Settle a new run's tags and name, as every store must for ``create_run``.
+
+    The client has already done this, but stores are also called directly: a ``run_name``
+    that disagrees with an ``mlflow.runName`` tag is INVALID_PARAMETER_VALUE; without either,
+    a name is made up. Returns the tags (``mlflow.runName`` included) and the name.
+    """
+    from trackyard._names import generate_run_name
+    from trackyard.validation import validate_run_name_agrees
+
+    tag_map = {t.key: t.value for t in tags or ()}
+    validate_run_name_agrees(run_name, tag_map)
+    name = run_name or tag_map.get("mlflow.runName") or generate_run_name()
+    tag_map["mlflow.runName"] = name
+    return tag_map, name
 
 
 def unsupported(store: object, feature: str) -> TrackyardError:

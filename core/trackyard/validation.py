@@ -39,6 +39,7 @@ __all__ = [
     "validate_param",
     "validate_run_id",
     "validate_run_name",
+    "validate_run_name_agrees",
     "validate_tag",
     "validate_timestamp",
 ]
@@ -344,13 +345,18 @@ def validate_run_name(run_name: object, tags: dict[str, str] | None = None) -> s
         raise _invalid(f"Invalid run name: {run_name!r}. Expected a string.")
     if len(run_name) > MAX_RUN_NAME_LENGTH:
         raise _invalid(f"Run name is {len(run_name)} characters long; the limit is 250.")
+    validate_run_name_agrees(run_name, tags)
+    return run_name
+
+
+def validate_run_name_agrees(run_name: str | None, tags: dict[str, str] | None) -> None:
+    """Refuse a run name that differs from the ``mlflow.runName`` tag given with it."""
     tag_name = (tags or {}).get("mlflow.runName")
-    if tag_name is not None and tag_name != run_name:
+    if run_name and tag_name is not None and tag_name != run_name:
         raise _invalid(
             f"Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
             f"different values (run_name={run_name!r}, mlflow.runName={tag_name!r})."
         )
-    return run_name
 
 
 def validate_artifact_path(path: str | None, *, allow_empty: bool = True) -> str:

@@ -88,7 +88,7 @@ from trackyard.errors import experiment_not_found as _experiment_not_found
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.errors import not_active as _not_active
 from trackyard.errors import run_not_found as _run_not_found
-from trackyard.stores import Capabilities, TrackingStore
+from trackyard.stores import Capabilities, TrackingStore, new_run_tags
 from trackyard_file import _metrics
 from trackyard_file._fs import (
     O_BINARY,
@@ -978,21 +978,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
         run_name: str | None,
     ) -> Run:
         """Create a run in an active experiment; meta.yaml, written last, makes it exist."""
-        tag_map: dict[str, str] = {}
-        for t in tags or ():
-            tag_map[t.key] = t.value
-        tag_name = tag_map.get(_RUN_NAME_TAG)
-        if run_name and tag_name is not None and tag_name != run_name:
-            raise _invalid(
-                f"Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
-                f"different values (run_name={run_name!r}, mlflow.runName={tag_name!r})."
-            )
-        name = run_name or tag_name
-        if name is None:
-            from trackyard.client import generate_run_name
-
-            name = generate_run_name()
-        tag_map[_RUN_NAME_TAG] = name
+        tag_map, name = new_run_tags(tags, run_name)
         with self._root_lock(shared=True):
             exp_dir = self._active_experiment(experiment_id)
             exp_meta = self._read_meta(os.path.join(exp_dir, META))

@@ -69,7 +69,7 @@ from trackyard.errors import experiment_not_found as _experiment_not_found
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.errors import not_active as _not_active
 from trackyard.errors import run_not_found as _run_not_found
-from trackyard.stores import Capabilities, TrackingStore
+from trackyard.stores import Capabilities, TrackingStore, new_run_tags
 from trackyard.uri import mask_credentials
 from trackyard_sql import _search
 from trackyard_sql._dialect import Dialect, sqlite_lower
@@ -1098,21 +1098,7 @@ class SqlTrackingStore(TrackingStore):
     ) -> Run:
         """Create a run in an active experiment; ``runs.name`` and ``mlflow.runName`` agree."""
         d = self._dialect
-        tag_map: dict[str, str] = {}
-        for t in tags or ():
-            tag_map[t.key] = t.value
-        tag_name = tag_map.get(_RUN_NAME_TAG)
-        if run_name and tag_name is not None and tag_name != run_name:
-            raise _invalid(
-                f"Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
-                f"different values (run_name={run_name!r}, mlflow.runName={tag_name!r})."
-            )
-        name = run_name or tag_name
-        if name is None:
-            from trackyard.client import generate_run_name
-
-            name = generate_run_name()
-        tag_map[_RUN_NAME_TAG] = name
+        tag_map, name = new_run_tags(tags, run_name)
         self._check_width("runs", "name", name)
         self._check_width("runs", "user_id", user_id)
         for key, value in tag_map.items():

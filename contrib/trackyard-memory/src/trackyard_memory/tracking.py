@@ -50,7 +50,7 @@ from trackyard.errors import experiment_not_found as _experiment_not_found
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.errors import not_active as _not_active
 from trackyard.errors import run_not_found as _run_not_found
-from trackyard.stores import Capabilities, TrackingStore
+from trackyard.stores import Capabilities, TrackingStore, new_run_tags
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
 
@@ -449,19 +449,7 @@ class MemoryTrackingStore(TrackingStore):
         run_name: str | None,
     ) -> Run:
         """Create a run in an active experiment; its name and ``mlflow.runName`` agree."""
-        tag_map = {t.key: t.value for t in tags or ()}
-        tag_name = tag_map.get(_RUN_NAME_TAG)
-        if run_name and tag_name is not None and tag_name != run_name:
-            raise _invalid(
-                "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
-                f"different values (run_name={run_name!r}, mlflow.runName={tag_name!r})."
-            )
-        name = run_name or tag_name
-        if name is None:
-            from trackyard.client import generate_run_name
-
-            name = generate_run_name()
-        tag_map[_RUN_NAME_TAG] = name
+        tag_map, name = new_run_tags(tags, run_name)
         run_id = uuid.uuid4().hex
         with self._lock:
             data = self._data()
