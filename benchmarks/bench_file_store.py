@@ -23,7 +23,6 @@ Run by hand; figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -33,15 +32,13 @@ import tempfile
 import time
 from typing import Any
 
+from _harness import emit, mlflow_interpreter, parse_result, run_worker, timed, worker_env
+
+_ENV = worker_env(MLFLOW_ALLOW_FILE_STORE="true")
+
 T0 = 1_700_000_000_000
 FILTER = "metrics.m0 > 0.5 AND params.p1 != '3'"
 ORDER = ["metrics.m2 DESC"]
-
-
-def _timed(fn: Any) -> tuple[float, Any]:
-    t = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - t, result
 
 
 def _client(lib: str, root: str) -> Any:
@@ -84,11 +81,11 @@ def phase_main(lib: str, root: str, n_runs: int, n_points: int) -> dict[str, Any
                 tags=[e.RunTag("group", f"g{i % 10}"), e.RunTag("seed", str(i))],
             )
 
-    out["create_runs_s"], _ = _timed(create_runs)
+    out["create_runs_s"], _ = timed(create_runs)
     _search(client, exp_id)  # warm-up
     times = []
     for _ in range(5):
-        t, hits = _timed(lambda: _search(client, exp_id))
+        t, hits = timed(lambda: _search(client, exp_id))
         times.append(t)
     out["search_warm_s"] = statistics.median(times)
     out["search_hits"] = hits
@@ -105,8 +102,8 @@ def phase_main(lib: str, root: str, n_runs: int, n_points: int) -> dict[str, Any
         for start in range(0, len(rows), 1000):
             client.log_batch(run_id, metrics=rows[start : start + 1000])
 
-    out["log_batch_s"], _ = _timed(log_batches)
-    out["history_s"], count = _timed(
+    out["log_batch_s"], _ = timed(log_batches)
+    out["history_s"], count = timed(
         lambda: sum(len(client.get_metric_history(run_id, f"metric_{k}")) for k in range(10))
     )
     assert count == n_points, count
@@ -117,7 +114,7 @@ def phase_cold(lib: str, root: str, exp_id: str) -> dict[str, Any]:
     """The first search of a fresh process (modules and the store already loaded)."""
     client = _client(lib, root)
     client.get_experiment(exp_id)  # resolve the store: imports are not part of the figure
-    t, hits = _timed(lambda: _search(client, exp_id))
+    t, hits = timed(lambda: _search(client, exp_id))
     return {"search_cold_s": t, "search_hits": hits}
 
 
@@ -161,14 +158,7 @@ def _worker_main(args: argparse.Namespace) -> None:
         result = phase_count(lib, root, args.run)
     else:  # pragma: no cover
         raise SystemExit(f"unknown phase {phase}")
-    print("RESULT " + json.dumps(result))
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TRACKYARD_"))}
-    env["MLFLOW_ALLOW_FILE_STORE"] = "true"
-    env.pop("PYTHONPATH", None)
-    return env
+    emit(result)
 
 
 def _command(python: str, lib: str, phase: str, root: str, **extra: Any) -> list[str]:
@@ -178,22 +168,13 @@ def _command(python: str, lib: str, phase: str, root: str, **extra: Any) -> list
     return cmd
 
 
-def _parse(proc: subprocess.CompletedProcess[str], what: str) -> dict[str, Any]:
-    if proc.returncode != 0:
-        raise SystemExit(f"{what} failed:\n{proc.stderr[-4000:]}")
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
-
-
 def _run(python: str, lib: str, phase: str, root: str, **extra: Any) -> dict[str, Any]:
-    proc = subprocess.run(
+    return run_worker(
         _command(python, lib, phase, root, **extra),
-        capture_output=True,
-        text=True,
-        env=_env(),
+        f"{lib} {phase}",
         cwd=os.path.dirname(root),
+        env=_ENV,
     )
-    return _parse(proc, f"{lib} {phase}")
 
 
 def _concurrent(python: str, lib: str, root: str, calls: int, procs: int = 4) -> dict[str, Any]:
@@ -205,14 +186,14 @@ def _concurrent(python: str, lib: str, root: str, calls: int, procs: int = 4) ->
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=_env(),
+            env=_ENV,
         )
         for i in range(procs)
     ]
     seconds = []
     for child in children:
         out, err = child.communicate()
-        seconds.append(_parse(subprocess.CompletedProcess([], child.returncode, out, err), lib))
+        seconds.append(parse_result(child.returncode, out, err, lib))
     wall = max(s["seconds"] for s in seconds)
     counted = _run(python, lib, "count", root, run=run_id)
     return {"wall_s": wall, **counted, "expected": procs * calls}
@@ -242,12 +223,7 @@ def main() -> None:
         _worker_main(args)
         return
 
-    mlflow_python = args.mlflow_python
-    if mlflow_python is None:
-        probe = subprocess.run([sys.executable, "-c", "import mlflow"], capture_output=True)
-        mlflow_python = sys.executable if probe.returncode == 0 else None
-    if mlflow_python is not None and os.sep in mlflow_python:
-        mlflow_python = os.path.abspath(mlflow_python)
+    mlflow_python = mlflow_interpreter(args.mlflow_python)
     pythons = {"trackyard": sys.executable, "mlflow": mlflow_python}
     print(f"runs={args.runs} points={args.points} log_metric calls=4x{args.calls}")
     print(f"trackyard: {sys.executable}\nmlflow:    {mlflow_python or '(not available)'}\n")

@@ -19,20 +19,12 @@ Run by hand; figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from typing import Any
 
-
-def _timed(fn: Any) -> tuple[float, Any]:
-    t = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - t, result
+from _harness import emit, fmt_seconds, mlflow_interpreter, run_worker, timed
 
 
 def _best(fn: Any, repeat: int) -> tuple[float, Any]:
@@ -45,7 +37,7 @@ def _best(fn: Any, repeat: int) -> tuple[float, Any]:
     times = []
     result = None
     for _ in range(repeat):
-        t, result = _timed(fn)
+        t, result = timed(fn)
         times.append(t)
     return min(times), result
 
@@ -67,7 +59,7 @@ def run_scenarios(lib: str, db_path: str, n_models: int, n_versions: int) -> dic
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     out: dict[str, Any] = {}
     # Store initialisation (MLflow runs its migrations here) is not part of any figure.
-    out["init_s"], _ = _timed(lambda: client.create_registered_model("warm-up"))
+    out["init_s"], _ = timed(lambda: client.create_registered_model("warm-up"))
     names = [f"model-{i:03d}" for i in range(n_models)]
 
     def populate() -> None:
@@ -83,7 +75,7 @@ def run_scenarios(lib: str, db_path: str, n_models: int, n_versions: int) -> dic
                 )
             client.set_registered_model_alias(name, "champion", str(n_versions // 2))
 
-    out["populate_s"], _ = _timed(populate)
+    out["populate_s"], _ = timed(populate)
     total = n_models * n_versions
     out["versions_per_s"] = total / out["populate_s"]
 
@@ -142,21 +134,8 @@ def run_scenarios(lib: str, db_path: str, n_models: int, n_versions: int) -> dic
     return out
 
 
-def import_time(python: str, module: str, repeat: int = 5) -> float:
-    """Median wall time of ``python -c 'import module'`` in fresh processes."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    subprocess.run([python, "-c", f"import {module}"], check=True, env=env)  # warm the disk
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        subprocess.run([python, "-c", f"import {module}"], check=True, env=env)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def _worker(args: argparse.Namespace) -> None:
-    result = run_scenarios(args.worker, args.db, args.models, args.versions)
-    print("RESULT " + json.dumps(result))
+    emit(run_scenarios(args.worker, args.db, args.models, args.versions))
 
 
 def _in_subprocess(python: str, lib: str, args: argparse.Namespace, tmp: str) -> dict[str, Any]:
@@ -174,19 +153,12 @@ def _in_subprocess(python: str, lib: str, args: argparse.Namespace, tmp: str) ->
         "--versions",
         str(args.versions),
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TRACKYARD_"))}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=os.path.dirname(db))
-    if proc.returncode != 0:
-        raise SystemExit(f"{lib} worker failed:\n{proc.stderr[-4000:]}")
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
+    return run_worker(cmd, f"{lib} worker", cwd=os.path.dirname(db))
 
 
 def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "s":
-        return f"{value * 1000:.2f} ms" if value < 1 else f"{value:.2f} s"
+    if unit == "s" or value is None:
+        return fmt_seconds(value, ms_digits=2)
     return f"{value:,.0f} {unit}"
 
 
@@ -206,10 +178,7 @@ def main() -> None:
         _worker(args)
         return
 
-    mlflow_python = os.path.abspath(args.mlflow_python) if args.mlflow_python else None
-    if mlflow_python is None:
-        probe = subprocess.run([sys.executable, "-c", "import mlflow"], capture_output=True)
-        mlflow_python = sys.executable if probe.returncode == 0 else None
+    mlflow_python = mlflow_interpreter(args.mlflow_python)
     total = args.models * args.versions
     print(f"models={args.models} versions per model={args.versions} (total {total})")
     print(f"trackyard: {sys.executable}\nmlflow:    {mlflow_python or '(not available)'}\n")

@@ -17,16 +17,16 @@ Run by hand; figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from typing import Any
+
+from _harness import emit, fmt_seconds, import_time, mlflow_interpreter, run_worker, timed
 
 # MLflow's metrics table and indexes, as MLflow 3.17.2 creates them on SQLite.
 METRICS_DDL = [
@@ -37,12 +37,6 @@ METRICS_DDL = [
     "CREATE INDEX index_metrics_run_uuid ON metrics (run_uuid)",
     'CREATE INDEX index_metrics_run_uuid_key_step ON metrics (run_uuid, "key", step)',
 ]
-
-
-def _timed(fn: Any) -> tuple[float, Any]:
-    t = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - t, result
 
 
 def metric_points(n: int, keys: int = 10) -> list[tuple[str, float, int, int]]:
@@ -72,7 +66,7 @@ def run_scenarios(
     client = MlflowClient(tracking_uri=f"sqlite:///{db_path}")
     out: dict[str, Any] = {}
     # Store initialisation (MLflow runs its migrations here) is not part of any figure.
-    out["init_s"], exp_id = _timed(lambda: client.create_experiment("bench"))
+    out["init_s"], exp_id = timed(lambda: client.create_experiment("bench"))
 
     rng = random.Random(1)
     t0 = 1_700_000_000_000
@@ -91,7 +85,7 @@ def run_scenarios(
             ids.append(rid)
         return ids
 
-    out["create_runs_s"], _ = _timed(create_runs)
+    out["create_runs_s"], _ = timed(create_runs)
     out["create_runs_per_s"] = n_runs / out["create_runs_s"]
 
     target = client.create_run(exp_id).info.run_id
@@ -100,7 +94,7 @@ def run_scenarios(
         for i in range(n_single):
             client.log_metric(target, "single", float(i), timestamp=t0 + i, step=i)
 
-    out["log_metric_s"], _ = _timed(single_metrics)
+    out["log_metric_s"], _ = timed(single_metrics)
     out["log_metric_per_s"] = n_single / out["log_metric_s"]
 
     # log_batch, and (trackyard's worker only) the raw sqlite3 floor measured right before
@@ -119,7 +113,7 @@ def run_scenarios(
             for start in range(0, len(metrics), 1000):
                 client.log_batch(run_id, metrics=metrics[start : start + 1000])
 
-        batch_times.append(_timed(log_batches)[0])
+        batch_times.append(timed(log_batches)[0])
     batch_run = batch_runs[0]
     out["log_batch_s"] = statistics.median(batch_times)
     out["log_batch_points_per_s"] = n_points / out["log_batch_s"]
@@ -130,7 +124,7 @@ def run_scenarios(
     def history() -> int:
         return sum(len(client.get_metric_history(batch_run, f"metric_{k}")) for k in range(10))
 
-    out["history_s"], n_hist = _timed(history)
+    out["history_s"], n_hist = timed(history)
     assert n_hist == n_points, n_hist
     out["history_points_per_s"] = n_points / out["history_s"]
 
@@ -145,10 +139,10 @@ def run_scenarios(
 
     search()  # one warm-up call for both libraries
     client.set_tag(target, "bench", "before-search")  # cold: nothing reusable
-    out["search_cold_s"], _ = _timed(search)
+    out["search_cold_s"], _ = timed(search)
     times = []
     for _ in range(5):
-        t, hits = _timed(search)
+        t, hits = timed(search)
         times.append(t)
     out["search_s"] = statistics.median(times)
     out["search_hits"] = hits
@@ -166,11 +160,11 @@ def run_scenarios(
     # page-through with nothing written in between (trackyard's SQLite store then serves
     # pages from a snapshot that any write, by any process, invalidates).
     client.set_tag(target, "bench", "invalidate")
-    out["page_all_cold_s"], seen = _timed(page_all)
+    out["page_all_cold_s"], seen = timed(page_all)
     assert seen == n_runs + 1 + rounds, seen
     times = []
     for _ in range(3):
-        t, seen = _timed(page_all)
+        t, seen = timed(page_all)
         times.append(t)
     out["page_all_s"] = statistics.median(times)
     return out
@@ -197,21 +191,8 @@ def raw_sqlite_executemany(n_points: int) -> dict[str, float]:
     return {"raw_s": elapsed, "raw_points_per_s": n_points / elapsed}
 
 
-def import_time(python: str, module: str, repeat: int = 5) -> float:
-    """Median wall time of ``python -c 'import module'`` in fresh processes."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    subprocess.run([python, "-c", f"import {module}"], check=True, env=env)  # warm the disk
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        subprocess.run([python, "-c", f"import {module}"], check=True, env=env)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def _worker(args: argparse.Namespace) -> None:
-    result = run_scenarios(args.worker, args.db, args.runs, args.points, args.single)
-    print("RESULT " + json.dumps(result))
+    emit(run_scenarios(args.worker, args.db, args.runs, args.points, args.single))
 
 
 def _in_subprocess(python: str, lib: str, args: argparse.Namespace, tmp: str) -> dict[str, Any]:
@@ -231,19 +212,12 @@ def _in_subprocess(python: str, lib: str, args: argparse.Namespace, tmp: str) ->
         "--single",
         str(args.single),
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TRACKYARD_"))}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=os.path.dirname(db))
-    if proc.returncode != 0:
-        raise SystemExit(f"{lib} worker failed:\n{proc.stderr[-4000:]}")
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
+    return run_worker(cmd, f"{lib} worker", cwd=os.path.dirname(db))
 
 
 def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "s":
-        return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+    if unit == "s" or value is None:
+        return fmt_seconds(value)
     return f"{value:,.0f} {unit}"
 
 
@@ -264,10 +238,7 @@ def main() -> None:
         _worker(args)
         return
 
-    mlflow_python = os.path.abspath(args.mlflow_python) if args.mlflow_python else None
-    if mlflow_python is None:
-        probe = subprocess.run([sys.executable, "-c", "import mlflow"], capture_output=True)
-        mlflow_python = sys.executable if probe.returncode == 0 else None
+    mlflow_python = mlflow_interpreter(args.mlflow_python)
     print(f"runs={args.runs} points={args.points} single log_metric calls={args.single}")
     print(f"trackyard: {sys.executable}\nmlflow:    {mlflow_python or '(not available)'}\n")
 
