@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from trackyard.entities._tracking import Experiment, PagedList, Run, RunStatus
 from trackyard.errors import ErrorCode, TrackyardError
@@ -274,27 +274,62 @@ def sort_runs(runs: Iterable[Run], order: Sequence[OrderKey]) -> list[Run]:
 # ---------------------------------------------------------------------------------------------
 # Experiments
 
-_EXPERIMENT_ATTRIBUTES: Mapping[str, Callable[[Experiment], Any]] = {
-    "name": lambda exp: exp.name,
-    "experiment_id": lambda exp: None if exp.experiment_id is None else str(exp.experiment_id),
-    "creation_time": lambda exp: exp.creation_time,
-    "last_update_time": lambda exp: exp.last_update_time,
-}
+
+class _TaggedRules(Generic[T]):
+    """Filter and sort rules of an entity with named attributes and a ``tags`` dict.
+
+    Missing tags and None attributes never match a comparator; ``IS NULL`` / ``IS NOT NULL``
+    test whether a tag is present; sorting puts missing values last in both directions.
+    """
+
+    def __init__(
+        self,
+        noun: str,
+        attributes: Mapping[str, Callable[[T], Any]],
+        *,
+        order_by_tags: bool = False,
+    ) -> None:
+        self.noun = noun
+        self.attributes = attributes
+        self.order_by_tags = order_by_tags
+
+    def attribute(self, key: str) -> Callable[[T], Any]:
+        getter = self.attributes.get(key)
+        if getter is None:
+            raise _unsupported(f"{self.noun} have no searchable attribute {key!r}")
+        return getter
+
+    def comparison(self, item: T, c: Comparison) -> bool:
+        if c.entity is Entity.TAG:
+            return _compare_mapping(item.tags, c)  # type: ignore[attr-defined]
+        if c.entity is Entity.ATTRIBUTE:
+            return _compare(self.attribute(c.key)(item), c.op, c.value)
+        raise _unsupported(f"{self.noun} cannot be filtered on {c.entity.value}s")
+
+    def matches(self, item: T, expr: Expr | None) -> bool:
+        return expr is None or _evaluate(expr, lambda c: self.comparison(item, c))
+
+    def sort_value(self, key: OrderKey) -> Callable[[T], Any]:
+        if key.entity is Entity.ATTRIBUTE:
+            return self.attribute(key.key)
+        if key.entity is Entity.TAG and self.order_by_tags:
+            return lambda item: item.tags.get(key.key)  # type: ignore[attr-defined]
+        raise _unsupported(f"{self.noun} cannot be ordered by {key.entity.value}s")
+
+    def sort(self, items: Iterable[T], order: Sequence[OrderKey]) -> list[T]:
+        return _sort(items, [(self.sort_value(k), k.ascending) for k in order])
 
 
-def _experiment_attribute(key: str) -> Callable[[Experiment], Any]:
-    getter = _EXPERIMENT_ATTRIBUTES.get(key)
-    if getter is None:
-        raise _unsupported(f"experiments have no searchable attribute {key!r}")
-    return getter
-
-
-def _experiment_comparison(exp: Experiment, c: Comparison) -> bool:
-    if c.entity is Entity.TAG:
-        return _compare_mapping(exp.tags, c)
-    if c.entity is Entity.ATTRIBUTE:
-        return _compare(_experiment_attribute(c.key)(exp), c.op, c.value)
-    raise _unsupported(f"experiments cannot be filtered on {c.entity.value}s")
+_EXPERIMENTS: _TaggedRules[Experiment] = _TaggedRules(
+    "experiments",
+    {
+        "name": lambda exp: exp.name,
+        "experiment_id": lambda exp: None if exp.experiment_id is None else str(exp.experiment_id),
+        "creation_time": lambda exp: exp.creation_time,
+        "last_update_time": lambda exp: exp.last_update_time,
+    },
+    order_by_tags=True,
+)
 
 
 def experiment_matches(experiment: Experiment, expr: Expr | None) -> bool:
@@ -310,17 +345,7 @@ def experiment_matches(experiment: Experiment, expr: Expr | None) -> bool:
     Returns:
         True when the experiment matches; always True for ``expr=None``.
     """
-    if expr is None:
-        return True
-    return _evaluate(expr, lambda c: _experiment_comparison(experiment, c))
-
-
-def _experiment_sort_value(key: OrderKey) -> Callable[[Experiment], Any]:
-    if key.entity is Entity.ATTRIBUTE:
-        return _experiment_attribute(key.key)
-    if key.entity is Entity.TAG:
-        return lambda exp: exp.tags.get(key.key)
-    raise _unsupported(f"experiments cannot be ordered by {key.entity.value}s")
+    return _EXPERIMENTS.matches(experiment, expr)
 
 
 def sort_experiments(
@@ -335,7 +360,7 @@ def sort_experiments(
     Returns:
         A new list.
     """
-    return _sort(experiments, [(_experiment_sort_value(k), k.ascending) for k in order])
+    return _EXPERIMENTS.sort(experiments, order)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,8 +22,7 @@ Deleted versions (stage ``Deleted_Internal``) never match.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from trackyard.entities._tracking import PagedList
 from trackyard.entities.model_registry import (
@@ -34,14 +33,7 @@ from trackyard.entities.model_registry import (
     is_prompt,
 )
 from trackyard.search.ast import And, Comparison, Entity, Expr, Op, OrderKey, SearchKind
-from trackyard.search.evaluator import (
-    _compare,
-    _compare_mapping,
-    _evaluate,
-    _sort,
-    _unsupported,
-    paginate,
-)
+from trackyard.search.evaluator import _TaggedRules, paginate
 from trackyard.search.parser import parse_filter, parse_order_by
 from trackyard.search.tokens import decode_page_token, validate_max_results
 
@@ -107,26 +99,14 @@ def effective_filter(expr: Expr | None) -> tuple[Expr | None, bool]:
 # ---------------------------------------------------------------------------------------------
 # Registered models
 
-_MODEL_ATTRIBUTES: Mapping[str, Callable[[RegisteredModel], Any]] = {
-    "name": lambda m: m.name,
-    "last_updated_timestamp": lambda m: m.last_updated_timestamp,
-    "creation_timestamp": lambda m: m.creation_timestamp,
-}
-
-
-def _model_attribute(key: str) -> Callable[[RegisteredModel], Any]:
-    getter = _MODEL_ATTRIBUTES.get(key)
-    if getter is None:
-        raise _unsupported(f"registered models have no searchable attribute {key!r}")
-    return getter
-
-
-def _model_comparison(model: RegisteredModel, c: Comparison) -> bool:
-    if c.entity is Entity.TAG:
-        return _compare_mapping(model.tags, c)
-    if c.entity is Entity.ATTRIBUTE:
-        return _compare(_model_attribute(c.key)(model), c.op, c.value)
-    raise _unsupported(f"registered models cannot be filtered on {c.entity.value}s")
+_MODELS: _TaggedRules[RegisteredModel] = _TaggedRules(
+    "registered models",
+    {
+        "name": lambda m: m.name,
+        "last_updated_timestamp": lambda m: m.last_updated_timestamp,
+        "creation_timestamp": lambda m: m.creation_timestamp,
+    },
+)
 
 
 def registered_model_matches(model: RegisteredModel, expr: Expr | None) -> bool:
@@ -139,21 +119,14 @@ def registered_model_matches(model: RegisteredModel, expr: Expr | None) -> bool:
     Returns:
         True when the model matches; always True for ``expr=None``.
     """
-    if expr is None:
-        return True
-    return _evaluate(expr, lambda c: _model_comparison(model, c))
+    return _MODELS.matches(model, expr)
 
 
 def sort_registered_models(
     models: Iterable[RegisteredModel], order: Sequence[OrderKey]
 ) -> list[RegisteredModel]:
     """Return ``models`` sorted by ``order`` (from ``parse_order_by(..., REGISTERED_MODELS)``)."""
-    keys: list[tuple[Callable[[RegisteredModel], Any], bool]] = []
-    for key in order:
-        if key.entity is not Entity.ATTRIBUTE:
-            raise _unsupported(f"registered models cannot be ordered by {key.entity.value}s")
-        keys.append((_model_attribute(key.key), key.ascending))
-    return _sort(models, keys)
+    return _MODELS.sort(models, order)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,29 +140,17 @@ def _version_number(version: ModelVersion) -> int | None:
         return None
 
 
-_VERSION_ATTRIBUTES: Mapping[str, Callable[[ModelVersion], Any]] = {
-    "name": lambda v: v.name,
-    "run_id": lambda v: v.run_id,
-    "source_path": lambda v: v.source,
-    "version_number": _version_number,
-    "creation_timestamp": lambda v: v.creation_timestamp,
-    "last_updated_timestamp": lambda v: v.last_updated_timestamp,
-}
-
-
-def _version_attribute(key: str) -> Callable[[ModelVersion], Any]:
-    getter = _VERSION_ATTRIBUTES.get(key)
-    if getter is None:
-        raise _unsupported(f"model versions have no searchable attribute {key!r}")
-    return getter
-
-
-def _version_comparison(version: ModelVersion, c: Comparison) -> bool:
-    if c.entity is Entity.TAG:
-        return _compare_mapping(version.tags, c)
-    if c.entity is Entity.ATTRIBUTE:
-        return _compare(_version_attribute(c.key)(version), c.op, c.value)
-    raise _unsupported(f"model versions cannot be filtered on {c.entity.value}s")
+_VERSIONS: _TaggedRules[ModelVersion] = _TaggedRules(
+    "model versions",
+    {
+        "name": lambda v: v.name,
+        "run_id": lambda v: v.run_id,
+        "source_path": lambda v: v.source,
+        "version_number": _version_number,
+        "creation_timestamp": lambda v: v.creation_timestamp,
+        "last_updated_timestamp": lambda v: v.last_updated_timestamp,
+    },
+)
 
 
 def model_version_matches(version: ModelVersion, expr: Expr | None) -> bool:
@@ -206,21 +167,14 @@ def model_version_matches(version: ModelVersion, expr: Expr | None) -> bool:
     """
     if version.current_stage == Stage.DELETED_INTERNAL:
         return False
-    if expr is None:
-        return True
-    return _evaluate(expr, lambda c: _version_comparison(version, c))
+    return _VERSIONS.matches(version, expr)
 
 
 def sort_model_versions(
     versions: Iterable[ModelVersion], order: Sequence[OrderKey]
 ) -> list[ModelVersion]:
     """Return ``versions`` sorted by ``order`` (from ``parse_order_by(..., MODEL_VERSIONS)``)."""
-    keys: list[tuple[Callable[[ModelVersion], Any], bool]] = []
-    for key in order:
-        if key.entity is not Entity.ATTRIBUTE:
-            raise _unsupported(f"model versions cannot be ordered by {key.entity.value}s")
-        keys.append((_version_attribute(key.key), key.ascending))
-    return _sort(versions, keys)
+    return _VERSIONS.sort(versions, order)
 
 
 # ---------------------------------------------------------------------------------------------
