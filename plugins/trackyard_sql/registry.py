@@ -831,31 +831,13 @@ class SqlRegistryStore(RegistryStore):
         limit = search.validate_max_results(max_results, kind)
         offset = search.decode_page_token(page_token)
         b = _RegistryBuilder(self._d, self._ws is not None)
-        where = ["1 = 1"]
-        params: list[Any] = []
-        if self._ws is not None:
-            where.append("rm.workspace = ?")
-            params.append(self._ws)
-        if expr is not None:
-            sql, p = b.condition(expr, b.model_comparison)
-            where.append(f"({sql})")
-            params.extend(p)
-        if not prompts:
-            where.append(b.not_prompt("registered_model_tags", "rm"))
-            params.extend(b.not_prompt_params(self._ws))
+        where, params = self._search_conditions(
+            b, ["1 = 1"], [], "rm", expr, b.model_comparison, prompts, "registered_model_tags"
+        )
         terms = ", ".join(t for key in order for t in b.model_order(key))
         paging, paging_params = self._d.limit_offset(limit + 1, offset)
-        sql, all_params = self._models_query(
-            " AND ".join(where), params, terms, paging, paging_params
-        )
-
-        def run(cur: Any) -> PagedList[RegisteredModel]:
-            cur.execute(sql, all_params)
-            models = self._decode_models(cur.fetchall(), order)
-            token = search.encode_page_token(offset + limit) if len(models) > limit else None
-            return PagedList(models[:limit], token)
-
-        return self._read(run)
+        sql, all_params = self._models_query(where, params, terms, paging, paging_params)
+        return self._search_page(sql, all_params, self._decode_models, order, limit, offset)
 
     def get_latest_versions(
         self, name: str, stages: Sequence[str] | None = None
@@ -1109,29 +1091,62 @@ class SqlRegistryStore(RegistryStore):
         limit = search.validate_max_results(max_results, kind)
         offset = search.decode_page_token(page_token)
         b = _RegistryBuilder(self._d, self._ws is not None)
-        where = ["mv.current_stage <> ?"]
-        params: list[Any] = [_DELETED]
+        where, params = self._search_conditions(
+            b,
+            ["mv.current_stage <> ?"],
+            [_DELETED],
+            "mv",
+            expr,
+            b.version_comparison,
+            prompts,
+            "model_version_tags",
+        )
+        terms = ", ".join(t for key in order for t in b.version_order(key))
+        paging, paging_params = self._d.limit_offset(limit + 1, offset)
+        sql, all_params = self._versions_query(where, params, terms, paging, paging_params)
+        return self._search_page(sql, all_params, self._decode_versions, order, limit, offset)
+
+    def _search_conditions(
+        self,
+        b: _RegistryBuilder,
+        where: list[str],
+        params: list[Any],
+        alias: str,
+        expr: Any,
+        comparison: Any,
+        prompts: bool,
+        tag_table: str,
+    ) -> tuple[str, list[Any]]:
+        """The WHERE text and parameters of a model or version search (``alias`` is its table)."""
         if self._ws is not None:
-            where.append("mv.workspace = ?")
+            where.append(f"{alias}.workspace = ?")
             params.append(self._ws)
         if expr is not None:
-            sql, p = b.condition(expr, b.version_comparison)
+            sql, p = b.condition(expr, comparison)
             where.append(f"({sql})")
             params.extend(p)
         if not prompts:
-            where.append(b.not_prompt("model_version_tags", "mv"))
+            where.append(b.not_prompt(tag_table, alias))
             params.extend(b.not_prompt_params(self._ws))
-        terms = ", ".join(t for key in order for t in b.version_order(key))
-        paging, paging_params = self._d.limit_offset(limit + 1, offset)
-        sql, all_params = self._versions_query(
-            " AND ".join(where), params, terms, paging, paging_params
-        )
+        return " AND ".join(where), params
 
-        def run(cur: Any) -> PagedList[ModelVersion]:
-            cur.execute(sql, all_params)
-            versions = self._decode_versions(cur.fetchall(), order)
-            token = search.encode_page_token(offset + limit) if len(versions) > limit else None
-            return PagedList(versions[:limit], token)
+    def _search_page(
+        self,
+        sql: str,
+        params: list[Any],
+        decode: Callable[[Sequence[Sequence[Any]], Sequence[OrderKey]], list[T]],
+        order: Any,
+        limit: int,
+        offset: int,
+    ) -> PagedList[T]:
+        """Run a search query that fetched ``limit + 1`` rows; decode one page and its token."""
+        from trackyard import search
+
+        def run(cur: Any) -> PagedList[T]:
+            cur.execute(sql, params)
+            items = decode(cur.fetchall(), order)
+            token = search.encode_page_token(offset + limit) if len(items) > limit else None
+            return PagedList(items[:limit], token)
 
         return self._read(run)
 
