@@ -25,6 +25,7 @@ __all__ = [
     "parse_prompts_uri",
     "parse_runs_uri",
     "resolve_models_uri",
+    "version_storage_location",
 ]
 
 _SECRET_QUERY_KEYS = re.compile(r"(?i)(pass(word)?|secret|token|key|credential|sig|signature)")
@@ -291,3 +292,12 @@ def _newest(store: RegistryStore, name: str, stages: list[str] | None, raw: str)
             ErrorCode.RESOURCE_DOES_NOT_EXIST,
         )
     return max(versions, key=lambda v: int(v.version))
+
+
+def version_storage_location(store: RegistryStore, source: str) -> str:
+    """Where a new model version's files are: ``source``, or for a ``models:/`` source the
+    download URI of the version it names (resolved now, as MLflow does at creation)."""
+    if not source.startswith("models:"):
+        return source
+    src = resolve_models_uri(store, source)
+    return store.get_model_version_download_uri(src.name, src.version)

@@ -596,12 +596,9 @@ class FileRegistryStore(RegistryStore, CachedReader):
         model_id: str | None = None,
     ) -> ModelVersion:
         """Create the next version (assembled aside, then renamed into place in one step)."""
-        from trackyard.uri import resolve_models_uri
+        from trackyard.uri import version_storage_location
 
-        storage_location = source
-        if source.startswith("models:"):
-            src = resolve_models_uri(self, source)
-            storage_location = self.get_model_version_download_uri(src.name, src.version)
+        storage_location = version_storage_location(self, source)
         tags = list(tags or ())
         with self._writing():
             model_dir = self._require_model(name)

@@ -892,12 +892,9 @@ class SqlRegistryStore(RegistryStore):
         model_id: str | None = None,
     ) -> ModelVersion:
         """Create the next version; ``models:/`` sources are resolved for the download URI."""
-        from trackyard.uri import resolve_models_uri
+        from trackyard.uri import version_storage_location
 
-        storage_location = source
-        if source.startswith("models:"):
-            src = resolve_models_uri(self, source)
-            storage_location = self.get_model_version_download_uri(src.name, src.version)
+        storage_location = version_storage_location(self, source)
         tag_map = {t.key: t.value for t in tags or ()}
         for column, value in (
             ("source", source),

@@ -24,6 +24,7 @@ from trackyard.entities.model_registry import (
 )
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.stores import Capabilities, RegistryStore
+from trackyard.uri import version_storage_location
 
 
 def _now() -> int:
@@ -201,14 +202,10 @@ class MemoryRegistryStore(RegistryStore):
         local_model_path: str | None = None,
         model_id: str | None = None,
     ) -> ModelVersion:
-        from trackyard.uri import resolve_models_uri
 
         with self._lock:
             model = self._model(name)
-            storage = source
-            if source.startswith("models:"):
-                src = resolve_models_uri(self, source)
-                storage = self.get_model_version_download_uri(src.name, src.version)
+            storage = version_storage_location(self, source)
             number = max(model.versions, default=0) + 1
             now = _now()
             mv = ModelVersion(

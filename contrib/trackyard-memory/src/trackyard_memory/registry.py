@@ -325,14 +325,11 @@ class MemoryRegistryStore(RegistryStore):
         model_id: str | None = None,
     ) -> ModelVersion:
         """Create the next version; a ``models:/`` source's download location is kept."""
-        from trackyard.uri import resolve_models_uri
+        from trackyard.uri import version_storage_location
 
         tag_map = {t.key: t.value for t in tags or ()}
         with self._lock:
-            storage_location = source
-            if source.startswith("models:"):
-                src = resolve_models_uri(self, source)
-                storage_location = self.get_model_version_download_uri(src.name, src.version)
+            storage_location = version_storage_location(self, source)
             model = self._model(name)
             model.last_number += 1
             now = _now_ms()
