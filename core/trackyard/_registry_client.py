@@ -236,17 +236,12 @@ class RegistryClientMixin:
         ``name``, ``timestamp`` or ``last_updated_timestamp`` (both by last update time);
         default ``name ASC``. ``max_results`` is at most 1000. See :mod:`trackyard.search`.
         """
-        from trackyard import search
+        from trackyard.search.request import RegisteredModelSearch
 
-        kind = search.SearchKind.REGISTERED_MODELS
-        n = search.validate_max_results(max_results, kind)
-        orders = _order_list(order_by)
-        search.parse_filter(filter_string, kind)
-        search.parse_order_by(orders, kind)
-        search.decode_page_token(page_token)
-        return self._registry_store.search_registered_models(
-            filter_string=filter_string, max_results=n, order_by=orders, page_token=page_token
+        request = RegisteredModelSearch.parse(
+            filter_string, max_results, _order_list(order_by), page_token
         )
+        return self._registry_store.search_registered_models(request)
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
         """Set a tag on a registered model (values up to 100,000 characters)."""
@@ -470,17 +465,12 @@ class RegistryClientMixin:
         default); ``name ASC`` and ``version_number DESC`` always break ties.
         ``max_results`` is at most 200,000.
         """
-        from trackyard import search
+        from trackyard.search.request import ModelVersionSearch
 
-        kind = search.SearchKind.MODEL_VERSIONS
-        n = search.validate_max_results(max_results, kind)
-        orders = _order_list(order_by)
-        search.parse_filter(filter_string, kind)
-        search.parse_order_by(orders, kind)
-        search.decode_page_token(page_token)
-        return self._registry_store.search_model_versions(
-            filter_string=filter_string, max_results=n, order_by=orders, page_token=page_token
+        request = ModelVersionSearch.parse(
+            filter_string, max_results, _order_list(order_by), page_token
         )
+        return self._registry_store.search_model_versions(request)
 
     def copy_model_version(self, src_model_uri: str, dst_name: str) -> ModelVersion:
         """Copy a model version into another registered model (created if missing).

@@ -162,21 +162,12 @@ class MlflowClient(RegistryClientMixin):
         See :mod:`trackyard.search` for the filter grammar. Defaults: 1000 results, newest
         first; the next page's token is in ``result.token``.
         """
-        from trackyard import search
+        from trackyard.search.request import ExperimentSearch
 
-        kind = search.SearchKind.EXPERIMENTS
-        ViewType.to_lifecycle_stages(view_type)
-        n = search.validate_max_results(max_results, kind)
-        search.parse_filter(filter_string, kind)
-        search.parse_order_by(_order_list(order_by), kind)
-        search.decode_page_token(page_token)
-        return self._tracking_store.search_experiments(
-            view_type=view_type,
-            max_results=n,
-            filter_string=filter_string,
-            order_by=_order_list(order_by),
-            page_token=page_token,
+        request = ExperimentSearch.parse(
+            view_type, max_results, filter_string, _order_list(order_by), page_token
         )
+        return self._tracking_store.search_experiments(request)
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Mark an experiment and its runs deleted (its name stays taken)."""
@@ -303,26 +294,15 @@ class MlflowClient(RegistryClientMixin):
         The grammar is MLflow's (``metrics.acc > 0.9 AND params.lr = '0.1'``) plus ``OR`` and
         parentheses; see :mod:`trackyard.search`. Default order: newest first.
         """
-        from trackyard import search
+        from trackyard.search.request import RunSearch
 
-        kind = search.SearchKind.RUNS
         if isinstance(experiment_ids, (str, int)):
             experiment_ids = [experiment_ids]  # type: ignore[list-item]
         ids = [validation.validate_experiment_id(e) for e in experiment_ids]
-        ViewType.to_lifecycle_stages(run_view_type)
-        n = search.validate_max_results(max_results, kind)
-        orders = _order_list(order_by)
-        search.parse_filter(filter_string, kind)
-        search.parse_order_by(orders, kind)
-        search.decode_page_token(page_token)
-        return self._tracking_store.search_runs(
-            experiment_ids=ids,
-            filter_string=filter_string,
-            run_view_type=run_view_type,
-            max_results=n,
-            order_by=orders,
-            page_token=page_token,
+        request = RunSearch.parse(
+            ids, filter_string, run_view_type, max_results, _order_list(order_by), page_token
         )
+        return self._tracking_store.search_runs(request)
 
     # -- logging ---------------------------------------------------------------------------
     def log_metric(

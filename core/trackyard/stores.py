@@ -38,6 +38,12 @@ if TYPE_CHECKING:
         RegisteredModel,
         RegisteredModelTag,
     )
+    from trackyard.search.request import (
+        ExperimentSearch,
+        ModelVersionSearch,
+        RegisteredModelSearch,
+        RunSearch,
+    )
 
 __all__ = [
     "ArtifactRepository",
@@ -136,15 +142,11 @@ class TrackingStore(ABC):
         """Return the experiment with this name, active or deleted, or None."""
 
     @abstractmethod
-    def search_experiments(
-        self,
-        view_type: int = 1,
-        max_results: int = 1000,
-        filter_string: str | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Experiment]:
-        """Return one page of experiments matching the filter, in order."""
+    def search_experiments(self, request: ExperimentSearch) -> PagedList[Experiment]:
+        """Return the page of experiments that ``request`` asks for (filter, order, paging).
+
+        ``request`` was parsed and checked by the client (see :mod:`trackyard.search.request`).
+        """
 
     @abstractmethod
     def delete_experiment(self, experiment_id: str) -> None:
@@ -237,16 +239,11 @@ class TrackingStore(ABC):
         """Return every point of one metric ordered by (timestamp, step, value)."""
 
     @abstractmethod
-    def search_runs(
-        self,
-        experiment_ids: Sequence[str],
-        filter_string: str | None,
-        run_view_type: int,
-        max_results: int = 1000,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Run]:
-        """Return one page of runs matching the filter, in order (see :mod:`trackyard.search`)."""
+    def search_runs(self, request: RunSearch) -> PagedList[Run]:
+        """Return the page of runs that ``request`` asks for (see :mod:`trackyard.search`).
+
+        Only runs of ``request.experiment_ids`` in the stages of ``request.view_type`` match.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook, default does nothing
         """Release connections and files; the store is unusable afterwards."""
@@ -294,13 +291,9 @@ class RegistryStore(ABC):
 
     @abstractmethod
     def search_registered_models(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
+        self, request: RegisteredModelSearch
     ) -> PagedList[RegisteredModel]:
-        """Return one page of models (prompts excluded unless the filter asks for them)."""
+        """Return the page of models ``request`` asks for (prompts left out unless asked for)."""
 
     @abstractmethod
     def get_registered_model(self, name: str) -> RegisteredModel:
@@ -360,14 +353,8 @@ class RegistryStore(ABC):
         """Return where a version's files are: its storage location, else its source."""
 
     @abstractmethod
-    def search_model_versions(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[ModelVersion]:
-        """Return one page of versions matching the filter."""
+    def search_model_versions(self, request: ModelVersionSearch) -> PagedList[ModelVersion]:
+        """Return the page of versions ``request`` asks for (prompt versions as for models)."""
 
     @abstractmethod
     def set_model_version_tag(self, name: str, version: str, tag: ModelVersionTag) -> None:

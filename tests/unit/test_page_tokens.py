@@ -1,4 +1,4 @@
-"""Tests of trackyard.search.tokens: page tokens and max_results rules."""
+"""Tests of trackyard.search.paging: page tokens and max_results rules."""
 
 from __future__ import annotations
 

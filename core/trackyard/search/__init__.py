@@ -25,6 +25,13 @@ from trackyard.search.evaluator import (
     sort_experiments,
     sort_runs,
 )
+from trackyard.search.paging import (
+    DEFAULT_MAX_RESULTS,
+    MAX_RESULTS_CAP,
+    decode_page_token,
+    encode_page_token,
+    validate_max_results,
+)
 from trackyard.search.parser import parse_filter, parse_order_by
 from trackyard.search.registry_evaluator import (
     effective_filter,
@@ -36,13 +43,6 @@ from trackyard.search.registry_evaluator import (
     sort_model_versions,
     sort_registered_models,
     without_prompt_terms,
-)
-from trackyard.search.tokens import (
-    DEFAULT_MAX_RESULTS,
-    MAX_RESULTS_CAP,
-    decode_page_token,
-    encode_page_token,
-    validate_max_results,
 )
 
 __all__ = [

@@ -50,8 +50,8 @@ from typing import Any, Generic, TypeVar
 from trackyard.entities._tracking import Experiment, PagedList, Run, RunStatus
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.search.ast import And, Comparison, Entity, Expr, Op, Or, OrderKey, SearchKind
+from trackyard.search.paging import decode_page_token, encode_page_token, validate_max_results
 from trackyard.search.parser import parse_filter, parse_order_by
-from trackyard.search.tokens import decode_page_token, encode_page_token, validate_max_results
 
 __all__ = [
     "DATASET_CONTEXT_TAG",

@@ -34,8 +34,8 @@ from trackyard.entities.model_registry import (
 )
 from trackyard.search.ast import And, Comparison, Entity, Expr, Op, OrderKey, SearchKind
 from trackyard.search.evaluator import _TaggedRules, paginate
+from trackyard.search.paging import decode_page_token, validate_max_results
 from trackyard.search.parser import parse_filter, parse_order_by
-from trackyard.search.tokens import decode_page_token, validate_max_results
 
 __all__ = [
     "effective_filter",
