@@ -112,7 +112,7 @@ def test_tutorial_store_declares_its_capabilities() -> None:
 
 
 def test_tutorial_try_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from trackyard._resolve import clear_store_cache
+    from trackyard.backends import clear_store_cache
     from trackyard.plugins import get_plugin_manager
 
     monkeypatch.chdir(tmp_path)
@@ -130,7 +130,7 @@ def test_tutorial_plugin_installs_through_its_entry_point(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tomllib = pytest.importorskip("tomllib")
-    from trackyard._resolve import clear_store_cache
+    from trackyard.backends import clear_store_cache
     from trackyard.cli import cli
     from trackyard.plugins import reset_plugin_manager
 
@@ -193,7 +193,7 @@ def test_tutorial_plugin_installs_through_its_entry_point(
 
 # -- other runnable examples ----------------------------------------------------------------------
 def test_getting_started_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from trackyard._resolve import clear_store_cache
+    from trackyard.backends import clear_store_cache
 
     (example,) = [b for b in code_blocks(DOCS / "getting-started.md", "python")]
     monkeypatch.chdir(tmp_path)

@@ -411,7 +411,7 @@ class Doctor:
         return True
 
     def _check_connect(self, uri: str) -> TrackingStore | None:
-        from trackyard._resolve import get_tracking_store
+        from trackyard.backends import get_tracking_store
 
         sqlite_path = _sqlite_path(uri)
         new_file = sqlite_path is not None and not os.path.exists(sqlite_path)
@@ -504,7 +504,7 @@ class Doctor:
         self._add("artifacts", OK, detail, (time.perf_counter() - start) * 1000)
 
     def _artifact_probe(self, manager: PluginManager, location: str) -> str:
-        from trackyard._resolve import get_artifact_repository
+        from trackyard.backends import get_artifact_repository
 
         parsed = StoreURI.parse(location)
         info = manager.provider("artifact", parsed)
@@ -562,7 +562,7 @@ class Doctor:
         )
 
     def _check_registry(self, manager: PluginManager) -> None:
-        from trackyard._resolve import get_registry_store
+        from trackyard.backends import get_registry_store
 
         uri = str(self.registry_uri)
         start = time.perf_counter()
@@ -697,7 +697,7 @@ def doctor(
     try:
         doc.run()
     finally:
-        from trackyard._resolve import clear_store_cache
+        from trackyard.backends import clear_store_cache
 
         with contextlib.suppress(Exception):
             clear_store_cache()

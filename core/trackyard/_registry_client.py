@@ -102,7 +102,7 @@ class RegistryClientMixin:
     def _registry_store(self) -> RegistryStore:
         store = self._reg_store
         if store is None:
-            from trackyard._resolve import get_registry_store
+            from trackyard.backends import get_registry_store
 
             store = self._reg_store = get_registry_store(self._registry_uri, self._tracking_uri)
         return store
@@ -654,7 +654,7 @@ class RegistryClientMixin:
         version's download location, which may itself be a ``runs:/`` or ``models:/`` URI or
         any artifact URI.
         """
-        from trackyard._resolve import get_artifact_repository
+        from trackyard.backends import get_artifact_repository
         from trackyard.uri import parse_runs_uri, resolve_models_uri
 
         path = validation.validate_artifact_path(path)

@@ -91,7 +91,7 @@ class MlflowClient(RegistryClientMixin):
     def _tracking_store(self) -> TrackingStore:
         store = self._store
         if store is None:
-            from trackyard._resolve import get_tracking_store
+            from trackyard.backends import get_tracking_store
 
             store = self._store = get_tracking_store(self._tracking_uri)
         return store
@@ -106,7 +106,7 @@ class MlflowClient(RegistryClientMixin):
             manager.notify(Event(name, entity, mask_credentials(self._tracking_uri), data))
 
     def _artifact_repo(self, run_id: str) -> ArtifactRepository:
-        from trackyard._resolve import get_artifact_repository
+        from trackyard.backends import get_artifact_repository
 
         run = self.get_run(run_id)
         uri = run.info.artifact_uri

@@ -5,7 +5,7 @@ Design:
 - **One database, one engine.** The registry lives in the same database as the tracking
   tables (the registry URI defaults to the tracking URI), so the store works through the SQL
   tracking store of the same URI: the shared, cached instance from
-  :func:`trackyard._resolve.get_tracking_store`, whose engine, connection pool, transactions,
+  :func:`trackyard.backends.get_tracking_store`, whose engine, connection pool, transactions,
   write retries and dialect it uses. Its own tables are created on first use when the
   database has none of them; a database MLflow created is used as it is.
 - **MLflow's tables** (:mod:`trackyard_sql.registry_schema`), ``workspace`` column included,
@@ -156,7 +156,7 @@ def _shared_tracking_store(store_uri: str) -> tuple[SqlTrackingStore, bool]:
     Sharing it means one engine (and connection pool) per database. When another plugin
     serves the scheme for tracking, the registry gets a private SQL store of its own.
     """
-    from trackyard._resolve import get_tracking_store
+    from trackyard.backends import get_tracking_store
 
     store = get_tracking_store(store_uri)
     if isinstance(store, SqlTrackingStore):

@@ -75,7 +75,7 @@ exec(_DUMP, _namespace)  # our own code, shared verbatim with the peer
 
 def _dump(uri: str) -> dict[str, Any]:
     """What trackyard's client sees (a fresh client and store: nothing cached)."""
-    from trackyard._resolve import clear_store_cache
+    from trackyard.backends import clear_store_cache
 
     clear_store_cache()
     result: dict[str, Any] = _namespace["dump"](MlflowClient(tracking_uri=uri), ViewType)
@@ -271,7 +271,7 @@ def test_mlflow_reads_a_run_whose_writer_was_killed(tmp_path: Path) -> None:
         fh.write(f"{T0} 9.0 99\n{T0} 9.5".encode())
     (run_dir / "metrics" / "half").write_text(f"{T0} 1.0 0\n")
     assert os.path.getsize(run_dir / "metrics" / "loss") > size
-    from trackyard._resolve import clear_store_cache
+    from trackyard.backends import clear_store_cache
 
     clear_store_cache()
     MlflowClient(tracking_uri=str(root)).get_run(ids["run"])  # any trackyard access rolls back
@@ -352,7 +352,7 @@ exec(_DUMP_REGISTRY, _namespace)
 
 
 def _dump_registry(uri: str) -> dict[str, Any]:
-    from trackyard._resolve import clear_store_cache
+    from trackyard.backends import clear_store_cache
 
     clear_store_cache()
     result: dict[str, Any] = _namespace["dump_registry"](MlflowClient(tracking_uri=uri))

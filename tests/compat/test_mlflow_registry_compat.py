@@ -208,7 +208,7 @@ def mlflow_db(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
     """A database that MLflow created and filled with :data:`MLFLOW_SETUP`."""
-    from trackyard._resolve import clear_store_cache
+    from trackyard.backends import clear_store_cache
 
     monkeypatch.setenv("TRACKYARD_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
     if request.param == "sqlite":

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from trackyard._doctor import SCRATCH_PREFIX, Doctor, explain
-from trackyard._resolve import clear_store_cache
+from trackyard.backends import clear_store_cache
 from trackyard.cli import cli
 from trackyard.errors import TrackyardError
 from trackyard.plugins import BackendSpec, get_plugin_manager

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from trackyard import MlflowClient
 from trackyard._doctor import plugin_problems
-from trackyard._resolve import clear_store_cache, get_artifact_repository
+from trackyard.backends import clear_store_cache, get_artifact_repository
 from trackyard.cli import cli
 from trackyard.entities import Metric
 from trackyard.errors import BackendConflictError, PluginLoadError, UnknownSchemeError

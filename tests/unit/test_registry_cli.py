@@ -14,7 +14,7 @@ from trackyard.cli import cli
 @pytest.fixture
 def uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     from trackyard import MlflowClient
-    from trackyard._resolve import clear_store_cache
+    from trackyard.backends import clear_store_cache
 
     monkeypatch.setenv("TRACKYARD_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
     uri = f"sqlite:///{tmp_path / 'cli.db'}"

@@ -201,7 +201,7 @@ def test_registry_only_client_fails_clearly_for_tracking(client: Any) -> None:
 
 def test_client_resolves_the_registry_store_from_the_registry_uri(tmp_path: Any) -> None:
     from trackyard import MlflowClient
-    from trackyard._resolve import clear_store_cache
+    from trackyard.backends import clear_store_cache
 
     uri = f"sqlite:///{tmp_path / 'r.db'}"
     try:

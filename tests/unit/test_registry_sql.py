@@ -166,7 +166,7 @@ def test_a_search_page_is_one_query(store: SqlRegistryStore) -> None:
 
 
 def test_registry_shares_the_tracking_engine(tmp_path: Path) -> None:
-    from trackyard._resolve import clear_store_cache, get_registry_store, get_tracking_store
+    from trackyard.backends import clear_store_cache, get_registry_store, get_tracking_store
 
     uri = f"sqlite:///{tmp_path / 'shared.db'}"
     try:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from trackyard import config
-from trackyard._resolve import clear_store_cache
+from trackyard.backends import clear_store_cache
 from trackyard.plugins.manager import reset_plugin_manager
 
 PLUGINS = "trackyard,trackyard-memory"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from trackyard._resolve import get_registry_store, get_tracking_store
+from trackyard.backends import get_registry_store, get_tracking_store
 from trackyard.testing import RegistryStoreSuite, TrackingStoreSuite
 
 from trackyard_memory import fresh_uri, reset

@@ -11,7 +11,7 @@ from pathlib import Path
 import fsspec
 import pytest
 from trackyard import MlflowClient
-from trackyard._resolve import get_registry_store, get_tracking_store
+from trackyard.backends import get_registry_store, get_tracking_store
 from trackyard.entities import Metric, Param, RunTag
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.plugins.manager import get_plugin_manager

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from trackyard._resolve import get_tracking_store
+from trackyard.backends import get_tracking_store
 from trackyard.testing import TrackingStoreSuite
 
 from trackyard_tee import format_tee_uri

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from trackyard import MlflowClient
-from trackyard._resolve import clear_store_cache, get_tracking_store
+from trackyard.backends import clear_store_cache, get_tracking_store
 from trackyard.entities import Metric, Param, RunTag, ViewType
 from trackyard.errors import ErrorCode, TrackyardError
 

@@ -28,7 +28,7 @@ def get_store(uri: str) -> TeeTrackingStore:
     Raises:
         TypeError: ``uri`` does not select a tee store.
     """
-    from trackyard._resolve import get_tracking_store
+    from trackyard.backends import get_tracking_store
 
     from trackyard_tee.store import TeeTrackingStore
 

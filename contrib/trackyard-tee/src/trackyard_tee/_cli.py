@@ -10,7 +10,7 @@ __all__ = ["tee"]
 
 
 def _open(uri: str) -> TeeTrackingStore:
-    from trackyard._resolve import get_tracking_store
+    from trackyard.backends import get_tracking_store
 
     store = get_tracking_store(uri)
     if not isinstance(store, TeeTrackingStore):

@@ -143,7 +143,7 @@ class _Secondary:
     def ensure_store(self) -> TrackingStore:
         """Return the store, building it now if an earlier attempt failed."""
         if self.store is None:
-            from trackyard._resolve import get_tracking_store
+            from trackyard.backends import get_tracking_store
 
             try:
                 self.store = get_tracking_store(self.uri, self.artifact_root)
@@ -268,7 +268,7 @@ class TeeTrackingStore(TrackingStore):
         """The primary target's store (built on first use, through trackyard's cache)."""
         store = self._primary
         if store is None:
-            from trackyard._resolve import get_tracking_store
+            from trackyard.backends import get_tracking_store
 
             with self._lock:
                 store = self._primary

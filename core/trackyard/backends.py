@@ -1,4 +1,15 @@
-"""Store resolution: URI → plugin class → cached, shared instance."""
+"""Stores for URIs: URI → plugin class → cached, shared instance.
+
+The public way for users, plugin authors and platform code to get the store that serves a URI,
+exactly as :class:`trackyard.MlflowClient` does::
+
+    from trackyard.backends import get_tracking_store
+
+    store = get_tracking_store("sqlite:///trackyard.db")
+
+Tracking and registry stores are cached per process by (kind, URI, artifact root / tracking
+URI) and shared between threads; artifact repositories are cheap and built on each call.
+"""
 
 from __future__ import annotations
 
