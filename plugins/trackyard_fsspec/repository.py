@@ -22,17 +22,22 @@ credentials, is made on first use and again after a ``fork``.
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import logging
 import os
 import re
+import secrets
+import shutil
+import tempfile
 import threading
 import urllib.parse
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import fsspec
+from fsspec.callbacks import Callback
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.registry import known_implementations
 from fsspec.registry import registry as _fsspec_registry
@@ -44,6 +49,8 @@ from trackyard.stores import ArtifactRepository
 from trackyard.uri import StoreURI, mask_credentials
 from trackyard.validation import validate_artifact_path
 from trackyard_fsspec.hooks import install_hint
+from trackyard_fsspec.options import options_for_uri, storage_options_from_env
+from trackyard_fsspec.transfer import Progress, TransferSettings, run_parallel, with_retries
 
 __all__ = ["FsspecArtifactRepository", "storage_options_from_env"]
 
@@ -81,46 +88,15 @@ _TMP_PREFIX = ".trackyard-"
 _TMP_SUFFIX = ".part"
 _TMP_RE = re.compile(r"^\.trackyard-[0-9a-f]{32}\.part$")
 
-_TRUE = ("1", "true", "yes", "on")
+# Defaults for remote filesystems: no listing cache, since other processes write too.
+_FS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    protocol: {"use_listings_cache": False} for protocol in ("s3", "s3a", "gs", "gcs")
+}
 
-
-def storage_options_from_env(
-    protocol: str, environ: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """Return the fsspec storage options MLflow's environment variables imply for ``protocol``.
-
-    * ``s3``/``s3a``: ``MLFLOW_S3_ENDPOINT_URL``, else ``AWS_ENDPOINT_URL``, as the endpoint;
-      ``MLFLOW_S3_IGNORE_TLS=true`` turns TLS verification off;
-      ``MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE`` sets the S3 addressing style.
-    * ``gs``/``gcs``: ``STORAGE_EMULATOR_HOST`` as the endpoint, with anonymous credentials
-      (as Google's client library does for an emulator).
-
-    Args:
-        protocol: the fsspec protocol, lower case.
-        environ: the environment to read (default: ``os.environ``).
-
-    Returns:
-        Keyword arguments for the fsspec filesystem; explicit ``storage_options`` override them.
-    """
-    env = os.environ if environ is None else environ
-    options: dict[str, Any] = {}
-    if protocol in ("s3", "s3a"):
-        endpoint = env.get("MLFLOW_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL")
-        if endpoint:
-            options["endpoint_url"] = endpoint
-        if env.get("MLFLOW_S3_IGNORE_TLS", "").strip().lower() in _TRUE:
-            options["client_kwargs"] = {"verify": False}
-        style = env.get("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE")
-        if style:
-            options["config_kwargs"] = {"s3": {"addressing_style": style}}
-    elif protocol in ("gs", "gcs"):
-        host = env.get("STORAGE_EMULATOR_HOST")
-        if host:
-            if not host.startswith(("http://", "https://")):
-                host = f"http://{host}"
-            options["endpoint_url"] = host
-            options["token"] = "anon"
-    return options
+# Defaults for remote filesystems: no listing cache, since other processes write too.
+_FS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    protocol: {"use_listings_cache": False} for protocol in ("s3", "s3a", "gs", "gcs")
+}
 
 
 def _file_uri_to_path(uri: str) -> str:
@@ -162,26 +138,144 @@ def _filesystem_class(protocol: str, uri: str) -> type[fsspec.AbstractFileSystem
 
 
 @contextlib.contextmanager
-def _storage_errors(artifact_path: str, artifact_uri: str) -> Iterator[None]:
-    """Turn filesystem errors about the repository side into :class:`TrackyardError`."""
+def _storage_errors(artifact_path: str, where: str) -> Iterator[None]:
+    """Turn filesystem errors into :class:`TrackyardError` (``where`` is the masked root)."""
     try:
         yield
     except FileNotFoundError as exc:
         raise TrackyardError(
-            f"Artifact {artifact_path!r} does not exist under {mask_credentials(artifact_uri)!r}.",
+            f"Artifact {artifact_path!r} does not exist under {where!r}.",
             ErrorCode.RESOURCE_DOES_NOT_EXIST,
         ) from exc
     except PermissionError as exc:
         raise TrackyardError(
-            f"Permission denied for artifact {artifact_path!r} under "
-            f"{mask_credentials(artifact_uri)!r}: {exc}",
+            f"Permission denied for artifact {artifact_path!r} under {where!r}: {exc}",
             ErrorCode.PERMISSION_DENIED,
         ) from exc
     except (NotADirectoryError, IsADirectoryError, FileExistsError) as exc:
         raise _invalid(
-            f"Cannot write artifact {artifact_path!r} under {mask_credentials(artifact_uri)!r}: "
+            f"Cannot write artifact {artifact_path!r} under {where!r}: "
             "a file and a directory would have the same path."
         ) from exc
+
+
+def _destination(dst_path: str | None) -> str:
+    """Resolve the download directory (a new temporary one when None); MLflow's error codes."""
+    if dst_path is None:
+        dst_path = tempfile.mkdtemp(prefix="trackyard-download-")
+    dst_root = os.path.realpath(dst_path)
+    if not os.path.exists(dst_root):
+        raise TrackyardError(
+            f"The destination path for downloaded artifacts does not exist: {dst_path!r}",
+            ErrorCode.RESOURCE_DOES_NOT_EXIST,
+        )
+    if not os.path.isdir(dst_root):
+        raise TrackyardError(
+            f"The destination path for downloaded artifacts is not a directory: {dst_path!r}",
+            ErrorCode.INVALID_PARAMETER_VALUE,
+        )
+    return dst_root
+
+
+def targets_dir(dst_root: str, rel: str) -> str:
+    """The local directory of the relative path ``rel`` under ``dst_root``."""
+    return os.path.join(dst_root, *rel.split("/"))
+
+
+def _download_targets(
+    dst_root: str, dst_path: str | None, files: Sequence[str], dirs: Sequence[str]
+) -> dict[str, tuple[str, str]]:
+    """Check and create the local directories of a download; map each file to (dir, name).
+
+    Each distinct directory is resolved once (symbolic links followed) and must lie inside
+    ``dst_root``; so must an existing file target that is a symbolic link. All checks run
+    before the first directory is created.
+    """
+
+    def refuse(rel: str) -> TrackyardError:
+        return TrackyardError(
+            f"Refusing to download {rel!r}: it would be written outside {dst_path!r}.",
+            ErrorCode.INVALID_PARAMETER_VALUE,
+        )
+
+    wanted = {f.rpartition("/")[0] for f in files} | set(dirs)
+    real_dirs: dict[str, str] = {}
+    for rel in sorted(wanted):
+        real = os.path.realpath(targets_dir(dst_root, rel)) if rel else dst_root
+        if not _inside(real, dst_root):
+            raise refuse(rel)
+        real_dirs[rel] = real
+    targets: dict[str, tuple[str, str]] = {}
+    for rel in files:
+        parent, _, name = rel.rpartition("/")
+        link = os.path.join(real_dirs[parent], name)
+        if os.path.islink(link) or os.path.isdir(link):
+            real = os.path.realpath(link)
+            if not _inside(real, dst_root) or os.path.isdir(real):
+                raise refuse(rel)
+        targets[rel] = (real_dirs[parent], name)
+    for rel, real in real_dirs.items():
+        os.makedirs(real, exist_ok=True)
+        if not _inside(os.path.realpath(real), dst_root):  # raced with a link
+            raise refuse(rel)
+    return targets
+
+
+class _ByteCounter(Callback):  # type: ignore[misc]
+    """An fsspec callback that forwards byte counts of one file to a :class:`Progress`."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+        self.reported = 0
+
+    def call(self, *args: Any, **kwargs: Any) -> None:
+        value = int(self.value or 0)
+        if value > self.reported:
+            self.progress.update(value - self.reported)
+            self.reported = value
+
+    def finish(self, size: int) -> None:
+        """Count the rest of the file (implementations that report nothing end here)."""
+        if size > self.reported:
+            self.progress.update(size - self.reported)
+            self.reported = size
+
+
+def _tmp_namer() -> Callable[[], str]:
+    """Return a function giving fresh temporary file names (cheaper than a uuid4 per file)."""
+    prefix = secrets.token_hex(12)
+    counter = itertools.count()
+    return lambda: f"{_TMP_PREFIX}{prefix}{next(counter) & 0xFFFFFFFF:08x}{_TMP_SUFFIX}"
+
+
+def _replace_with(target_dir: str, name: str, fill: Callable[[str], None], tmp: str) -> str:
+    """Write a file with ``fill(tmp_path)`` and rename it to ``target_dir/name``."""
+    tmp_path = os.path.join(target_dir, tmp)
+    target = os.path.join(target_dir, name)
+    try:
+        fill(tmp_path)
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_path)
+        raise
+    return target
+
+
+def _inside(real: str, real_root: str) -> bool:
+    real_c, root_c = os.path.normcase(real), os.path.normcase(real_root)
+    prefix = root_c if root_c.endswith(os.sep) else root_c + os.sep
+    return real_c == root_c or real_c.startswith(prefix)
+
+
+def _is_hostile(name: str) -> bool:
+    """Whether a name from a listing tries to leave its directory (not merely an odd name)."""
+    if not name or name.startswith("/") or "\\" in name or "\x00" in name:
+        return True
+    if re.match(r"^[A-Za-z]:", name):
+        return True
+    return any(seg in ("", ".", "..") for seg in name.split("/"))
 
 
 class FsspecArtifactRepository(ArtifactRepository):
@@ -192,13 +286,20 @@ class FsspecArtifactRepository(ArtifactRepository):
         tracking_uri: the tracking URI this repository serves (unused; kept for the contract).
         registry_uri: the registry URI (unused; kept for the contract).
         storage_options: keyword arguments for the fsspec filesystem; they override the options
-            derived from the environment (see :func:`storage_options_from_env`).
+            from the environment and ``TRACKYARD_ARTIFACT_STORAGE_OPTIONS`` (see
+            :mod:`trackyard_fsspec.options`).
 
     Attributes:
         protocol: the fsspec protocol, ``"file"`` for local roots.
         root: the root as fsspec sees it: an absolute local path, or the URI without protocol.
-        storage_options: the options the filesystem is built with.
+        storage_options: the options the filesystem is built with (may hold credentials:
+            show them through :func:`trackyard_fsspec.options.masked_options`).
+        transfer: worker pool, chunk size, retries and progress settings, read from the
+            environment when the repository is built.
     """
+
+    #: This repository can delete artifacts (``delete_artifacts``) on every protocol.
+    supports_delete_artifacts: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -211,6 +312,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         super().__init__(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
         parsed = StoreURI.parse(os.fspath(artifact_uri))
         uri = parsed.raw
+        self._where = mask_credentials(uri)
         if not parsed.is_path and "::" in uri:
             raise _invalid(
                 f"Unsupported artifact URI {mask_credentials(uri)!r}: chained fsspec URLs "
@@ -223,6 +325,7 @@ class FsspecArtifactRepository(ArtifactRepository):
             )
         protocol = parsed.scheme
         self.protocol = protocol
+        self.transfer = TransferSettings.from_env()
         self._lock = threading.Lock()
         self._fs: fsspec.AbstractFileSystem | None = None
         self._fs_pid: int | None = None
@@ -243,13 +346,16 @@ class FsspecArtifactRepository(ArtifactRepository):
             fs_protocol = _PROTOCOL_ALIASES[protocol]
         self._fs_protocol = fs_protocol
         self._fs_class = _filesystem_class(fs_protocol, uri)
-        self.storage_options = {**storage_options_from_env(protocol), **(storage_options or {})}
+        self.storage_options = options_for_uri(uri, protocol, storage_options)
         # The scheme as typed may differ in case from what the implementation strips.
         normalized = protocol + uri[len(protocol) :]
         root = self._fs_class._strip_protocol(normalized)
         if isinstance(root, str) and "://" in root:  # the class did not know this alias
             root = root.split("://", 1)[1]
         self.root = str(root).rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._where!r})"
 
     # -- scheme negotiation ------------------------------------------------------------------
     @classmethod
@@ -279,9 +385,21 @@ class FsspecArtifactRepository(ArtifactRepository):
             return fs
         with self._lock:
             if self._fs is None or self._fs_pid != pid:
-                self._fs = fsspec.filesystem(self._fs_protocol, **self.storage_options)
+                options = {**_FS_DEFAULTS.get(self._fs_protocol, {}), **self.storage_options}
+                self._fs = self._filesystem_class_for(options)(**options)
                 self._fs_pid = pid
             return self._fs
+
+    def _filesystem_class_for(self, options: Mapping[str, Any]) -> type[fsspec.AbstractFileSystem]:
+        cls = self._fs_class
+        if self._fs_protocol in ("gs", "gcs") and options.get("endpoint_url"):
+            # gcsfs's default class first probes the bucket type over gRPC, which an emulator
+            # or a GCS-compatible server does not answer (a 60 s stall per bucket).
+            with contextlib.suppress(ImportError):
+                from gcsfs.core import GCSFileSystem
+
+                cls = GCSFileSystem
+        return cls
 
     # -- paths ---------------------------------------------------------------------------------
     def _remote_path(self, rel: str) -> str:
@@ -290,9 +408,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         return f"{self.root}/{rel}" if self.root else rel
 
     def _inside_root(self, real: str, real_root: str) -> bool:
-        real_c, root_c = os.path.normcase(real), os.path.normcase(real_root)
-        prefix = root_c if root_c.endswith(os.sep) else root_c + os.sep
-        return real_c == root_c or real_c.startswith(prefix)
+        return _inside(real, real_root)
 
     def _local_path(self, rel: str, *, resolve_last: bool = True) -> str:
         """Return the local path of ``rel``, refusing any that resolves outside the root.
@@ -308,57 +424,25 @@ class FsspecArtifactRepository(ArtifactRepository):
         parts = rel.split("/")
         if resolve_last:
             target = os.path.realpath(os.path.join(real_root, *parts))
-            inside = self._inside_root(target, real_root)
+            inside = _inside(target, real_root)
         else:
             parent = os.path.realpath(os.path.join(real_root, *parts[:-1]))
             target = os.path.join(parent, parts[-1])
-            inside = self._inside_root(parent, real_root)
+            inside = _inside(parent, real_root)
         if not inside:
-            raise _invalid(
-                f"Invalid artifact path {rel!r}: it resolves outside the artifact root "
-                f"{self.root!r} (through a symbolic link)."
-            )
+            raise self._escape(rel)
         return target
+
+    def _escape(self, rel: str) -> TrackyardError:
+        return _invalid(
+            f"Invalid artifact path {rel!r}: it resolves outside the artifact root "
+            f"{self.root!r} (through a symbolic link)."
+        )
 
     def _validated(self, path: str | None, *, allow_empty: bool = True) -> str:
         return validate_artifact_path(path, allow_empty=allow_empty)
 
     # -- writing -------------------------------------------------------------------------------
-    def _write(self, rel: str, write: Callable[[fsspec.AbstractFileSystem, str], None]) -> None:
-        """Write the file ``rel`` (validated) with ``write(fs, path)``.
-
-        Local files are written to a temporary name in the same directory and renamed into
-        place; elsewhere the write goes straight to the target (object stores publish whole
-        objects), creating missing parent directories where the filesystem needs them.
-        """
-        fs = self.fs
-        with _storage_errors(rel, self.artifact_uri):
-            if self.is_local:
-                target = self._local_path(rel)
-                parent = os.path.dirname(target)
-                fs.makedirs(parent, exist_ok=True)
-                if os.path.isdir(target):
-                    raise IsADirectoryError(target)
-                tmp = os.path.join(parent, f"{_TMP_PREFIX}{uuid.uuid4().hex}{_TMP_SUFFIX}")
-                try:
-                    write(fs, tmp)
-                    os.replace(tmp, target)
-                except BaseException:
-                    with contextlib.suppress(OSError):
-                        os.unlink(tmp)
-                    raise
-                return
-            target = self._remote_path(rel)
-            try:
-                write(fs, target)
-            except FileNotFoundError:
-                # Hierarchical filesystems (sftp, ftp, hdfs) need the parent to exist.
-                fs.makedirs(fs._parent(target), exist_ok=True)
-                write(fs, target)
-
-    def _put(self, local_file: str, rel: str) -> None:
-        self._write(rel, lambda fs, path: fs.put_file(local_file, path))
-
     @staticmethod
     def _require_file(local_file: str) -> str:
         local_file = os.fspath(local_file)
@@ -368,6 +452,9 @@ class FsspecArtifactRepository(ArtifactRepository):
 
     def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
         """Copy one local file into ``artifact_path`` (a directory under the root).
+
+        Large files go in parts (S3 multipart, GCS resumable) with bounded memory; transient
+        errors are retried.
 
         Args:
             local_file: the file to copy; its base name is kept.
@@ -381,13 +468,14 @@ class FsspecArtifactRepository(ArtifactRepository):
         local_file = self._require_file(local_file)
         name = os.path.basename(local_file)
         rel = self._validated(f"{base}/{name}" if base else name, allow_empty=False)
-        self._put(local_file, rel)
+        self._upload([(local_file, rel)])
 
     def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
         """Copy the contents of ``local_dir`` (recursively) into ``artifact_path``.
 
         Every target path is checked before the first file is written. Empty directories
-        and entries that are not regular files (sockets, broken links) are skipped.
+        and entries that are not regular files (sockets, broken links) are skipped. Files
+        are sent by a bounded pool of workers (``TRACKYARD_ARTIFACT_MAX_WORKERS``).
 
         Args:
             local_dir: the directory whose contents are copied.
@@ -402,32 +490,127 @@ class FsspecArtifactRepository(ArtifactRepository):
             dirnames.sort()
             reldir = os.path.relpath(dirpath, local_dir)
             parts = [] if reldir == os.curdir else reldir.split(os.sep)
+            prefix = "/".join(p for p in (base, *parts) if p)
             for name in sorted(filenames):
                 source = os.path.join(dirpath, name)
                 if not os.path.isfile(source):
                     _logger.debug("log_artifacts: skipping %r (not a regular file)", source)
                     continue
-                rel = "/".join(p for p in (base, *parts, name) if p)
+                rel = f"{prefix}/{name}" if prefix else name
                 plan.append((source, self._validated(rel, allow_empty=False)))
-        if self.is_local:  # refuse before writing anything
-            for _, rel in plan:
-                self._local_path(rel)
-        for source, rel in plan:
-            self._put(source, rel)
+        self._upload(plan)
 
     def write_bytes(self, data: bytes, artifact_file: str) -> None:
         """Write ``data`` as the file ``artifact_file`` (relative to the root), replacing it."""
         rel = self._validated(artifact_file, allow_empty=False)
         payload = data if isinstance(data, bytes) else bytes(data)
+        if self.is_local:
+            target_dir, name = self._local_targets([rel])[rel]
 
-        def write(fs: fsspec.AbstractFileSystem, path: str) -> None:
-            if self.is_local:
-                with fs.open(path, "wb") as fh:
+            def fill(path: str) -> None:
+                with open(path, "wb") as fh:
                     fh.write(payload)
-            else:
-                fs.pipe_file(path, payload)
 
-        self._write(rel, write)
+            with _storage_errors(rel, self._where):
+                _replace_with(target_dir, name, fill, _tmp_namer()())
+            return
+        fs = self.fs
+        target = self._remote_path(rel)
+
+        def once() -> None:
+            with _storage_errors(rel, self._where):
+                try:
+                    fs.pipe_file(target, payload)
+                except FileNotFoundError:
+                    # Hierarchical filesystems (sftp, ftp, hdfs) need the parent to exist.
+                    fs.makedirs(fs._parent(target), exist_ok=True)
+                    fs.pipe_file(target, payload)
+
+        with_retries(once, self.transfer, describe=f"write of {rel!r}")
+
+    def _local_targets(self, rels: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """Check and create the local directories of ``rels``; map each to (directory, name).
+
+        The root is resolved once and each distinct directory once, before anything is
+        created: a directory that resolves outside the root (through a symbolic link) is
+        refused. An existing target that is a symbolic link must point inside the root too.
+        """
+        real_root = os.path.realpath(self.root)
+        real_dirs: dict[str, str] = {}
+        for rel in rels:
+            parent = rel.rpartition("/")[0]
+            if parent in real_dirs:
+                continue
+            real = os.path.realpath(os.path.join(real_root, *parent.split("/")))
+            if not _inside(real, real_root):
+                raise self._escape(rel)
+            real_dirs[parent] = real
+        targets: dict[str, tuple[str, str]] = {}
+        for rel in rels:
+            parent, _, name = rel.rpartition("/")
+            directory = real_dirs[parent]
+            link = os.path.join(directory, name)
+            if os.path.islink(link):
+                real = os.path.realpath(link)
+                if not _inside(real, real_root):
+                    raise self._escape(rel)
+                directory, name = os.path.split(real)
+            targets[rel] = (directory, name)
+        with _storage_errors(rels[0] if rels else "", self._where):
+            for parent, directory in real_dirs.items():
+                os.makedirs(directory, exist_ok=True)
+                if not _inside(os.path.realpath(directory), real_root):  # raced with a link
+                    raise self._escape(parent)
+        return targets
+
+    def _upload(self, plan: Sequence[tuple[str, str]]) -> None:
+        """Send ``(local file, relative path)`` pairs; every path was validated already."""
+        if not plan:
+            return
+        sizes = [os.path.getsize(source) for source, _ in plan]
+        settings = self.transfer
+        where = self._where
+        if self.is_local:
+            targets = self._local_targets([rel for _, rel in plan])
+            namer = _tmp_namer()
+            with Progress(sum(sizes), f"Copying to {where}", settings) as progress:
+                for (source, rel), size in zip(plan, sizes, strict=True):
+                    directory, name = targets[rel]
+                    with _storage_errors(rel, self._where):
+                        _replace_with(
+                            directory,
+                            name,
+                            functools.partial(shutil.copyfile, source),
+                            namer(),
+                        )
+                    progress.update(size)
+            return
+        fs = self.fs
+        kwargs = settings.put_kwargs(self._fs_protocol)
+
+        def send(source: str, rel: str, size: int, progress: Progress) -> None:
+            target = self._remote_path(rel)
+            counter = _ByteCounter(progress)
+
+            def once() -> None:
+                with _storage_errors(rel, self._where):
+                    try:
+                        fs.put_file(source, target, callback=counter, **kwargs)
+                    except FileNotFoundError:
+                        if not os.path.isfile(source):
+                            raise _invalid(f"Cannot log {source!r}: it vanished.") from None
+                        fs.makedirs(fs._parent(target), exist_ok=True)
+                        fs.put_file(source, target, callback=counter, **kwargs)
+
+            with_retries(once, settings, describe=f"upload of {rel!r}")
+            counter.finish(size)
+
+        with Progress(sum(sizes), f"Uploading to {where}", settings) as progress:
+            small, large = [], []
+            for (source, rel), size in zip(plan, sizes, strict=True):
+                task = functools.partial(send, source, rel, size, progress)
+                (large if size > settings.chunk_size else small).append(task)
+            run_parallel(small, settings.workers_for(self._fs_protocol), sequential=large)
 
     # -- reading -------------------------------------------------------------------------------
     def _child(self, rel: str, name: str) -> str | None:
@@ -443,7 +626,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         _logger.warning(
             "Skipping artifact %r under %r: its name cannot be addressed safely.",
             child,
-            mask_credentials(self.artifact_uri),
+            self._where,
         )
         return None
 
@@ -536,14 +719,14 @@ class FsspecArtifactRepository(ArtifactRepository):
             except FileNotFoundError:
                 pass
         raise TrackyardError(
-            f"Artifact {rel!r} does not exist under {mask_credentials(self.artifact_uri)!r}.",
+            f"Artifact {rel!r} does not exist under {self._where!r}.",
             ErrorCode.RESOURCE_DOES_NOT_EXIST,
         )
 
     def _download_file(self, remote_file_path: str, local_path: str) -> None:
         """Copy the file ``remote_file_path`` (relative to the root) to ``local_path``."""
         rel = self._validated(remote_file_path, allow_empty=False)
-        with _storage_errors(rel, self.artifact_uri):
+        with _storage_errors(rel, self._where):
             if self.is_local:
                 source = self._local_path(rel)
                 if not os.path.isfile(source):
@@ -551,6 +734,144 @@ class FsspecArtifactRepository(ArtifactRepository):
                 self.fs.get_file(source, local_path)
             else:
                 self.fs.get_file(self._remote_path(rel), local_path)
+
+    # -- downloading -----------------------------------------------------------------------------
+    def download_artifacts(self, artifact_path: str, dst_path: str | None = None) -> str:
+        """Download a file or directory and return the local path of what was downloaded.
+
+        ``dst_path`` must be an existing directory (a temporary one is made if None). The
+        whole tree is listed first; a listing entry that tries to leave its directory
+        (``..``, an absolute name) is refused before anything is written, and every local
+        directory is resolved (symbolic links included) and must lie inside ``dst_path``.
+        Files arrive under a temporary name and are renamed into place, several at once.
+        """
+        rel = self._validated(artifact_path)
+        dst_root = _destination(dst_path)
+        files, dirs, is_dir = self._download_plan(rel)
+        targets = _download_targets(dst_root, dst_path, [f for f, _ in files], dirs)
+        settings = self.transfer
+        namer = _tmp_namer()
+        where = self._where
+        with Progress(sum(s for _, s in files), f"Downloading from {where}", settings) as progress:
+            if self.is_local:
+                real_root = os.path.realpath(self.root)
+                for remote, size in files:
+                    source = os.path.realpath(os.path.join(real_root, *remote.split("/")))
+                    if not _inside(source, real_root):
+                        raise self._escape(remote)
+                    directory, name = targets[remote]
+                    with _storage_errors(remote, self._where):
+                        _replace_with(
+                            directory, name, functools.partial(shutil.copyfile, source), namer()
+                        )
+                    progress.update(size)
+            else:
+                fs = self.fs
+                kwargs = settings.get_kwargs(self._fs_protocol)
+
+                def fetch(remote: str, size: int) -> None:
+                    directory, name = targets[remote]
+                    counter = _ByteCounter(progress)
+                    source = self._remote_path(remote)
+
+                    def fill(path: str) -> None:
+                        with _storage_errors(remote, self._where):
+                            fs.get_file(source, path, callback=counter, **kwargs)
+
+                    with_retries(
+                        lambda: _replace_with(directory, name, fill, namer()),
+                        settings,
+                        describe=f"download of {remote!r}",
+                    )
+                    counter.finish(size)
+
+                small, large = [], []
+                for remote, size in files:
+                    task = functools.partial(fetch, remote, size)
+                    (large if size > settings.chunk_size else small).append(task)
+                run_parallel(small, settings.workers_for(self._fs_protocol), sequential=large)
+        if not rel:
+            return dst_root
+        if is_dir:
+            return targets_dir(dst_root, rel)
+        directory, name = targets[rel]
+        return os.path.join(directory, name)
+
+    def _download_plan(self, rel: str) -> tuple[list[tuple[str, int]], list[str], bool]:
+        """List what downloading ``rel`` fetches: ``(files with sizes, directories, is_dir)``.
+
+        Raises:
+            TrackyardError: RESOURCE_DOES_NOT_EXIST when ``rel`` is absent (the root may be
+                empty); INVALID_PARAMETER_VALUE for a hostile listing entry.
+        """
+        if self.is_local:
+            source = self._local_path(rel)
+            if os.path.isfile(source) and rel:
+                return [(rel, os.path.getsize(source))], [], False
+            if not os.path.isdir(source):
+                if not rel:
+                    return [], [], True
+                raise self._absent(rel)
+            files: list[tuple[str, int]] = []
+            dirs: list[str] = [rel] if rel else []
+            pending = [rel]
+            while pending:
+                current = pending.pop()
+                for info in self._list_local(current):
+                    if info.is_dir:
+                        dirs.append(info.path)
+                        pending.append(info.path)
+                    else:
+                        files.append((info.path, int(info.file_size or 0)))
+            return files, dirs, True
+        fs = self.fs
+        full = self._remote_path(rel)
+        try:
+            info = fs.info(full)
+        except FileNotFoundError:
+            if not rel:
+                return [], [], True
+            raise self._absent(rel) from None
+        if info.get("type") != "directory" and rel:
+            return [(rel, int(info.get("size") or 0))], [], False
+        norm = str(fs._strip_protocol(full)).rstrip("/") if full else ""
+        prefix = f"{norm}/" if norm else ""
+        files = []
+        dirs = [rel] if rel else []
+        found = fs.find(full, withdirs=True, detail=True)
+        for name, entry in sorted(found.items()):
+            name = str(name)
+            if name.rstrip("/") == norm:
+                continue
+            if not name.startswith(prefix) or _is_hostile(name[len(prefix) :].rstrip("/")):
+                raise _invalid(
+                    f"Refusing to download from {self._where!r}: its "
+                    f"listing has an entry that would leave the download directory: {name!r}."
+                )
+            sub = name[len(prefix) :].rstrip("/")
+            child = f"{rel}/{sub}" if rel else sub
+            try:
+                addressable = validate_artifact_path(child) == child
+            except TrackyardError:
+                addressable = False
+            if not addressable:
+                _logger.warning(
+                    "Skipping artifact %r under %r: its name cannot be addressed safely.",
+                    child,
+                    self._where,
+                )
+                continue
+            if entry.get("type") == "directory":
+                dirs.append(child)
+            else:
+                files.append((child, int(entry.get("size") or 0)))
+        return files, dirs, True
+
+    def _absent(self, rel: str) -> TrackyardError:
+        return TrackyardError(
+            f"Artifact {rel!r} does not exist under {self._where!r}.",
+            ErrorCode.RESOURCE_DOES_NOT_EXIST,
+        )
 
     # -- deleting ------------------------------------------------------------------------------
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
@@ -561,7 +882,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         """
         rel = self._validated(artifact_path)
         fs = self.fs
-        with _storage_errors(rel, self.artifact_uri):
+        with _storage_errors(rel, self._where):
             if self.is_local:
                 if rel:
                     target = self._local_path(rel, resolve_last=False)

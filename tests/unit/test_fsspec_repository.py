@@ -15,7 +15,6 @@ from typing import Any
 
 import fsspec
 import pytest
-from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
 import trackyard
@@ -503,41 +502,57 @@ def test_root_that_is_a_symlink_works(tmp_path: Path) -> None:
 
 
 # -- download safety: a hostile listing or destination cannot escape dst ---------------------------
-class HostileRepository(FsspecArtifactRepository):
-    """Lists whatever ``entries`` says, as a compromised remote store might."""
+class HostileFS(MemoryFileSystem):
+    """A remote store that lists whatever ``names`` says, as a compromised server might."""
 
-    entries: list[FileInfo] = []
+    protocol: str | tuple[str, ...] = "trackyardhostile"
+    names: list[str] = []
 
-    def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
-        return list(self.entries) if not path else []
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        if isinstance(path, str) and path.startswith("trackyardhostile://"):
+            path = path[len("trackyardhostile://") :]
+        return path.rstrip("/") if isinstance(path, str) else path
 
-    def _download_file(self, remote_file_path: str, local_path: str) -> None:
-        with open(local_path, "wb") as fh:
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        return {"name": self._strip_protocol(path), "type": "directory", "size": 0}
+
+    def find(self, path: str, *args: Any, **kwargs: Any) -> Any:
+        return {n: {"name": n, "type": "file", "size": 4} for n in self.names}
+
+    def get_file(self, rpath: str, lpath: str, **kwargs: Any) -> None:
+        with open(lpath, "wb") as fh:
             fh.write(b"evil")
 
 
 @pytest.mark.parametrize(
-    "entry",
+    "name",
     [
-        FileInfo("../evil.txt", False, 4),
-        FileInfo("ok/../../evil.txt", False, 4),
-        FileInfo("..", True, None),
-        FileInfo("../evil-dir", True, None),
+        "bucket/root/../evil.txt",
+        "bucket/root/ok/../../evil.txt",
+        "bucket/root/..",
+        "bucket/root//evil.txt",
+        "bucket/root/a\\..\\..\\evil.txt",
+        "bucket/other/evil.txt",
+        "/etc/evil.txt",
+        "bucket/root/C:/evil.txt",
     ],
 )
-def test_hostile_listing_cannot_write_outside_dst(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry: FileInfo
+def test_hostile_listing_is_refused_before_any_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    monkeypatch.setattr(HostileRepository, "entries", [entry])
-    repo = HostileRepository(str(tmp_path / "root"))
+    monkeypatch.setitem(FSSPEC_CLASSES, "trackyardhostile", HostileFS)
+    monkeypatch.setattr(HostileFS, "names", ["bucket/root/aaa-harmless.txt", name])
+    repo = FsspecArtifactRepository("trackyardhostile://bucket/root")
     dst = tmp_path / "box" / "dst"
     dst.mkdir(parents=True)
-    with pytest.raises(TrackyardError) as excinfo:
-        repo.download_artifacts("", str(dst))
-    assert _code(excinfo) == INVALID
+    for path in ("", "sub"):
+        with pytest.raises(TrackyardError) as excinfo:
+            repo.download_artifacts(path, str(dst))
+        assert _code(excinfo) == INVALID
+        assert "listing" in str(excinfo.value)
     assert _files(tmp_path / "box") == {}
-    assert not (tmp_path / "box" / "evil.txt").exists()
-    assert not (tmp_path / "box" / "evil-dir").exists()
+    assert list(dst.iterdir()) == []
 
 
 def test_symlink_in_dst_cannot_redirect_download(tmp_path: Path) -> None:
@@ -573,19 +588,30 @@ def test_no_temporary_files_are_left(tmp_path: Path) -> None:
     ]
 
 
-def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     repo = FsspecArtifactRepository(str(tmp_path / "root"))
     repo.write_bytes(b"old", "f.txt")
     src = _write(tmp_path / "src" / "f.txt", "new content")
-
-    def broken_put_file(self: LocalFileSystem, lpath: str, rpath: str, **kwargs: Any) -> None:
-        with open(rpath, "wb") as fh:
-            fh.write(b"new co")  # half written, then the disk fills up
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(LocalFileSystem, "put_file", broken_put_file)
-    with pytest.raises(OSError):
-        repo.log_artifact(str(src))
+    # A real failure halfway through the copy: the file size limit (in a child process).
+    script = f"""
+import resource, signal, sys
+from trackyard_fsspec.repository import FsspecArtifactRepository
+repo = FsspecArtifactRepository({str(tmp_path / "root")!r})
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (6, resource.RLIM_INFINITY))
+try:
+    repo.log_artifact({str(src)!r})
+except OSError as exc:
+    print("failed", exc.errno)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=_subprocess_env(),
+        check=True,
+    )
+    assert out.stdout.split() == ["failed", "27"], out.stderr  # EFBIG
     assert _files(tmp_path / "root") == {"f.txt": b"old"}
 
 
