@@ -26,3 +26,34 @@ def _fresh_process_state():
 
     config.set_tracking_uri(None)
     config.set_registry_uri(None)
+
+
+# -- object-store servers (tests/_object_stores.py): one of each per pytest process ------------
+@pytest.fixture(scope="session")
+def s3_rclone():
+    """``rclone serve s3`` on a free loopback port, with this process's bucket."""
+    from tests._object_stores import start_rclone
+
+    store = start_rclone()
+    yield store
+    store.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_moto():
+    """moto's standalone S3 server on a free loopback port, with this process's bucket."""
+    from tests._object_stores import start_moto
+
+    store = start_moto()
+    yield store
+    store.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_fake():
+    """fake-gcs-server on a free loopback port, with this process's bucket."""
+    from tests._object_stores import start_fake_gcs
+
+    store = start_fake_gcs()
+    yield store
+    store.stop()
