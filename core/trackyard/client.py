@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trackyard import config, validation
+from trackyard._artifact_client import ArtifactClientMixin
 from trackyard._names import generate_run_name
 from trackyard._registry_client import RegistryClientMixin
 from trackyard.entities import (
@@ -59,7 +60,7 @@ class RunOperations:
         """Wait for the operations (they are already complete)."""
 
 
-class MlflowClient(RegistryClientMixin):
+class MlflowClient(RegistryClientMixin, ArtifactClientMixin):
     """The MLflow client API: experiments, runs, metrics, params, tags and artifacts.
 
     Args:
