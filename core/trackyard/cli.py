@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from trackyard import _cli_models, _doctor, config
+from trackyard import _cli_artifacts, _cli_models, _doctor, config
 from trackyard.errors import TrackyardError
 
 __all__ = ["cli", "main"]
@@ -327,6 +327,7 @@ def runs_list(
 
 cli.add_command(_doctor.doctor)
 cli.add_command(_cli_models.models)
+cli.add_command(_cli_artifacts.artifacts)
 
 _extended = False
 
