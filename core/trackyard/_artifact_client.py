@@ -268,10 +268,10 @@ class ArtifactClientMixin:
 
     def _store_table_images(self, repo: ArtifactRepository, frame: Any, artifact_file: str) -> Any:
         """Save image cells under ``table_images/`` and replace them by references."""
-        if not len(frame.select_dtypes(include=["object"]).columns):
-            return frame
         table_name = os.path.splitext(artifact_file)[0]
         for column in frame.columns:
+            if frame[column].dtype.kind != "O":
+                continue
             flags = [_looks_like_image(value) for value in frame[column]]
             if not any(flags):
                 continue
@@ -337,12 +337,14 @@ class ArtifactClientMixin:
         artifact_file = _table_path(artifact_file)
         for column in extra_columns or ():
             _check_extra_column(column)
-        pattern = f'%"path": "{artifact_file}", "type": "table"%'
-        filter_string = f"tags.`{LOGGED_ARTIFACTS_TAG}` LIKE '{pattern}'"
+        experiment_id = validation.validate_experiment_id(experiment_id)
         if run_ids:
-            ids = ", ".join(f"'{validation.validate_run_id(r)}'" for r in run_ids)
-            filter_string += f" AND attributes.run_id IN ({ids})"
-        runs = self._all_runs(experiment_id, filter_string)
+            runs = self._runs_by_id(experiment_id, run_ids)
+        else:
+            pattern = f'%"path": "{artifact_file}", "type": "table"%'
+            runs = self._all_runs(
+                experiment_id, f"tags.`{LOGGED_ARTIFACTS_TAG}` LIKE '{pattern}'"
+            )
         runs = [run for run in runs if _logged_table(run, artifact_file)]
         if run_ids and len(runs) != len(set(run_ids)):
             warnings.warn(
@@ -375,6 +377,21 @@ class ArtifactClientMixin:
                 table[name] = _run_column(run, column)
             frames.append(table)
         return pd.concat(frames, ignore_index=True)
+
+    def _runs_by_id(self, experiment_id: str, run_ids: list[str]) -> list[Run]:
+        """The active runs among ``run_ids`` in the experiment, newest first (as a search)."""
+        runs: dict[str, Run] = {}
+        for run_id in run_ids:
+            try:
+                run = self.get_run(validation.validate_run_id(run_id))
+            except TrackyardError as exc:
+                if exc.error_code != ErrorCode.RESOURCE_DOES_NOT_EXIST:
+                    raise
+                continue
+            info = run.info
+            if info.experiment_id == experiment_id and info.lifecycle_stage == "active":
+                runs[info.run_id] = run
+        return sorted(runs.values(), key=lambda r: (-(r.info.start_time or 0), r.info.run_id))
 
     def _all_runs(self, experiment_id: str, filter_string: str) -> list[Run]:
         runs: list[Run] = []

@@ -49,7 +49,7 @@ from trackyard.stores import ArtifactRepository
 from trackyard.uri import StoreURI, mask_credentials
 from trackyard.validation import validate_artifact_path
 from trackyard_fsspec.hooks import install_hint
-from trackyard_fsspec.options import options_for_uri, storage_options_from_env
+from trackyard_fsspec.options import merge_options, options_for_uri, storage_options_from_env
 from trackyard_fsspec.transfer import Progress, TransferSettings, run_parallel, with_retries
 
 __all__ = ["FsspecArtifactRepository", "storage_options_from_env"]
@@ -88,14 +88,34 @@ _TMP_PREFIX = ".trackyard-"
 _TMP_SUFFIX = ".part"
 _TMP_RE = re.compile(r"^\.trackyard-[0-9a-f]{32}\.part$")
 
-# Defaults for remote filesystems: no listing cache, since other processes write too.
+# Defaults for remote filesystems (storage options override them key by key): no listing
+# cache, since other processes write too. S3 request bodies are not hashed into the
+# signature: their CRC32 checksum header, which is signed, already covers their integrity
+# (botocore makes the same choice over https); hashing every byte twice halves throughput.
+_S3_DEFAULTS = {
+    "use_listings_cache": False,
+    "config_kwargs": {"s3": {"payload_signing_enabled": False}},
+}
 _FS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
-    protocol: {"use_listings_cache": False} for protocol in ("s3", "s3a", "gs", "gcs")
+    "s3": _S3_DEFAULTS,
+    "s3a": _S3_DEFAULTS,
+    "gs": {"use_listings_cache": False},
+    "gcs": {"use_listings_cache": False},
 }
 
-# Defaults for remote filesystems: no listing cache, since other processes write too.
+# Defaults for remote filesystems (storage options override them key by key): no listing
+# cache, since other processes write too. S3 request bodies are not hashed into the
+# signature: their CRC32 checksum header, which is signed, already covers their integrity
+# (botocore makes the same choice over https); hashing every byte twice halves throughput.
+_S3_DEFAULTS = {
+    "use_listings_cache": False,
+    "config_kwargs": {"s3": {"payload_signing_enabled": False}},
+}
 _FS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
-    protocol: {"use_listings_cache": False} for protocol in ("s3", "s3a", "gs", "gcs")
+    "s3": _S3_DEFAULTS,
+    "s3a": _S3_DEFAULTS,
+    "gs": {"use_listings_cache": False},
+    "gcs": {"use_listings_cache": False},
 }
 
 
@@ -385,7 +405,9 @@ class FsspecArtifactRepository(ArtifactRepository):
             return fs
         with self._lock:
             if self._fs is None or self._fs_pid != pid:
-                options = {**_FS_DEFAULTS.get(self._fs_protocol, {}), **self.storage_options}
+                options = merge_options(
+                    _FS_DEFAULTS.get(self._fs_protocol, {}), self.storage_options
+                )
                 self._fs = self._filesystem_class_for(options)(**options)
                 self._fs_pid = pid
             return self._fs
