@@ -73,7 +73,15 @@ class ArtifactClientMixin:
         def set_tag(
             self, run_id: str, key: str, value: Any, synchronous: bool | None = None
         ) -> Any: ...
-        def search_runs(self, experiment_ids: Any, filter_string: str = "", **kw: Any) -> Any: ...
+        def search_runs(
+            self,
+            experiment_ids: Any,
+            filter_string: str = "",
+            run_view_type: int = 1,
+            max_results: int = 1000,
+            order_by: list[str] | None = None,
+            page_token: str | None = None,
+        ) -> Any: ...
         def download_artifacts(
             self, run_id: str, path: str, dst_path: str | None = None
         ) -> str: ...
@@ -342,9 +350,7 @@ class ArtifactClientMixin:
             runs = self._runs_by_id(experiment_id, run_ids)
         else:
             pattern = f'%"path": "{artifact_file}", "type": "table"%'
-            runs = self._all_runs(
-                experiment_id, f"tags.`{LOGGED_ARTIFACTS_TAG}` LIKE '{pattern}'"
-            )
+            runs = self._all_runs(experiment_id, f"tags.`{LOGGED_ARTIFACTS_TAG}` LIKE '{pattern}'")
         runs = [run for run in runs if _logged_table(run, artifact_file)]
         if run_ids and len(runs) != len(set(run_ids)):
             warnings.warn(

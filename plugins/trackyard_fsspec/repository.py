@@ -23,13 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import logging
 import os
-import re
-import secrets
 import shutil
-import tempfile
 import threading
 import urllib.parse
 import urllib.request
@@ -49,6 +45,16 @@ from trackyard.stores import ArtifactRepository
 from trackyard.uri import StoreURI, mask_credentials
 from trackyard.validation import validate_artifact_path
 from trackyard_fsspec.hooks import install_hint
+from trackyard_fsspec.local import (
+    TMP_RE,
+    destination,
+    download_targets,
+    inside,
+    is_hostile,
+    replace_with,
+    subdir,
+    tmp_namer,
+)
 from trackyard_fsspec.options import merge_options, options_for_uri, storage_options_from_env
 from trackyard_fsspec.transfer import Progress, TransferSettings, run_parallel, with_retries
 
@@ -82,26 +88,6 @@ _NOT_ROOTS = frozenset(
         "zip",
     }
 )
-
-# Temporary names of local writes in progress; listings never show them.
-_TMP_PREFIX = ".trackyard-"
-_TMP_SUFFIX = ".part"
-_TMP_RE = re.compile(r"^\.trackyard-[0-9a-f]{32}\.part$")
-
-# Defaults for remote filesystems (storage options override them key by key): no listing
-# cache, since other processes write too. S3 request bodies are not hashed into the
-# signature: their CRC32 checksum header, which is signed, already covers their integrity
-# (botocore makes the same choice over https); hashing every byte twice halves throughput.
-_S3_DEFAULTS = {
-    "use_listings_cache": False,
-    "config_kwargs": {"s3": {"payload_signing_enabled": False}},
-}
-_FS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
-    "s3": _S3_DEFAULTS,
-    "s3a": _S3_DEFAULTS,
-    "gs": {"use_listings_cache": False},
-    "gcs": {"use_listings_cache": False},
-}
 
 # Defaults for remote filesystems (storage options override them key by key): no listing
 # cache, since other processes write too. S3 request bodies are not hashed into the
@@ -179,68 +165,6 @@ def _storage_errors(artifact_path: str, where: str) -> Iterator[None]:
         ) from exc
 
 
-def _destination(dst_path: str | None) -> str:
-    """Resolve the download directory (a new temporary one when None); MLflow's error codes."""
-    if dst_path is None:
-        dst_path = tempfile.mkdtemp(prefix="trackyard-download-")
-    dst_root = os.path.realpath(dst_path)
-    if not os.path.exists(dst_root):
-        raise TrackyardError(
-            f"The destination path for downloaded artifacts does not exist: {dst_path!r}",
-            ErrorCode.RESOURCE_DOES_NOT_EXIST,
-        )
-    if not os.path.isdir(dst_root):
-        raise TrackyardError(
-            f"The destination path for downloaded artifacts is not a directory: {dst_path!r}",
-            ErrorCode.INVALID_PARAMETER_VALUE,
-        )
-    return dst_root
-
-
-def targets_dir(dst_root: str, rel: str) -> str:
-    """The local directory of the relative path ``rel`` under ``dst_root``."""
-    return os.path.join(dst_root, *rel.split("/"))
-
-
-def _download_targets(
-    dst_root: str, dst_path: str | None, files: Sequence[str], dirs: Sequence[str]
-) -> dict[str, tuple[str, str]]:
-    """Check and create the local directories of a download; map each file to (dir, name).
-
-    Each distinct directory is resolved once (symbolic links followed) and must lie inside
-    ``dst_root``; so must an existing file target that is a symbolic link. All checks run
-    before the first directory is created.
-    """
-
-    def refuse(rel: str) -> TrackyardError:
-        return TrackyardError(
-            f"Refusing to download {rel!r}: it would be written outside {dst_path!r}.",
-            ErrorCode.INVALID_PARAMETER_VALUE,
-        )
-
-    wanted = {f.rpartition("/")[0] for f in files} | set(dirs)
-    real_dirs: dict[str, str] = {}
-    for rel in sorted(wanted):
-        real = os.path.realpath(targets_dir(dst_root, rel)) if rel else dst_root
-        if not _inside(real, dst_root):
-            raise refuse(rel)
-        real_dirs[rel] = real
-    targets: dict[str, tuple[str, str]] = {}
-    for rel in files:
-        parent, _, name = rel.rpartition("/")
-        link = os.path.join(real_dirs[parent], name)
-        if os.path.islink(link) or os.path.isdir(link):
-            real = os.path.realpath(link)
-            if not _inside(real, dst_root) or os.path.isdir(real):
-                raise refuse(rel)
-        targets[rel] = (real_dirs[parent], name)
-    for rel, real in real_dirs.items():
-        os.makedirs(real, exist_ok=True)
-        if not _inside(os.path.realpath(real), dst_root):  # raced with a link
-            raise refuse(rel)
-    return targets
-
-
 class _ByteCounter(Callback):  # type: ignore[misc]
     """An fsspec callback that forwards byte counts of one file to a :class:`Progress`."""
 
@@ -260,42 +184,6 @@ class _ByteCounter(Callback):  # type: ignore[misc]
         if size > self.reported:
             self.progress.update(size - self.reported)
             self.reported = size
-
-
-def _tmp_namer() -> Callable[[], str]:
-    """Return a function giving fresh temporary file names (cheaper than a uuid4 per file)."""
-    prefix = secrets.token_hex(12)
-    counter = itertools.count()
-    return lambda: f"{_TMP_PREFIX}{prefix}{next(counter) & 0xFFFFFFFF:08x}{_TMP_SUFFIX}"
-
-
-def _replace_with(target_dir: str, name: str, fill: Callable[[str], None], tmp: str) -> str:
-    """Write a file with ``fill(tmp_path)`` and rename it to ``target_dir/name``."""
-    tmp_path = os.path.join(target_dir, tmp)
-    target = os.path.join(target_dir, name)
-    try:
-        fill(tmp_path)
-        os.replace(tmp_path, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_path)
-        raise
-    return target
-
-
-def _inside(real: str, real_root: str) -> bool:
-    real_c, root_c = os.path.normcase(real), os.path.normcase(real_root)
-    prefix = root_c if root_c.endswith(os.sep) else root_c + os.sep
-    return real_c == root_c or real_c.startswith(prefix)
-
-
-def _is_hostile(name: str) -> bool:
-    """Whether a name from a listing tries to leave its directory (not merely an odd name)."""
-    if not name or name.startswith("/") or "\\" in name or "\x00" in name:
-        return True
-    if re.match(r"^[A-Za-z]:", name):
-        return True
-    return any(seg in ("", ".", "..") for seg in name.split("/"))
 
 
 class FsspecArtifactRepository(ArtifactRepository):
@@ -430,7 +318,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         return f"{self.root}/{rel}" if self.root else rel
 
     def _inside_root(self, real: str, real_root: str) -> bool:
-        return _inside(real, real_root)
+        return inside(real, real_root)
 
     def _local_path(self, rel: str, *, resolve_last: bool = True) -> str:
         """Return the local path of ``rel``, refusing any that resolves outside the root.
@@ -446,12 +334,12 @@ class FsspecArtifactRepository(ArtifactRepository):
         parts = rel.split("/")
         if resolve_last:
             target = os.path.realpath(os.path.join(real_root, *parts))
-            inside = _inside(target, real_root)
+            ok = inside(target, real_root)
         else:
             parent = os.path.realpath(os.path.join(real_root, *parts[:-1]))
             target = os.path.join(parent, parts[-1])
-            inside = _inside(parent, real_root)
-        if not inside:
+            ok = inside(parent, real_root)
+        if not ok:
             raise self._escape(rel)
         return target
 
@@ -534,7 +422,7 @@ class FsspecArtifactRepository(ArtifactRepository):
                     fh.write(payload)
 
             with _storage_errors(rel, self._where):
-                _replace_with(target_dir, name, fill, _tmp_namer()())
+                replace_with(target_dir, name, fill, tmp_namer()())
             return
         fs = self.fs
         target = self._remote_path(rel)
@@ -564,7 +452,7 @@ class FsspecArtifactRepository(ArtifactRepository):
             if parent in real_dirs:
                 continue
             real = os.path.realpath(os.path.join(real_root, *parent.split("/")))
-            if not _inside(real, real_root):
+            if not inside(real, real_root):
                 raise self._escape(rel)
             real_dirs[parent] = real
         targets: dict[str, tuple[str, str]] = {}
@@ -574,14 +462,14 @@ class FsspecArtifactRepository(ArtifactRepository):
             link = os.path.join(directory, name)
             if os.path.islink(link):
                 real = os.path.realpath(link)
-                if not _inside(real, real_root):
+                if not inside(real, real_root):
                     raise self._escape(rel)
                 directory, name = os.path.split(real)
             targets[rel] = (directory, name)
         with _storage_errors(rels[0] if rels else "", self._where):
             for parent, directory in real_dirs.items():
                 os.makedirs(directory, exist_ok=True)
-                if not _inside(os.path.realpath(directory), real_root):  # raced with a link
+                if not inside(os.path.realpath(directory), real_root):  # raced with a link
                     raise self._escape(parent)
         return targets
 
@@ -594,12 +482,12 @@ class FsspecArtifactRepository(ArtifactRepository):
         where = self._where
         if self.is_local:
             targets = self._local_targets([rel for _, rel in plan])
-            namer = _tmp_namer()
+            namer = tmp_namer()
             with Progress(sum(sizes), f"Copying to {where}", settings) as progress:
                 for (source, rel), size in zip(plan, sizes, strict=True):
                     directory, name = targets[rel]
                     with _storage_errors(rel, self._where):
-                        _replace_with(
+                        replace_with(
                             directory,
                             name,
                             functools.partial(shutil.copyfile, source),
@@ -628,7 +516,8 @@ class FsspecArtifactRepository(ArtifactRepository):
             counter.finish(size)
 
         with Progress(sum(sizes), f"Uploading to {where}", settings) as progress:
-            small, large = [], []
+            small: list[Callable[[], None]] = []
+            large: list[Callable[[], None]] = []
             for (source, rel), size in zip(plan, sizes, strict=True):
                 task = functools.partial(send, source, rel, size, progress)
                 (large if size > settings.chunk_size else small).append(task)
@@ -672,7 +561,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         infos: list[FileInfo] = []
         with os.scandir(directory) as entries:
             for entry in entries:
-                if _TMP_RE.match(entry.name):
+                if TMP_RE.match(entry.name):
                     continue
                 child = self._child(rel, entry.name)
                 if child is None:
@@ -768,22 +657,22 @@ class FsspecArtifactRepository(ArtifactRepository):
         Files arrive under a temporary name and are renamed into place, several at once.
         """
         rel = self._validated(artifact_path)
-        dst_root = _destination(dst_path)
+        dst_root = destination(dst_path)
         files, dirs, is_dir = self._download_plan(rel)
-        targets = _download_targets(dst_root, dst_path, [f for f, _ in files], dirs)
+        targets = download_targets(dst_root, dst_path, [f for f, _ in files], dirs)
         settings = self.transfer
-        namer = _tmp_namer()
+        namer = tmp_namer()
         where = self._where
         with Progress(sum(s for _, s in files), f"Downloading from {where}", settings) as progress:
             if self.is_local:
                 real_root = os.path.realpath(self.root)
                 for remote, size in files:
                     source = os.path.realpath(os.path.join(real_root, *remote.split("/")))
-                    if not _inside(source, real_root):
+                    if not inside(source, real_root):
                         raise self._escape(remote)
                     directory, name = targets[remote]
                     with _storage_errors(remote, self._where):
-                        _replace_with(
+                        replace_with(
                             directory, name, functools.partial(shutil.copyfile, source), namer()
                         )
                     progress.update(size)
@@ -801,13 +690,14 @@ class FsspecArtifactRepository(ArtifactRepository):
                             fs.get_file(source, path, callback=counter, **kwargs)
 
                     with_retries(
-                        lambda: _replace_with(directory, name, fill, namer()),
+                        lambda: replace_with(directory, name, fill, namer()),
                         settings,
                         describe=f"download of {remote!r}",
                     )
                     counter.finish(size)
 
-                small, large = [], []
+                small: list[Callable[[], None]] = []
+                large: list[Callable[[], None]] = []
                 for remote, size in files:
                     task = functools.partial(fetch, remote, size)
                     (large if size > settings.chunk_size else small).append(task)
@@ -815,7 +705,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         if not rel:
             return dst_root
         if is_dir:
-            return targets_dir(dst_root, rel)
+            return subdir(dst_root, rel)
         directory, name = targets[rel]
         return os.path.join(directory, name)
 
@@ -865,7 +755,7 @@ class FsspecArtifactRepository(ArtifactRepository):
             name = str(name)
             if name.rstrip("/") == norm:
                 continue
-            if not name.startswith(prefix) or _is_hostile(name[len(prefix) :].rstrip("/")):
+            if not name.startswith(prefix) or is_hostile(name[len(prefix) :].rstrip("/")):
                 raise _invalid(
                     f"Refusing to download from {self._where!r}: its "
                     f"listing has an entry that would leave the download directory: {name!r}."
