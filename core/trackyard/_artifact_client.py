@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import random
 import re
-import string
 import sys
 import tempfile
 import time
@@ -208,9 +206,7 @@ class ArtifactClientMixin:
             if timestamp
             else int(time.time() * 1000)
         )
-        # The first character is never a hex digit, as MLflow's UI expects.
-        suffix = random.choice(string.ascii_lowercase[6:]) + str(uuid.uuid4())[1:]
-        stem = f"images/{key.replace('/', '~')}+step+{step}+timestamp+{timestamp}+{suffix}"
+        stem = f"images/{key.replace('/', '~')}+step+{step}+timestamp+{timestamp}+{uuid.uuid4()}"
         validation.validate_artifact_path(stem)
         preview = compress_image(pil)
         repo = self._artifact_repo(run_id)

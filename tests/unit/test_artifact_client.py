@@ -20,7 +20,7 @@ pd = pytest.importorskip("pandas")
 PIL_Image = pytest.importorskip("PIL.Image")
 
 SERIES_RE = re.compile(
-    r"^images/train~img\+step\+3\+timestamp\+1700000000000\+[g-z][0-9a-f]{7}-[0-9a-f]{4}-"
+    r"^images/train~img\+step\+3\+timestamp\+1700000000000\+[0-9a-f]{8}-[0-9a-f]{4}-"
     r"[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\+compressed\.webp|\.png)$"
 )
 
