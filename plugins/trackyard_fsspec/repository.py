@@ -25,7 +25,6 @@ import contextlib
 import functools
 import logging
 import os
-import shutil
 import threading
 import urllib.parse
 import urllib.request
@@ -47,6 +46,7 @@ from trackyard.validation import validate_artifact_path
 from trackyard_fsspec.hooks import install_hint
 from trackyard_fsspec.local import (
     TMP_RE,
+    copy_file,
     destination,
     download_targets,
     inside,
@@ -396,19 +396,24 @@ class FsspecArtifactRepository(ArtifactRepository):
         if not os.path.isdir(local_dir):
             raise _invalid(f"Cannot log {local_dir!r}: it does not exist or is not a directory.")
         plan: list[tuple[str, str]] = []
-        for dirpath, dirnames, filenames in os.walk(local_dir):
-            dirnames.sort()
-            reldir = os.path.relpath(dirpath, local_dir)
-            parts = [] if reldir == os.curdir else reldir.split(os.sep)
-            prefix = "/".join(p for p in (base, *parts) if p)
-            for name in sorted(filenames):
-                source = os.path.join(dirpath, name)
-                if not os.path.isfile(source):
-                    _logger.debug("log_artifacts: skipping %r (not a regular file)", source)
-                    continue
-                rel = f"{prefix}/{name}" if prefix else name
-                plan.append((source, self._validated(rel, allow_empty=False)))
-        self._upload(plan)
+        sizes: list[int] = []
+        pending = [(local_dir, base)]
+        while pending:
+            directory, prefix = pending.pop()
+            with os.scandir(directory) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+            subdirs = []
+            for entry in entries:
+                rel = f"{prefix}/{entry.name}" if prefix else entry.name
+                if entry.is_dir():
+                    subdirs.append((entry.path, rel))
+                elif entry.is_file():
+                    plan.append((entry.path, self._validated(rel, allow_empty=False)))
+                    sizes.append(entry.stat().st_size)
+                else:
+                    _logger.debug("log_artifacts: skipping %r (not a regular file)", entry.path)
+            pending.extend(reversed(subdirs))
+        self._upload(plan, sizes)
 
     def write_bytes(self, data: bytes, artifact_file: str) -> None:
         """Write ``data`` as the file ``artifact_file`` (relative to the root), replacing it."""
@@ -447,6 +452,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         """
         real_root = os.path.realpath(self.root)
         real_dirs: dict[str, str] = {}
+        existed: set[str] = set()
         for rel in rels:
             parent = rel.rpartition("/")[0]
             if parent in real_dirs:
@@ -455,29 +461,35 @@ class FsspecArtifactRepository(ArtifactRepository):
             if not inside(real, real_root):
                 raise self._escape(rel)
             real_dirs[parent] = real
+            if os.path.isdir(real):
+                existed.add(parent)
         targets: dict[str, tuple[str, str]] = {}
         for rel in rels:
             parent, _, name = rel.rpartition("/")
             directory = real_dirs[parent]
-            link = os.path.join(directory, name)
-            if os.path.islink(link):
-                real = os.path.realpath(link)
-                if not inside(real, real_root):
-                    raise self._escape(rel)
-                directory, name = os.path.split(real)
+            if parent in existed:  # only a directory that existed can hold a link already
+                link = os.path.join(directory, name)
+                if os.path.islink(link):
+                    real = os.path.realpath(link)
+                    if not inside(real, real_root):
+                        raise self._escape(rel)
+                    directory, name = os.path.split(real)
             targets[rel] = (directory, name)
         with _storage_errors(rels[0] if rels else "", self._where):
             for parent, directory in real_dirs.items():
+                if parent in existed:
+                    continue
                 os.makedirs(directory, exist_ok=True)
                 if not inside(os.path.realpath(directory), real_root):  # raced with a link
                     raise self._escape(parent)
         return targets
 
-    def _upload(self, plan: Sequence[tuple[str, str]]) -> None:
+    def _upload(self, plan: Sequence[tuple[str, str]], sizes: Sequence[int] | None = None) -> None:
         """Send ``(local file, relative path)`` pairs; every path was validated already."""
         if not plan:
             return
-        sizes = [os.path.getsize(source) for source, _ in plan]
+        if sizes is None:
+            sizes = [os.path.getsize(source) for source, _ in plan]
         settings = self.transfer
         where = self._where
         if self.is_local:
@@ -490,7 +502,7 @@ class FsspecArtifactRepository(ArtifactRepository):
                         replace_with(
                             directory,
                             name,
-                            functools.partial(shutil.copyfile, source),
+                            functools.partial(copy_file, source),
                             namer(),
                         )
                     progress.update(size)
@@ -672,9 +684,7 @@ class FsspecArtifactRepository(ArtifactRepository):
                         raise self._escape(remote)
                     directory, name = targets[remote]
                     with _storage_errors(remote, self._where):
-                        replace_with(
-                            directory, name, functools.partial(shutil.copyfile, source), namer()
-                        )
+                        replace_with(directory, name, functools.partial(copy_file, source), namer())
                     progress.update(size)
             else:
                 fs = self.fs
