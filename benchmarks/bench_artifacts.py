@@ -107,8 +107,10 @@ def _start_rclone(data: Path) -> tuple[subprocess.Popen[bytes], str]:
     (data / BUCKET).mkdir(parents=True)
     port = _free_port()
     proc = subprocess.Popen(
-        [binary, "serve", "s3", "--addr", f"127.0.0.1:{port}", "--auth-key", f"{KEY},{SECRET}"]
-        + ["--config", "/dev/null", str(data)],
+        [
+            *(binary, "serve", "s3", "--addr", f"127.0.0.1:{port}"),
+            *("--auth-key", f"{KEY},{SECRET}", "--config", "/dev/null", str(data)),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -250,7 +252,8 @@ def main() -> None:
                         f"S3 1 file x {args.big_mib} MiB {what}",
                         lib,
                         _fmt(seconds),
-                        f"{args.big_mib / seconds:.0f} MB/s; RSS {before:.0f} -> peak {peak:.0f} MiB",
+                        f"{args.big_mib / seconds:.0f} MB/s; "
+                        f"RSS {before:.0f} -> peak {peak:.0f} MiB",
                     )
                 )
     finally:
