@@ -6,6 +6,9 @@ import io
 import json
 import os
 import pty
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -254,3 +257,22 @@ def test_progress_auto_is_on_for_a_terminal_after_its_delay() -> None:
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def test_local_artifacts_import_no_optional_libraries(tmp_path: Path) -> None:
+    script = f"""
+import json, sys
+from trackyard import MlflowClient
+client = MlflowClient("sqlite:///{tmp_path / "db.sqlite"}")
+run_id = client.create_run("0").info.run_id
+client.log_text(run_id, "x" * 100, "d/a.txt")
+client.log_artifacts(run_id, {str(tmp_path)!r}, "copy")
+client.download_artifacts(run_id, "d", {str(tmp_path)!r})
+print(json.dumps(sorted(sys.modules)))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True
+    ).stdout
+    loaded = {m.split(".")[0] for m in json.loads(out.strip().splitlines()[-1])}
+    optional = {"s3fs", "gcsfs", "tqdm", "PIL", "pandas", "numpy", "matplotlib", "pyarrow"}
+    assert loaded & optional == set()
