@@ -70,7 +70,7 @@ def _worker(args: argparse.Namespace) -> None:
             else:
                 _repo(lib, dst).log_artifacts(args.src)
             times.append(time.perf_counter() - t)
-        emit({"seconds": statistics.median(times)})
+        emit({"seconds": statistics.median(times), "samples": times})
         return
     repo_uri = f"s3://{BUCKET}/{lib}/{args.prefix}"
     if phase in ("small-up", "big-up"):
@@ -186,7 +186,7 @@ def main() -> None:
                 dst = scratch / f"local-{lib}-{round_}"
                 dst.mkdir()
                 res = _run(python, lib, "local", env, src=tree, dst=dst, repeat=3)
-                local.setdefault(lib, []).append(res["seconds"])
+                local.setdefault(lib, []).extend(res["samples"])
                 shutil.rmtree(dst)
         for lib, samples in local.items():
             seconds = statistics.median(samples)
@@ -195,7 +195,7 @@ def main() -> None:
                     f"local log_artifacts {args.files} x {args.file_kib} KiB",
                     lib,
                     _fmt(seconds),
-                    f"{mib / seconds:.0f} MB/s",
+                    f"{mib / seconds:.0f} MB/s (best {_fmt(min(samples))})",
                 )
             )
         # 2. S3, same turn-taking
@@ -238,7 +238,7 @@ def main() -> None:
                         f"S3 {args.files} x {args.file_kib} KiB {what}",
                         lib,
                         _fmt(seconds),
-                        f"{mib / seconds:.0f} MB/s",
+                        f"{mib / seconds:.0f} MB/s (best {_fmt(min(small[(lib, what)]))})",
                     )
                 )
         for lib, _ in libs:
