@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from trackyard.entities import Metric, Param, RunTag, ViewType
 from trackyard.errors import ErrorCode, TrackyardError
-from trackyard.search import RunSearch
 from trackyard.testing import make_client
 from trackyard_file import _fs, _metrics
 from trackyard_file.tracking import LOCK_FILE, SUMMARY_FILE, FileTrackingStore
@@ -429,7 +428,7 @@ def test_trackyard_writes_from_another_store_are_seen_at_once(root: Path, run_id
         assert [
             r.info.run_id
             for r in reader.search_runs(
-                RunSearch.parse([reader.get_run(run_id).info.experiment_id], f"metrics.m = {i}")
+                [reader.get_run(run_id).info.experiment_id], f"metrics.m = {i}"
             )
         ] == [run_id]
 
@@ -629,7 +628,7 @@ def test_symlinked_experiment_and_run_folders_are_ignored(
     assert _code(excinfo) == ErrorCode.RESOURCE_DOES_NOT_EXIST
     with pytest.raises(TrackyardError):
         fresh.get_run("f" * 32)
-    runs = fresh.search_runs(RunSearch.parse([exp_dir.name], view_type=ViewType.ALL))
+    runs = fresh.search_runs([exp_dir.name], run_view_type=ViewType.ALL)
     assert [r.info.run_id for r in runs] == [run_id]
 
 
@@ -677,7 +676,7 @@ def test_folders_that_are_not_runs_are_skipped(root: Path, client: Any, run_id: 
     (exp_dir / "bad-meta").mkdir()
     (exp_dir / "bad-meta" / "meta.yaml").write_text("run_id: other\nexperiment_id: '1'\n")
     (exp_dir / "datasets").mkdir()
-    runs = _fresh(root).search_runs(RunSearch.parse([exp_dir.name], view_type=ViewType.ALL))
+    runs = _fresh(root).search_runs([exp_dir.name], run_view_type=ViewType.ALL)
     assert [r.info.run_id for r in runs] == [run_id]
 
 
@@ -713,7 +712,7 @@ def test_reads_dataset_inputs_ignoring_destination_id(root: Path, client: Any, r
     fresh = _fresh(root)
     (dataset_input,) = fresh.get_run(run_id).inputs.dataset_inputs
     assert (dataset_input.dataset.name, dataset_input.dataset.digest) == ("dsn", "d0ca")
-    found = fresh.search_runs(RunSearch.parse([exp_dir.name], "datasets.context = 'training'"))
+    found = fresh.search_runs([exp_dir.name], "datasets.context = 'training'")
     assert [r.info.run_id for r in found] == [run_id]
 
 

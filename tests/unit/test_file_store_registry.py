@@ -19,7 +19,6 @@ import pytest
 import yaml
 
 from trackyard.errors import ErrorCode, TrackyardError
-from trackyard.search import ModelVersionSearch, RegisteredModelSearch
 from trackyard.testing import make_client
 from trackyard_file.registry import LOCK_FILE, FileRegistryStore
 
@@ -115,7 +114,7 @@ def test_interrupted_version_creation_leaves_nothing_visible(root: Path, client:
     # a version folder without meta.yaml (e.g. written by hand, or by another tool)
     (model / "version-7").mkdir()
     fresh = _fresh(root)
-    assert [v.version for v in fresh.search_model_versions(ModelVersionSearch.parse())] == ["1"]
+    assert [v.version for v in fresh.search_model_versions()] == ["1"]
     assert fresh.create_model_version("m", "s3://b/next").version == "8"
 
 
@@ -155,7 +154,7 @@ def test_deleted_model_disappears_at_once(root: Path, client: Any) -> None:
     # a deletion interrupted after the rename leaves a hidden folder nobody lists
     (root / "models" / ".trackyard-deleted-1234" / "version-1").mkdir(parents=True)
     (root / "models" / ".trackyard-deleted-1234" / "meta.yaml").write_text("name: gone\n")
-    assert list(_fresh(root).search_registered_models(RegisteredModelSearch.parse())) == []
+    assert list(_fresh(root).search_registered_models()) == []
 
 
 @pytest.mark.parametrize(
