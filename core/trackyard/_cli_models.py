@@ -92,12 +92,13 @@ def models_list(
 @_tracking_option
 def models_versions(name: str, registry_uri: str | None, tracking_uri: str | None) -> None:
     """List the versions of registered model NAME, newest first."""
+    from trackyard.search import Comparison, Entity, Op, format_filter
+
     client = _client(tracking_uri, registry_uri)
     client.get_registered_model(name)  # a clear error for a missing model
-    quoted = "'" + name.replace("'", "''") + "'"
     found = _all_pages(
         client.search_model_versions,
-        filter_string=f"name = {quoted}",
+        filter_string=format_filter(Comparison(Entity.ATTRIBUTE, "name", Op.EQ, name)),
         order_by=["version_number DESC"],
         max_results=10000,
     )

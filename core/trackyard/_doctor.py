@@ -563,6 +563,7 @@ class Doctor:
 
     def _check_registry(self, manager: PluginManager) -> None:
         from trackyard.backends import get_registry_store
+        from trackyard.search.request import RegisteredModelSearch
 
         uri = str(self.registry_uri)
         start = time.perf_counter()
@@ -585,7 +586,7 @@ class Doctor:
             return
         try:
             store = get_registry_store(uri, self.tracking_uri)
-            store.search_registered_models(max_results=1)
+            store.search_registered_models(RegisteredModelSearch(max_results=1))
         except Exception as exc:
             self._add("registry", FAIL, explain(exc, uri), (time.perf_counter() - start) * 1000)
             return

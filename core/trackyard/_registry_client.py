@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import posixpath
-import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,7 +38,6 @@ from trackyard import validation
 from trackyard.entities import PagedList
 from trackyard.entities.model_registry import (
     IS_PROMPT_TAG_KEY,
-    PROMPT_EXPERIMENT_IDS_TAG_KEY,
     PROMPT_SOURCE_PLACEHOLDER,
     ModelVersion,
     ModelVersionStatus,
@@ -65,14 +63,8 @@ _STAGES_DEPRECATED = (
     "Model version stages are deprecated (as in MLflow since 2.9); use model version "
     "aliases instead: set_registered_model_alias() and get_model_version_by_alias()."
 )
-_EXPERIMENT_ID_FILTER_RE = re.compile(r"experiment_id\s*=\s*['\"]([^'\"]*)['\"]")
 _MAX_URI_HOPS = 8
 _POLL_SECONDS = 1.0
-
-
-def _quote(value: str) -> str:
-    """A filter string literal for ``value`` (a doubled quote escapes itself)."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _model_not_found(name: str) -> TrackyardError:
@@ -895,28 +887,34 @@ class RegistryClientMixin:
     ) -> PagedList[Prompt]:
         """Return one page of prompts.
 
-        The filter uses the registered-model grammar (``name``, ``tags.<key>``); MLflow's
-        ``experiment_id = '<id>'`` term is accepted and matches prompts linked to that
-        experiment.
+        The filter uses the registered-model grammar (``name``, ``tags.<key>``) plus MLflow's
+        ``experiment_id = '<id>'`` term, which matches prompts linked to that experiment
+        (see :meth:`trackyard.search.request.RegisteredModelSearch.parse_prompts`).
         """
+        from trackyard.search.request import RegisteredModelSearch
+
         self._require_prompts()
-        combined = f"tags.`{IS_PROMPT_TAG_KEY}` = 'true'"
-        if filter_string is not None and filter_string.strip():
-            combined = f"{combined} AND {_prompt_filter(filter_string)}"
-        models = self.search_registered_models(combined, max_results, order_by, page_token)
+        request = RegisteredModelSearch.parse_prompts(
+            filter_string, max_results, _order_list(order_by), page_token
+        )
+        models = self._registry_store.search_registered_models(request)
         return PagedList([Prompt.from_registered_model(m) for m in models], models.token)
 
     def search_prompt_versions(
         self, name: str, max_results: int | None = None, page_token: str | None = None
     ) -> PagedList[PromptVersion]:
         """Return the versions of a prompt, newest first."""
+        from trackyard.search import Comparison, Entity, Op
+        from trackyard.search.request import ModelVersionSearch
+
         self._prompt_model(name)
-        versions = self.search_model_versions(
-            f"name = {_quote(name)} AND tags.`{IS_PROMPT_TAG_KEY}` = 'true'",
-            max_results if max_results is not None else 10000,
-            ["version_number DESC"],
-            page_token,
+        request = ModelVersionSearch.parse(
+            None, max_results, ["version_number DESC"], page_token
+        ).and_also(
+            Comparison(Entity.ATTRIBUTE, "name", Op.EQ, name),
+            Comparison(Entity.TAG, IS_PROMPT_TAG_KEY, Op.EQ, "true"),
         )
+        versions = self._registry_store.search_model_versions(request)
         return PagedList([PromptVersion.from_model_version(v) for v in versions], versions.token)
 
     def delete_prompt(self, name: str) -> None:
@@ -1057,28 +1055,3 @@ def _refuse_marker(key: str) -> None:
         raise TrackyardError.invalid_parameter_value(
             f"The tag {IS_PROMPT_TAG_KEY!r} marks a prompt and cannot be changed."
         )
-
-
-def _prompt_filter(filter_string: str) -> str:
-    """Rewrite MLflow's ``experiment_id = '<id>'`` prompt filter term into a tag filter."""
-    match = _EXPERIMENT_ID_FILTER_RE.search(filter_string)
-    if match is None:
-        return _parenthesize(filter_string)
-    experiment_id = match.group(1)
-    if not experiment_id.isdigit():
-        raise TrackyardError.invalid_parameter_value(
-            f"Invalid experiment_id: {experiment_id!r}. Must be a numeric value."
-        )
-    rest = (filter_string[: match.start()] + filter_string[match.end() :]).strip()
-    rest = re.sub(r"^(?i:AND)\s+|\s+(?i:AND)$", "", rest).strip()
-    rest = re.sub(r"\s+(?i:AND)\s+(?i:AND)\s+", " AND ", rest)
-    term = f"tags.`{PROMPT_EXPERIMENT_IDS_TAG_KEY}` LIKE '%,{experiment_id},%'"
-    return f"{term} AND {_parenthesize(rest)}" if rest else term
-
-
-def _parenthesize(filter_string: str) -> str:
-    """Wrap a filter in parentheses when it has a top-level ``OR`` (trackyard's extension)."""
-    from trackyard import search
-
-    expr = search.parse_filter(filter_string, search.SearchKind.REGISTERED_MODELS)
-    return f"({filter_string})" if isinstance(expr, search.Or) else filter_string

@@ -52,6 +52,7 @@ from trackyard.entities.model_registry import (
 )
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.errors import invalid_parameter as _invalid
+from trackyard.search.request import ModelVersionSearch, RegisteredModelSearch
 from trackyard.stores import Capabilities, RegistryStore
 from trackyard_file._fs import (
     CachedReader,
@@ -528,22 +529,16 @@ class FileRegistryStore(RegistryStore, CachedReader):
         return model
 
     def search_registered_models(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
+        self, request: RegisteredModelSearch
     ) -> PagedList[RegisteredModel]:
-        """Return one page of models (prompts left out unless the filter asks for them)."""
+        """Return the page ``request`` asks for (prompts left out unless it asks for them)."""
         with self._reading():
             models = [
                 model
                 for name, directory in self._model_folders()
                 if (model := self._load_model(name, directory)) is not None
             ]
-        return search.search_registered_models_in_memory(
-            models, filter_string, order_by, max_results, page_token
-        )
+        return search.search_registered_models_in_memory(models, request)
 
     def get_latest_versions(
         self, name: str, stages: Sequence[str] | None = None
@@ -747,22 +742,14 @@ class FileRegistryStore(RegistryStore, CachedReader):
             _, _, found = self._require_version(name, version)
         return str(found.storage_location or found.source or "")
 
-    def search_model_versions(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[ModelVersion]:
-        """Return one page of versions (deleted ones never; prompts only when asked for)."""
+    def search_model_versions(self, request: ModelVersionSearch) -> PagedList[ModelVersion]:
+        """Return the page ``request`` asks for (deleted versions never; prompts when asked)."""
         versions: list[ModelVersion] = []
         with self._reading():
             for name, directory in self._model_folders():
                 if self._has_meta(directory):
                     versions.extend(self._versions(name, directory))
-        return search.search_model_versions_in_memory(
-            versions, filter_string, order_by, max_results, page_token
-        )
+        return search.search_model_versions_in_memory(versions, request)
 
     def set_model_version_tag(self, name: str, version: str, tag: ModelVersionTag) -> None:
         """Set (or overwrite) a version tag."""

@@ -61,7 +61,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trackyard import config
 from trackyard.entities import (
@@ -114,6 +114,9 @@ from trackyard_file._fs import (
 )
 from trackyard_file._metrics import Entry
 from trackyard_file._txn import Txn, recover
+
+if TYPE_CHECKING:
+    from trackyard.search.request import ExperimentSearch, RunSearch
 
 __all__ = ["FileTrackingStore"]
 
@@ -538,21 +541,12 @@ class FileTrackingStore(TrackingStore, CachedReader):
         """Return the experiment with this name, active or deleted, or None."""
         return self._find_by_name(experiment_name)
 
-    def search_experiments(
-        self,
-        view_type: int = ViewType.ACTIVE_ONLY,
-        max_results: int = 1000,
-        filter_string: str | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Experiment]:
-        """Return one page of experiments, evaluated by :mod:`trackyard.search`."""
+    def search_experiments(self, request: ExperimentSearch) -> PagedList[Experiment]:
+        """Return the page ``request`` asks for, evaluated by :mod:`trackyard.search`."""
         from trackyard import search
 
-        experiments = self._all_experiments(view_type)
-        return search.search_experiments_in_memory(
-            experiments, filter_string, order_by, max_results, page_token
-        )
+        experiments = self._all_experiments(request.view_type)
+        return search.search_experiments_in_memory(experiments, request)
 
     def _rewrite_experiment_meta(self, directory: str, **changes: Any) -> None:
         path = os.path.join(directory, META)
@@ -1270,31 +1264,13 @@ class FileTrackingStore(TrackingStore, CachedReader):
         return search.paginate(history, max_results, page_token)
 
     # -- search ----------------------------------------------------------------------------
-    def search_runs(
-        self,
-        experiment_ids: Sequence[str],
-        filter_string: str | None,
-        run_view_type: int,
-        max_results: int = 1000,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Run]:
-        """Return one page of runs, evaluated by :mod:`trackyard.search` over the folders."""
+    def search_runs(self, request: RunSearch) -> PagedList[Run]:
+        """Return the page ``request`` asks for, evaluated by :mod:`trackyard.search`."""
         from trackyard import search
 
-        kind = search.SearchKind.RUNS
-        search.parse_filter(filter_string, kind)
-        search.parse_order_by(order_by, kind)
-        search.validate_max_results(max_results, kind)
-        search.decode_page_token(page_token)
-        stages = ViewType.to_lifecycle_stages(run_view_type)
+        stages = ViewType.to_lifecycle_stages(request.view_type)
         runs: list[Run] = []
-        seen: set[str] = set()
-        for experiment_id in experiment_ids:
-            experiment_id = str(experiment_id)
-            if experiment_id in seen:
-                continue
-            seen.add(experiment_id)
+        for experiment_id in dict.fromkeys(request.experiment_ids):
             exp_dir = self._experiment_dir(experiment_id)
             if exp_dir is None:
                 continue
@@ -1302,7 +1278,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
                 run = self._load_run_for_search(run_dir, experiment_id, stages)
                 if run is not None:
                     runs.append(run)
-        return search.search_runs_in_memory(runs, filter_string, order_by, max_results, page_token)
+        return search.search_runs_in_memory(runs, request)
 
     def _load_run_for_search(
         self, run_dir: str, experiment_id: str, stages: frozenset[str]

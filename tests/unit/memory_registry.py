@@ -160,17 +160,11 @@ class MemoryRegistryStore(RegistryStore):
             del self._models[name]
 
     def search_registered_models(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
+        self, request: search.RegisteredModelSearch
     ) -> PagedList[RegisteredModel]:
         with self._lock:
             pool = [self._public_model(m) for m in self._models.values()]
-        return search.search_registered_models_in_memory(
-            pool, filter_string, order_by, max_results, page_token
-        )
+        return search.search_registered_models_in_memory(pool, request)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         with self._lock:
@@ -272,13 +266,7 @@ class MemoryRegistryStore(RegistryStore):
             mv = self._version(name, version)
             return str(mv.storage_location or mv.source)
 
-    def search_model_versions(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[ModelVersion]:
+    def search_model_versions(self, request: search.ModelVersionSearch) -> PagedList[ModelVersion]:
         with self._lock:
             pool = [
                 self._public_version(m, mv)
@@ -286,9 +274,7 @@ class MemoryRegistryStore(RegistryStore):
                 for mv in m.versions.values()
                 if mv.current_stage != Stage.DELETED_INTERNAL
             ]
-        return search.search_model_versions_in_memory(
-            pool, filter_string, order_by, max_results, page_token
-        )
+        return search.search_model_versions_in_memory(pool, request)
 
     def set_model_version_tag(self, name: str, version: str, tag: ModelVersionTag) -> None:
         with self._lock:

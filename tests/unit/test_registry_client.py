@@ -176,6 +176,90 @@ def test_search_prompts_with_or(client: Any) -> None:
     assert [p.name for p in found] == ["a"]  # the OR stays inside the prompt filter
 
 
+def _linked_prompts(client: Any) -> None:
+    """Prompts 'linked' (experiments 1 and 7), 'other' (17), 'noted' and 'plain' (none)."""
+    for name in ("linked", "other", "noted", "plain"):
+        client.register_prompt(name, "t")
+    client.create_registered_model("model-1")  # a model, never a prompt
+    models = client._registry_store._models
+    models["linked"].tags["_mlflow_experiment_ids"] = ",1,7,"
+    models["other"].tags["_mlflow_experiment_ids"] = ",17,"
+    client.set_prompt_tag("noted", "note", "experiment_id = '1'")
+    client.set_prompt_tag("plain", "note", 'experiment_id = "7"')
+
+
+def _found(client: Any, filter_string: str) -> list[str]:
+    return [p.name for p in client.search_prompts(filter_string)]
+
+
+def test_search_prompts_quoted_experiment_id_text_is_a_value(client: Any) -> None:
+    _linked_prompts(client)
+    # text that reads like the experiment term, inside a quoted value, is only a value
+    assert _found(client, "tags.note = \"experiment_id = '1'\"") == ["noted"]
+    assert _found(client, "tags.note = 'experiment_id = \"7\"'") == ["plain"]
+    assert _found(client, "tags.note LIKE '%experiment_id = %'") == ["noted", "plain"]
+    assert _found(client, "name = 'experiment_id = 1'") == []
+    both = "experiment_id = '1' AND tags.note = 'experiment_id = \"7\"'"
+    assert _found(client, both) == []
+    assert _found(client, "experiment_id = '7' OR tags.note = 'experiment_id = \"7\"'") == [
+        "linked",
+        "plain",
+    ]
+
+
+def test_search_prompts_experiment_scoping_composes(client: Any) -> None:
+    _linked_prompts(client)
+    assert _found(client, "experiment_id = '7' OR experiment_id = '17'") == ["linked", "other"]
+    assert _found(client, "(experiment_id = '17' OR name = 'noted') AND tags.note != 'x'") == [
+        "noted"
+    ]
+    assert _found(client, "(experiment_id = '1' OR name LIKE 'n%') AND name != 'linked'") == [
+        "noted"
+    ]
+    assert _found(client, "attributes.experiment_id = '17'") == ["other"]
+    assert _found(client, "experiment_id = '2'") == []
+    assert _found(client, "name = 'model-1' OR experiment_id = '1'") == ["linked"]
+
+
+@pytest.mark.parametrize(
+    "filter_string, needle",
+    [
+        ("experiment_id = 'abc'", "Invalid experiment_id: 'abc'. Must be a numeric value."),
+        ("name = 'a' OR experiment_id = '1x'", "Invalid experiment_id: '1x'"),
+        ("experiment_id = ''", "Invalid experiment_id: ''"),
+        ("experiment_id = '-1'", "Invalid experiment_id: '-1'"),
+        ("experiment_id = 1", "expected a quoted string"),
+        ("experiment_id != '1'", "comparator '!=' is not supported"),
+        ("experiment_id IN ('1')", "comparator 'IN' is not supported"),
+        ("tags.x = 'a' AND experiment_id LIKE '1'", "comparator 'LIKE' is not supported"),
+    ],
+)
+def test_search_prompts_bad_experiment_terms(client: Any, filter_string: str, needle: str) -> None:
+    with pytest.raises(TrackyardError) as excinfo:
+        client.search_prompts(filter_string)
+    assert excinfo.value.error_code == ErrorCode.INVALID_PARAMETER_VALUE
+    assert needle in excinfo.value.message
+
+
+def test_experiment_id_is_only_a_prompt_filter_key(client: Any) -> None:
+    with pytest.raises(TrackyardError) as excinfo:
+        client.search_registered_models("experiment_id = '1'")
+    assert excinfo.value.error_code == ErrorCode.INVALID_PARAMETER_VALUE
+    assert "unknown attribute 'experiment_id'" in excinfo.value.message
+
+
+def test_search_prompt_versions_scopes_by_name_as_a_node(client: Any) -> None:
+    client.register_prompt("p", "one")
+    client.register_prompt("p", "two")
+    client.register_prompt("p2", "other")
+    versions = client.search_prompt_versions("p")
+    assert [(v.name, v.version) for v in versions] == [("p", 2), ("p", 1)]
+    first = client.search_prompt_versions("p", max_results=1)
+    assert [v.version for v in first] == [2] and first.token
+    rest = client.search_prompt_versions("p", max_results=1, page_token=first.token)
+    assert [v.version for v in rest] == [1] and rest.token is None
+
+
 def test_register_prompt_leaves_nothing_when_the_version_fails(client: Any) -> None:
     with pytest.raises(TrackyardError):
         client.register_prompt("p", "x" * 100_001)  # the template is a tag value: too long

@@ -941,7 +941,7 @@ class RegistryStoreSuite:
         expected = [
             m.name
             for m in search.search_registered_models_in_memory(
-                pool, filter_string, order_by, 1000, None
+                pool, search.RegisteredModelSearch.parse(filter_string, 1000, order_by)
             )
         ]
         got = client.search_registered_models(filter_string, 1000, order_by)
@@ -966,7 +966,7 @@ class RegistryStoreSuite:
         expected = [
             _version_key(v)
             for v in search.search_model_versions_in_memory(
-                pool, filter_string, order_by, 200000, None
+                pool, search.ModelVersionSearch.parse(filter_string, 200000, order_by)
             )
         ]
         got = client.search_model_versions(filter_string, 200000, order_by)

@@ -36,6 +36,7 @@ from trackyard.entities.model_registry import (
     Stage,
 )
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.search import ModelVersionSearch, RegisteredModelSearch
 from trackyard.stores import Capabilities, RegistryStore
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
@@ -276,18 +277,12 @@ class MemoryRegistryStore(RegistryStore):
             del self._models()[name]
 
     def search_registered_models(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
+        self, request: RegisteredModelSearch
     ) -> PagedList[RegisteredModel]:
-        """Return one page of models (prompts left out unless the filter asks for them)."""
+        """Return the page of models ``request`` asks for (prompts only when asked for)."""
         with self._lock:
             pool = [m.entity() for m in self._models().values()]
-        return search.search_registered_models_in_memory(
-            pool, filter_string, order_by, max_results, page_token
-        )
+        return search.search_registered_models_in_memory(pool, request)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         """Return a model with its tags, aliases and newest version per stage."""
@@ -401,14 +396,8 @@ class MemoryRegistryStore(RegistryStore):
             _, v = self._version(name, version)
             return v.storage_location or v.source
 
-    def search_model_versions(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[ModelVersion]:
-        """Return one page of versions (deleted and prompt versions left out)."""
+    def search_model_versions(self, request: ModelVersionSearch) -> PagedList[ModelVersion]:
+        """Return the page of versions ``request`` asks for (deleted and prompt versions out)."""
         with self._lock:
             pool = [
                 m.version_entity(v)
@@ -416,9 +405,7 @@ class MemoryRegistryStore(RegistryStore):
                 for v in m.versions.values()
                 if not v.deleted
             ]
-        return search.search_model_versions_in_memory(
-            pool, filter_string, order_by, max_results, page_token
-        )
+        return search.search_model_versions_in_memory(pool, request)
 
     def set_model_version_tag(self, name: str, version: str, tag: ModelVersionTag) -> None:
         """Set (or overwrite) a version tag."""

@@ -50,6 +50,7 @@ from trackyard.errors import experiment_not_found as _experiment_not_found
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.errors import not_active as _not_active
 from trackyard.errors import run_not_found as _run_not_found
+from trackyard.search import ExperimentSearch, RunSearch
 from trackyard.stores import Capabilities, TrackingStore, new_run_tags
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
@@ -353,25 +354,16 @@ class MemoryTrackingStore(TrackingStore):
             experiment_id = data.by_name.get(experiment_name)
             return None if experiment_id is None else data.experiments[experiment_id].entity()
 
-    def search_experiments(
-        self,
-        view_type: int = ViewType.ACTIVE_ONLY,
-        max_results: int = 1000,
-        filter_string: str | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Experiment]:
-        """Return one page of experiments matching the filter, in order."""
-        stages = ViewType.to_lifecycle_stages(view_type)
+    def search_experiments(self, request: ExperimentSearch) -> PagedList[Experiment]:
+        """Return the page of experiments ``request`` asks for (trackyard's evaluator)."""
+        stages = ViewType.to_lifecycle_stages(request.view_type)
         with self._lock:
             pool = [
                 exp.entity()
                 for exp in self._data().experiments.values()
                 if exp.lifecycle_stage in stages
             ]
-        return search.search_experiments_in_memory(
-            pool, filter_string, order_by, max_results, page_token
-        )
+        return search.search_experiments_in_memory(pool, request)
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Mark an active experiment and its active runs deleted."""
@@ -599,21 +591,13 @@ class MemoryTrackingStore(TrackingStore):
     # ---------------------------------------------------------------------------------------
     # Search
 
-    def search_runs(
-        self,
-        experiment_ids: Sequence[str],
-        filter_string: str | None,
-        run_view_type: int,
-        max_results: int = 1000,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Run]:
-        """Return one page of runs, filtered, ordered and paged by trackyard's evaluator."""
-        stages = ViewType.to_lifecycle_stages(run_view_type)
+    def search_runs(self, request: RunSearch) -> PagedList[Run]:
+        """Return the page of runs ``request`` asks for (trackyard's evaluator)."""
+        stages = ViewType.to_lifecycle_stages(request.view_type)
         with self._lock:
             data = self._data()
             pool: list[Run] = []
-            for experiment_id in dict.fromkeys(str(e) for e in experiment_ids):
+            for experiment_id in dict.fromkeys(request.experiment_ids):
                 exp = data.experiments.get(experiment_id)
                 if exp is None:
                     continue
@@ -621,7 +605,7 @@ class MemoryTrackingStore(TrackingStore):
                     run = data.runs[run_id]
                     if run.lifecycle_stage in stages:
                         pool.append(run.entity())
-        return search.search_runs_in_memory(pool, filter_string, order_by, max_results, page_token)
+        return search.search_runs_in_memory(pool, request)
 
     def __repr__(self) -> str:
         return f"MemoryTrackingStore({self.store_uri!r})"
