@@ -560,7 +560,7 @@ class Doctor:
             from trackyard.search.request import RegisteredModelSearch
 
             store = get_registry_store(uri, self.tracking_uri)
-            store.search_registered_models(RegisteredModelSearch(max_results=1))
+            store.search_registered_models(RegisteredModelSearch.parse(max_results=1))
         except Exception as exc:
             self._add("registry", FAIL, explain(exc, uri), (time.perf_counter() - start) * 1000)
             return

@@ -405,6 +405,7 @@ def compile_run_search(
         sql, params = b.condition(request.filter, b.run_comparison)
         where.append(f"({sql})")
         where_params.extend(params)
+    terms = terms or ["r.run_uuid"]  # a request built without order keys: any stable order
     paging, paging_params = dialect.limit_offset(
         request.max_results + 1 if limit is None else limit,
         request.offset if offset is None else offset,
@@ -442,7 +443,7 @@ def compile_experiment_search(
         sql, p = b.condition(request.filter, b.experiment_comparison)
         where.append(f"({sql})")
         params.extend(p)
-    terms = [t for key in request.order_by for t in b.experiment_order(key)]
+    terms = [t for key in request.order_by for t in b.experiment_order(key)] or ["e.experiment_id"]
     paging, paging_params = dialect.limit_offset(request.max_results + 1, request.offset)
     columns = ", ".join(f"e.{c}" for c in EXPERIMENT_COLUMNS)
     text = (
@@ -486,7 +487,7 @@ def compile_registered_model_filter(
         b, request.filter, b.model_comparison, [], [], "rm", "registered_model_tags", workspace
     )
     order = ", ".join(t for key in request.order_by for t in b.model_order(key))
-    return Filter(where or "1 = 1", params, order)
+    return Filter(where or "1 = 1", params, order or "rm.name")
 
 
 def compile_model_version_filter(
@@ -505,4 +506,4 @@ def compile_model_version_filter(
         workspace,
     )
     order = ", ".join(t for key in request.order_by for t in b.version_order(key))
-    return Filter(where, params, order)
+    return Filter(where, params, order or "mv.name, mv.version")

@@ -232,3 +232,17 @@ def test_a_newer_trackyard_schema_is_refused(tmp_path: Path) -> None:
         SqlRegistryStore(f"sqlite:///{db}")
     assert excinfo.value.error_code == ErrorCode.INVALID_STATE
     assert rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'") == [(0,)]
+
+
+def test_requests_built_without_order_keys(store: SqlRegistryStore) -> None:
+    for name in ("b", "a"):
+        store.create_registered_model(name)
+        store.create_model_version(name, "s")
+    assert [
+        m.name for m in store.search_registered_models(RegisteredModelSearch(max_results=5))
+    ] == [
+        "a",
+        "b",
+    ]
+    versions = store.search_model_versions(ModelVersionSearch(max_results=1))
+    assert [v.name for v in versions] == ["a"] and versions.token

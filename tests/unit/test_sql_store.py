@@ -1109,3 +1109,16 @@ def test_explain_error_words_driver_messages(message: str, says: str | None) -> 
         assert text is None
     else:
         assert text is not None and says in text and "secret" not in text
+
+
+def test_requests_built_without_order_keys_still_page(store: SqlTrackingStore) -> None:
+    """``parse`` always appends tie-breakers; a request built by hand may have none."""
+    for _ in range(3):
+        _new_run(store)
+    first = store.search_runs(RunSearch(experiment_ids=("0",), max_results=2))
+    rest = store.search_runs(RunSearch(experiment_ids=("0",), max_results=2, offset=2))
+    assert len(first) == 2 and first.token and len(rest) == 1 and rest.token is None
+    assert len({r.info.run_id for r in [*first, *rest]}) == 3
+    assert [e.name for e in store.search_experiments(ExperimentSearch(max_results=5))] == [
+        "Default"
+    ]
