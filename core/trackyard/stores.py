@@ -245,6 +245,24 @@ class TrackingStore(ABC):
         Only runs of ``request.experiment_ids`` in the stages of ``request.view_type`` match.
         """
 
+    @classmethod
+    def explain_error(cls, exc: BaseException, uri: str) -> str | None:
+        """Say in plain words why ``exc`` happened while opening or using the store at ``uri``.
+
+        ``trackyard doctor`` asks the class that serves a URI before its own generic
+        explanations, so a backend can explain its failures (an unreachable server, refused
+        credentials, a file that cannot be created) and say what to do. Stores should raise
+        errors with the same wording from ordinary calls too.
+
+        Args:
+            exc: the exception (its ``__cause__`` chain may hold a driver's error).
+            uri: the store URI; it may contain a password, which must never be repeated.
+
+        Returns:
+            The explanation, or None when the backend has nothing to say about ``exc``.
+        """
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook, default does nothing
         """Release connections and files; the store is unusable afterwards."""
 
@@ -376,6 +394,11 @@ class RegistryStore(ABC):
     @abstractmethod
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """Return the version an alias points at."""
+
+    @classmethod
+    def explain_error(cls, exc: BaseException, uri: str) -> str | None:
+        """As :meth:`TrackingStore.explain_error`, for the registry store serving ``uri``."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook, default does nothing
         """Release connections and files; the store is unusable afterwards."""
