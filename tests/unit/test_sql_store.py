@@ -646,7 +646,9 @@ def test_experiment_ids_order_as_strings_like_the_evaluator(store: SqlTrackingSt
         store.create_experiment(f"x{i}")
     everything = list(_experiments(store, ViewType.ALL))
     for order in (["experiment_id ASC"], ["experiment_id DESC"], None, ["name DESC"]):
-        want = search.search_experiments_in_memory(everything, None, order, 1000, None)
+        want = search.search_experiments_in_memory(
+            everything, ExperimentSearch.parse(ViewType.ALL, 1000, None, order)
+        )
         got = _experiments(store, ViewType.ALL, None, order)
         assert [e.experiment_id for e in got] == [e.experiment_id for e in want]
     got = _experiments(store, ViewType.ALL, "experiment_id LIKE '1%'")
