@@ -54,11 +54,10 @@ def test_every_builtin_backend_has_a_conformance_module() -> None:
     pm = PluginManager()
     builtin = {p.name for p in pm.plugins() if p.builtin}
     targets = {
-        claim.spec.target
+        target
         for kind in KINDS
-        for claims in pm._build_tables()[kind].values()
-        for claim in claims
-        if claim.plugin in builtin
+        for _scheme, target, plugin in pm.backends(kind)
+        if plugin in builtin
     }
     assert targets, "no built-in backends were discovered; is trackyard installed?"
     missing = sorted(targets - covered)
