@@ -442,6 +442,7 @@ class Doctor:
 
     def _write_probe(self, client: MlflowClient) -> str:
         from trackyard.entities import Metric, Param, RunTag
+        from trackyard.stores import now_ms
 
         name = str(self.scratch_experiment)
         exp_id = client.create_experiment(
@@ -451,7 +452,7 @@ class Doctor:
         run = client.create_run(exp_id, run_name="doctor-probe")
         self._run_id = run_id = str(run.info.run_id)
         token = uuid.uuid4().hex
-        metric = Metric("doctor.probe", 0.5, int(time.time() * 1000), 1)
+        metric = Metric("doctor.probe", 0.5, now_ms(), 1)
         client.log_batch(
             run_id,
             metrics=[metric],

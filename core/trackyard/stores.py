@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import posixpath
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -51,6 +52,7 @@ __all__ = [
     "RegistryStore",
     "TrackingStore",
     "new_run_tags",
+    "now_ms",
     "unsupported",
 ]
 
@@ -83,6 +85,11 @@ class Capabilities:
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
         return [f.name for f in fields(self) if getattr(self, f.name)]
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds, as MLflow stores times."""
+    return int(time.time() * 1000)
 
 
 def new_run_tags(tags: Sequence[RunTag] | None, run_name: str | None) -> tuple[dict[str, str], str]:

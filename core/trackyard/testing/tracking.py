@@ -621,6 +621,15 @@ class TrackingStoreSuite:
         second = store.get_metric_history(run_id, "long", max_results=1000, page_token=page.token)
         assert second[0].step == 1000
 
+    @pytest.mark.parametrize("max_results", [0, -1, True, 1.5, "10"])
+    def test_metric_history_bad_paging_is_refused(
+        self, client: Any, run_id: str, max_results: Any
+    ) -> None:
+        client.log_metric(run_id, "m", 1.0, step=0)
+        history = client._store.get_metric_history
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, history, run_id, "m", max_results=max_results)
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, history, run_id, "m", page_token="not-a-token")
+
     def test_concurrent_threads_log_to_one_store(self, client: Any, exp_id: str) -> None:
         run_ids = [client.create_run(exp_id).info.run_id for _ in range(2)]
         errors: list[BaseException] = []
