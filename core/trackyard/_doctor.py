@@ -533,13 +533,9 @@ class Doctor:
                     ErrorCode.DATA_LOSS,
                 )
         finally:
-            deleted = True
-            try:
+            deleted = repo.capabilities.delete_artifacts
+            if deleted:
                 repo.delete_artifacts(probe)
-            except TrackyardError as exc:
-                if exc.error_code != ErrorCode.FEATURE_DISABLED:
-                    raise
-                deleted = False
             if local_root is not None and ancestor is not None:
                 _remove_empty_dirs(local_root, ancestor)
         cls = type(repo)

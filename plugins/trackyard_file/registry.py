@@ -127,12 +127,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
     """
 
     capabilities = Capabilities(
-        transactions=True,
-        concurrent_processes=True,
-        search_or=True,
-        concurrent_versions=True,
-        model_registry=True,
-        prompts=True,
+        concurrent_processes=True, search_or=True, concurrent_versions=True, prompts=True
     )
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:

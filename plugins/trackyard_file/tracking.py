@@ -231,9 +231,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
         TrackyardError: the root exists but is not a folder, or the URI is not a local one.
     """
 
-    capabilities = Capabilities(
-        transactions=True, concurrent_processes=True, search_or=True, datasets=False
-    )
+    capabilities = Capabilities(transactions=True, concurrent_processes=True, search_or=True)
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         store_uri = store_uri or "./mlruns"

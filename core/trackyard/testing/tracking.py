@@ -19,7 +19,9 @@ import pytest
 from trackyard import search
 from trackyard.entities import LifecycleStage, Metric, Param, Run, RunTag, ViewType
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.testing._backend import BackendCheck
 from trackyard.testing._client import make_client, require_capability
+from trackyard.testing._processes import TrackingProcessesCheck
 
 __all__ = ["SEARCH_CASES", "TrackingStoreSuite"]
 
@@ -102,8 +104,14 @@ SEARCH_CASES: list[tuple[str, list[str] | None]] = [
 ]
 
 
-class TrackingStoreSuite:
+class TrackingStoreSuite(BackendCheck, TrackingProcessesCheck):
     """Mixin test class: subclass it and override the ``tracking_store`` fixture."""
+
+    backend_kind = "tracking"
+
+    def _backend_under_test(self, request: pytest.FixtureRequest) -> tuple[object, str | None]:
+        store = request.getfixturevalue("tracking_store")
+        return store, store.store_uri
 
     # -- fixtures --------------------------------------------------------------------------
     @pytest.fixture

@@ -140,14 +140,7 @@ class MemoryRegistryStore(RegistryStore):
         TrackyardError: INVALID_PARAMETER_VALUE for a malformed ``memory://`` URI.
     """
 
-    capabilities = Capabilities(
-        transactions=True,
-        concurrent_processes=False,
-        search_or=True,
-        concurrent_versions=True,
-        model_registry=True,
-        prompts=True,
-    )
+    capabilities = Capabilities(search_or=True, concurrent_versions=True, prompts=True)
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
         store_uri = store_uri or "memory://"

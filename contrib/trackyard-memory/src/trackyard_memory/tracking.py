@@ -241,7 +241,7 @@ class MemoryTrackingStore(TrackingStore):
         TrackyardError: INVALID_PARAMETER_VALUE for a malformed ``memory://`` URI.
     """
 
-    capabilities = Capabilities(transactions=True, concurrent_processes=False, search_or=True)
+    capabilities = Capabilities(transactions=True, search_or=True)
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         store_uri = store_uri or "memory://"
