@@ -78,10 +78,11 @@ def quickstart(tracking_uri: str | None, epochs: int) -> None:
         exp_id = exp.experiment_id
         if exp.lifecycle_stage != "active":
             client.restore_experiment(exp_id)
-    params = {"model": "logistic-regression", "lr": 0.5, "epochs": epochs, "seed": 7}
+    lr, seed = 0.5, 7
+    params = {"model": "logistic-regression", "lr": lr, "epochs": epochs, "seed": seed}
     run = client.create_run(exp_id, tags={"task": "binary-classification", "data": "synthetic"})
     run_id = run.info.run_id
-    history, weights = _train_logistic_regression(epochs, params["lr"], params["seed"])
+    history, weights = _train_logistic_regression(epochs, lr, seed)
     t0 = run.info.start_time
     metrics = []
     for step, (loss, acc, val_acc) in enumerate(history):

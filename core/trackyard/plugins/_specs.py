@@ -44,14 +44,16 @@ def specs_from_result(result: object, hook: str) -> list[BackendSpec]:
         return []
     if isinstance(result, BackendSpec):
         raise ValueError(f"returned one BackendSpec from {hook}(); return a list of them")
+    items: list[object]
     try:
-        specs = list(result)  # type: ignore[call-overload]
+        items = list(result)  # type: ignore[call-overload]
     except TypeError:
-        specs = [result]
-    bad = [s for s in specs if not isinstance(s, BackendSpec)]
-    if bad:
+        items = [result]
+    specs = [s for s in items if isinstance(s, BackendSpec)]
+    if len(specs) != len(items):
+        bad = next(s for s in items if not isinstance(s, BackendSpec))
         raise ValueError(
-            f"returned {type(bad[0]).__name__} from {hook}(); expected an iterable of "
+            f"returned {type(bad).__name__} from {hook}(); expected an iterable of "
             "trackyard.plugins.BackendSpec"
         )
     return specs
