@@ -415,6 +415,7 @@ class Doctor:
 
     def _write_probe(self, client: MlflowClient) -> str:
         from trackyard.entities import Metric, Param, RunTag
+        from trackyard.stores import now_ms
 
         name = str(self.scratch_experiment)
         exp_id = client.create_experiment(
@@ -424,7 +425,7 @@ class Doctor:
         run = client.create_run(exp_id, run_name="doctor-probe")
         self._run_id = run_id = str(run.info.run_id)
         token = uuid.uuid4().hex
-        metric = Metric("doctor.probe", 0.5, int(time.time() * 1000), 1)
+        metric = Metric("doctor.probe", 0.5, now_ms(), 1)
         client.log_batch(
             run_id,
             metrics=[metric],
@@ -505,13 +506,9 @@ class Doctor:
                     ErrorCode.DATA_LOSS,
                 )
         finally:
-            deleted = True
-            try:
+            deleted = repo.capabilities.delete_artifacts
+            if deleted:
                 repo.delete_artifacts(probe)
-            except TrackyardError as exc:
-                if exc.error_code != ErrorCode.FEATURE_DISABLED:
-                    raise
-                deleted = False
             if local_root is not None and ancestor is not None:
                 _remove_empty_dirs(local_root, ancestor)
         cls = type(repo)

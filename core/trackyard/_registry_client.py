@@ -34,7 +34,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from trackyard import validation
+from trackyard import errors, validation
 from trackyard.entities import PagedList
 from trackyard.entities.model_registry import (
     IS_PROMPT_TAG_KEY,
@@ -65,16 +65,6 @@ _STAGES_DEPRECATED = (
 )
 _MAX_URI_HOPS = 8
 _POLL_SECONDS = 1.0
-
-
-def _model_not_found(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Registered Model with name={name!r} not found.", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
-
-
-def _not_a_prompt(name: str) -> TrackyardError:
-    return TrackyardError(f"Prompt with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST)
 
 
 class RegistryClientMixin:
@@ -136,11 +126,11 @@ class RegistryClientMixin:
     def _raise_if_prompt(self, name: str) -> None:
         """Make a prompt look absent to the model methods, as MLflow's client does."""
         if IS_PROMPT_TAG_KEY in self._registry_store.get_registered_model(name).tags:
-            raise _model_not_found(name)
+            raise errors.registered_model_not_found(name)
 
     def _not_a_prompt_version(self, version: ModelVersion) -> ModelVersion:
         if IS_PROMPT_TAG_KEY in version.tags:
-            raise _model_not_found(version.name)
+            raise errors.registered_model_not_found(version.name)
         return version
 
     # -- registered models -----------------------------------------------------------------
@@ -180,7 +170,7 @@ class RegistryClientMixin:
         """Return a registered model with its tags, aliases and latest versions per stage."""
         model = self._registry_store.get_registered_model(validation.validate_model_name(name))
         if IS_PROMPT_TAG_KEY in model.tags:
-            raise _model_not_found(name)
+            raise errors.registered_model_not_found(name)
         return model
 
     def update_registered_model(
@@ -812,7 +802,7 @@ class RegistryClientMixin:
             model = store.get_registered_model(name)
         except TrackyardError as exc:
             if exc.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST:
-                raise _not_a_prompt(name) from None
+                raise errors.prompt_not_found(name) from None
             raise
         if not is_prompt(model.tags):
             raise TrackyardError.invalid_parameter_value(
@@ -829,10 +819,7 @@ class RegistryClientMixin:
             model_version = self._registry_store.get_model_version(name, number)
         except TrackyardError as exc:
             if exc.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST:
-                raise TrackyardError(
-                    f"Prompt (name={name}, version={number}) not found",
-                    ErrorCode.RESOURCE_DOES_NOT_EXIST,
-                ) from None
+                raise errors.prompt_not_found(name, number) from None
             raise
         return PromptVersion.from_model_version(model_version)
 

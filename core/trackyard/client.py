@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ from trackyard.entities import (
     ViewType,
 )
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.stores import now_ms
 
 if TYPE_CHECKING:
     from trackyard.stores import ArtifactRepository, TrackingStore
@@ -39,10 +39,6 @@ __all__ = ["MlflowClient", "RunOperations"]
 _PARENT_RUN_TAG = "mlflow.parentRunId"
 _RUN_NAME_TAG = "mlflow.runName"
 _USER_TAG = "mlflow.user"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class RunOperations:
@@ -231,7 +227,7 @@ class MlflowClient(RegistryClientMixin):
         run = self._tracking_store.create_run(
             experiment_id=experiment_id,
             user_id=merged.get(_USER_TAG, "unknown"),
-            start_time=_now_ms() if start_time is None else start_time,
+            start_time=now_ms() if start_time is None else start_time,
             tags=run_tags,
             run_name=name,
         )
@@ -264,7 +260,7 @@ class MlflowClient(RegistryClientMixin):
         status_value = RunStatus.from_string(status or "FINISHED")
         if end_time is not None:
             end_time = validation.validate_timestamp(end_time, "end_time")
-        end = _now_ms() if end_time is None else end_time
+        end = now_ms() if end_time is None else end_time
         self._tracking_store.update_run_info(run_id, status_value, end, None)
         self._emit("run.terminated", run_id, status=RunStatus.to_string(status_value))
 
@@ -321,7 +317,7 @@ class MlflowClient(RegistryClientMixin):
         metric = validation.validate_metric(
             key,
             value,
-            _now_ms() if timestamp is None else timestamp,
+            now_ms() if timestamp is None else timestamp,
             0 if step is None else step,
             model_id=model_id,
             dataset_name=dataset_name,

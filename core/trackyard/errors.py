@@ -17,10 +17,15 @@ __all__ = [
     "PluginLoadError",
     "TrackyardError",
     "UnknownSchemeError",
+    "alias_not_found",
     "experiment_exists",
     "experiment_not_found",
     "invalid_parameter",
+    "model_version_not_found",
     "not_active",
+    "prompt_not_found",
+    "registered_model_exists",
+    "registered_model_not_found",
     "run_not_found",
 ]
 
@@ -200,4 +205,45 @@ def not_active(kind: str, ident: str, stage: str) -> TrackyardError:
     """The error for writing to a deleted experiment or run (MLflow's wording)."""
     return invalid_parameter(
         f"The {kind} {ident} must be in the 'active' state. Current state is {stage}."
+    )
+
+
+# -- the model registry's errors (MLflow's wording; stores and the client share them) ---------
+
+
+def registered_model_not_found(name: str) -> TrackyardError:
+    """The ``RESOURCE_DOES_NOT_EXIST`` error for an unknown registered model."""
+    return TrackyardError(
+        f"Registered Model with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
+    )
+
+
+def registered_model_exists(name: str) -> TrackyardError:
+    """The ``RESOURCE_ALREADY_EXISTS`` error for a taken registered model name."""
+    return TrackyardError(
+        f"Registered Model (name={name}) already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS
+    )
+
+
+def model_version_not_found(name: str, version: object) -> TrackyardError:
+    """The ``RESOURCE_DOES_NOT_EXIST`` error for an unknown (or deleted) model version."""
+    return TrackyardError(
+        f"Model Version (name={name}, version={version}) not found",
+        ErrorCode.RESOURCE_DOES_NOT_EXIST,
+    )
+
+
+def alias_not_found(name: str, alias: str) -> TrackyardError:
+    """The error for an alias that no version of ``name`` carries (as MLflow: a bad parameter)."""
+    return invalid_parameter(f"Registered model alias {alias} not found.")
+
+
+def prompt_not_found(name: str, version: object = None) -> TrackyardError:
+    """The ``RESOURCE_DOES_NOT_EXIST`` error for an unknown prompt, or prompt version."""
+    if version is None:
+        return TrackyardError(
+            f"Prompt with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
+        )
+    return TrackyardError(
+        f"Prompt (name={name}, version={version}) not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
     )

@@ -34,6 +34,7 @@ __all__ = [
     "validate_experiment_id",
     "validate_experiment_name",
     "validate_experiment_tag",
+    "validate_history_paging",
     "validate_key",
     "validate_metric",
     "validate_param",
@@ -284,6 +285,25 @@ def validate_timestamp(value: object, what: str = "timestamp") -> int:
     if value < 0:
         raise _invalid(f"Invalid {what}: {value!r}. Times cannot be negative.")
     return int(value)
+
+
+def validate_history_paging(max_results: object, page_token: str | None) -> int:
+    """Check ``get_metric_history``'s paging arguments and return the page's offset.
+
+    ``max_results`` is None (every point) or a positive integer; ``page_token`` is None or a
+    token an earlier page returned.
+
+    Raises:
+        TrackyardError: INVALID_PARAMETER_VALUE for either argument.
+    """
+    from trackyard.search.paging import decode_page_token
+
+    offset = decode_page_token(page_token)
+    if max_results is not None and (
+        isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1
+    ):
+        raise _invalid(f"Invalid value {max_results!r} for parameter 'max_results'")
+    return offset
 
 
 def validate_run_id(run_id: object) -> str:

@@ -88,7 +88,8 @@ from trackyard.errors import experiment_not_found as _experiment_not_found
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.errors import not_active as _not_active
 from trackyard.errors import run_not_found as _run_not_found
-from trackyard.stores import Capabilities, TrackingStore, new_run_tags
+from trackyard.stores import Capabilities, TrackingStore, new_run_tags, now_ms
+from trackyard.validation import validate_history_paging
 from trackyard_file import _metrics
 from trackyard_file._fs import (
     O_BINARY,
@@ -150,10 +151,6 @@ _CACHE_LIMIT = 200_000
 #: Environment variable: how long (seconds) a run read in full may be trusted on the cheap
 #: check alone (see FileTrackingStore._snapshot); 0 checks every file on every read.
 REVALIDATE_ENV = "TRACKYARD_FILE_REVALIDATE_SECONDS"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _opt_int(value: Any) -> int | None:
@@ -237,9 +234,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
         TrackyardError: the root exists but is not a folder, or the URI is not a local one.
     """
 
-    capabilities = Capabilities(
-        transactions=True, concurrent_processes=True, search_or=True, datasets=False
-    )
+    capabilities = Capabilities(transactions=True, concurrent_processes=True, search_or=True)
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         store_uri = store_uri or "./mlruns"
@@ -464,7 +459,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
                 path = self._key_path(os.path.join(directory, TAGS), tag.key, "experiment tag")
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 write_atomic(path, tag.value.encode("utf-8"), tmp_dir=directory)
-            now = _now_ms()
+            now = now_ms()
             meta = {
                 "artifact_location": location,
                 "creation_time": now,
@@ -567,7 +562,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
             stage = meta.get("lifecycle_stage") or LifecycleStage.ACTIVE
             if stage != LifecycleStage.ACTIVE:
                 raise _experiment_not_found(experiment_id)
-            now = _now_ms()
+            now = now_ms()
             for run_dir in self._run_folders(directory):
                 with FileLock(os.path.join(run_dir, LOCK_FILE)) as lock:
                     recover(run_dir, lock.fd)
@@ -607,7 +602,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
                     self._restore_if_deleted_since(run_dir, deleted_at)
                     self._bump(run_dir)
             self._rewrite_experiment_meta(
-                directory, lifecycle_stage=LifecycleStage.ACTIVE, last_update_time=_now_ms()
+                directory, lifecycle_stage=LifecycleStage.ACTIVE, last_update_time=now_ms()
             )
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
@@ -624,7 +619,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
                     f"Experiment(name={new_name}) already exists.",
                     ErrorCode.RESOURCE_ALREADY_EXISTS,
                 )
-            self._rewrite_experiment_meta(directory, name=new_name, last_update_time=_now_ms())
+            self._rewrite_experiment_meta(directory, name=new_name, last_update_time=now_ms())
 
     def _active_experiment(self, experiment_id: str) -> str:
         directory, meta = self._require_experiment(experiment_id)
@@ -1091,7 +1086,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
         with self._write_run(run_id) as w:
             if w.stage == LifecycleStage.ACTIVE:
                 w.changed = True
-                self._set_run_stage(w.run_dir, LifecycleStage.DELETED, _now_ms())
+                self._set_run_stage(w.run_dir, LifecycleStage.DELETED, now_ms())
 
     def restore_run(self, run_id: str) -> None:
         """Restore a deleted run."""
@@ -1238,11 +1233,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
         """Every point of a metric ordered by (timestamp, step, value); identical rows once."""
         from trackyard import search
 
-        offset = search.decode_page_token(page_token)
-        if max_results is not None and (
-            isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1
-        ):
-            raise _invalid(f"Invalid value {max_results!r} for parameter 'max_results'")
+        offset = validate_history_paging(max_results, page_token)
         run_dir, _ = self._run_state(run_id)
         path = self._key_path(os.path.join(run_dir, METRICS), metric_key, "metric")
         try:

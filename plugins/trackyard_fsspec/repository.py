@@ -40,7 +40,7 @@ from fsspec.registry import registry as _fsspec_registry
 from trackyard.entities import FileInfo
 from trackyard.errors import ErrorCode, PluginLoadError, TrackyardError
 from trackyard.errors import invalid_parameter as _invalid
-from trackyard.stores import ArtifactRepository
+from trackyard.stores import ArtifactRepository, Capabilities
 from trackyard.uri import StoreURI, mask_credentials
 from trackyard.validation import validate_artifact_path
 from trackyard_fsspec.hooks import install_hint
@@ -199,6 +199,8 @@ class FsspecArtifactRepository(ArtifactRepository):
         root: the root as fsspec sees it: an absolute local path, or the URI without protocol.
         storage_options: the options the filesystem is built with.
     """
+
+    capabilities = Capabilities(delete_artifacts=True)
 
     def __init__(
         self,

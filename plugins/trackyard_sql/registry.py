@@ -29,7 +29,6 @@ Design:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -46,7 +45,7 @@ from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.search import OrderKey
 from trackyard.search.request import ModelVersionSearch, RegisteredModelSearch
-from trackyard.stores import Capabilities, RegistryStore
+from trackyard.stores import Capabilities, RegistryStore, now_ms
 from trackyard.uri import mask_credentials
 from trackyard_sql import explain
 from trackyard_sql.bootstrap import require_columns
@@ -89,10 +88,6 @@ _LABELS: dict[tuple[str, str], str] = {
 _KEY = '"key"'  # a reserved word on MySQL: always quoted
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _model_not_found(name: str) -> TrackyardError:
     return TrackyardError(
         f"Registered Model with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
@@ -127,12 +122,7 @@ class SqlRegistryStore(RegistryStore):
     """
 
     capabilities = Capabilities(
-        transactions=True,
-        concurrent_processes=True,
-        search_or=True,
-        concurrent_versions=True,
-        model_registry=True,
-        prompts=True,
+        concurrent_processes=True, search_or=True, concurrent_versions=True, prompts=True
     )
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
@@ -328,7 +318,7 @@ class SqlRegistryStore(RegistryStore):
             cur.execute(self._sql_model_exists, self._np(name))
             if cur.fetchone() is not None:
                 raise _model_exists(name)
-            now = _now_ms()
+            now = now_ms()
             self._insert(
                 cur,
                 "registered_models",
@@ -365,7 +355,7 @@ class SqlRegistryStore(RegistryStore):
                     "UPDATE registered_models SET description = ?, last_updated_time = ? "
                     f"WHERE {d.key_equals('name')}{self._scoped('registered_models')}"
                 ),
-                [description, _now_ms(), *self._np(name)],
+                [description, now_ms(), *self._np(name)],
             )
             if cur.rowcount == 0:
                 raise _model_not_found(name)
@@ -411,7 +401,7 @@ class SqlRegistryStore(RegistryStore):
             cur.execute(self._sql_model_exists, self._np(new_name))
             if cur.fetchone() is not None:
                 raise _model_exists(new_name)
-            now = _now_ms()
+            now = now_ms()
             copy_rows(cur, "registered_models", {"name": new_name, "last_updated_time": now})
             copy_rows(cur, "model_versions", {"name": new_name, "last_updated_time": now})
             for table in (
@@ -534,7 +524,7 @@ class SqlRegistryStore(RegistryStore):
             cur.execute(self._sql_max_version, self._np(name))
             row = cur.fetchone()
             number = int(row[0] or 0) + 1 if row else 1
-            now = _now_ms()
+            now = now_ms()
             self._insert(
                 cur,
                 "model_versions",
@@ -596,7 +586,7 @@ class SqlRegistryStore(RegistryStore):
                     f"{d.key_equals('name')} AND version = ? AND current_stage <> ?"
                     f"{self._scoped('model_versions')}"
                 ),
-                [description, _now_ms(), *d.key_params(name), int(version), _DELETED, *self._wsp],
+                [description, now_ms(), *d.key_params(name), int(version), _DELETED, *self._wsp],
             )
             if cur.rowcount == 0:
                 raise _version_not_found(name, version)
@@ -614,7 +604,7 @@ class SqlRegistryStore(RegistryStore):
         def transition(cur: Any) -> ModelVersion:
             self._require_model(cur, name, lock=True)
             number = self._require_version(cur, name, version)
-            now = _now_ms()
+            now = now_ms()
             if archive_existing_versions:
                 cur.execute(
                     d.sql(
@@ -643,7 +633,7 @@ class SqlRegistryStore(RegistryStore):
         def delete(cur: Any) -> None:
             self._require_model(cur, name, lock=True)
             number = self._require_version(cur, name, version)
-            now = _now_ms()
+            now = now_ms()
             cur.execute(
                 d.sql(
                     "UPDATE model_versions SET current_stage = ?, last_updated_time = ?, "

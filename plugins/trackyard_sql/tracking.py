@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import uuid
 from collections.abc import Sequence
 from operator import itemgetter
@@ -46,7 +45,7 @@ from trackyard.errors import not_active as _not_active
 from trackyard.errors import run_not_found as _run_not_found
 from trackyard.search import decode_page_token, encode_page_token
 from trackyard.search.request import ExperimentSearch, RunSearch
-from trackyard.stores import Capabilities, TrackingStore, new_run_tags
+from trackyard.stores import Capabilities, TrackingStore, new_run_tags, now_ms
 from trackyard.uri import mask_credentials
 from trackyard_sql import explain
 from trackyard_sql.bootstrap import require_columns
@@ -117,10 +116,6 @@ _REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 _DATASET_TABLES = ("datasets", "inputs", "input_tags")
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _experiment_int(experiment_id: object) -> int | None:
     """The integer id of ``experiment_id``, or None if no SQL experiment can have it."""
     if isinstance(experiment_id, int) and not isinstance(experiment_id, bool):
@@ -163,9 +158,7 @@ class SqlTrackingStore(TrackingStore):
             has MLflow's tables at a schema too old for this store.
     """
 
-    capabilities = Capabilities(
-        transactions=True, concurrent_processes=True, search_or=True, datasets=False
-    )
+    capabilities = Capabilities(transactions=True, concurrent_processes=True, search_or=True)
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         store_uri = store_uri or config.get_tracking_uri()
@@ -265,7 +258,7 @@ class SqlTrackingStore(TrackingStore):
             return
         location = _join_uri(str(self.artifact_uri), str(DEFAULT_EXPERIMENT_ID))
         self._check("experiments", "artifact_location", location)
-        now = _now_ms()
+        now = now_ms()
 
         def insert(cur: Any) -> None:
             cur.execute(exists_sql, (DEFAULT_EXPERIMENT_ID,))
@@ -347,7 +340,7 @@ class SqlTrackingStore(TrackingStore):
         for key, value in tag_rows:
             self._check("experiment_tags", "key", key)
             self._check("experiment_tags", "value", value)
-        now = _now_ms()
+        now = now_ms()
 
         def create(cur: Any) -> str:
             cur.execute(self._sql_experiment_by_name, (*d.key_params(name), *self._ws_params))
@@ -453,7 +446,7 @@ class SqlTrackingStore(TrackingStore):
             row = self._experiment_row(cur, experiment_id)
             if row[3] != LifecycleStage.ACTIVE:
                 raise _experiment_not_found(experiment_id)
-            now = _now_ms()
+            now = now_ms()
             cur.execute(
                 d.sql(
                     "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? "
@@ -485,7 +478,7 @@ class SqlTrackingStore(TrackingStore):
                     "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? "
                     "WHERE experiment_id = ?"
                 ),
-                (LifecycleStage.ACTIVE, _now_ms(), row[0]),
+                (LifecycleStage.ACTIVE, now_ms(), row[0]),
             )
             # Runs deleted on their own before the experiment keep their state.
             cur.execute(
@@ -517,7 +510,7 @@ class SqlTrackingStore(TrackingStore):
                 d.sql(
                     "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?"
                 ),
-                (new_name, _now_ms(), row[0]),
+                (new_name, now_ms(), row[0]),
             )
 
         try:
@@ -687,7 +680,7 @@ class SqlTrackingStore(TrackingStore):
                     "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? "
                     "WHERE run_uuid = ? AND lifecycle_stage = ?"
                 ),
-                (LifecycleStage.DELETED, _now_ms(), run_id, LifecycleStage.ACTIVE),
+                (LifecycleStage.DELETED, now_ms(), run_id, LifecycleStage.ACTIVE),
             )
 
         self._db.write(delete)

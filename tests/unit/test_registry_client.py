@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from trackyard_memory.registry import MemoryRegistryStore
 
-from tests.unit.memory_registry import MemoryRegistryStore
-from trackyard.entities.model_registry import ModelVersion, ModelVersionStatus
+from trackyard.entities.model_registry import ModelVersion, ModelVersionStatus, RegisteredModelTag
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.plugins.hookspecs import Event, hookimpl
 from trackyard.stores import Capabilities
@@ -55,8 +55,9 @@ def test_stage_methods_warn_naming_aliases(client: Any) -> None:
 
 
 def test_events_carry_masked_registry_uri(recorder: _Recorder) -> None:
-    store = MemoryRegistryStore("postgresql://ml:secret@db/registry")
-    client = make_client(registry_store=store)
+    client = make_client(
+        registry_store=MemoryRegistryStore(), registry_uri="postgresql://ml:secret@db/registry"
+    )
     client.create_registered_model("m")
     (event,) = recorder.events
     assert event.name == "registered_model.created"
@@ -137,7 +138,7 @@ def test_create_model_version_awaits_registration(monkeypatch: pytest.MonkeyPatc
 
 def test_prompts_need_the_capability() -> None:
     class NoPrompts(MemoryRegistryStore):
-        capabilities = Capabilities(model_registry=True, prompts=False)
+        capabilities = Capabilities(prompts=False)
 
     client = make_client(registry_store=NoPrompts())
     for call in (
@@ -155,9 +156,9 @@ def test_prompts_need_the_capability() -> None:
 def test_search_prompts_by_experiment(client: Any) -> None:
     client.register_prompt("linked", "a")
     client.register_prompt("other", "b")
-    store = client._registry_store
-    store._models["linked"].tags["_mlflow_experiment_ids"] = ",1,7,"
-    store._models["other"].tags["_mlflow_experiment_ids"] = ",17,"
+    store = client._registry_store  # the client keeps this tag for itself
+    store.set_registered_model_tag("linked", RegisteredModelTag("_mlflow_experiment_ids", ",1,7,"))
+    store.set_registered_model_tag("other", RegisteredModelTag("_mlflow_experiment_ids", ",17,"))
     assert [p.name for p in client.search_prompts("experiment_id = '7'")] == ["linked"]
     assert [p.name for p in client.search_prompts("experiment_id = '17'")] == ["other"]
     assert [p.name for p in client.search_prompts("name = 'linked' AND experiment_id = '1'")] == [
@@ -296,3 +297,53 @@ def test_client_resolves_the_registry_store_from_the_registry_uri(tmp_path: Any)
         assert other.get_registered_model("m").name == "m"
     finally:
         clear_store_cache()
+
+
+def _memory_store(tmp_path: Any) -> Any:
+    return MemoryRegistryStore()
+
+
+def _file_store(tmp_path: Any) -> Any:
+    from trackyard_file.registry import FileRegistryStore
+
+    return FileRegistryStore(str(tmp_path / "mlruns"))
+
+
+def _sql_store(tmp_path: Any) -> Any:
+    from trackyard_sql.registry import SqlRegistryStore
+
+    return SqlRegistryStore(f"sqlite:///{tmp_path / 'r.db'}")
+
+
+@pytest.mark.parametrize("make_store", [_memory_store, _file_store, _sql_store])
+def test_registry_errors_have_one_wording(make_store: Any, tmp_path: Any) -> None:
+    """Stores and the client build registry errors with trackyard.errors, worded one way."""
+    from trackyard import errors
+
+    store = make_store(tmp_path)
+    client = make_client(registry_store=store)
+    client.create_registered_model("m")
+    client.create_model_version("m", "s3://b/1")
+    client.register_prompt("p", "Hello")
+    cases = [
+        (lambda: client.get_registered_model("nope"), errors.registered_model_not_found("nope")),
+        (lambda: client.create_registered_model("m"), errors.registered_model_exists("m")),
+        (lambda: store.rename_registered_model("p", "m"), errors.registered_model_exists("m")),
+        (lambda: client.get_model_version("m", "7"), errors.model_version_not_found("m", "7")),
+        (lambda: client.get_model_version("p", "1"), errors.registered_model_not_found("p")),
+        (
+            lambda: client.get_model_version_by_alias("m", "gone"),
+            errors.alias_not_found("m", "gone"),
+        ),
+        (lambda: client.get_prompt_version("nope", 1), errors.prompt_not_found("nope")),
+        (lambda: client.get_prompt_version("p", 9), errors.prompt_not_found("p", "9")),
+        (lambda: store.get_registered_model("nope"), errors.registered_model_not_found("nope")),
+        (lambda: store.get_model_version("m", "7"), errors.model_version_not_found("m", "7")),
+    ]
+    for call, expected in cases:
+        with pytest.raises(TrackyardError) as excinfo:
+            call()
+        got = excinfo.value
+        assert (got.error_code, got.message) == (expected.error_code, expected.message)
+    if hasattr(store, "close"):
+        store.close()

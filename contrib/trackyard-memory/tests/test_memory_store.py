@@ -14,7 +14,7 @@ from trackyard import MlflowClient
 from trackyard.backends import get_registry_store, get_tracking_store
 from trackyard.entities import Metric, Param, RunTag
 from trackyard.errors import ErrorCode, TrackyardError
-from trackyard.plugins.manager import get_plugin_manager
+from trackyard.plugins import get_plugin_manager
 from trackyard.search import ExperimentSearch, RegisteredModelSearch
 
 from trackyard_memory import fresh_uri, reset, space_names
@@ -186,7 +186,7 @@ def test_the_plugin_is_discovered_through_its_entry_point() -> None:
 def test_listing_schemes_imports_no_store() -> None:
     code = (
         "import sys\n"
-        "from trackyard.plugins.manager import get_plugin_manager\n"
+        "from trackyard.plugins import get_plugin_manager\n"
         "assert 'memory' in get_plugin_manager().schemes('tracking')\n"
         "loaded = [m for m in ('trackyard_memory.tracking', 'trackyard_memory.registry', "
         "'fsspec') if m in sys.modules]\n"

@@ -507,7 +507,7 @@ def test_cli_status_flush_and_verify(tmp_path: Path, tee_uri: str, mlruns: Path)
 
 
 def test_resolved_through_the_plugin_system(tee_uri: str) -> None:
-    from trackyard.plugins.manager import get_plugin_manager
+    from trackyard.plugins import get_plugin_manager
 
     manager = get_plugin_manager()
     assert manager.resolve("tracking", tee_uri) is TeeTrackingStore

@@ -37,7 +37,9 @@ from trackyard.entities.model_registry import (
 )
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.plugins.hookspecs import Event, hookimpl
+from trackyard.testing._backend import BackendCheck
 from trackyard.testing._client import make_client, require_capability
+from trackyard.testing._processes import RegistryProcessesCheck
 
 __all__ = ["MODEL_SEARCH_CASES", "VERSION_SEARCH_CASES", "RegistryStoreSuite"]
 
@@ -207,8 +209,14 @@ class _Listener:
         return [e.name for e in self.events]
 
 
-class RegistryStoreSuite:
+class RegistryStoreSuite(BackendCheck, RegistryProcessesCheck):
     """Mixin test class: subclass it and override the ``registry_store`` fixture."""
+
+    backend_kind = "registry"
+
+    def _backend_under_test(self, request: pytest.FixtureRequest) -> tuple[object, str | None]:
+        store = request.getfixturevalue("registry_store")
+        return store, store.store_uri
 
     # -- fixtures --------------------------------------------------------------------------
     @pytest.fixture

@@ -19,7 +19,9 @@ import pytest
 from trackyard import search
 from trackyard.entities import LifecycleStage, Metric, Param, Run, RunTag, ViewType
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.testing._backend import BackendCheck
 from trackyard.testing._client import make_client, require_capability
+from trackyard.testing._processes import TrackingProcessesCheck
 
 __all__ = ["EXPERIMENT_SEARCH_CASES", "SEARCH_CASES", "TrackingStoreSuite"]
 
@@ -119,8 +121,14 @@ EXPERIMENT_SEARCH_CASES: list[tuple[str, list[str] | None, str]] = [
 ]
 
 
-class TrackingStoreSuite:
+class TrackingStoreSuite(BackendCheck, TrackingProcessesCheck):
     """Mixin test class: subclass it and override the ``tracking_store`` fixture."""
+
+    backend_kind = "tracking"
+
+    def _backend_under_test(self, request: pytest.FixtureRequest) -> tuple[object, str | None]:
+        store = request.getfixturevalue("tracking_store")
+        return store, store.store_uri
 
     # -- fixtures --------------------------------------------------------------------------
     @pytest.fixture
@@ -629,6 +637,15 @@ class TrackingStoreSuite:
         assert len(page) == 1000 and page.token
         second = store.get_metric_history(run_id, "long", max_results=1000, page_token=page.token)
         assert second[0].step == 1000
+
+    @pytest.mark.parametrize("max_results", [0, -1, True, 1.5, "10"])
+    def test_metric_history_bad_paging_is_refused(
+        self, client: Any, run_id: str, max_results: Any
+    ) -> None:
+        client.log_metric(run_id, "m", 1.0, step=0)
+        history = client._store.get_metric_history
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, history, run_id, "m", max_results=max_results)
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, history, run_id, "m", page_token="not-a-token")
 
     def test_concurrent_threads_log_to_one_store(self, client: Any, exp_id: str) -> None:
         run_ids = [client.create_run(exp_id).info.run_id for _ in range(2)]

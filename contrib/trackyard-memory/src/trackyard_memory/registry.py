@@ -21,11 +21,10 @@ MLflow's registry rules, as the conformance kit checks them:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from trackyard import search
+from trackyard import errors, search
 from trackyard.entities import PagedList
 from trackyard.entities.model_registry import (
     ModelVersion,
@@ -35,9 +34,8 @@ from trackyard.entities.model_registry import (
     RegisteredModelTag,
     Stage,
 )
-from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.search import ModelVersionSearch, RegisteredModelSearch
-from trackyard.stores import Capabilities, RegistryStore
+from trackyard.stores import Capabilities, RegistryStore, now_ms
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
 
@@ -48,29 +46,6 @@ _DELETED = Stage.DELETED_INTERNAL
 _REDACTED_SOURCE = "REDACTED-SOURCE-PATH"
 _REDACTED_RUN_ID = "REDACTED-RUN-ID"
 _REDACTED_RUN_LINK = "REDACTED-RUN-LINK"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _model_not_found(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Registered Model with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
-
-
-def _version_not_found(name: str, version: object) -> TrackyardError:
-    return TrackyardError(
-        f"Model Version (name={name}, version={version}) not found",
-        ErrorCode.RESOURCE_DOES_NOT_EXIST,
-    )
-
-
-def _model_exists(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Registered Model (name={name}) already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS
-    )
 
 
 @dataclass
@@ -166,14 +141,7 @@ class MemoryRegistryStore(RegistryStore):
         TrackyardError: INVALID_PARAMETER_VALUE for a malformed ``memory://`` URI.
     """
 
-    capabilities = Capabilities(
-        transactions=True,
-        concurrent_processes=False,
-        search_or=True,
-        concurrent_versions=True,
-        model_registry=True,
-        prompts=True,
-    )
+    capabilities = Capabilities(search_or=True, concurrent_versions=True, prompts=True)
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
         store_uri = store_uri or "memory://"
@@ -201,7 +169,7 @@ class MemoryRegistryStore(RegistryStore):
     def _model(self, name: str) -> _Model:
         model = self._models().get(name)
         if model is None:
-            raise _model_not_found(name)
+            raise errors.registered_model_not_found(name)
         return model
 
     def _version(self, name: str, version: str) -> tuple[_Model, _Version]:
@@ -209,10 +177,10 @@ class MemoryRegistryStore(RegistryStore):
         try:
             number = int(version)
         except (TypeError, ValueError):
-            raise _version_not_found(name, version) from None
+            raise errors.model_version_not_found(name, version) from None
         found = model.versions.get(number)
         if found is None or found.deleted:
-            raise _version_not_found(name, version)
+            raise errors.model_version_not_found(name, version)
         return model, found
 
     # -- registered models -----------------------------------------------------------------
@@ -228,8 +196,8 @@ class MemoryRegistryStore(RegistryStore):
         with self._lock:
             models = self._models()
             if name in models:
-                raise _model_exists(name)
-            now = _now_ms()
+                raise errors.registered_model_exists(name)
+            now = now_ms()
             model = models[name] = _Model(
                 name,
                 now,
@@ -249,7 +217,7 @@ class MemoryRegistryStore(RegistryStore):
             model.description = description
             if deployment_job_id is not None:
                 model.deployment_job_id = deployment_job_id
-            model.updated = _now_ms()
+            model.updated = now_ms()
             return model.entity()
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
@@ -260,8 +228,8 @@ class MemoryRegistryStore(RegistryStore):
             if new_name == name:
                 return model.entity()
             if new_name in models:
-                raise _model_exists(new_name)
-            now = _now_ms()
+                raise errors.registered_model_exists(new_name)
+            now = now_ms()
             del models[name]
             model.name = new_name
             model.updated = now
@@ -327,7 +295,7 @@ class MemoryRegistryStore(RegistryStore):
             storage_location = version_storage_location(self, source)
             model = self._model(name)
             model.last_number += 1
-            now = _now_ms()
+            now = now_ms()
             version = model.versions[model.last_number] = _Version(
                 number=model.last_number,
                 creation=now,
@@ -350,7 +318,7 @@ class MemoryRegistryStore(RegistryStore):
         with self._lock:
             model, v = self._version(name, version)
             v.description = description
-            v.updated = _now_ms()
+            v.updated = now_ms()
             return model.version_entity(v)
 
     def transition_model_version_stage(
@@ -359,7 +327,7 @@ class MemoryRegistryStore(RegistryStore):
         """Move a version to a stage, optionally archiving the others in that stage."""
         with self._lock:
             model, v = self._version(name, version)
-            now = _now_ms()
+            now = now_ms()
             if archive_existing_versions:
                 for other in model.versions.values():
                     if other is not v and other.stage == stage:
@@ -374,7 +342,7 @@ class MemoryRegistryStore(RegistryStore):
         """Soft-delete a version as MLflow does: redacted, hidden, its aliases removed."""
         with self._lock:
             model, v = self._version(name, version)
-            now = _now_ms()
+            now = now_ms()
             v.stage = _DELETED
             v.updated = now
             v.source = _REDACTED_SOURCE
@@ -435,8 +403,5 @@ class MemoryRegistryStore(RegistryStore):
             model = self._model(name)
             number = model.aliases.get(alias)
             if number is None:
-                raise TrackyardError(
-                    f"Registered model alias {alias} not found.",
-                    ErrorCode.INVALID_PARAMETER_VALUE,
-                )
+                raise errors.alias_not_found(name, alias)
             return model.version_entity(model.versions[number])

@@ -235,7 +235,7 @@ class TeeTrackingStore(TrackingStore):
     capabilities = Capabilities()
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
-        from trackyard.plugins.manager import get_plugin_manager
+        from trackyard.plugins import get_plugin_manager
 
         if not store_uri:
             raise TrackyardError.invalid_parameter_value("A tee store needs a tee: URI")
@@ -261,7 +261,6 @@ class TeeTrackingStore(TrackingStore):
             concurrent_processes=HAS_PROCESS_LOCKS
             and all(c.capabilities.concurrent_processes for c in classes),
             search_or=primary_caps.search_or,
-            datasets=primary_caps.datasets,
         )
 
     @property
