@@ -7,6 +7,7 @@ it holds no storage logic. Code written against ``mlflow.MlflowClient`` runs unc
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import posixpath
@@ -29,7 +30,7 @@ from trackyard.entities import (
     RunTag,
     ViewType,
 )
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError, local_path_error
 
 if TYPE_CHECKING:
     from trackyard.stores import ArtifactRepository, TrackingStore
@@ -382,30 +383,37 @@ class MlflowClient(RegistryClientMixin):
 
     # -- artifacts -------------------------------------------------------------------------
     def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
-        """Upload a local file or directory to the run's artifacts (under ``artifact_path``)."""
+        """Upload a local file or directory to the run's artifacts (under ``artifact_path``).
+
+        Raises:
+            LocalFileNotFoundError: ``local_path`` does not exist; it is both a
+                :class:`TrackyardError` and a ``FileNotFoundError``, which MLflow raises.
+        """
         artifact_path = validation.validate_artifact_path(artifact_path) or None
         local_path = os.fspath(local_path)
+        if not os.path.exists(local_path):
+            raise local_path_error(errno.ENOENT, local_path)
         repo = self._artifact_repo(run_id)
         if os.path.isdir(local_path):
             name = os.path.basename(os.path.normpath(local_path))
             repo.log_artifacts(
                 local_path, posixpath.join(artifact_path, name) if artifact_path else name
             )
-        elif os.path.isfile(local_path):
-            repo.log_artifact(local_path, artifact_path)
         else:
-            raise TrackyardError(
-                f"No such file or directory: {local_path!r}", ErrorCode.INVALID_PARAMETER_VALUE
-            )
+            repo.log_artifact(local_path, artifact_path)
 
     def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
-        """Upload the contents of a local directory to the run's artifacts."""
+        """Upload the contents of a local directory to the run's artifacts.
+
+        Raises:
+            LocalPathError: ``local_dir`` is missing (a ``FileNotFoundError`` too) or is not a
+                directory (a ``NotADirectoryError`` too); MLflow uploads nothing then.
+        """
         artifact_path = validation.validate_artifact_path(artifact_path) or None
         local_dir = os.fspath(local_dir)
         if not os.path.isdir(local_dir):
-            raise TrackyardError(
-                f"Not a directory: {local_dir!r}", ErrorCode.INVALID_PARAMETER_VALUE
-            )
+            code = errno.ENOTDIR if os.path.exists(local_dir) else errno.ENOENT
+            raise local_path_error(code, local_dir, "log_artifacts() uploads a directory")
         self._artifact_repo(run_id).log_artifacts(local_dir, artifact_path)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
@@ -434,13 +442,19 @@ class MlflowClient(RegistryClientMixin):
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
         """Download an artifact file or directory and return its local path.
 
-        ``run_id`` may also be a ``runs:/<run_id>/<path>`` or ``models:/...`` URI; ``path`` is
-        then relative to what it names.
+        As in MLflow, what ``path`` names lands in ``dst_path`` under its own name
+        (``"model/data"`` gives ``<dst_path>/data``); ``""`` or a trailing ``/`` downloads
+        a directory's contents. ``dst_path`` is created if missing (default: a new temporary
+        directory). ``run_id`` may also be a ``runs:/`` or ``models:/`` URI, with ``path``
+        below what it names; see :func:`trackyard.artifacts.download_artifacts`.
         """
+        from trackyard import artifacts
+
         if isinstance(run_id, str) and run_id.startswith(("runs:", "models:")):
-            return self._download_from_uri(run_id, path, dst_path)
-        path = validation.validate_artifact_path(path)
-        return self._artifact_repo(run_id).download_artifacts(path, dst_path)
+            location = artifacts.locate(self, run_id, path)
+        else:
+            location = artifacts.locate_run_path(self, validation.validate_run_id(run_id), path)
+        return artifacts.download(self, location, dst_path)
 
     def __repr__(self) -> str:
         from trackyard.uri import mask_credentials
