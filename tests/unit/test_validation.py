@@ -205,7 +205,21 @@ def test_experiment_ids(given: object, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "given",
-    ["churn-model", "abc", "1.0", "", " ", "1_0", "0x1", "\uff11", "x" * 65, 1.0, True, None, 2**63],
+    [
+        "churn-model",
+        "abc",
+        "1.0",
+        "",
+        " ",
+        "1_0",
+        "0x1",
+        "\uff11",
+        "x" * 65,
+        1.0,
+        True,
+        None,
+        2**63,
+    ],
 )
 def test_experiment_ids_refused(given: object) -> None:
     message = invalid(v.validate_experiment_id, given)
