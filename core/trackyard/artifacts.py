@@ -162,12 +162,14 @@ def load_dict(artifact_uri: str) -> dict[str, Any]:
 class Location(NamedTuple):
     """What an artifact URI names: ``path`` (may be empty) under the repository at ``root``.
 
-    ``version`` is set when the URI named a registered model version.
+    ``version`` is set when the URI named a registered model version (``by_alias`` when
+    through an alias).
     """
 
     root: str
     path: str
     version: ModelVersion | None = None
+    by_alias: bool = False
 
     def repository(self, client: MlflowClient) -> ArtifactRepository:
         from trackyard.backends import get_artifact_repository
@@ -187,7 +189,7 @@ def locate(client: MlflowClient, uri: str, path: str = "") -> Location:
         base, sub = _split_models_uri(uri)
         version = _resolve_version(client, base)
         sub = validation.validate_artifact_path(_join(sub, path))
-        return Location(_content_root(client, version), sub, version)
+        return Location(_content_root(client, version), sub, version, "@" in base)
     parent_uri, leaf = _split_uri(_append(uri, validation.validate_artifact_path(path)))
     return Location(parent_uri, leaf)
 
@@ -209,7 +211,9 @@ def download(
     if version is not None and os.path.isfile(os.path.join(local, "MLmodel")):
         import yaml
 
-        meta = {"model_name": version.name, "model_version": str(version.version)}
+        # MLflow writes the number as a string, or as an int when reached through an alias
+        number = int(version.version) if location.by_alias else str(version.version)
+        meta = {"model_name": version.name, "model_version": number}
         with open(os.path.join(local, REGISTERED_MODEL_META_FILE), "w", encoding="utf-8") as fh:
             yaml.safe_dump(meta, fh, default_flow_style=False, allow_unicode=True)
     return local

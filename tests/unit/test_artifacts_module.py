@@ -96,9 +96,16 @@ def test_download_layout(
 
 
 def test_registered_model_meta(world: dict[str, Any], uri: str, tmp_path: Path) -> None:
-    local = artifacts.download_artifacts("models:/m@champ", dst_path=tmp_path, tracking_uri=uri)
-    meta = yaml.safe_load(Path(local, "registered_model_meta").read_text())
-    assert meta == {"model_name": "m", "model_version": "1"}
+    # MLflow writes the version as a string, or as an int when the URI used an alias
+    for given, number in (("models:/m/1", "1"), ("models:/m@champ", 1)):
+        dst = tmp_path / str(type(number).__name__)
+        local = artifacts.download_artifacts(given, dst_path=dst, tracking_uri=uri)
+        meta = yaml.safe_load(Path(local, "registered_model_meta").read_text())
+        assert meta == {"model_name": "m", "model_version": number}
+    local = artifacts.download_artifacts(
+        "models:/m/1/data", dst_path=tmp_path / "sub", tracking_uri=uri
+    )
+    assert not os.path.exists(os.path.join(local, "registered_model_meta"))  # no MLmodel there
 
 
 @pytest.mark.parametrize(
