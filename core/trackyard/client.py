@@ -211,9 +211,12 @@ class MlflowClient(RegistryClientMixin):
     ) -> Run:
         """Create a run and return it.
 
-        System tags from ``trackyard_run_context`` plugins (``mlflow.user``,
-        ``mlflow.source.name``, ``mlflow.source.type``, ``mlflow.source.git.commit``) are
-        added; the tags you pass win. Without a name, one like ``quick-newt-42`` is made up.
+        Tags from ``trackyard_run_context`` plugins are added; the built-in one sets what
+        MLflow's fluent ``start_run`` sets (MLflow's ``MlflowClient.create_run`` sets none):
+        ``mlflow.user`` (also the run's ``user_id``), ``mlflow.source.name``,
+        ``mlflow.source.type`` and, for a script in a git checkout,
+        ``mlflow.source.git.commit`` / ``.branch`` / ``.repoURL``. The tags you pass win.
+        Without a name, one like ``quick-newt-42`` is made up.
         """
         from trackyard.plugins.manager import get_plugin_manager
 
