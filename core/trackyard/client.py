@@ -13,7 +13,7 @@ import os
 import posixpath
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from trackyard import config, validation
 from trackyard._names import generate_run_name
@@ -313,7 +313,7 @@ class MlflowClient(RegistryClientMixin):
         self,
         run_id: str,
         key: str,
-        value: float,
+        value: SupportsFloat | str | bytes,
         timestamp: int | None = None,
         step: int | None = None,
         synchronous: bool | None = None,
@@ -321,7 +321,11 @@ class MlflowClient(RegistryClientMixin):
         dataset_digest: str | None = None,
         model_id: str | None = None,
     ) -> RunOperations | None:
-        """Log one metric point (timestamp defaults to now, step to 0)."""
+        """Log one metric point (timestamp defaults to now, step to 0).
+
+        ``value`` is converted as MLflow converts it: numbers, booleans, numeric strings
+        (``"0.5"``, ``"nan"``) and one-element arrays or tensors are accepted.
+        """
         metric = validation.validate_metric(
             key,
             value,

@@ -640,7 +640,10 @@ class TrackingStoreSuite:
         # MLflow's client converts with float(): "0.5", " 1e3 ", "nan", True are all accepted
         client.log_metric(run_id, "s", "0.5", timestamp=T0)
         client.log_metric(run_id, "flag", True, timestamp=T0)
-        client.log_batch(run_id, metrics=[Metric("b", " 1e3 ", T0, 1), Metric("n", "nan", T0, 0)])
+        strings: list[Any] = [" 1e3 ", "nan"]
+        client.log_batch(
+            run_id, metrics=[Metric("b", strings[0], T0, 1), Metric("n", strings[1], T0, 0)]
+        )
         metrics = client.get_run(run_id).data.metrics
         assert (metrics["s"], metrics["flag"], metrics["b"]) == (0.5, 1.0, 1000.0)
         assert math.isnan(metrics["n"])
