@@ -35,6 +35,19 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert match.group(1) == _readme_commands()[1]
 
 
+def test_docs_quote_the_readme_commands() -> None:
+    """Pages that show how to install and test use the README's commands, verbatim."""
+    quickstart, tests = _readme_commands()[:2]
+    for page in ("getting-started.md", "development.md"):
+        text = (ROOT / "docs" / page).read_text()
+        assert tests in text.splitlines(), f"docs/{page} does not show the README's test command"
+    assert quickstart in (ROOT / "docs" / "getting-started.md").read_text().splitlines()
+    for page in (ROOT / "docs").rglob("*.md"):
+        for line in page.read_text().splitlines():
+            if line.startswith("python3 -m venv") and "pytest" in line:
+                assert line == tests, f"{page.relative_to(ROOT)} shows a stale test command: {line}"
+
+
 def _installed_contrib() -> dict[str, Path]:
     """Distribution name -> tests folder, for the contrib plugins installed in this run."""
     import importlib.metadata

@@ -28,10 +28,9 @@ changes MLflow's webhooks know), plus ``registered_model.updated`` / ``.renamed`
 from __future__ import annotations
 
 import logging
-import posixpath
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from trackyard import errors, validation
@@ -627,40 +626,6 @@ class RegistryClientMixin:
         if alias.lower() == "latest":
             return _newest(self._registry_store, name, None, f"models:/{name}@{alias}")
         return self._registry_store.get_model_version_by_alias(name, alias)
-
-    # -- models:/ and runs:/ URIs ------------------------------------------------------------
-    def _download_from_uri(self, uri: str, path: str, dst_path: str | None) -> str:
-        """``download_artifacts`` for a ``runs:/`` or ``models:/`` URI given as ``run_id``.
-
-        ``path`` is relative to what the URI names. A ``models:/`` URI is resolved to the
-        version's download location, which may itself be a ``runs:/`` or ``models:/`` URI or
-        any artifact URI.
-        """
-        from trackyard.backends import get_artifact_repository
-        from trackyard.uri import parse_runs_uri, resolve_models_uri
-
-        path = validation.validate_artifact_path(path)
-        location = uri
-        for _ in range(_MAX_URI_HOPS):
-            if location.startswith("runs:"):
-                run_id, sub = parse_runs_uri(location)
-                validation.validate_run_id(run_id)
-                full = posixpath.join(sub, path) if sub and path else (sub or path)
-                download: Callable[[str, str, str | None], str] = self.download_artifacts  # type: ignore[attr-defined]
-                return download(run_id, full, dst_path)
-            if location.startswith("models:"):
-                version = self._not_a_prompt_version(
-                    resolve_models_uri(self._registry_store, location)
-                )
-                location = self._registry_store.get_model_version_download_uri(
-                    version.name, version.version
-                )
-                continue
-            repo = get_artifact_repository(location, self._tracking_uri, self._registry_uri)
-            return repo.download_artifacts(path, dst_path)
-        raise TrackyardError.invalid_parameter_value(
-            f"{uri!r} resolves through more than {_MAX_URI_HOPS} models:/ URIs; is there a loop?"
-        )
 
     # -- prompts ---------------------------------------------------------------------------
     def create_prompt(

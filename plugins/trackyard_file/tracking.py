@@ -228,7 +228,8 @@ class FileTrackingStore(TrackingStore, CachedReader):
         artifact_uri: the default artifact root of new experiments. Without one (or with
             trackyard's generic default, ``./trackyard-artifacts``, when
             ``TRACKYARD_ARTIFACT_ROOT`` is not set) it is the store root as a ``file://``
-            URI, as in MLflow, so experiment ``<id>`` keeps its artifacts in ``<root>/<id>``.
+            URI (MLflow writes a plain path when its root is one), so experiment ``<id>`` keeps
+            its artifacts in ``<root>/<id>``, as in MLflow.
 
     Raises:
         TrackyardError: the root exists but is not a folder, or the URI is not a local one.

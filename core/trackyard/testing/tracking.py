@@ -189,6 +189,34 @@ class TrackingStoreSuite(BackendCheck, TrackingProcessesCheck):
         _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.get_experiment, "987654")
         assert client.get_experiment_by_name("no such experiment") is None
 
+    def test_experiment_ids_are_integers(self, client: Any, exp_id: str) -> None:
+        # Every store numbers experiments, so a name where an id belongs is refused up front
+        # (MLflow's SQL store does the same; its file store would silently find nothing).
+        assert exp_id.isdigit()
+        assert client.get_experiment(int(exp_id)).experiment_id == exp_id
+        assert client.get_experiment(f" 0{exp_id}").experiment_id == exp_id
+        name = client.get_experiment(exp_id).name
+        for call, args in [
+            (client.get_experiment, (name,)),
+            (client.get_experiment, ("abc",)),
+            (client.create_run, ("churn-model",)),
+            (client.set_experiment_tag, ("abc", "k", "v")),
+            (client.delete_experiment, ("abc",)),
+            (client.search_runs, (["churn-model"],)),
+            (client.search_runs, ([exp_id, "abc"],)),
+            (client.search_runs, ("1.5",)),
+        ]:
+            error = _expect(ErrorCode.INVALID_PARAMETER_VALUE, call, *args)
+            assert "Experiment ID must be a valid integer" in error.message
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.get_experiment, "-1")
+        assert client.get_experiment(exp_id).lifecycle_stage == LifecycleStage.ACTIVE
+
+    def test_search_runs_takes_int_experiment_ids(self, client: Any, exp_id: str) -> None:
+        run_id = client.create_run(exp_id).info.run_id
+        assert [r.info.run_id for r in client.search_runs([int(exp_id)])] == [run_id]
+        assert [r.info.run_id for r in client.search_runs(int(exp_id))] == [run_id]
+        assert [r.info.run_id for r in client.search_runs([f"0{exp_id}"])] == [run_id]
+
     @pytest.mark.parametrize("name", ["", "   ", "x" * 501, None, 7])
     def test_bad_experiment_name(self, client: Any, name: Any) -> None:
         before = len(client.search_experiments(view_type=ViewType.ALL))
@@ -595,8 +623,8 @@ class TrackingStoreSuite(BackendCheck, TrackingProcessesCheck):
     @pytest.mark.parametrize(
         "value, timestamp, step",
         [
-            ("1.0", T0, 0),
-            (True, T0, 0),
+            ("high", T0, 0),
+            ("0x10", T0, 0),
             (None, T0, 0),
             ([1], T0, 0),
             (1.0, -1, 0),
@@ -624,6 +652,19 @@ class TrackingStoreSuite(BackendCheck, TrackingProcessesCheck):
             metrics=[Metric("ok", 1.0, T0, 0), Metric("m", value, timestamp, step)],
         )
         assert client.get_run(run_id).data.metrics == {}
+
+    def test_numeric_strings_and_bools_are_metric_values(self, client: Any, run_id: str) -> None:
+        # MLflow's client converts with float(): "0.5", " 1e3 ", "nan", True are all accepted
+        client.log_metric(run_id, "s", "0.5", timestamp=T0)
+        client.log_metric(run_id, "flag", True, timestamp=T0)
+        strings: list[Any] = [" 1e3 ", "nan"]
+        client.log_batch(
+            run_id, metrics=[Metric("b", strings[0], T0, 1), Metric("n", strings[1], T0, 0)]
+        )
+        metrics = client.get_run(run_id).data.metrics
+        assert (metrics["s"], metrics["flag"], metrics["b"]) == (0.5, 1.0, 1000.0)
+        assert math.isnan(metrics["n"])
+        assert [m.value for m in client.get_metric_history(run_id, "b")] == [1000.0]
 
     def test_metric_history_many_points(self, client: Any, run_id: str) -> None:
         points = [Metric("long", float(i), T0 + i, i) for i in range(3000)]
