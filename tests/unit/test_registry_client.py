@@ -182,9 +182,9 @@ def _linked_prompts(client: Any) -> None:
     for name in ("linked", "other", "noted", "plain"):
         client.register_prompt(name, "t")
     client.create_registered_model("model-1")  # a model, never a prompt
-    models = client._registry_store._models
-    models["linked"].tags["_mlflow_experiment_ids"] = ",1,7,"
-    models["other"].tags["_mlflow_experiment_ids"] = ",17,"
+    store = client._registry_store  # the store takes the tag MLflow's prompt linking writes
+    store.set_registered_model_tag("linked", RegisteredModelTag("_mlflow_experiment_ids", ",1,7,"))
+    store.set_registered_model_tag("other", RegisteredModelTag("_mlflow_experiment_ids", ",17,"))
     client.set_prompt_tag("noted", "note", "experiment_id = '1'")
     client.set_prompt_tag("plain", "note", 'experiment_id = "7"')
 

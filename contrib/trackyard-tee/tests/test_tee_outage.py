@@ -176,7 +176,7 @@ def test_sqlite_secondary_missing_at_start_is_replayed_by_flush(tmp_path: Path) 
     store = get_store(uri)
     (status,) = store.status()
     assert not status.available and status.pending > 20
-    assert "unable to open database file" in str(status.last_error)
+    assert "could not open the database file" in str(status.last_error)
 
     absent.mkdir()
     client.log_metric(run_id, "late", 1.0)  # retry interval not over: queued, not replayed
