@@ -1,6 +1,6 @@
 """``trackyard artifacts``: list, download and upload artifacts.
 
-Registered in :mod:`trackyard.cli` with ``cli.add_command(artifacts)``. Each command names
+Added to the root group in :mod:`trackyard.cli`. Each command names
 what it works on either with ``--run-id`` (plus ``--artifact-path``) or with a URI argument:
 ``runs:/<run_id>/<path>``, ``models:/<name>/<version>`` or ``models:/<name>@<alias>``
 (download only), or any artifact URI (``s3://bucket/prefix``, ``gs://...``, a local path).
@@ -14,15 +14,12 @@ from typing import Any
 
 import click
 
+from trackyard.cli._common import client as _client
+from trackyard.cli._common import table, tracking_uri_option
+
 __all__ = ["artifacts"]
 
-_tracking_option = click.option(
-    "--tracking-uri",
-    default=None,
-    metavar="URI",
-    help="Tracking store URI (default: $TRACKYARD_TRACKING_URI, $MLFLOW_TRACKING_URI, or "
-    "sqlite:///trackyard.db).",
-)
+_tracking_option = tracking_uri_option
 _registry_option = click.option(
     "--registry-uri",
     default=None,
@@ -36,12 +33,6 @@ _path_option = click.option(
     metavar="PATH",
     help="A path relative to the run's (or the URI's) artifact root.",
 )
-
-
-def _client(tracking_uri: str | None, registry_uri: str | None = None) -> Any:
-    from trackyard import MlflowClient
-
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
 
 
 def _join(*parts: str) -> str:
@@ -112,8 +103,6 @@ def artifacts_list(
     tracking_uri: str | None,
 ) -> None:
     """List the artifacts at URI (or of --run-id), one per line: path, type, size."""
-    from trackyard.cli import _table
-
     kind, ident, path = _target(uri, run_id, artifact_path)
     list_dir = _listing(kind, ident, path, tracking_uri)
     rows = []
@@ -126,7 +115,7 @@ def artifacts_list(
                 continue
             rows.append((info.path, "dir" if info.is_dir else "file", _size(info.file_size)))
     rows.sort()
-    click.echo(_table(["path", "type", "size"], rows))
+    click.echo(table(["path", "type", "size"], rows))
 
 
 @artifacts.command("download")
