@@ -29,7 +29,7 @@ from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
     from trackyard.entities import Run
-    from trackyard.stores import ArtifactRepository
+    from trackyard.stores import ArtifactRepository, TrackingStore
 
 __all__ = ["ArtifactClientMixin", "InvalidArgumentType", "InvalidArgumentValue"]
 
@@ -60,29 +60,19 @@ class InvalidArgumentValue(TrackyardError, ValueError):
 class ArtifactClientMixin:
     """Figure, image and table helpers and ``delete_artifacts``, mixed into ``MlflowClient``.
 
-    Relies on the client's ``_artifact_repo``, ``get_run``, ``set_tag``, ``search_runs``
-    and ``download_artifacts``.
+    Relies on the client's ``_artifact_repo``, ``_tracking_store``, ``get_run`` and
+    ``set_tag``.
     """
 
     if TYPE_CHECKING:
 
+        @property
+        def _tracking_store(self) -> TrackingStore: ...
         def _artifact_repo(self, run_id: str) -> ArtifactRepository: ...
         def get_run(self, run_id: str) -> Run: ...
         def set_tag(
             self, run_id: str, key: str, value: Any, synchronous: bool | None = None
         ) -> Any: ...
-        def search_runs(
-            self,
-            experiment_ids: Any,
-            filter_string: str = "",
-            run_view_type: int = 1,
-            max_results: int = 1000,
-            order_by: list[str] | None = None,
-            page_token: str | None = None,
-        ) -> Any: ...
-        def download_artifacts(
-            self, run_id: str, path: str, dst_path: str | None = None
-        ) -> str: ...
 
     # -- plumbing -----------------------------------------------------------------------------
     def _log_generated(
@@ -345,8 +335,7 @@ class ArtifactClientMixin:
         if run_ids:
             runs = self._runs_by_id(experiment_id, run_ids)
         else:
-            pattern = f'%"path": "{artifact_file}", "type": "table"%'
-            runs = self._all_runs(experiment_id, f"tags.`{LOGGED_ARTIFACTS_TAG}` LIKE '{pattern}'")
+            runs = self._runs_logging_table(experiment_id, artifact_file)
         runs = [run for run in runs if _logged_table(run, artifact_file)]
         if run_ids and len(runs) != len(set(run_ids)):
             warnings.warn(
@@ -395,15 +384,28 @@ class ArtifactClientMixin:
                 runs[info.run_id] = run
         return sorted(runs.values(), key=lambda r: (-(r.info.start_time or 0), r.info.run_id))
 
-    def _all_runs(self, experiment_id: str, filter_string: str) -> list[Run]:
+    def _runs_logging_table(self, experiment_id: str, artifact_file: str) -> list[Run]:
+        """Active runs of the experiment whose ``mlflow.loggedArtifacts`` tag may name the
+        table, newest first: a ``LIKE`` condition built as an AST node, every page.
+
+        ``_`` and ``%`` in ``artifact_file`` act as wildcards here; callers keep only the
+        runs whose tag names the table exactly (:func:`_logged_table`).
+        """
+        from trackyard.search.ast import Comparison, Entity, Op
+        from trackyard.search.request import RunSearch
+
+        pattern = f'%"path": "{artifact_file}", "type": "table"%'
+        request: RunSearch | None = RunSearch(
+            experiment_ids=(experiment_id,),
+            filter=Comparison(Entity.TAG, LOGGED_ARTIFACTS_TAG, Op.LIKE, pattern),
+            max_results=1000,
+        )
         runs: list[Run] = []
-        token = None
-        while True:
-            page = self.search_runs([experiment_id], filter_string, page_token=token)
+        while request is not None:
+            page = self._tracking_store.search_runs(request)
             runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
+            request = request.next_page(page)
+        return runs
 
     # -- deleting -----------------------------------------------------------------------------
     def delete_artifacts(self, run_id: str, path: str | None = None) -> None:

@@ -232,21 +232,30 @@ def test_load_table_across_runs_with_extra_columns(client: MlflowClient) -> None
     with pytest.warns(UserWarning, match="Not all runs"):
         only = client.load_table("0", "t.json", run_ids=[first, other])
     assert only["x"].tolist() == [1, 2]
-    with pytest.raises(TrackyardError) as excinfo:
+    with pytest.raises(TrackyardError) as excinfo, pytest.warns(UserWarning, match="Not all"):
         client.load_table("0", "missing.json", run_ids=[first])
     assert excinfo.value.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST
     with pytest.raises(TrackyardError):
         client.load_table("0", "t.json", run_ids=[first], extra_columns=["nonsense"])
 
 
-def test_load_table_searches_the_experiment(client: MlflowClient) -> None:
-    """Without run_ids, runs are found through search_runs (the tag filter)."""
+@pytest.mark.parametrize("store", ["sqlite", "file"])
+def test_load_table_searches_the_experiment(store: str, tmp_path: Path) -> None:
+    """Without run_ids, the store's run search finds the runs by their table tag."""
+    uri = f"sqlite:///{tmp_path / 'db.sqlite'}" if store == "sqlite" else str(tmp_path / "mlruns")
+    client = MlflowClient(uri)
     a = client.create_run("0", start_time=1_000).info.run_id
     b = client.create_run("0", start_time=2_000).info.run_id
-    client.log_table(a, {"x": [1]}, "t.json")
-    client.log_table(b, {"x": [2]}, "t.json")
-    client.log_table(b, {"y": [0]}, "t.json.bak.json")
-    assert client.load_table("0", "t.json")["x"].tolist() == [2, 1]
+    c = client.create_run("0", start_time=3_000).info.run_id
+    client.log_table(a, {"x": [1]}, "t_1.json")
+    client.log_table(b, {"x": [2]}, "t_1.json")
+    client.log_table(b, {"y": [0]}, "t_1.json.bak.json")
+    client.log_table(c, {"x": [3]}, "tx1.json")  # "_" matches any character in LIKE
+    client.delete_run(a)
+    assert client.load_table("0", "t_1.json")["x"].tolist() == [2]
+    client.restore_run(a)
+    assert client.load_table("0", "t_1.json")["x"].tolist() == [2, 1]
+    assert client.load_table("0", "tx1.json")["x"].tolist() == [3]
 
 
 # -- deleting -----------------------------------------------------------------------------------

@@ -114,3 +114,27 @@ def test_usage_errors(setup: tuple[str, str, MlflowClient]) -> None:
     assert missing.exit_code == 1 and "RESOURCE_DOES_NOT_EXIST" in missing.output
     bad = runner.invoke(cli, ["artifacts", "list", "--tracking-uri", uri, f"runs:/{run_id}/../x"])
     assert bad.exit_code == 1 and "INVALID_PARAMETER_VALUE" in bad.output
+
+
+def test_models_uri_and_download_layout(
+    setup: tuple[str, str, MlflowClient], tmp_path: Path
+) -> None:
+    """A models:/ URI lists and downloads the version's files; a plain URI lands under its
+    own name in a --dst-path that is created when missing, as trackyard.artifacts does."""
+    uri, run_id, client = setup
+    client.create_registered_model("m")
+    client.create_model_version("m", f"runs:/{run_id}/notes", run_id)
+    client.set_registered_model_alias("m", "champion", "1")
+    out = _invoke("artifacts", "list", "--tracking-uri", uri, "models:/m@champion", "-r")
+    assert [line.split()[0] for line in out.splitlines()[2:]] == ["a.txt", "deep/b.txt"]
+    dst = tmp_path / "new" / "dst"
+    out = _invoke(
+        "artifacts", "download", "--tracking-uri", uri, "models:/m/1", "--dst-path", str(dst)
+    )
+    assert out.strip() == str(dst)
+    assert (dst / "deep" / "b.txt").read_text() == "x" * 2048
+    root = client.get_run(run_id).info.artifact_uri
+    dst2 = tmp_path / "plain"
+    out = _invoke("artifacts", "download", f"{root}/notes", "--dst-path", str(dst2))
+    assert out.strip() == str(dst2 / "notes")
+    assert (dst2 / "notes" / "a.txt").read_text() == "hello"

@@ -1,9 +1,10 @@
 """``trackyard artifacts``: list, download and upload artifacts.
 
-Added to the root group in :mod:`trackyard.cli`. Each command names
-what it works on either with ``--run-id`` (plus ``--artifact-path``) or with a URI argument:
-``runs:/<run_id>/<path>``, ``models:/<name>/<version>`` or ``models:/<name>@<alias>``
-(download only), or any artifact URI (``s3://bucket/prefix``, ``gs://...``, a local path).
+Added to the root group in :mod:`trackyard.cli`. Each command names what it works on either
+with ``--run-id`` (plus ``--artifact-path``) or with a URI argument: ``runs:/<run_id>/<path>``,
+``models:/<name>/<version>`` or ``models:/<name>@<alias>`` (list and download), or any
+artifact URI (``s3://bucket/prefix``, ``gs://...``, a local path). Downloads land where
+:func:`trackyard.artifacts.download_artifacts` puts them (MLflow's layout).
 """
 
 from __future__ import annotations
@@ -63,14 +64,22 @@ def _repo(uri: str, tracking_uri: str | None) -> Any:
     return get_artifact_repository(uri, tracking_uri or config.get_tracking_uri())
 
 
-def _listing(kind: str, ident: str, path: str, tracking_uri: str | None) -> Any:
+def _listing(
+    kind: str, ident: str, path: str, tracking_uri: str | None, registry_uri: str | None
+) -> tuple[Any, str]:
+    """A function listing one directory, and the path to start from."""
     if kind == "run":
         client = _client(tracking_uri)
-        return lambda p: client.list_artifacts(ident, p or None)
-    if kind == "model":
-        raise click.UsageError("list takes --run-id, a runs:/ URI or an artifact URI.")
+        return (lambda p: client.list_artifacts(ident, p or None)), path
+    if kind == "model":  # paths relative to the model version's files, as MLflow's
+        from trackyard.artifacts import locate
+
+        client = _client(tracking_uri, registry_uri)
+        location = locate(client, ident, path)
+        repo = location.repository(client)
+        return (lambda p: repo.list_artifacts(p or None)), location.path
     repo = _repo(ident, tracking_uri)
-    return lambda p: repo.list_artifacts(p or None)
+    return (lambda p: repo.list_artifacts(p or None)), path
 
 
 def _size(n: int | None) -> str:
@@ -95,16 +104,18 @@ def artifacts() -> None:
 @_path_option
 @click.option("-r", "--recursive", is_flag=True, help="List every file below the path.")
 @_tracking_option
+@_registry_option
 def artifacts_list(
     uri: str | None,
     run_id: str | None,
     artifact_path: str,
     recursive: bool,
     tracking_uri: str | None,
+    registry_uri: str | None,
 ) -> None:
     """List the artifacts at URI (or of --run-id), one per line: path, type, size."""
     kind, ident, path = _target(uri, run_id, artifact_path)
-    list_dir = _listing(kind, ident, path, tracking_uri)
+    list_dir, path = _listing(kind, ident, path, tracking_uri, registry_uri)
     rows = []
     pending = [path]
     while pending:
@@ -126,7 +137,7 @@ def artifacts_list(
     "--dst-path",
     default=None,
     type=click.Path(file_okay=False),
-    help="An existing local directory to download into (default: a new temporary one).",
+    help="The local directory to download into, created if missing (default: a new temporary one).",
 )
 @_tracking_option
 @_registry_option
@@ -140,11 +151,13 @@ def artifacts_download(
 ) -> None:
     """Download a file or directory from URI (or --run-id); print the local path."""
     kind, ident, path = _target(uri, run_id, artifact_path)
-    if kind in ("run", "model"):
-        client = _client(tracking_uri, registry_uri)
+    client = _client(tracking_uri, registry_uri)
+    if kind == "run":
         local = client.download_artifacts(ident, path, dst_path)
     else:
-        local = _repo(ident, tracking_uri).download_artifacts(path, dst_path)
+        from trackyard.artifacts import download, locate
+
+        local = download(client, locate(client, ident, path), dst_path)
     click.echo(local)
 
 
