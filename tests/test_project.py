@@ -120,3 +120,18 @@ def test_every_discovered_backend_has_a_conformance_suite(monkeypatch: pytest.Mo
     assert {d for d in discovered.values()} == set(dists), "a distribution contributed nothing"
     missing = sorted(f"{t} (from {d})" for t, d in discovered.items() if t not in covered)
     assert not missing, f"backends without a conformance suite that covers them: {missing}"
+
+
+def test_strict_typing_gate_is_clean(tmp_path: Path) -> None:
+    """`mypy` (strict, configured in pyproject.toml) finds nothing in core and the plugins."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Success: no issues found" in done.stdout

@@ -212,7 +212,8 @@ def _backend_explanation(exc: BaseException, uri: str) -> str | None:
     for kind in ("tracking", "registry"):
         try:
             cls = manager.resolve(kind, parsed)
-            text = cls.explain_error(exc, uri)
+            explain = getattr(cls, "explain_error", None)
+            text = explain(exc, uri) if explain is not None else None
         except Exception:  # no such store, a broken plugin, or a bad explain_error
             continue
         if text:

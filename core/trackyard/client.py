@@ -298,7 +298,7 @@ class MlflowClient(RegistryClientMixin, ArtifactClientMixin):
         from trackyard.search.request import RunSearch
 
         if isinstance(experiment_ids, (str, int)):
-            experiment_ids = [experiment_ids]  # type: ignore[list-item]
+            experiment_ids = [experiment_ids]
         ids = [validation.validate_experiment_id(e) for e in experiment_ids]
         request = RunSearch.parse(
             ids, filter_string, run_view_type, max_results, _order_list(order_by), page_token

@@ -105,7 +105,7 @@ def validate_key(key: object, what: str = "metric") -> str:
             canonical relative path (``a//b``, ``./a``, ``/a``, ``../a``, ``a/``, empty).
     """
     if key in _valid_keys:
-        return key  # type: ignore[return-value]
+        return key
     if not isinstance(key, str):
         raise _invalid(f"Invalid {what} name: {key!r}. Names must be strings.")
     if len(key) > MAX_ENTITY_KEY_LENGTH:

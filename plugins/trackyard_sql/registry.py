@@ -41,8 +41,12 @@ from trackyard.entities.model_registry import (
     RegisteredModelTag,
     Stage,
 )
-from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.errors import invalid_parameter as _invalid
+from trackyard.errors import (
+    model_version_not_found,
+    registered_model_exists,
+    registered_model_not_found,
+)
 from trackyard.search import OrderKey
 from trackyard.search.request import ModelVersionSearch, RegisteredModelSearch
 from trackyard.stores import Capabilities, RegistryStore, now_ms
@@ -86,25 +90,6 @@ _LABELS: dict[tuple[str, str], str] = {
     ("registered_model_aliases", "alias"): "alias",
 }
 _KEY = '"key"'  # a reserved word on MySQL: always quoted
-
-
-def _model_not_found(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Registered Model with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
-
-
-def _version_not_found(name: str, version: object) -> TrackyardError:
-    return TrackyardError(
-        f"Model Version (name={name}, version={version}) not found",
-        ErrorCode.RESOURCE_DOES_NOT_EXIST,
-    )
-
-
-def _model_exists(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Registered Model (name={name}) already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS
-    )
 
 
 class SqlRegistryStore(RegistryStore):
@@ -248,7 +233,7 @@ class SqlRegistryStore(RegistryStore):
     def _require_model(self, cur: Any, name: str, *, lock: bool = False) -> None:
         cur.execute(self._sql_lock_model if lock else self._sql_model_exists, self._np(name))
         if cur.fetchone() is None:
-            raise _model_not_found(name)
+            raise registered_model_not_found(name)
 
     def _require_version(self, cur: Any, name: str, version: str) -> int:
         number = int(version)
@@ -257,7 +242,7 @@ class SqlRegistryStore(RegistryStore):
             [*self._d.key_params(name), number, _DELETED, *self._wsp],
         )
         if cur.fetchone() is None:
-            raise _version_not_found(name, version)
+            raise model_version_not_found(name, version)
         return number
 
     def _touch_model(self, cur: Any, name: str, now: int) -> None:
@@ -279,7 +264,7 @@ class SqlRegistryStore(RegistryStore):
             [*self._d.key_params(name), int(version), _DELETED, *self._wsp],
         )
         if not found:
-            raise _version_not_found(name, version)
+            raise model_version_not_found(name, version)
         return found[0]
 
     def _load_model(self, cur: Any, name: str) -> RegisteredModel:
@@ -293,7 +278,7 @@ class SqlRegistryStore(RegistryStore):
         cur.execute(sql, params)
         models = self._reader.decode_models(cur.fetchall())
         if not models:
-            raise _model_not_found(name)
+            raise registered_model_not_found(name)
         return models[0]
 
     # ---------------------------------------------------------------------------------------
@@ -317,7 +302,7 @@ class SqlRegistryStore(RegistryStore):
         def create(cur: Any) -> int:
             cur.execute(self._sql_model_exists, self._np(name))
             if cur.fetchone() is not None:
-                raise _model_exists(name)
+                raise registered_model_exists(name)
             now = now_ms()
             self._insert(
                 cur,
@@ -358,7 +343,7 @@ class SqlRegistryStore(RegistryStore):
                 [description, now_ms(), *self._np(name)],
             )
             if cur.rowcount == 0:
-                raise _model_not_found(name)
+                raise registered_model_not_found(name)
             return self._load_model(cur, name)
 
         return self._write(update)
@@ -400,7 +385,7 @@ class SqlRegistryStore(RegistryStore):
                 return self._load_model(cur, name)
             cur.execute(self._sql_model_exists, self._np(new_name))
             if cur.fetchone() is not None:
-                raise _model_exists(new_name)
+                raise registered_model_exists(new_name)
             now = now_ms()
             copy_rows(cur, "registered_models", {"name": new_name, "last_updated_time": now})
             copy_rows(cur, "model_versions", {"name": new_name, "last_updated_time": now})
@@ -589,7 +574,7 @@ class SqlRegistryStore(RegistryStore):
                 [description, now_ms(), *d.key_params(name), int(version), _DELETED, *self._wsp],
             )
             if cur.rowcount == 0:
-                raise _version_not_found(name, version)
+                raise model_version_not_found(name, version)
             return self._load_version(cur, name, version)
 
         return self._write(update)
@@ -680,7 +665,7 @@ class SqlRegistryStore(RegistryStore):
             cur.execute(sql, [*d.key_params(name), int(version), _DELETED, *self._wsp])
             row = cur.fetchone()
             if row is None:
-                raise _version_not_found(name, version)
+                raise model_version_not_found(name, version)
             return str(row[0] or row[1] or "")
 
         return self._read(get)

@@ -195,8 +195,9 @@ class SqlTrackingStore(TrackingStore):
         """Release this store's use of the database (the last user closes the pool)."""
         if not self._closed:
             self._closed = True
-            if getattr(self, "_snapshots", None) is not None:
-                self._snapshots.clear()
+            snapshots = getattr(self, "_snapshots", None)
+            if snapshots is not None:
+                snapshots.clear()
             self._db.close()
 
     def __repr__(self) -> str:
