@@ -51,6 +51,7 @@ __all__ = [
     "Capabilities",
     "RegistryStore",
     "TrackingStore",
+    "download_destination",
     "new_run_tags",
     "now_ms",
     "unsupported",
@@ -91,6 +92,27 @@ class Capabilities:
 def now_ms() -> int:
     """The current time in epoch milliseconds, as MLflow stores times."""
     return int(time.time() * 1000)
+
+
+def download_destination(dst_path: str) -> str:
+    """Resolve the directory an artifact repository downloads into (symbolic links followed).
+
+    Raises:
+        TrackyardError: RESOURCE_DOES_NOT_EXIST when ``dst_path`` does not exist and
+            INVALID_PARAMETER_VALUE when it is not a directory (MLflow's codes).
+    """
+    dst_root = os.path.realpath(dst_path)
+    if not os.path.exists(dst_root):
+        raise TrackyardError(
+            f"The destination path for downloaded artifacts does not exist: {dst_path!r}",
+            ErrorCode.RESOURCE_DOES_NOT_EXIST,
+        )
+    if not os.path.isdir(dst_root):
+        raise TrackyardError(
+            f"The destination path for downloaded artifacts is not a directory: {dst_path!r}",
+            ErrorCode.INVALID_PARAMETER_VALUE,
+        )
+    return dst_root
 
 
 def new_run_tags(tags: Sequence[RunTag] | None, run_name: str | None) -> tuple[dict[str, str], str]:
@@ -480,17 +502,7 @@ class ArtifactRepository(ABC):
         rel = validate_artifact_path(artifact_path)
         if dst_path is None:
             dst_path = tempfile.mkdtemp(prefix="trackyard-download-")
-        dst_root = os.path.realpath(dst_path)
-        if not os.path.exists(dst_root):  # the codes are MLflow's
-            raise TrackyardError(
-                f"The destination path for downloaded artifacts does not exist: {dst_path!r}",
-                ErrorCode.RESOURCE_DOES_NOT_EXIST,
-            )
-        if not os.path.isdir(dst_root):
-            raise TrackyardError(
-                f"The destination path for downloaded artifacts is not a directory: {dst_path!r}",
-                ErrorCode.INVALID_PARAMETER_VALUE,
-            )
+        dst_root = download_destination(dst_path)
 
         def local_target(remote: str) -> str:
             target = os.path.realpath(os.path.join(dst_root, *remote.split("/")))

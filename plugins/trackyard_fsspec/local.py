@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.stores import download_destination
 
 __all__ = [
     "TMP_PREFIX",
@@ -118,18 +119,7 @@ def destination(dst_path: str | None) -> str:
     """Resolve the download directory (a new temporary one when None); MLflow's error codes."""
     if dst_path is None:
         dst_path = tempfile.mkdtemp(prefix="trackyard-download-")
-    dst_root = os.path.realpath(dst_path)
-    if not os.path.exists(dst_root):
-        raise TrackyardError(
-            f"The destination path for downloaded artifacts does not exist: {dst_path!r}",
-            ErrorCode.RESOURCE_DOES_NOT_EXIST,
-        )
-    if not os.path.isdir(dst_root):
-        raise TrackyardError(
-            f"The destination path for downloaded artifacts is not a directory: {dst_path!r}",
-            ErrorCode.INVALID_PARAMETER_VALUE,
-        )
-    return dst_root
+    return download_destination(dst_path)
 
 
 def subdir(dst_root: str, rel: str) -> str:
