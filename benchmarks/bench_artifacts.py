@@ -210,24 +210,26 @@ def main() -> None:
         _make_big(big, args.big_mib)
         small: dict[tuple[str, str], list[float]] = {}
         large: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+        def round_trip(
+            lib: str, python: str, kind: str, src: Path, prefix: str
+        ) -> tuple[dict[str, Any], dict[str, Any]]:
+            """Upload ``src`` under ``prefix``, download it into a fresh folder, drop that."""
+            up = _run(python, lib, f"{kind}-up", s3_env, src=src, prefix=prefix)
+            dst = scratch / f"dl-{lib}-{prefix}"
+            dst.mkdir()
+            down = _run(python, lib, f"{kind}-down", s3_env, dst=dst, prefix=prefix)
+            shutil.rmtree(dst)
+            return up, down
+
         for round_ in range(args.rounds):
             for lib, python in libs:
-                prefix = f"s{round_}"
-                up = _run(python, lib, "small-up", s3_env, src=tree, prefix=prefix)
-                dst = scratch / f"dl-{lib}-{round_}"
-                dst.mkdir()
-                down = _run(python, lib, "small-down", s3_env, dst=dst, prefix=prefix)
-                shutil.rmtree(dst)
+                up, down = round_trip(lib, python, "small", tree, f"s{round_}")
                 small.setdefault((lib, "up"), []).append(up["seconds"])
                 small.setdefault((lib, "down"), []).append(down["seconds"])
         for round_ in range(args.big_rounds):
             for lib, python in libs:
-                prefix = f"big{round_}"
-                up = _run(python, lib, "big-up", s3_env, src=big, prefix=prefix)
-                dst = scratch / f"big-{lib}"
-                dst.mkdir()
-                down = _run(python, lib, "big-down", s3_env, dst=dst, prefix=prefix)
-                shutil.rmtree(dst)
+                up, down = round_trip(lib, python, "big", big, f"big{round_}")
                 large.setdefault((lib, "up"), []).append(up)
                 large.setdefault((lib, "down"), []).append(down)
         for lib, _ in libs:
