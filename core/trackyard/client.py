@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, SupportsFloat
 from trackyard import config, validation
 from trackyard._names import generate_run_name
 from trackyard._registry_client import RegistryClientMixin
+from trackyard.clock import now_ms
 from trackyard.entities import (
     Experiment,
     ExperimentTag,
@@ -30,7 +31,6 @@ from trackyard.entities import (
     ViewType,
 )
 from trackyard.errors import ErrorCode, TrackyardError, local_path_error
-from trackyard.stores import now_ms
 
 if TYPE_CHECKING:
     from trackyard.stores import ArtifactRepository, TrackingStore
