@@ -7,7 +7,8 @@ The methods keep MLflow's signatures and file layouts, so MLflow's UI shows what
 * ``log_table`` writes pandas' ``orient="split"`` JSON (or Parquet), appends to an existing
   table, and records ``{"path": ..., "type": "table"}`` in the ``mlflow.loggedArtifacts`` tag.
 
-matplotlib, plotly, Pillow, numpy and pandas are imported only inside the calls that need them.
+matplotlib, plotly, Pillow, numpy and pandas are imported only inside the calls that need them
+(so are ``tempfile`` and ``uuid``, which ``import trackyard`` should not pay for).
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ import os
 import posixpath
 import re
 import sys
-import tempfile
-import time
-import uuid
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from trackyard import validation
+from trackyard.clock import now_ms
 from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
@@ -83,6 +82,8 @@ class ArtifactClientMixin:
     ) -> None:
         """Have ``write(local_path)`` make the file, then upload it as ``artifact_file``."""
         directory, name = posixpath.split(artifact_file)
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="trackyard-") as tmp:
             local = os.path.join(tmp, name)
             write(local)
@@ -194,8 +195,10 @@ class ArtifactClientMixin:
         timestamp = (
             validation.validate_timestamp(timestamp, "timestamp")
             if timestamp
-            else int(time.time() * 1000)
+            else now_ms()
         )
+        import uuid
+
         stem = f"images/{key.replace('/', '~')}+step+{step}+timestamp+{timestamp}+{uuid.uuid4()}"
         validation.validate_artifact_path(stem)
         preview = compress_image(pil)
@@ -276,6 +279,8 @@ class ArtifactClientMixin:
                 )
 
             def save(image: Any) -> dict[str, str]:
+                import uuid
+
                 base = posixpath.join("table_images", table_name, str(uuid.uuid4()))
                 self._log_generated(repo, f"{base}.png", image.save)
                 self._log_generated(repo, f"{base}.webp", compress_image(image).save)
@@ -297,6 +302,8 @@ class ArtifactClientMixin:
             for info in repo.list_artifacts(directory)
         ):
             return None
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="trackyard-") as tmp:
             local = repo.download_artifacts(artifact_file, tmp)
             return _read_table(local)

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 import posixpath
-import tempfile
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
+from trackyard.clock import now_ms
 from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
@@ -87,11 +86,6 @@ class Capabilities:
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
         return [f.name for f in fields(self) if getattr(self, f.name)]
-
-
-def now_ms() -> int:
-    """The current time in epoch milliseconds, as MLflow stores times."""
-    return int(time.time() * 1000)
 
 
 def download_destination(dst_path: str) -> str:
@@ -476,6 +470,8 @@ class ArtifactRepository(ABC):
 
         artifact_file = validate_artifact_path(artifact_file, allow_empty=False)
         directory, name = posixpath.split(artifact_file)
+        import tempfile  # lazily: tempfile pulls shutil, bz2 and lzma into every import
+
         with tempfile.TemporaryDirectory() as tmp:
             local = os.path.join(tmp, name)
             with open(local, "wb") as fh:
@@ -501,6 +497,8 @@ class ArtifactRepository(ABC):
 
         rel = validate_artifact_path(artifact_path)
         if dst_path is None:
+            import tempfile
+
             dst_path = tempfile.mkdtemp(prefix="trackyard-download-")
         dst_root = download_destination(dst_path)
 
