@@ -192,11 +192,7 @@ class ArtifactClientMixin:
                 "periods (.), spaces and slashes (/)."
             )
         step = _int_arg(step or 0, "step")
-        timestamp = (
-            validation.validate_timestamp(timestamp, "timestamp")
-            if timestamp
-            else now_ms()
-        )
+        timestamp = validation.validate_timestamp(timestamp, "timestamp") if timestamp else now_ms()
         import uuid
 
         stem = f"images/{key.replace('/', '~')}+step+{step}+timestamp+{timestamp}+{uuid.uuid4()}"
