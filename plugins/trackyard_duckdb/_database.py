@@ -218,10 +218,16 @@ class Database:
             return cur
 
     # -- transactions ---------------------------------------------------------------------
-    def read(self, fn: Callable[[Any], T]) -> T:
-        """Run ``fn(cursor)`` in one read transaction (a consistent snapshot)."""
+    def read(self, fn: Callable[[Any], T], *, snapshot: bool = True) -> T:
+        """Run ``fn(cursor)`` in one read transaction (a consistent snapshot).
+
+        ``snapshot=False`` is for ``fn`` that run a single statement (a statement is its
+        own snapshot): it saves the BEGIN and ROLLBACK round trips.
+        """
         cur = self.cursor()
         try:
+            if not snapshot:
+                return fn(cur)
             cur.execute("BEGIN TRANSACTION")
             try:
                 result = fn(cur)

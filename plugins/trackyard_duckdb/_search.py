@@ -25,6 +25,7 @@ from typing import Any
 
 from trackyard.errors import TrackyardError
 from trackyard.search import And, Comparison, Entity, Expr, Op, Or, OrderKey
+from trackyard_duckdb._runs import runs_query
 
 __all__ = [
     "EXPERIMENT_COLUMNS",
@@ -153,26 +154,26 @@ def _direction(key: OrderKey) -> str:
     return "ASC" if key.ascending else "DESC"
 
 
-def _run_order(key: OrderKey, alias: str) -> tuple[list[str], list[Any], list[str]]:
-    """(joins, join params, order terms) for one order key of a run search."""
+def _run_order(key: OrderKey, alias: str) -> tuple[list[str], list[Any], list[tuple[str, str]]]:
+    """(joins, join params, (expression, direction) terms) for one order key of a run search."""
     direction = _direction(key)
     if key.entity is Entity.ATTRIBUTE:
         column = _RUN_TEXT.get(key.key) or _RUN_NUMERIC.get(key.key)
         if column is None:
             raise _unsupported(f"ordering by attribute {key.key!r}")
-        return [], [], [f"{column} IS NULL", f"{column} {direction}"]
+        return [], [], [(f"{column} IS NULL", "ASC"), (column, direction)]
     if key.entity is Entity.METRIC:
         join = f"LEFT JOIN metric_series {alias} ON {alias}.run_key = r.run_key AND {alias}.key = ?"
         rank = (
             f"CASE WHEN {alias}.run_key IS NULL THEN 2 "
             f"WHEN isnan({alias}.value) THEN 1 ELSE 0 END"
         )
-        return [join], [key.key], [rank, f"{alias}.value {direction}"]
+        return [join], [key.key], [(rank, "ASC"), (f"{alias}.value", direction)]
     table = _KEY_VALUE_TABLES.get(key.entity)
     if table is None:
         raise _unsupported(f"ordering by {key.entity.value}s")
     join = f"LEFT JOIN {table} {alias} ON {alias}.run_key = r.run_key AND {alias}.key = ?"
-    return [join], [key.key], [f"{alias}.value IS NULL", f"{alias}.value {direction}"]
+    return [join], [key.key], [(f"{alias}.value IS NULL", "ASC"), (f"{alias}.value", direction)]
 
 
 def compile_run_search(
@@ -184,7 +185,10 @@ def compile_run_search(
     limit: int,
     offset: int,
 ) -> Compiled:
-    """The query for one page of a run search; its rows hold the ``run_key`` of each run.
+    """One query for one page of a run search: the runs, with their data, in order.
+
+    The page itself (filter, order, limit, offset) is a subquery on the narrow tables; the
+    runs' rows and child lists are read for the page only (:func:`runs_query`).
 
     Args:
         experiment_ids: experiments to search (non-empty).
@@ -193,10 +197,14 @@ def compile_run_search(
         order: the complete order (the request's, defaults and tie-breakers included).
         limit: rows to return (callers ask for one more than the page size).
         offset: rows to skip.
+
+    Returns:
+        SQL whose rows are those of :func:`~trackyard_duckdb._runs.runs_query`, and its
+        parameters.
     """
     joins: list[str] = []
     params: list[Any] = []
-    terms: list[str] = []
+    terms: list[tuple[str, str]] = []
     for i, key in enumerate(order):
         j, p, t = _run_order(key, f"o{i}")
         joins.extend(j)
@@ -212,11 +220,14 @@ def compile_run_search(
         sql, p = condition(expr, _run_comparison)
         where.append(f"({sql})")
         params.extend(p)
-    text = (
-        f"SELECT r.run_key FROM runs r {' '.join(joins)} WHERE {' AND '.join(where)} "
-        f"ORDER BY {', '.join(terms)} LIMIT ? OFFSET ?"
+    order_columns = [(f"k{i}", direction) for i, (_, direction) in enumerate(terms)]
+    selected = ", ".join(f"{e} AS k{i}" for i, (e, _) in enumerate(terms))
+    page = (
+        f"SELECT r.run_key, {selected} FROM runs r {' '.join(joins)} "
+        f"WHERE {' AND '.join(where)} "
+        f"ORDER BY {', '.join(f'{c} {d}' for c, d in order_columns)} LIMIT ? OFFSET ?"
     )
-    return text, [*params, limit, offset]
+    return runs_query(page, order_columns), [*params, limit, offset]
 
 
 def _experiment_comparison(c: Comparison) -> Compiled:

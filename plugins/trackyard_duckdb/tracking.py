@@ -48,7 +48,7 @@ from trackyard.errors import not_active as _not_active
 from trackyard.errors import run_not_found as _run_not_found
 from trackyard.search import decode_page_token, encode_page_token
 from trackyard.stores import Capabilities, TrackingStore, new_run_tags
-from trackyard_duckdb import _metrics, _search
+from trackyard_duckdb import _metrics, _runs, _search
 from trackyard_duckdb._database import Database, open_database, parse_location
 
 __all__ = ["DuckDBTrackingStore"]
@@ -58,10 +58,8 @@ DEFAULT_EXPERIMENT_NAME = "Default"
 _RUN_NAME_TAG = "mlflow.runName"
 _ARTIFACTS_FOLDER = "artifacts"
 
-_RUN_COLUMNS = (
-    "run_key, run_id, experiment_id, name, user_id, status, start_time, end_time, "
-    "lifecycle_stage, artifact_uri"
-)
+_RUN_COLUMNS = ", ".join(_runs.RUN_COLUMNS)
+_GET_RUN_SQL = _runs.runs_query("SELECT run_key FROM runs WHERE run_id = ?")
 _EXPERIMENT_COLUMNS = ", ".join(_search.EXPERIMENT_COLUMNS)
 
 
@@ -87,21 +85,6 @@ def _experiment_int(experiment_id: object) -> int | None:
     except ValueError:
         return None
     return value if 0 <= value < 2**63 else None
-
-
-def _run_info(row: Sequence[Any]) -> RunInfo:
-    """A RunInfo from a row of :data:`_RUN_COLUMNS`."""
-    return RunInfo(
-        run_id=row[1],
-        experiment_id=str(row[2]),
-        user_id=row[4],
-        status=row[5],
-        start_time=row[6],
-        end_time=row[7],
-        lifecycle_stage=row[8],
-        artifact_uri=row[9],
-        run_name=row[3],
-    )
 
 
 def _experiment(row: Sequence[Any], tags: dict[str, str]) -> Experiment:
@@ -412,37 +395,9 @@ class DuckDBTrackingStore(TrackingStore):
             raise _not_active("run", run_id, row[1])
         return int(row[0])
 
-    def _load_runs(self, cur: Any, run_keys: Sequence[int]) -> list[Run]:
-        """The runs with these keys, in this order, with their latest metrics, params, tags."""
-        if not run_keys:
-            return []
-        keys = list(run_keys)
-        if len(keys) == 1:
-            where, params = "run_key = ?", keys
-        else:
-            where, params = "run_key IN (SELECT unnest(?::BIGINT[]))", [keys]
-        cur.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE {where}", params)
-        rows = {row[0]: row for row in cur.fetchall()}
-        metrics: dict[int, list[Metric]] = {k: [] for k in keys}
-        cur.execute(
-            f"SELECT run_key, key, value, timestamp, step FROM metric_series WHERE {where}",
-            params,
-        )
-        for rk, key, value, ts, step in cur.fetchall():
-            metrics[rk].append(Metric(key, value, ts, step))
-        run_params: dict[int, list[Param]] = {k: [] for k in keys}
-        cur.execute(f"SELECT run_key, key, value FROM run_params WHERE {where}", params)
-        for rk, key, value in cur.fetchall():
-            run_params[rk].append(Param(key, value))
-        tags: dict[int, list[RunTag]] = {k: [] for k in keys}
-        cur.execute(f"SELECT run_key, key, value FROM run_tags WHERE {where}", params)
-        for rk, key, value in cur.fetchall():
-            tags[rk].append(RunTag(key, value))
-        return [
-            Run(_run_info(rows[k]), RunData(metrics[k], run_params[k], tags[k]))
-            for k in keys
-            if k in rows
-        ]
+    def _read_runs(self, cur: Any, sql: str, params: Sequence[Any]) -> list[Run]:
+        cur.execute(sql, params)
+        return [_runs.build_run(row) for row in cur.fetchall()]
 
     def create_run(
         self,
@@ -479,7 +434,7 @@ class DuckDBTrackingStore(TrackingStore):
                 [run_key, list(tag_map), list(tag_map.values())],
             )
             data = RunData(tags=[RunTag(k, v) for k, v in tag_map.items()])
-            return Run(_run_info(row), data)
+            return Run(_runs.build_run_info(row), data)
 
         return self._db.write(create)
 
@@ -487,9 +442,12 @@ class DuckDBTrackingStore(TrackingStore):
         """Return a run with its latest metrics, params and tags."""
 
         def get(cur: Any) -> Run:
-            return self._load_runs(cur, [self._run_row(cur, run_id)[0]])[0]
+            runs = self._read_runs(cur, _GET_RUN_SQL, [run_id])
+            if not runs:
+                raise _run_not_found(run_id)
+            return runs[0]
 
-        return self._db.read(get)
+        return self._db.read(get, snapshot=False)
 
     def update_run_info(
         self, run_id: str, run_status: int, end_time: int | None, run_name: str | None
@@ -510,7 +468,7 @@ class DuckDBTrackingStore(TrackingStore):
                     "UPDATE runs SET status = ?, end_time = ? WHERE run_key = ?",
                     [status, end_time, run_key],
                 )
-            return _run_info(self._run_row(cur, run_id))
+            return _runs.build_run_info(self._run_row(cur, run_id))
 
         return self._db.write(update)
 
@@ -734,8 +692,6 @@ class DuckDBTrackingStore(TrackingStore):
         )
 
         def run(cur: Any) -> PagedList[Run]:
-            cur.execute(sql, params)
-            page = request.paged([row[0] for row in cur.fetchall()])
-            return PagedList(self._load_runs(cur, page), page.token)
+            return request.paged(self._read_runs(cur, sql, params))
 
-        return self._db.read(run)
+        return self._db.read(run, snapshot=False)

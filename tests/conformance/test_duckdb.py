@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("duckdb", reason="the DuckDB stores need duckdb: pip install trackyard[duckdb]")
 
 from trackyard.testing import RegistryStoreSuite, TrackingStoreSuite  # noqa: E402
-#REG
+from trackyard_duckdb.registry import DuckDBRegistryStore  # noqa: E402
 from trackyard_duckdb.tracking import DuckDBTrackingStore  # noqa: E402
 
 COVERS = (
