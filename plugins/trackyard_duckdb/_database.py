@@ -163,6 +163,10 @@ class Database:
         self._cursors: dict[int, Any] = {}
         self._cursor_lock = threading.Lock()
         self._counters: dict[str, int] = {}
+        self._pending: list[Callable[[], None]] | None = None
+        #: What writers remember between transactions (see :meth:`after_commit`). It stays
+        #: true because this process is the only one that can write the database.
+        self.memo: dict[str, Any] = {}
         if not location.startswith(MEMORY):
             if os.path.isdir(location):
                 raise TrackyardError.invalid_parameter_value(
@@ -238,9 +242,14 @@ class Database:
         return result
 
     def write(self, fn: Callable[[Any], T]) -> T:
-        """Run ``fn(cursor)`` in one write transaction: all of it is written, or nothing."""
+        """Run ``fn(cursor)`` in one write transaction: all of it is written, or nothing.
+
+        Callbacks that ``fn`` registers with :meth:`after_commit` run once the transaction
+        has committed (and never if it did not).
+        """
         cur = self.cursor()
         with self.write_lock:
+            self._pending = []
             try:
                 cur.execute("BEGIN TRANSACTION")
                 try:
@@ -251,7 +260,18 @@ class Database:
                 cur.execute("COMMIT")
             except self._duckdb_error as exc:
                 raise translate(exc, self.where) from None
+            finally:
+                pending, self._pending = self._pending, None
+            for callback in pending:
+                callback()
         return result
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when the current write transaction commits (e.g. to update
+        :attr:`memo`); it is dropped if the transaction fails."""
+        if self._pending is None:
+            raise RuntimeError("after_commit() outside a write transaction")
+        self._pending.append(callback)
 
     def next_key(self, cur: Any, table: str, column: str) -> int:
         """The next value of an integer key column (the caller holds :attr:`write_lock`).

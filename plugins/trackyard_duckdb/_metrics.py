@@ -16,13 +16,15 @@ against the stored points of the same time range only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from trackyard.entities import Metric
 
 __all__ = [
+    "SeriesCache",
     "bulk_history_sql",
     "history_order",
     "write_metrics",
@@ -30,6 +32,46 @@ __all__ = [
 
 # Batches up to this many points go through list parameters; larger ones through Arrow.
 _ARROW_FROM = 64
+
+
+#: A stored series: (series_key, value, timestamp, step, last_timestamp, last_step).
+SeriesRow = tuple[int, float, int, int, int, int]
+
+
+class SeriesCache:
+    """The stored rows of the series of recently written runs.
+
+    Training loops write the same few runs over and over; remembering their series rows
+    spares ``log_batch`` a lookup per batch. The cache is only ever read and changed by
+    writers holding the database's write lock, with committed values, and this process is
+    the only one that can write the database, so it never goes stale.
+    """
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self._runs: OrderedDict[int, dict[str, SeriesRow]] = OrderedDict()
+        self._size = 0
+        self._max = max_entries
+
+    def get(self, run_key: int) -> dict[str, SeriesRow]:
+        """The known series of a run (possibly not all of them), by key."""
+        rows = self._runs.get(run_key)
+        if rows is None:
+            return {}
+        self._runs.move_to_end(run_key)
+        return rows
+
+    def put(self, run_key: int, rows: Iterable[tuple[str, SeriesRow]]) -> None:
+        """Remember committed rows of a run's series."""
+        known = self._runs.get(run_key)
+        if known is None:
+            known = self._runs[run_key] = {}
+        self._runs.move_to_end(run_key)
+        before = len(known)
+        known.update(rows)
+        self._size += len(known) - before
+        while self._size > self._max and len(self._runs) > 1:
+            _, dropped = self._runs.popitem(last=False)
+            self._size -= len(dropped)
 
 
 def _rank(value: float) -> float:
@@ -43,70 +85,87 @@ def _identity(value: float, timestamp: int, step: int) -> tuple[Any, int, int]:
 
 
 @dataclass
-class _Incoming:
-    """The new points of one series in one batch."""
+class _Columns:
+    """A batch of points as four columns."""
 
-    values: list[float] = field(default_factory=list)
-    timestamps: list[int] = field(default_factory=list)
-    steps: list[int] = field(default_factory=list)
-    seen: set[tuple[Any, int, int]] = field(default_factory=set)
+    keys: list[str]
+    values: list[float]
+    stamps: list[int]
+    steps: list[int]
 
-    def add(self, value: float, timestamp: int, step: int) -> None:
-        ident = _identity(value, timestamp, step)
-        if ident in self.seen:
-            return
-        self.seen.add(ident)
-        self.values.append(value)
-        self.timestamps.append(timestamp)
-        self.steps.append(step)
+    @classmethod
+    def of(cls, metrics: Sequence[Metric]) -> _Columns:
+        columns = cls(
+            [m.key for m in metrics],
+            [m.value for m in metrics],
+            [m.timestamp for m in metrics],
+            [m.step for m in metrics],
+        )
+        if any(v != v for v in columns.values) or len(
+            set(zip(columns.keys, columns.values, columns.stamps, columns.steps, strict=True))
+        ) != len(metrics):
+            columns.keep(columns.first_occurrences())
+        return columns
 
-    def drop(self, stored: set[tuple[Any, int, int]]) -> None:
-        """Forget the points that are already stored."""
-        keep = [
-            i
-            for i, ident in enumerate(zip(self.values, self.timestamps, self.steps, strict=True))
-            if _identity(*ident) not in stored
-        ]
-        self.values = [self.values[i] for i in keep]
-        self.timestamps = [self.timestamps[i] for i in keep]
-        self.steps = [self.steps[i] for i in keep]
+    def first_occurrences(self) -> list[int]:
+        """Indexes of the points that are not repeats of an earlier point of the batch."""
+        seen: set[tuple[Any, ...]] = set()
+        keep = []
+        for i, key in enumerate(self.keys):
+            ident = (key, *_identity(self.values[i], self.stamps[i], self.steps[i]))
+            if ident not in seen:
+                seen.add(ident)
+                keep.append(i)
+        return keep
 
-    def best(self) -> tuple[int, int, float, int]:
-        """(step, timestamp, rank, index) of the point the latest-point rule prefers."""
-        best = (self.steps[0], self.timestamps[0], _rank(self.values[0]), 0)
-        for i in range(1, len(self.values)):
-            candidate = (self.steps[i], self.timestamps[i], _rank(self.values[i]), i)
-            if candidate[:3] > best[:3]:
-                best = candidate
-        return best
-
-    def last(self) -> tuple[int, int]:
-        """The greatest (timestamp, step) of these points."""
-        return max(zip(self.timestamps, self.steps, strict=True))
-
-    def first(self) -> tuple[int, int]:
-        """The smallest (timestamp, step) of these points."""
-        return min(zip(self.timestamps, self.steps, strict=True))
+    def keep(self, indexes: Sequence[int]) -> None:
+        self.keys = [self.keys[i] for i in indexes]
+        self.values = [self.values[i] for i in indexes]
+        self.stamps = [self.stamps[i] for i in indexes]
+        self.steps = [self.steps[i] for i in indexes]
 
 
-def _group(metrics: Sequence[Metric]) -> dict[str, _Incoming]:
-    grouped: dict[str, _Incoming] = {}
-    for m in metrics:
-        incoming = grouped.get(m.key)
-        if incoming is None:
-            incoming = grouped[m.key] = _Incoming()
-        incoming.add(float(m.value), int(m.timestamp), int(m.step))
-    return grouped
+@dataclass
+class _Series:
+    """What one batch brings to one series: its best point and its (timestamp, step) range."""
+
+    best: tuple[int, int, float]  # (step, timestamp, rank) of the preferred point
+    best_index: int
+    first: tuple[int, int]  # smallest (timestamp, step)
+    last: tuple[int, int]  # greatest (timestamp, step)
 
 
-def _stored_points(cur: Any, series_key: int, incoming: _Incoming) -> set[tuple[Any, int, int]]:
-    """Identities of the stored points of a series in the time range of ``incoming``."""
+def _summaries(c: _Columns) -> dict[str, _Series]:
+    """Per key: the point the latest-point rule prefers (the first among equals) and range."""
+    out: dict[str, _Series] = {}
+    values, stamps, steps = c.values, c.stamps, c.steps
+    for i, key in enumerate(c.keys):
+        v = values[i]
+        rank = (steps[i], stamps[i], 0.0 if v != v else v)
+        when = (stamps[i], steps[i])
+        seen = out.get(key)
+        if seen is None:
+            out[key] = _Series(rank, i, when, when)
+            continue
+        if rank > seen.best:
+            seen.best, seen.best_index = rank, i
+        if when < seen.first:
+            seen.first = when
+        if when > seen.last:
+            seen.last = when
+    return out
+
+
+def _stored_duplicates(cur: Any, series_key: int, key: str, c: _Columns) -> set[int]:
+    """Indexes of the batch's points of ``key`` that the series already holds."""
+    mine = [i for i, k in enumerate(c.keys) if k == key]
     cur.execute(
         "SELECT value, timestamp, step FROM metric_points WHERE series_key = ? "
         "AND timestamp BETWEEN ? AND ?",
-        [series_key, min(incoming.timestamps), max(incoming.timestamps)],
+        [series_key, min(c.stamps[i] for i in mine), max(c.stamps[i] for i in mine)],
     )
-    return {_identity(v, ts, st) for v, ts, st in cur.fetchall()}
+    stored = {_identity(v, ts, st) for v, ts, st in cur.fetchall()}
+    return {i for i in mine if _identity(c.values[i], c.stamps[i], c.steps[i]) in stored}
 
 
 def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) -> None:
@@ -114,43 +173,52 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
 
     Runs inside the caller's write transaction (``db.write``), which holds the write lock.
     """
-    grouped = _group(metrics)
-    cur.execute(
-        "SELECT key, series_key, value, timestamp, step, last_timestamp, last_step "
-        "FROM metric_series WHERE run_key = ? AND key IN (SELECT unnest(?::VARCHAR[]))",
-        [run_key, list(grouped)],
-    )
-    existing = {row[0]: row[1:] for row in cur.fetchall()}
+    c = _Columns.of(metrics)
+    summaries = _summaries(c)
+    cache: SeriesCache = db.memo.setdefault("series", SeriesCache())
+    known = cache.get(run_key)
+    existing = {key: known[key] for key in summaries if key in known}
+    missing = [key for key in summaries if key not in known]
+    if missing:
+        cur.execute(
+            "SELECT key, series_key, value, timestamp, step, last_timestamp, last_step "
+            "FROM metric_series WHERE run_key = ? AND key IN (SELECT unnest(?::VARCHAR[]))",
+            [run_key, missing],
+        )
+        found = [(row[0], tuple(row[1:])) for row in cur.fetchall()]
+        cache.put(run_key, found)  # committed rows: true whatever this batch does
+        existing.update(found)  # type: ignore[arg-type]
+    duplicates: set[int] = set()
+    for key, (series_key, _, _, _, last_ts, last_step) in existing.items():
+        if summaries[key].first <= (last_ts, last_step):  # may repeat stored points
+            duplicates |= _stored_duplicates(cur, series_key, key, c)
+    if duplicates:
+        c.keep([i for i in range(len(c.keys)) if i not in duplicates])
+        if not c.keys:
+            return
+        summaries = _summaries(c)
     new_series: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
-    point_keys: list[int] = []
-    point_steps: list[int] = []
-    point_timestamps: list[int] = []
-    point_values: list[float] = []
-    for key, incoming in grouped.items():
+    written: list[tuple[str, SeriesRow]] = []
+    series_keys: dict[str, int] = {}
+    for key, summary in summaries.items():
+        b_step, b_ts, b_rank = summary.best
+        b_value = c.values[summary.best_index]
         row = existing.get(key)
-        if row is not None:
-            series_key, value, timestamp, step, last_ts, last_step = row
-            if incoming.first() <= (last_ts, last_step):
-                incoming.drop(_stored_points(cur, series_key, incoming))
-                if not incoming.values:
-                    continue
-        else:
-            series_key = db.next_key(cur, "metric_series", "series_key")
-        b_step, b_ts, b_rank, b_index = incoming.best()
-        b_value = incoming.values[b_index]
-        n_last = incoming.last()
         if row is None:
-            new_series.append((series_key, key, b_value, b_ts, b_step, n_last[0], n_last[1]))
+            series_key = db.next_key(cur, "metric_series", "series_key")
+            new: SeriesRow = (series_key, b_value, b_ts, b_step, *summary.last)
+            new_series.append((series_key, key, *new[1:]))
         else:
-            if (b_step, b_ts, b_rank) > (step, timestamp, _rank(value)):
+            series_key, value, timestamp, step, last_ts, last_step = row
+            if summary.best > (step, timestamp, _rank(value)):
                 value, timestamp, step = b_value, b_ts, b_step
-            last_ts, last_step = max((last_ts, last_step), n_last)
-            updates.append((series_key, value, timestamp, step, last_ts, last_step))
-        point_keys.extend([series_key] * len(incoming.values))
-        point_steps.extend(incoming.steps)
-        point_timestamps.extend(incoming.timestamps)
-        point_values.extend(incoming.values)
+            last_ts, last_step = max((last_ts, last_step), summary.last)
+            new = (series_key, value, timestamp, step, last_ts, last_step)
+            updates.append(new)
+        written.append((key, new))
+        series_keys[key] = series_key
+    db.after_commit(lambda: cache.put(run_key, written))
     if new_series:
         columns = list(zip(*new_series, strict=True))
         cur.execute(
@@ -158,7 +226,7 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
             "last_timestamp, last_step) SELECT unnest(?::BIGINT[]), ?, unnest(?::VARCHAR[]), "
             "unnest(?::DOUBLE[]), unnest(?::BIGINT[]), unnest(?::BIGINT[]), "
             "unnest(?::BIGINT[]), unnest(?::BIGINT[])",
-            [list(columns[0]), run_key, *(list(c) for c in columns[1:])],
+            [list(columns[0]), run_key, *(list(col) for col in columns[1:])],
         )
     if updates:
         columns = list(zip(*updates, strict=True))
@@ -168,16 +236,15 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
             "unnest(?::BIGINT[]) AS series_key, unnest(?::DOUBLE[]) AS value, "
             "unnest(?::BIGINT[]) AS timestamp, unnest(?::BIGINT[]) AS step, "
             "unnest(?::BIGINT[]) AS last_timestamp, unnest(?::BIGINT[]) AS last_step) u "
-            "WHERE metric_series.series_key = u.series_key",
-            [list(c) for c in columns],
+            "WHERE metric_series.run_key = ? AND metric_series.series_key = u.series_key",
+            [*(list(col) for col in columns), run_key],
         )
-    if not point_keys:
-        return
+    point_keys = [series_keys[k] for k in c.keys]
     if len(point_keys) < _ARROW_FROM:
         cur.execute(
             "INSERT INTO metric_points (series_key, step, timestamp, value) SELECT "
             "unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::DOUBLE[])",
-            [point_keys, point_steps, point_timestamps, point_values],
+            [point_keys, c.steps, c.stamps, c.values],
         )
         return
     import pyarrow as pa
@@ -185,12 +252,16 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
     table = pa.table(
         {
             "series_key": pa.array(point_keys, pa.int64()),
-            "step": pa.array(point_steps, pa.int64()),
-            "timestamp": pa.array(point_timestamps, pa.int64()),
-            "value": pa.array(point_values, pa.float64()),
+            "step": pa.array(c.steps, pa.int64()),
+            "timestamp": pa.array(c.stamps, pa.int64()),
+            "value": pa.array(c.values, pa.float64()),
         }
     )
-    cur.from_arrow(table).insert_into("metric_points")
+    cur.register("trackyard_incoming_points", table)
+    try:
+        cur.execute("INSERT INTO metric_points SELECT * FROM trackyard_incoming_points")
+    finally:
+        cur.unregister("trackyard_incoming_points")
 
 
 def history_order(alias: str = "") -> str:

@@ -150,6 +150,32 @@ def _run_comparison(c: Comparison) -> Compiled:
     raise _unsupported(f"{entity.value}s")
 
 
+def _filter_join(c: Comparison, alias: str) -> tuple[str, list[Any]] | None:
+    """An inner join that applies a top-level comparison on a metric, param or tag.
+
+    Every (run, key) has at most one row, so the join neither duplicates nor loses runs; on
+    DuckDB it is cheaper than the equivalent ``IN`` semi-join. None for comparisons that are
+    not of that kind (``IS NULL`` needs the anti-join).
+    """
+    if c.entity is Entity.METRIC:
+        op = _NUMERIC_OPS.get(c.op)
+        if op is None:
+            return None
+        return (
+            f"JOIN metric_series {alias} ON {alias}.run_key = r.run_key AND {alias}.key = ? "
+            f"AND NOT isnan({alias}.value) AND {alias}.value {op} ?",
+            [c.key, float(c.value)],  # type: ignore[arg-type]
+        )
+    table = _KEY_VALUE_TABLES.get(c.entity)
+    if table is None or c.op is Op.IS_NULL:
+        return None
+    head = f"JOIN {table} {alias} ON {alias}.run_key = r.run_key AND {alias}.key = ?"
+    if c.op is Op.IS_NOT_NULL:
+        return head, [c.key]
+    value_sql, value_params = text_comparison(f"{alias}.value", c)
+    return f"{head} AND {value_sql}", [c.key, *value_params]
+
+
 def _direction(key: OrderKey) -> str:
     return "ASC" if key.ascending else "DESC"
 
@@ -214,12 +240,18 @@ def compile_run_search(
         f"r.experiment_id IN ({', '.join('?' for _ in experiment_ids)})",
         f"r.lifecycle_stage IN ({', '.join('?' for _ in stages)})",
     ]
-    params.extend(experiment_ids)
-    params.extend(stages)
-    if expr is not None:
-        sql, p = condition(expr, _run_comparison)
+    where_params: list[Any] = [*experiment_ids, *stages]
+    top = expr.items if isinstance(expr, And) else (() if expr is None else (expr,))
+    for i, term in enumerate(top):
+        join = _filter_join(term, f"f{i}") if isinstance(term, Comparison) else None
+        if join is not None:
+            joins.append(join[0])
+            params.extend(join[1])
+            continue
+        sql, p = condition(term, _run_comparison)
         where.append(f"({sql})")
-        params.extend(p)
+        where_params.extend(p)
+    params.extend(where_params)
     order_columns = [(f"k{i}", direction) for i, (_, direction) in enumerate(terms)]
     selected = ", ".join(f"{e} AS k{i}" for i, (e, _) in enumerate(terms))
     page = (

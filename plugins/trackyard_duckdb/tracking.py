@@ -22,6 +22,7 @@ import os
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,6 +58,7 @@ DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
 _RUN_NAME_TAG = "mlflow.runName"
 _ARTIFACTS_FOLDER = "artifacts"
+_RUN_CACHE_SIZE = 10_000
 
 _RUN_COLUMNS = ", ".join(_runs.RUN_COLUMNS)
 _GET_RUN_SQL = _runs.runs_query("SELECT run_key FROM runs WHERE run_id = ?")
@@ -306,6 +308,7 @@ class DuckDBTrackingStore(TrackingStore):
                 "deleted_with_experiment = TRUE WHERE experiment_id = ? AND lifecycle_stage = ?",
                 [LifecycleStage.DELETED, now, row[0], LifecycleStage.ACTIVE],
             )
+            self._forget_runs()
 
         self._db.write(delete)
 
@@ -327,6 +330,7 @@ class DuckDBTrackingStore(TrackingStore):
                 "AND deleted_with_experiment",
                 [LifecycleStage.ACTIVE, row[0]],
             )
+            self._forget_runs()
 
         self._db.write(restore)
 
@@ -386,14 +390,37 @@ class DuckDBTrackingStore(TrackingStore):
             raise _run_not_found(run_id)
         return tuple(row)
 
+    def _run_cache(self) -> OrderedDict[str, tuple[int, str]]:
+        """run_id -> (run_key, lifecycle_stage) of recently written runs (writers only).
+
+        Kept true by every write that changes a run's stage (after it commits); this
+        process is the only one that can write the database.
+        """
+        cache: OrderedDict[str, tuple[int, str]] = self._db.memo.setdefault(
+            "runs", OrderedDict()
+        )
+        return cache
+
+    def _forget_runs(self, run_id: str | None = None) -> None:
+        """After the current write commits, forget one cached run (or all of them)."""
+        cache = self._run_cache()
+        self._db.after_commit(cache.clear if run_id is None else lambda: cache.pop(run_id, None))
+
     def _active_run_key(self, cur: Any, run_id: str) -> int:
-        cur.execute("SELECT run_key, lifecycle_stage FROM runs WHERE run_id = ?", [run_id])
-        row = cur.fetchone()
-        if row is None:
-            raise _run_not_found(run_id)
-        if row[1] != LifecycleStage.ACTIVE:
-            raise _not_active("run", run_id, row[1])
-        return int(row[0])
+        """The key of an active run (call inside a write transaction)."""
+        cache = self._run_cache()
+        found = cache.get(run_id)
+        if found is None:
+            cur.execute("SELECT run_key, lifecycle_stage FROM runs WHERE run_id = ?", [run_id])
+            row = cur.fetchone()
+            if row is None:
+                raise _run_not_found(run_id)
+            found = cache[run_id] = (int(row[0]), row[1])
+            if len(cache) > _RUN_CACHE_SIZE:
+                cache.popitem(last=False)
+        if found[1] != LifecycleStage.ACTIVE:
+            raise _not_active("run", run_id, found[1])
+        return found[0]
 
     def _read_runs(self, cur: Any, sql: str, params: Sequence[Any]) -> list[Run]:
         cur.execute(sql, params)
@@ -432,6 +459,10 @@ class DuckDBTrackingStore(TrackingStore):
             cur.execute(
                 "INSERT INTO run_tags SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
                 [run_key, list(tag_map), list(tag_map.values())],
+            )
+            cache = self._run_cache()
+            self._db.after_commit(
+                lambda: cache.__setitem__(run_id, (run_key, LifecycleStage.ACTIVE))
             )
             data = RunData(tags=[RunTag(k, v) for k, v in tag_map.items()])
             return Run(_runs.build_run_info(row), data)
@@ -483,6 +514,7 @@ class DuckDBTrackingStore(TrackingStore):
                     "deleted_with_experiment = FALSE WHERE run_key = ?",
                     [LifecycleStage.DELETED, _now_ms(), row[0]],
                 )
+                self._forget_runs(run_id)
 
         self._db.write(delete)
 
@@ -496,6 +528,7 @@ class DuckDBTrackingStore(TrackingStore):
                 "deleted_with_experiment = FALSE WHERE run_key = ?",
                 [LifecycleStage.ACTIVE, row[0]],
             )
+            self._forget_runs(run_id)
 
         self._db.write(restore)
 
