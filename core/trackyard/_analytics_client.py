@@ -36,7 +36,10 @@ def _names(values: str | Sequence[str], what: str) -> list[str]:
 class AnalyticsClientMixin:
     """``get_metric_history_bulk`` and the table forms of ``search_runs``."""
 
-    _tracking_store: TrackingStore
+    if TYPE_CHECKING:
+
+        @property
+        def _tracking_store(self) -> TrackingStore: ...
 
     def get_metric_history_bulk(
         self,
@@ -64,9 +67,7 @@ class AnalyticsClientMixin:
         """
         from trackyard.analytics import check_max_points
 
-        ids = list(
-            dict.fromkeys(validation.validate_run_id(r) for r in _names(run_ids, "run_ids"))
-        )
+        ids = list(dict.fromkeys(validation.validate_run_id(r) for r in _names(run_ids, "run_ids")))
         metric_keys = list(
             dict.fromkeys(validation.validate_key(k, "metric") for k in _names(keys, "keys"))
         )

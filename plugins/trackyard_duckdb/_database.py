@@ -197,7 +197,9 @@ class Database:
     # -- connections ----------------------------------------------------------------------
     def _check_process(self) -> None:
         if self.closed:
-            raise TrackyardError(f"The DuckDB store on {self.where} is closed.", ErrorCode.INVALID_STATE)
+            raise TrackyardError(
+                f"The DuckDB store on {self.where} is closed.", ErrorCode.INVALID_STATE
+            )
         if os.getpid() != self.pid:
             raise TrackyardError(
                 f"This process (PID {os.getpid()}) was forked from PID {self.pid}, which has "

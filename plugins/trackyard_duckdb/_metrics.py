@@ -202,7 +202,7 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
     written: list[tuple[str, SeriesRow]] = []
     series_keys: dict[str, int] = {}
     for key, summary in summaries.items():
-        b_step, b_ts, b_rank = summary.best
+        b_step, b_ts, _ = summary.best
         b_value = c.values[summary.best_index]
         row = existing.get(key)
         if row is None:
@@ -299,7 +299,7 @@ def bulk_history_sql(*, downsample: bool) -> str:
             SELECT r.run_id, s.key, p.value, p.timestamp, p.step,
                 row_number() OVER w - 1 AS pos, count(*) OVER (PARTITION BY s.series_key) AS n
             {series}
-            WINDOW w AS (PARTITION BY s.series_key ORDER BY {history_order('p')})
+            WINDOW w AS (PARTITION BY s.series_key ORDER BY {history_order("p")})
         ),
         bucketed AS (
             SELECT *, CASE WHEN n <= $max_points THEN pos

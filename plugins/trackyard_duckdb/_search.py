@@ -191,8 +191,7 @@ def _run_order(key: OrderKey, alias: str) -> tuple[list[str], list[Any], list[tu
     if key.entity is Entity.METRIC:
         join = f"LEFT JOIN metric_series {alias} ON {alias}.run_key = r.run_key AND {alias}.key = ?"
         rank = (
-            f"CASE WHEN {alias}.run_key IS NULL THEN 2 "
-            f"WHEN isnan({alias}.value) THEN 1 ELSE 0 END"
+            f"CASE WHEN {alias}.run_key IS NULL THEN 2 WHEN isnan({alias}.value) THEN 1 ELSE 0 END"
         )
         return [join], [key.key], [(rank, "ASC"), (f"{alias}.value", direction)]
     table = _KEY_VALUE_TABLES.get(key.entity)

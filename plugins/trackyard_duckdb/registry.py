@@ -251,9 +251,7 @@ class DuckDBRegistryStore(RegistryStore):
             aliases[mk][alias] = str(version)
         latest = self._latest_keys(cur, keys)
         wanted = [pair for pairs in latest.values() for pair in pairs]
-        versions = {
-            pair: v for pair, v in zip(wanted, self._versions(cur, wanted), strict=True)
-        }
+        versions = {pair: v for pair, v in zip(wanted, self._versions(cur, wanted), strict=True)}
         return [
             RegisteredModel(
                 name=row[1],
@@ -552,7 +550,9 @@ class DuckDBRegistryStore(RegistryStore):
 
     def get_model_version(self, name: str, version: str) -> ModelVersion:
         """Return a version (RESOURCE_DOES_NOT_EXIST if absent or deleted)."""
-        return self._db.read(lambda cur: self._versions(cur, [self._version_key(cur, name, version)])[0])
+        return self._db.read(
+            lambda cur: self._versions(cur, [self._version_key(cur, name, version)])[0]
+        )
 
     def get_model_version_download_uri(self, name: str, version: str) -> str:
         """Return the version's storage location, else its source."""

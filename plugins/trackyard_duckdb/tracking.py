@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trackyard import config
 from trackyard.entities import (
@@ -52,7 +52,10 @@ from trackyard.stores import Capabilities, TrackingStore, new_run_tags
 from trackyard_duckdb import _metrics, _runs, _search
 from trackyard_duckdb._database import Database, open_database, parse_location
 
-__all__ = ["DuckDBTrackingStore"]
+if TYPE_CHECKING:
+    from trackyard.search.request import ExperimentSearch, RunSearch
+
+__all__ = ["HISTORY_SQL", "DuckDBTrackingStore"]
 
 DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -62,6 +65,11 @@ _RUN_CACHE_SIZE = 10_000
 
 _RUN_COLUMNS = ", ".join(_runs.RUN_COLUMNS)
 _GET_RUN_SQL = _runs.runs_query("SELECT run_key FROM runs WHERE run_id = ?")
+#: One series' history (parameter: its series_key), read through the index on series_key.
+HISTORY_SQL = (
+    "SELECT value, timestamp, step FROM metric_points WHERE series_key = ? "
+    f"ORDER BY {_metrics.history_order()}"
+)
 _EXPERIMENT_COLUMNS = ", ".join(_search.EXPERIMENT_COLUMNS)
 
 
@@ -272,7 +280,7 @@ class DuckDBTrackingStore(TrackingStore):
 
         return self._db.read(get)
 
-    def search_experiments(self, request: Any) -> PagedList[Experiment]:
+    def search_experiments(self, request: ExperimentSearch) -> PagedList[Experiment]:
         """Return the page of experiments ``request`` asks for (one query, then their tags)."""
         sql, params = _search.compile_experiment_search(
             stages=sorted(ViewType.to_lifecycle_stages(request.view_type)),
@@ -358,9 +366,7 @@ class DuckDBTrackingStore(TrackingStore):
             cur.execute(
                 "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [eid, tag.key]
             )
-            cur.execute(
-                "INSERT INTO experiment_tags VALUES (?, ?, ?)", [eid, tag.key, tag.value]
-            )
+            cur.execute("INSERT INTO experiment_tags VALUES (?, ?, ?)", [eid, tag.key, tag.value])
 
         self._db.write(set_tag)
 
@@ -396,15 +402,16 @@ class DuckDBTrackingStore(TrackingStore):
         Kept true by every write that changes a run's stage (after it commits); this
         process is the only one that can write the database.
         """
-        cache: OrderedDict[str, tuple[int, str]] = self._db.memo.setdefault(
-            "runs", OrderedDict()
-        )
+        cache: OrderedDict[str, tuple[int, str]] = self._db.memo.setdefault("runs", OrderedDict())
         return cache
 
     def _forget_runs(self, run_id: str | None = None) -> None:
         """After the current write commits, forget one cached run (or all of them)."""
         cache = self._run_cache()
-        self._db.after_commit(cache.clear if run_id is None else lambda: cache.pop(run_id, None))
+        if run_id is None:
+            self._db.after_commit(cache.clear)
+        else:
+            self._db.after_commit(lambda: cache.__delitem__(run_id) if run_id in cache else None)
 
     def _active_run_key(self, cur: Any, run_id: str) -> int:
         """The key of an active run (call inside a write transaction)."""
@@ -658,11 +665,7 @@ class DuckDBTrackingStore(TrackingStore):
             found = cur.fetchone()
             if found is None:
                 return PagedList([], None)
-            cur.execute(
-                "SELECT value, timestamp, step FROM metric_points WHERE series_key = ? "
-                f"ORDER BY {_metrics.history_order()}{paging}",
-                [found[0], *paging_params],
-            )
+            cur.execute(HISTORY_SQL + paging, [found[0], *paging_params])
             rows = cur.fetchall()
             token = None
             if max_results is not None and len(rows) > max_results:
@@ -696,7 +699,9 @@ class DuckDBTrackingStore(TrackingStore):
             for run_id in ids:
                 if run_id not in found:
                     raise _run_not_found(run_id)
-            result = {run_id: {key: [] for key in metric_keys} for run_id in ids}
+            result: dict[str, dict[str, list[Metric]]] = {
+                run_id: {key: [] for key in metric_keys} for run_id in ids
+            }
             if not metric_keys:
                 return result
             cur.execute(sql, params)
@@ -709,10 +714,12 @@ class DuckDBTrackingStore(TrackingStore):
     # ---------------------------------------------------------------------------------------
     # Search
 
-    def search_runs(self, request: Any) -> PagedList[Run]:
+    def search_runs(self, request: RunSearch) -> PagedList[Run]:
         """Return the page of runs ``request`` asks for: one query for the page's run keys,
         then one per child table for their data."""
-        ids = sorted({i for i in (_experiment_int(e) for e in request.experiment_ids) if i is not None})
+        ids = sorted(
+            {i for i in (_experiment_int(e) for e in request.experiment_ids) if i is not None}
+        )
         if not ids:
             return PagedList([], None)
         sql, params = _search.compile_run_search(

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("duckdb", reason="the DuckDB stores need duckdb: pip install trackyard[duckdb]")
-
-from trackyard.testing import RegistryStoreSuite, TrackingStoreSuite  # noqa: E402
-from trackyard_duckdb.registry import DuckDBRegistryStore  # noqa: E402
-from trackyard_duckdb.tracking import DuckDBTrackingStore  # noqa: E402
+from trackyard.testing import RegistryStoreSuite, TrackingStoreSuite
+from trackyard_duckdb.registry import DuckDBRegistryStore
+from trackyard_duckdb.tracking import DuckDBTrackingStore
 
 COVERS = (
     "trackyard_duckdb.tracking:DuckDBTrackingStore",
@@ -69,11 +67,15 @@ class _RegistrySuite(RegistryStoreSuite):
                 registry.close()
 
     @pytest.fixture
-    def registry_store(self, stores: tuple[DuckDBRegistryStore, DuckDBTrackingStore]) -> DuckDBRegistryStore:
+    def registry_store(
+        self, stores: tuple[DuckDBRegistryStore, DuckDBTrackingStore]
+    ) -> DuckDBRegistryStore:
         return stores[0]
 
     @pytest.fixture
-    def tracking_store(self, stores: tuple[DuckDBRegistryStore, DuckDBTrackingStore]) -> DuckDBTrackingStore:
+    def tracking_store(
+        self, stores: tuple[DuckDBRegistryStore, DuckDBTrackingStore]
+    ) -> DuckDBTrackingStore:
         return stores[1]
 
 

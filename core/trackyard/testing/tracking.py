@@ -20,6 +20,7 @@ from trackyard import search
 from trackyard.entities import LifecycleStage, Metric, Param, Run, RunTag, ViewType
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.testing._client import make_client, require_capability
+from trackyard.testing.analytics import AnalyticsChecks
 
 __all__ = ["SEARCH_CASES", "TrackingStoreSuite"]
 
@@ -102,7 +103,7 @@ SEARCH_CASES: list[tuple[str, list[str] | None]] = [
 ]
 
 
-class TrackingStoreSuite:
+class TrackingStoreSuite(AnalyticsChecks):
     """Mixin test class: subclass it and override the ``tracking_store`` fixture."""
 
     # -- fixtures --------------------------------------------------------------------------

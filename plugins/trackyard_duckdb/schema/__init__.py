@@ -22,7 +22,6 @@ from types import ModuleType
 from typing import Any
 
 from trackyard.errors import ErrorCode, TrackyardError
-
 from trackyard_duckdb.schema import registry, tracking
 
 __all__ = ["FAMILIES", "SCHEMA_TABLE", "ensure_schema", "family_versions"]
