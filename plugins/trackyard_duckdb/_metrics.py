@@ -1,17 +1,21 @@
-"""Metric points: column-wise writes, one series' history, bulk and downsampled reads.
+"""Metric points: column-wise writes into chunks, one series' history, bulk and downsampled reads.
 
 MLflow's rules, as every store keeps them:
 
 - identical points (key, value, timestamp, step) are stored once; NaN equals NaN here;
 - a series' latest point is the one with the greatest ``(step, timestamp, value)``, NaN
   counting as 0; a point replaces it only when strictly greater;
-- a history is ordered by ``(timestamp, step, value)``, NaN counting as 0.
+- a history is ordered by ``(timestamp, step, value)``, NaN counting as 0 (and before NaN, a
+  real 0).
 
-Writes are column-wise: a batch becomes four columns (an Arrow table for large batches) and
-one ``INSERT``; row-by-row inserts are three orders of magnitude slower in DuckDB. Points
-newer than everything a series holds (by ``(timestamp, step)``, the common case while
-training) cannot be duplicates, so they skip the duplicate check; others are checked
-against the stored points of the same time range only.
+Layout (:mod:`trackyard_duckdb.schema.tracking`): a ``log_batch`` adds one ``metric_chunks``
+row per series, holding the batch's points as three lists sorted in history order, plus one
+Arrow insert for all of them. Reading a series finds its few chunk rows through the index.
+When every chunk of a series starts after the previous one ends (training logs forward in
+time), the series is *ordered*: its history is its chunks' lists concatenated, positions are
+running counts, and neither a full read nor downsampling has to sort. Points that are not
+newer than the series' last one are checked against the stored points of their time range
+(and make the series unordered); many small chunks are merged as they accumulate.
 """
 
 from __future__ import annotations
@@ -27,15 +31,22 @@ __all__ = [
     "SeriesCache",
     "bulk_history_sql",
     "history_order",
+    "ordered_history",
     "write_metrics",
 ]
 
-# Batches up to this many points go through list parameters; larger ones through Arrow.
-_ARROW_FROM = 64
+#: A chunk with fewer points than this is small; small chunks are merged.
+SMALL_CHUNK = 512
+#: How many small chunks a series may have before the next write merges them.
+MAX_SMALL_CHUNKS = 32
 
+#: A stored series: (series_key, value, timestamp, step, last_timestamp, last_step, points,
+#: small_chunks, ordered).
+SeriesRow = tuple[int, float, int, int, int, int, int, int, bool]
 
-#: A stored series: (series_key, value, timestamp, step, last_timestamp, last_step).
-SeriesRow = tuple[int, float, int, int, int, int]
+_SERIES_COLUMNS = (
+    "series_key, value, timestamp, step, last_timestamp, last_step, points, small_chunks, ordered"
+)
 
 
 class SeriesCache:
@@ -75,193 +86,13 @@ class SeriesCache:
 
 
 def _rank(value: float) -> float:
-    """A value as it takes part in the latest-point rule: NaN counts as 0."""
+    """A value as it takes part in the latest-point rule and history order: NaN counts as 0."""
     return 0.0 if value != value else value
 
 
 def _identity(value: float, timestamp: int, step: int) -> tuple[Any, int, int]:
     """What makes two points of one series the same point (NaN equals NaN)."""
     return ("nan" if value != value else value, timestamp, step)
-
-
-@dataclass
-class _Columns:
-    """A batch of points as four columns."""
-
-    keys: list[str]
-    values: list[float]
-    stamps: list[int]
-    steps: list[int]
-
-    @classmethod
-    def of(cls, metrics: Sequence[Metric]) -> _Columns:
-        columns = cls(
-            [m.key for m in metrics],
-            [m.value for m in metrics],
-            [m.timestamp for m in metrics],
-            [m.step for m in metrics],
-        )
-        if any(v != v for v in columns.values) or len(
-            set(zip(columns.keys, columns.values, columns.stamps, columns.steps, strict=True))
-        ) != len(metrics):
-            columns.keep(columns.first_occurrences())
-        return columns
-
-    def first_occurrences(self) -> list[int]:
-        """Indexes of the points that are not repeats of an earlier point of the batch."""
-        seen: set[tuple[Any, ...]] = set()
-        keep = []
-        for i, key in enumerate(self.keys):
-            ident = (key, *_identity(self.values[i], self.stamps[i], self.steps[i]))
-            if ident not in seen:
-                seen.add(ident)
-                keep.append(i)
-        return keep
-
-    def keep(self, indexes: Sequence[int]) -> None:
-        self.keys = [self.keys[i] for i in indexes]
-        self.values = [self.values[i] for i in indexes]
-        self.stamps = [self.stamps[i] for i in indexes]
-        self.steps = [self.steps[i] for i in indexes]
-
-
-@dataclass
-class _Series:
-    """What one batch brings to one series: its best point and its (timestamp, step) range."""
-
-    best: tuple[int, int, float]  # (step, timestamp, rank) of the preferred point
-    best_index: int
-    first: tuple[int, int]  # smallest (timestamp, step)
-    last: tuple[int, int]  # greatest (timestamp, step)
-
-
-def _summaries(c: _Columns) -> dict[str, _Series]:
-    """Per key: the point the latest-point rule prefers (the first among equals) and range."""
-    out: dict[str, _Series] = {}
-    values, stamps, steps = c.values, c.stamps, c.steps
-    for i, key in enumerate(c.keys):
-        v = values[i]
-        rank = (steps[i], stamps[i], 0.0 if v != v else v)
-        when = (stamps[i], steps[i])
-        seen = out.get(key)
-        if seen is None:
-            out[key] = _Series(rank, i, when, when)
-            continue
-        if rank > seen.best:
-            seen.best, seen.best_index = rank, i
-        if when < seen.first:
-            seen.first = when
-        if when > seen.last:
-            seen.last = when
-    return out
-
-
-def _stored_duplicates(cur: Any, series_key: int, key: str, c: _Columns) -> set[int]:
-    """Indexes of the batch's points of ``key`` that the series already holds."""
-    mine = [i for i, k in enumerate(c.keys) if k == key]
-    cur.execute(
-        "SELECT value, timestamp, step FROM metric_points WHERE series_key = ? "
-        "AND timestamp BETWEEN ? AND ?",
-        [series_key, min(c.stamps[i] for i in mine), max(c.stamps[i] for i in mine)],
-    )
-    stored = {_identity(v, ts, st) for v, ts, st in cur.fetchall()}
-    return {i for i in mine if _identity(c.values[i], c.stamps[i], c.steps[i]) in stored}
-
-
-def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) -> None:
-    """Store ``metrics`` of one run and update each series' latest point.
-
-    Runs inside the caller's write transaction (``db.write``), which holds the write lock.
-    """
-    c = _Columns.of(metrics)
-    summaries = _summaries(c)
-    cache: SeriesCache = db.memo.setdefault("series", SeriesCache())
-    known = cache.get(run_key)
-    existing = {key: known[key] for key in summaries if key in known}
-    missing = [key for key in summaries if key not in known]
-    if missing:
-        cur.execute(
-            "SELECT key, series_key, value, timestamp, step, last_timestamp, last_step "
-            "FROM metric_series WHERE run_key = ? AND key IN (SELECT unnest(?::VARCHAR[]))",
-            [run_key, missing],
-        )
-        found = [(row[0], tuple(row[1:])) for row in cur.fetchall()]
-        cache.put(run_key, found)  # committed rows: true whatever this batch does
-        existing.update(found)  # type: ignore[arg-type]
-    duplicates: set[int] = set()
-    for key, (series_key, _, _, _, last_ts, last_step) in existing.items():
-        if summaries[key].first <= (last_ts, last_step):  # may repeat stored points
-            duplicates |= _stored_duplicates(cur, series_key, key, c)
-    if duplicates:
-        c.keep([i for i in range(len(c.keys)) if i not in duplicates])
-        if not c.keys:
-            return
-        summaries = _summaries(c)
-    new_series: list[tuple[Any, ...]] = []
-    updates: list[tuple[Any, ...]] = []
-    written: list[tuple[str, SeriesRow]] = []
-    series_keys: dict[str, int] = {}
-    for key, summary in summaries.items():
-        b_step, b_ts, _ = summary.best
-        b_value = c.values[summary.best_index]
-        row = existing.get(key)
-        if row is None:
-            series_key = db.next_key(cur, "metric_series", "series_key")
-            new: SeriesRow = (series_key, b_value, b_ts, b_step, *summary.last)
-            new_series.append((series_key, key, *new[1:]))
-        else:
-            series_key, value, timestamp, step, last_ts, last_step = row
-            if summary.best > (step, timestamp, _rank(value)):
-                value, timestamp, step = b_value, b_ts, b_step
-            last_ts, last_step = max((last_ts, last_step), summary.last)
-            new = (series_key, value, timestamp, step, last_ts, last_step)
-            updates.append(new)
-        written.append((key, new))
-        series_keys[key] = series_key
-    db.after_commit(lambda: cache.put(run_key, written))
-    if new_series:
-        columns = list(zip(*new_series, strict=True))
-        cur.execute(
-            "INSERT INTO metric_series (series_key, run_key, key, value, timestamp, step, "
-            "last_timestamp, last_step) SELECT unnest(?::BIGINT[]), ?, unnest(?::VARCHAR[]), "
-            "unnest(?::DOUBLE[]), unnest(?::BIGINT[]), unnest(?::BIGINT[]), "
-            "unnest(?::BIGINT[]), unnest(?::BIGINT[])",
-            [list(columns[0]), run_key, *(list(col) for col in columns[1:])],
-        )
-    if updates:
-        columns = list(zip(*updates, strict=True))
-        cur.execute(
-            "UPDATE metric_series SET value = u.value, timestamp = u.timestamp, step = u.step, "
-            "last_timestamp = u.last_timestamp, last_step = u.last_step FROM (SELECT "
-            "unnest(?::BIGINT[]) AS series_key, unnest(?::DOUBLE[]) AS value, "
-            "unnest(?::BIGINT[]) AS timestamp, unnest(?::BIGINT[]) AS step, "
-            "unnest(?::BIGINT[]) AS last_timestamp, unnest(?::BIGINT[]) AS last_step) u "
-            "WHERE metric_series.run_key = ? AND metric_series.series_key = u.series_key",
-            [*(list(col) for col in columns), run_key],
-        )
-    point_keys = [series_keys[k] for k in c.keys]
-    if len(point_keys) < _ARROW_FROM:
-        cur.execute(
-            "INSERT INTO metric_points (series_key, step, timestamp, value) SELECT "
-            "unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::DOUBLE[])",
-            [point_keys, c.steps, c.stamps, c.values],
-        )
-        return
-    import pyarrow as pa
-
-    table = pa.table(
-        {
-            "series_key": pa.array(point_keys, pa.int64()),
-            "step": pa.array(c.steps, pa.int64()),
-            "timestamp": pa.array(c.stamps, pa.int64()),
-            "value": pa.array(c.values, pa.float64()),
-        }
-    )
-    cur.register("trackyard_incoming_points", table)
-    try:
-        cur.execute("INSERT INTO metric_points SELECT * FROM trackyard_incoming_points")
-    finally:
-        cur.unregister("trackyard_incoming_points")
 
 
 def history_order(alias: str = "") -> str:
@@ -273,46 +104,339 @@ def history_order(alias: str = "") -> str:
     )
 
 
+@dataclass
+class _Batch:
+    """The points of one ``log_batch``, as columns, without repeats."""
+
+    keys: list[str]
+    values: list[float]
+    stamps: list[int]
+    steps: list[int]
+
+    @classmethod
+    def of(cls, metrics: Sequence[Metric]) -> _Batch:
+        batch = cls(
+            [m.key for m in metrics],
+            [m.value for m in metrics],
+            [m.timestamp for m in metrics],
+            [m.step for m in metrics],
+        )
+        if any(v != v for v in batch.values) or len(
+            set(zip(batch.keys, batch.values, batch.stamps, batch.steps, strict=True))
+        ) != len(metrics):
+            seen: set[tuple[Any, ...]] = set()
+            keep = []
+            for i, key in enumerate(batch.keys):
+                ident = (key, *_identity(batch.values[i], batch.stamps[i], batch.steps[i]))
+                if ident not in seen:
+                    seen.add(ident)
+                    keep.append(i)
+            batch.keep(keep)
+        return batch
+
+    def keep(self, indexes: Sequence[int]) -> None:
+        self.keys = [self.keys[i] for i in indexes]
+        self.values = [self.values[i] for i in indexes]
+        self.stamps = [self.stamps[i] for i in indexes]
+        self.steps = [self.steps[i] for i in indexes]
+
+    def by_key(self) -> dict[str, list[int]]:
+        """Indexes of each key's points, in batch order."""
+        grouped: dict[str, list[int]] = {}
+        for i, key in enumerate(self.keys):
+            found = grouped.get(key)
+            if found is None:
+                grouped[key] = [i]
+            else:
+                found.append(i)
+        return grouped
+
+    def order_key(self, i: int) -> tuple[int, int, float, bool]:
+        v = self.values[i]
+        return (self.stamps[i], self.steps[i], _rank(v), v != v)
+
+
+def _stored_identities(cur: Any, series_key: int, low: int, high: int) -> set[Any]:
+    """Identities of the stored points of a series with a timestamp in [low, high]."""
+    cur.execute(
+        "SELECT v, t, s FROM (SELECT unnest(vals) AS v, unnest(timestamps) AS t, "
+        "unnest(steps) AS s FROM metric_chunks WHERE series_key = ? "
+        "AND last_timestamp >= ? AND first_timestamp <= ?) WHERE t BETWEEN ? AND ?",
+        [series_key, low, high, low, high],
+    )
+    return {_identity(v, t, s) for v, t, s in cur.fetchall()}
+
+
+def _merge_small_chunks(cur: Any, db: Any, series_key: int, ordered: bool) -> tuple[int, bool]:
+    """Merge a series' small chunks into one; return (small chunks left, still ordered)."""
+    cur.execute(
+        "SELECT chunk_key, points FROM metric_chunks WHERE series_key = ? "
+        "ORDER BY first_timestamp, first_step",
+        [series_key],
+    )
+    chunks = cur.fetchall()
+    small = [i for i, (_, n) in enumerate(chunks) if n < SMALL_CHUNK]
+    if len(small) < 2:
+        return len(small), ordered
+    # A merged chunk spans the small chunks' range: it only keeps the series ordered when
+    # no big chunk lies inside that range.
+    ordered = ordered and small[-1] - small[0] == len(small) - 1
+    keys = [chunks[i][0] for i in small]
+    order = "first_timestamp, first_step"
+    cur.execute(
+        "INSERT INTO metric_chunks SELECT ?, series_key, sum(points), "
+        "min(first_timestamp), arg_min(first_step, (first_timestamp, first_step)), "
+        "max(last_timestamp), arg_max(last_step, (last_timestamp, last_step)), "
+        f"flatten(list(steps ORDER BY {order})), flatten(list(timestamps ORDER BY {order})), "
+        f"flatten(list(vals ORDER BY {order})) FROM metric_chunks "
+        "WHERE series_key = ? AND chunk_key IN (SELECT unnest(?::BIGINT[])) GROUP BY series_key",
+        [db.next_key(cur, "metric_chunks", "chunk_key"), series_key, keys],
+    )
+    cur.execute(
+        "DELETE FROM metric_chunks WHERE series_key = ? AND chunk_key IN "
+        "(SELECT unnest(?::BIGINT[]))",
+        [series_key, keys],
+    )
+    merged = sum(chunks[i][1] for i in small)
+    return (1 if merged < SMALL_CHUNK else 0), ordered
+
+
+def _insert_chunks(cur: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Insert chunk rows (columns of ``metric_chunks``) in one statement."""
+    import pyarrow as pa
+
+    columns = list(zip(*rows, strict=True))
+    ints = pa.int64()
+    table = pa.table(
+        {
+            "chunk_key": pa.array(columns[0], ints),
+            "series_key": pa.array(columns[1], ints),
+            "points": pa.array(columns[2], pa.int32()),
+            "first_timestamp": pa.array(columns[3], ints),
+            "first_step": pa.array(columns[4], ints),
+            "last_timestamp": pa.array(columns[5], ints),
+            "last_step": pa.array(columns[6], ints),
+            "steps": pa.array(columns[7], pa.list_(ints)),
+            "timestamps": pa.array(columns[8], pa.list_(ints)),
+            "vals": pa.array(columns[9], pa.list_(pa.float64())),
+        }
+    )
+    cur.register("trackyard_incoming_chunks", table)
+    try:
+        cur.execute("INSERT INTO metric_chunks SELECT * FROM trackyard_incoming_chunks")
+    finally:
+        cur.unregister("trackyard_incoming_chunks")
+
+
+def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) -> None:
+    """Store ``metrics`` of one run and update each series' latest point.
+
+    Runs inside the caller's write transaction (``db.write``), which holds the write lock.
+    """
+    batch = _Batch.of(metrics)
+    groups = batch.by_key()
+    cache: SeriesCache = db.memo.setdefault("series", SeriesCache())
+    known = cache.get(run_key)
+    existing: dict[str, SeriesRow] = {key: known[key] for key in groups if key in known}
+    missing = [key for key in groups if key not in known]
+    if missing:
+        cur.execute(
+            f"SELECT key, {_SERIES_COLUMNS} FROM metric_series WHERE run_key = ? "
+            "AND key IN (SELECT unnest(?::VARCHAR[]))",
+            [run_key, missing],
+        )
+        found = [(row[0], tuple(row[1:])) for row in cur.fetchall()]
+        cache.put(run_key, found)  # type: ignore[arg-type]  # committed rows: stay true
+        existing.update(found)  # type: ignore[arg-type]
+    new_series: list[tuple[Any, ...]] = []
+    updates: list[SeriesRow] = []
+    chunks: list[tuple[Any, ...]] = []
+    written: list[tuple[str, SeriesRow]] = []
+    for key, indexes in groups.items():
+        row = existing.get(key)
+        first = min((batch.stamps[i], batch.steps[i]) for i in indexes)
+        newer = row is None or first > (row[4], row[5])
+        if not newer:
+            assert row is not None
+            low = min(batch.stamps[i] for i in indexes)
+            high = max(batch.stamps[i] for i in indexes)
+            stored = _stored_identities(cur, row[0], low, high)
+            indexes = [
+                i
+                for i in indexes
+                if _identity(batch.values[i], batch.stamps[i], batch.steps[i]) not in stored
+            ]
+            if not indexes:
+                continue
+        # the latest-point rule prefers the first of equal points, in batch order
+        best = indexes[0]
+        best_rank = (batch.steps[best], batch.stamps[best], _rank(batch.values[best]))
+        for i in indexes[1:]:
+            rank = (batch.steps[i], batch.stamps[i], _rank(batch.values[i]))
+            if rank > best_rank:
+                best, best_rank = i, rank
+        ordered_points = sorted(indexes, key=batch.order_key)
+        head, tail = ordered_points[0], ordered_points[-1]
+        last = (batch.stamps[tail], batch.steps[tail])
+        n = len(ordered_points)
+        if row is None:
+            series_key = db.next_key(cur, "metric_series", "series_key")
+            value, timestamp, step = batch.values[best], batch.stamps[best], batch.steps[best]
+            new: SeriesRow = (
+                series_key,
+                value,
+                timestamp,
+                step,
+                *last,
+                n,
+                int(n < SMALL_CHUNK),
+                True,
+            )
+            new_series.append((series_key, key, *new[1:]))
+        else:
+            series_key, value, timestamp, step, last_ts, last_step, points, small, ordered = row
+            if best_rank > (step, timestamp, _rank(value)):
+                value, timestamp, step = batch.values[best], batch.stamps[best], batch.steps[best]
+            ordered = ordered and newer
+            small += int(n < SMALL_CHUNK)
+            if small > MAX_SMALL_CHUNKS:
+                merged_small, ordered = _merge_small_chunks(cur, db, series_key, ordered)
+                small = merged_small + int(n < SMALL_CHUNK)
+            new = (
+                series_key,
+                value,
+                timestamp,
+                step,
+                *max((last_ts, last_step), last),
+                points + n,
+                small,
+                ordered,
+            )
+            updates.append(new)
+        written.append((key, new))
+        chunks.append(
+            (
+                db.next_key(cur, "metric_chunks", "chunk_key"),
+                series_key,
+                n,
+                batch.stamps[head],
+                batch.steps[head],
+                *last,
+                [batch.steps[i] for i in ordered_points],
+                [batch.stamps[i] for i in ordered_points],
+                [batch.values[i] for i in ordered_points],
+            )
+        )
+    db.after_commit(lambda: cache.put(run_key, written))
+    if new_series:
+        columns = [list(col) for col in zip(*new_series, strict=True)]
+        cur.execute(
+            "INSERT INTO metric_series (series_key, key, value, timestamp, step, last_timestamp, "
+            "last_step, points, small_chunks, ordered, run_key) "
+            "SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::DOUBLE[]), "
+            "unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::BIGINT[]), "
+            "unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::INTEGER[]), "
+            "unnest(?::BOOLEAN[]), ?",
+            [*columns, run_key],
+        )
+    if updates:
+        columns = [list(col) for col in zip(*updates, strict=True)]
+        cur.execute(
+            "UPDATE metric_series SET value = u.value, timestamp = u.timestamp, step = u.step, "
+            "last_timestamp = u.last_timestamp, last_step = u.last_step, points = u.points, "
+            "small_chunks = u.small_chunks, ordered = u.ordered FROM (SELECT "
+            "unnest(?::BIGINT[]) AS series_key, unnest(?::DOUBLE[]) AS value, "
+            "unnest(?::BIGINT[]) AS timestamp, unnest(?::BIGINT[]) AS step, "
+            "unnest(?::BIGINT[]) AS last_timestamp, unnest(?::BIGINT[]) AS last_step, "
+            "unnest(?::BIGINT[]) AS points, unnest(?::INTEGER[]) AS small_chunks, "
+            "unnest(?::BOOLEAN[]) AS ordered) u "
+            "WHERE metric_series.run_key = ? AND metric_series.series_key = u.series_key",
+            [*columns, run_key],
+        )
+    if chunks:
+        _insert_chunks(cur, chunks)
+
+
+def ordered_history(cur: Any, series_key: int) -> tuple[list[float], list[int], list[int]]:
+    """(values, timestamps, steps) of an ordered series, in history order, without a sort."""
+    cur.execute(
+        "SELECT vals, timestamps, steps FROM metric_chunks WHERE series_key = ? "
+        "ORDER BY first_timestamp, first_step",
+        [series_key],
+    )
+    values: list[float] = []
+    stamps: list[int] = []
+    steps: list[int] = []
+    for v, t, s in cur.fetchall():
+        values.extend(v)
+        stamps.extend(t)
+        steps.extend(s)
+    return values, stamps, steps
+
+
+_POINTS_CTE = """
+    series AS (
+        SELECT s.series_key, r.run_id, s.key, s.points AS n, s.ordered
+        FROM metric_series s JOIN runs r ON r.run_key = s.run_key
+        WHERE r.run_id IN (SELECT unnest($run_ids::VARCHAR[]))
+        AND s.key IN (SELECT unnest($keys::VARCHAR[]))
+    ),
+    chunks AS (
+        SELECT c.series_key, c.vals, c.timestamps, c.steps,
+            sum(c.points) OVER (PARTITION BY c.series_key
+                ORDER BY c.first_timestamp, c.first_step) - c.points AS start
+        FROM metric_chunks c
+        WHERE c.series_key IN (SELECT series_key FROM series)
+    ),
+    unnested AS (
+        SELECT series_key, start + generate_subscripts(vals, 1) - 1 AS chunk_pos,
+            unnest(vals) AS value, unnest(timestamps) AS timestamp, unnest(steps) AS step
+        FROM chunks
+    ),
+    points AS (
+        SELECT s.run_id, s.key, s.n, u.value, u.timestamp, u.step, u.chunk_pos AS pos
+        FROM unnested u JOIN series s USING (series_key) WHERE s.ordered
+        UNION ALL
+        SELECT s.run_id, s.key, s.n, u.value, u.timestamp, u.step,
+            row_number() OVER (PARTITION BY u.series_key ORDER BY {order}) - 1 AS pos
+        FROM unnested u JOIN series s USING (series_key) WHERE NOT s.ordered
+    )
+"""
+
+
 def bulk_history_sql(*, downsample: bool) -> str:
     """One query for the points of several series, optionally downsampled.
 
     Named parameters: ``$run_ids`` and ``$keys`` (lists) select every series of those runs
     with those keys; with ``downsample``, ``$max_points`` too. Rows are ``(run_id, key, value,
-    timestamp, step)``, ordered by run id, key and history order. Downsampling keeps, of
-    each series longer than ``max_points``, the first, last, lowest and highest point of
-    each of ``max_points // 4`` buckets of consecutive points (the definition is
+    timestamp, step)``, ordered by run id, key and history order. Positions in the history
+    are running counts for ordered series and a window sort for the others. Downsampling
+    keeps, of each series longer than ``max_points``, the first, last, lowest and highest
+    point of each of ``max_points // 4`` buckets of consecutive points (the definition is
     :func:`trackyard.analytics.downsample`'s); shorter series are returned whole.
     """
-    series = (
-        "FROM metric_points p JOIN metric_series s ON p.series_key = s.series_key "
-        "JOIN runs r ON r.run_key = s.run_key "
-        "WHERE r.run_id IN (SELECT unnest($run_ids::VARCHAR[])) "
-        "AND s.key IN (SELECT unnest($keys::VARCHAR[]))"
-    )
+    head = "WITH " + _POINTS_CTE.format(order=history_order("u"))
+    point = "{'pos': pos, 'value': value, 'timestamp': timestamp, 'step': step}"
     if not downsample:
         return (
-            f"SELECT r.run_id, s.key, p.value, p.timestamp, p.step {series} "
-            f"ORDER BY r.run_id, s.key, {history_order('p')}"
+            f"{head} SELECT run_id, key, value, timestamp, step FROM points "
+            "ORDER BY run_id, key, pos"
         )
-    return f"""
-        WITH points AS (
-            SELECT r.run_id, s.key, p.value, p.timestamp, p.step,
-                row_number() OVER w - 1 AS pos, count(*) OVER (PARTITION BY s.series_key) AS n
-            {series}
-            WINDOW w AS (PARTITION BY s.series_key ORDER BY {history_order("p")})
-        ),
+    return f"""{head},
         bucketed AS (
             SELECT *, CASE WHEN n <= $max_points THEN pos
                 ELSE pos * ($max_points // 4) // n END AS bucket
             FROM points
         ),
         kept AS (
-            SELECT run_id, key, bucket, min(pos) AS first_pos, max(pos) AS last_pos,
-                arg_min(pos, (value, pos)) AS low_pos, arg_max(pos, (value, -pos)) AS high_pos
+            SELECT run_id, key, unnest([
+                arg_min({point}, pos),
+                arg_max({point}, pos),
+                arg_min({point}, (value, pos)),
+                arg_max({point}, (value, -pos))
+            ]) AS p
             FROM bucketed GROUP BY run_id, key, bucket
         )
-        SELECT b.run_id, b.key, b.value, b.timestamp, b.step
-        FROM bucketed b JOIN kept k USING (run_id, key, bucket)
-        WHERE b.pos IN (k.first_pos, k.last_pos, k.low_pos, k.high_pos)
-        ORDER BY b.run_id, b.key, b.pos
+        SELECT DISTINCT run_id, key, p.value, p.timestamp, p.step, p.pos
+        FROM kept ORDER BY run_id, key, p.pos
     """

@@ -12,7 +12,8 @@ Design (see :mod:`trackyard_duckdb.schema.tracking` for the tables):
 - ``search_runs`` compiles the request's AST into one query that returns the page's run
   keys (:mod:`trackyard_duckdb._search`); the page's runs are then read with one query per
   child table.
-- ``get_metric_history`` reads one series through the index on ``metric_points``;
+- ``get_metric_history`` reads one series' chunk rows through the index on
+  ``metric_chunks``;
   ``get_metric_history_bulk`` answers every series, downsampled or not, in one query.
 """
 
@@ -65,10 +66,12 @@ _RUN_CACHE_SIZE = 10_000
 
 _RUN_COLUMNS = ", ".join(_runs.RUN_COLUMNS)
 _GET_RUN_SQL = _runs.runs_query("SELECT run_key FROM runs WHERE run_id = ?")
-#: One series' history (parameter: its series_key), read through the index on series_key.
+#: The history of a series that is not ordered (parameter: its series_key): its chunk rows,
+#: found through the index on series_key, unnested and sorted.
 HISTORY_SQL = (
-    "SELECT value, timestamp, step FROM metric_points WHERE series_key = ? "
-    f"ORDER BY {_metrics.history_order()}"
+    "SELECT value, timestamp, step FROM (SELECT unnest(vals) AS value, "
+    "unnest(timestamps) AS timestamp, unnest(steps) AS step FROM metric_chunks "
+    f"WHERE series_key = ?) ORDER BY {_metrics.history_order()}"
 )
 _EXPERIMENT_COLUMNS = ", ".join(_search.EXPERIMENT_COLUMNS)
 
@@ -641,8 +644,8 @@ class DuckDBTrackingStore(TrackingStore):
     ) -> PagedList[Metric]:
         """Return the points of one metric ordered by (timestamp, step, value).
 
-        Reads that series only (an index scan on ``metric_points``), however many points
-        other runs and metrics have.
+        Reads that series' chunk rows only (an index scan on ``metric_chunks``), however
+        many points other runs and metrics have; an ordered series is not even sorted.
         """
         offset = decode_page_token(page_token)
         if max_results is not None and (
@@ -653,25 +656,29 @@ class DuckDBTrackingStore(TrackingStore):
         paging_params: list[Any] = []
         if max_results is not None or offset:
             paging = " LIMIT ? OFFSET ?"
-            limit = max_results + 1 if max_results is not None else 2**62
+            limit = max_results if max_results is not None else 2**62
             paging_params = [limit, offset]
 
         def history(cur: Any) -> PagedList[Metric]:
             run_key = self._run_row(cur, run_id)[0]
             cur.execute(
-                "SELECT series_key FROM metric_series WHERE run_key = ? AND key = ?",
+                "SELECT series_key, ordered, points FROM metric_series "
+                "WHERE run_key = ? AND key = ?",
                 [run_key, metric_key],
             )
             found = cur.fetchone()
             if found is None:
                 return PagedList([], None)
-            cur.execute(HISTORY_SQL + paging, [found[0], *paging_params])
-            rows = cur.fetchall()
-            token = None
-            if max_results is not None and len(rows) > max_results:
-                rows = rows[:max_results]
-                token = encode_page_token(offset + max_results)
+            series_key, ordered, total = found
+            end = total if max_results is None else min(total, offset + max_results)
+            token = encode_page_token(end) if end < total else None
             key = metric_key
+            if ordered:  # the chunks in order are the history: no sort
+                values, stamps, steps = _metrics.ordered_history(cur, series_key)
+                rows = zip(values[offset:end], stamps[offset:end], steps[offset:end], strict=True)
+                return PagedList([Metric(key, v, ts, st) for v, ts, st in rows], token)
+            cur.execute(HISTORY_SQL + paging, [series_key, *paging_params])
+            rows = cur.fetchall()[: end - offset]
             return PagedList([Metric(key, v, ts, st) for v, ts, st in rows], token)
 
         return self._db.read(history)
@@ -705,7 +712,7 @@ class DuckDBTrackingStore(TrackingStore):
             if not metric_keys:
                 return result
             cur.execute(sql, params)
-            for run_id, key, value, ts, step in cur.fetchall():
+            for run_id, key, value, ts, step, *_ in cur.fetchall():
                 result[run_id][key].append(Metric(key, value, ts, step))
             return result
 

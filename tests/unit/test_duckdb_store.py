@@ -286,14 +286,51 @@ def test_one_history_is_read_without_scanning_the_others(tmp_path: Path) -> None
             )
     target = client.create_run(exp).info.run_id
     client.log_batch(target, metrics=[Metric("loss", 1.0, T0 + s, s) for s in range(10)])
-    assert len(client.get_metric_history(target, "loss")) == 10
+    client.log_batch(target, metrics=[Metric("loss", 2.0, T0, 0)])  # out of order: sorted read
+    assert len(client.get_metric_history(target, "loss")) == 11
     cur = store._db.cursor()
     cur.execute(
         "SELECT s.series_key FROM metric_series s JOIN runs r USING (run_key) "
-        "WHERE r.run_id = ? AND s.key = 'loss'",
+        "WHERE r.run_id = ? AND s.key = 'loss' AND NOT s.ordered",
         [target],
     )
     series_key = cur.fetchone()[0]
     plan = cur.execute("EXPLAIN ANALYZE " + HISTORY_SQL, [series_key]).fetchall()[0][1]
     assert "Index Scan" in plan and "Sequential Scan" not in plan
+    store.close()
+
+
+def test_small_chunks_are_merged_and_histories_stay_exact(tmp_path: Path) -> None:
+    store = _store(tmp_path / "chunks.duckdb", tmp_path)
+    client = make_client(store)
+    run_id = client.create_run(client.create_experiment("chunks")).info.run_id
+    expected: dict[tuple[float, int, int], None] = {}
+    for i in range(100):  # forward, one point per call: the series stays ordered
+        client.log_metric(run_id, "m", float(i % 7), timestamp=T0 + i, step=i)
+        expected[(float(i % 7), T0 + i, i)] = None
+
+    def series() -> tuple[Any, ...]:
+        cur = store._db.cursor()
+        cur.execute(
+            "SELECT s.ordered, s.points, count(c.chunk_key) FROM metric_series s "
+            "JOIN metric_chunks c USING (series_key) JOIN runs r USING (run_key) "
+            "WHERE r.run_id = ? AND s.key = 'm' GROUP BY ALL",
+            [run_id],
+        )
+        return tuple(cur.fetchone())
+
+    ordered, points, chunks = series()
+    assert ordered and points == 100 and chunks < 40
+    for i in range(40):  # backwards, with repeats of stored points: no longer ordered
+        batch = [Metric("m", float(i), T0 + 50 - i, 3), Metric("m", 1.0, T0 + 1, 1)]
+        client.log_batch(run_id, metrics=batch)
+        expected[(float(i), T0 + 50 - i, 3)] = None
+    ordered, points, chunks = series()
+    assert not ordered and points == len(expected) and chunks < 40
+    history = [(p.value, p.timestamp, p.step) for p in client.get_metric_history(run_id, "m")]
+    assert history == sorted(expected, key=lambda p: (p[1], p[2], p[0]))
+    assert client.get_run(run_id).data.metrics["m"] == float(99 % 7)
+    page = store.get_metric_history(run_id, "m", max_results=30)
+    rest = store.get_metric_history(run_id, "m", page_token=page.token)
+    assert [(p.value, p.timestamp, p.step) for p in [*page, *rest]] == history
     store.close()

@@ -48,7 +48,7 @@ class AnalyticsChecks:
         long[200] = Metric("loss", 5.0, T0 + 200, 200)  # a tie for the highest value
         long[201] = Metric("loss", 5.0, T0 + 201, 201)
         client.log_batch(runs[0], metrics=long[:250])
-        client.log_batch(runs[0], metrics=list(reversed(long[250:])))
+        client.log_batch(runs[0], metrics=list(reversed(long[250:])))  # out of order
         client.log_batch(runs[0], metrics=[Metric("acc", 0.5, T0, 0), Metric("acc", 0.7, T0, 1)])
         same_time = [Metric("loss", float(i % 5), T0, i) for i in range(60)]
         client.log_batch(runs[1], metrics=same_time)

@@ -6,11 +6,15 @@ Not MLflow's layout. What differs, and why:
   it (integers hash, compare and compress better than 32-character ids, and zone maps on a
   key that grows with creation time prune well).
 - ``metric_series`` holds one row per (run, metric key) with its *latest* point, so a
-  filter or sort on a metric reads one narrow row per run; it also records the greatest
-  ``(timestamp, step)`` of the history, which lets ``log_batch`` skip the duplicate check for
-  points that are newer than everything stored (the common case).
-- ``metric_points`` holds every point of every series, keyed by ``series_key``; an ART index
-  on ``series_key`` lets one series' history be read without scanning the others.
+  filter or sort on a metric reads one narrow row per run. It also records the greatest
+  ``(timestamp, step)`` of the history (``log_batch`` skips the duplicate check for points
+  newer than that: the common case), the number of points, and whether the history is
+  ``ordered``: its chunks do not overlap and each is sorted, so the history is the chunks'
+  lists in the order of their first point, with no sort.
+- ``metric_chunks`` holds the points, columnar inside the row: one row per series per
+  ``log_batch`` with the batch's steps, timestamps and values as lists (sorted in history
+  order). An ART index on ``series_key`` finds a series' few chunk rows without scanning
+  others; small chunks (many single ``log_metric`` calls) are merged as they accumulate.
 - NaN and +/-inf are stored as themselves (DuckDB's DOUBLE has them).
 - A run deleted together with its experiment is marked (``deleted_with_experiment``), so
   restoring the experiment restores exactly those runs.
@@ -34,7 +38,7 @@ TABLES: tuple[str, ...] = (
     "run_params",
     "run_tags",
     "metric_series",
-    "metric_points",
+    "metric_chunks",
 )
 
 MIGRATIONS: dict[int, list[str]] = {
@@ -85,14 +89,23 @@ MIGRATIONS: dict[int, list[str]] = {
             timestamp BIGINT NOT NULL,
             step BIGINT NOT NULL,
             last_timestamp BIGINT NOT NULL,
-            last_step BIGINT NOT NULL
+            last_step BIGINT NOT NULL,
+            points BIGINT NOT NULL,
+            small_chunks INTEGER NOT NULL,
+            ordered BOOLEAN NOT NULL
         )""",
-        """CREATE TABLE metric_points (
+        """CREATE TABLE metric_chunks (
+            chunk_key BIGINT NOT NULL,
             series_key BIGINT NOT NULL,
-            step BIGINT NOT NULL,
-            timestamp BIGINT NOT NULL,
-            value DOUBLE NOT NULL
+            points INTEGER NOT NULL,
+            first_timestamp BIGINT NOT NULL,
+            first_step BIGINT NOT NULL,
+            last_timestamp BIGINT NOT NULL,
+            last_step BIGINT NOT NULL,
+            steps BIGINT[] NOT NULL,
+            timestamps BIGINT[] NOT NULL,
+            vals DOUBLE[] NOT NULL
         )""",
-        "CREATE INDEX metric_points_by_series ON metric_points (series_key)",
+        "CREATE INDEX metric_chunks_by_series ON metric_chunks (series_key)",
     ],
 }
