@@ -374,69 +374,103 @@ def ordered_history(cur: Any, series_key: int) -> tuple[list[float], list[int], 
     return values, stamps, steps
 
 
-_POINTS_CTE = """
-    series AS (
-        SELECT s.series_key, r.run_id, s.key, s.points AS n, s.ordered
-        FROM metric_series s JOIN runs r ON r.run_key = s.run_key
-        WHERE r.run_id IN (SELECT unnest($run_ids::VARCHAR[]))
-        AND s.key IN (SELECT unnest($keys::VARCHAR[]))
-    ),
-    chunks AS (
-        SELECT c.series_key, c.vals, c.timestamps, c.steps,
-            sum(c.points) OVER (PARTITION BY c.series_key
-                ORDER BY c.first_timestamp, c.first_step) - c.points AS start
-        FROM metric_chunks c
-        WHERE c.series_key IN (SELECT series_key FROM series)
-    ),
-    unnested AS (
-        SELECT series_key, start + generate_subscripts(vals, 1) - 1 AS chunk_pos,
-            unnest(vals) AS value, unnest(timestamps) AS timestamp, unnest(steps) AS step
-        FROM chunks
-    ),
-    points AS (
-        SELECT s.run_id, s.key, s.n, u.value, u.timestamp, u.step, u.chunk_pos AS pos
-        FROM unnested u JOIN series s USING (series_key) WHERE s.ordered
-        UNION ALL
-        SELECT s.run_id, s.key, s.n, u.value, u.timestamp, u.step,
-            row_number() OVER (PARTITION BY u.series_key ORDER BY {order}) - 1 AS pos
-        FROM unnested u JOIN series s USING (series_key) WHERE NOT s.ordered
-    )
-"""
+def _points_cte(*, ordered: bool, unordered: bool) -> str:
+    """CTEs up to ``points``: every point of the series in ``$series`` with its position.
+
+    ``$series``, ``$counts`` and ``$ordered`` are parallel lists (series key, number of
+    points, whether ordered); ``ordered`` / ``unordered`` say whether any series is of
+    that kind, so the query holds only the branches it needs.
+    """
+    branches = []
+    if ordered:  # positions are running counts: no sort
+        branches.append(
+            "SELECT series_key, n, value, timestamp, step, chunk_pos AS pos "
+            "FROM unnested WHERE ordered"
+        )
+    if unordered:
+        branches.append(
+            "SELECT series_key, n, value, timestamp, step, CAST(row_number() OVER "
+            f"(PARTITION BY series_key ORDER BY {history_order()}) - 1 AS BIGINT) AS pos "
+            "FROM unnested WHERE NOT ordered"
+        )
+    return f"""
+        series AS (
+            SELECT unnest($series::BIGINT[]) AS series_key, unnest($counts::BIGINT[]) AS n,
+                unnest($ordered::BOOLEAN[]) AS ordered
+        ),
+        starts AS (
+            SELECT chunk_key, CAST(sum(points) OVER (PARTITION BY series_key
+                ORDER BY first_timestamp, first_step) - points AS BIGINT) AS start
+            FROM metric_chunks WHERE series_key IN (SELECT unnest($series::BIGINT[]))
+        ),
+        chunks AS (
+            SELECT c.series_key, s.n, s.ordered, st.start, c.points, c.vals, c.timestamps,
+                c.steps
+            FROM metric_chunks c JOIN starts st USING (chunk_key) JOIN series s USING (series_key)
+            WHERE c.series_key IN (SELECT unnest($series::BIGINT[]))
+        ),
+        unnested AS NOT MATERIALIZED (
+            SELECT series_key, n, ordered,
+                start + CAST(generate_subscripts(vals, 1) AS BIGINT) - 1 AS chunk_pos,
+                unnest(vals) AS value, unnest(timestamps) AS timestamp, unnest(steps) AS step
+            FROM chunks
+        ),
+        points AS NOT MATERIALIZED ({" UNION ALL ".join(branches)})
+    """
 
 
-def bulk_history_sql(*, downsample: bool) -> str:
+def bulk_history_sql(*, downsample: bool, ordered: bool, unordered: bool) -> str:
     """One query for the points of several series, optionally downsampled.
 
-    Named parameters: ``$run_ids`` and ``$keys`` (lists) select every series of those runs
-    with those keys; with ``downsample``, ``$max_points`` too. Rows are ``(run_id, key, value,
-    timestamp, step)``, ordered by run id, key and history order. Positions in the history
-    are running counts for ordered series and a window sort for the others. Downsampling
-    keeps, of each series longer than ``max_points``, the first, last, lowest and highest
-    point of each of ``max_points // 4`` buckets of consecutive points (the definition is
-    :func:`trackyard.analytics.downsample`'s); shorter series are returned whole.
+    Named parameters: ``$series``, ``$counts`` and ``$ordered`` (parallel lists: series
+    key, number of points, whether ordered; ``ordered`` / ``unordered`` say whether there
+    are any of each kind); with ``downsample``, ``$max_points`` too. Rows are ``(series_key,
+    value, timestamp, step)`` ordered by series and history order. Positions are running
+    counts in ordered series and a window sort in the others. Downsampling keeps, of each
+    series longer than ``max_points``, the first, last, lowest and highest point of each of
+    ``max_points // 4`` buckets of consecutive points (the definition is
+    :func:`trackyard.analytics.downsample`'s; DuckDB orders NaN above every number, as it
+    does); shorter series are returned whole. For ordered series that is two passes of
+    plain aggregates over the points and a lookup of the kept ones in their chunks.
     """
-    head = "WITH " + _POINTS_CTE.format(order=history_order("u"))
-    point = "{'pos': pos, 'value': value, 'timestamp': timestamp, 'step': step}"
+    head = "WITH " + _points_cte(ordered=ordered, unordered=unordered)
     if not downsample:
         return (
-            f"{head} SELECT run_id, key, value, timestamp, step FROM points "
-            "ORDER BY run_id, key, pos"
+            f"{head} SELECT series_key, value, timestamp, step FROM points ORDER BY series_key, pos"
+        )
+    kept = []
+    if ordered:  # read the kept points straight from their chunks
+        kept.append(
+            "SELECT c.series_key, k.pos, c.vals[k.pos - c.start + 1] AS value, "
+            "c.timestamps[k.pos - c.start + 1] AS timestamp, c.steps[k.pos - c.start + 1] "
+            "AS step FROM chosen k JOIN chunks c ON c.series_key = k.series_key "
+            "AND k.pos >= c.start AND k.pos < c.start + c.points WHERE c.ordered"
+        )
+    if unordered:
+        kept.append(
+            "SELECT p.series_key, p.pos, p.value, p.timestamp, p.step FROM points p "
+            "JOIN series s USING (series_key) WHERE NOT s.ordered "
+            "AND (p.series_key, p.pos) IN (SELECT series_key, pos FROM chosen)"
         )
     return f"""{head},
-        bucketed AS (
-            SELECT *, CASE WHEN n <= $max_points THEN pos
-                ELSE pos * ($max_points // 4) // n END AS bucket
+        bucketed AS NOT MATERIALIZED (
+            SELECT *, CASE WHEN n <= $max_points::BIGINT THEN pos
+                ELSE pos * ($max_points::BIGINT // 4) // n END AS bucket
             FROM points
         ),
-        kept AS (
-            SELECT run_id, key, unnest([
-                arg_min({point}, pos),
-                arg_max({point}, pos),
-                arg_min({point}, (value, pos)),
-                arg_max({point}, (value, -pos))
-            ]) AS p
-            FROM bucketed GROUP BY run_id, key, bucket
-        )
-        SELECT DISTINCT run_id, key, p.value, p.timestamp, p.step, p.pos
-        FROM kept ORDER BY run_id, key, p.pos
+        bounds AS (
+            SELECT series_key, bucket, min(pos) AS first_pos, max(pos) AS last_pos,
+                min(value) AS low, max(value) AS high
+            FROM bucketed GROUP BY series_key, bucket
+        ),
+        chosen AS (
+            SELECT DISTINCT series_key, unnest([
+                any_value(first_pos), any_value(last_pos),
+                min(pos) FILTER (WHERE value = low), min(pos) FILTER (WHERE value = high)
+            ]) AS pos
+            FROM bucketed JOIN bounds USING (series_key, bucket)
+            GROUP BY series_key, bucket
+        ),
+        kept AS ({" UNION ALL ".join(kept)})
+        SELECT series_key, value, timestamp, step FROM kept ORDER BY series_key, pos
     """

@@ -686,34 +686,50 @@ class DuckDBTrackingStore(TrackingStore):
     def get_metric_history_bulk(
         self, run_ids: Sequence[str], keys: Sequence[str], max_points: int | None = None
     ) -> dict[str, dict[str, list[Metric]]]:
-        """Histories of ``keys`` for every run of ``run_ids``, in one query.
+        """Histories of ``keys`` for every run of ``run_ids``: one query finds the series, one
+        reads (and, with ``max_points``, downsamples) all their points.
 
-        Downsampling (``max_points``) happens in the query, as
-        :func:`trackyard.analytics.downsample` defines it.
+        Downsampling happens in the query, as :func:`trackyard.analytics.downsample`
+        defines it; ordered series are not sorted.
         """
         ids = list(dict.fromkeys(run_ids))
         metric_keys = list(dict.fromkeys(keys))
-        sql = _metrics.bulk_history_sql(downsample=max_points is not None)
-        params: dict[str, Any] = {"run_ids": ids, "keys": metric_keys}
-        if max_points is not None:
-            params["max_points"] = max_points
 
         def bulk(cur: Any) -> dict[str, dict[str, list[Metric]]]:
             cur.execute(
-                "SELECT run_id FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
+                "SELECT r.run_id, s.series_key, s.key, s.points, s.ordered FROM runs r "
+                "LEFT JOIN metric_series s ON s.run_key = r.run_key "
+                "AND s.key IN (SELECT unnest(?::VARCHAR[])) "
+                "WHERE r.run_id IN (SELECT unnest(?::VARCHAR[]))",
+                [metric_keys, ids],
             )
-            found = {row[0] for row in cur.fetchall()}
+            rows = cur.fetchall()
+            found = {row[0] for row in rows}
             for run_id in ids:
                 if run_id not in found:
                     raise _run_not_found(run_id)
             result: dict[str, dict[str, list[Metric]]] = {
                 run_id: {key: [] for key in metric_keys} for run_id in ids
             }
-            if not metric_keys:
+            series = [row for row in rows if row[1] is not None]
+            if not series:
                 return result
+            flags = [bool(row[4]) for row in series]
+            params: dict[str, Any] = {
+                "series": [row[1] for row in series],
+                "counts": [row[3] for row in series],
+                "ordered": flags,
+            }
+            if max_points is not None:
+                params["max_points"] = max_points
+            sql = _metrics.bulk_history_sql(
+                downsample=max_points is not None, ordered=any(flags), unordered=not all(flags)
+            )
             cur.execute(sql, params)
-            for run_id, key, value, ts, step, *_ in cur.fetchall():
-                result[run_id][key].append(Metric(key, value, ts, step))
+            targets = {row[1]: (result[row[0]][row[2]], row[2]) for row in series}
+            for series_key, value, ts, step in cur.fetchall():
+                points, key = targets[series_key]
+                points.append(Metric(key, value, ts, step))
             return result
 
         return self._db.read(bulk)
