@@ -44,9 +44,9 @@ _registry_lock = threading.Lock()
 
 _MULTI_PROCESS_HINT = (
     "DuckDB lets one process open a database file at a time. To log from several "
-    "processes, serve this database from one process with a trackyard tracking server and "
-    "point the clients at its http:// URI, or use the SQL store (sqlite:///... or "
-    "postgresql://...), which serves several writers."
+    "processes, use the SQL store (sqlite:///... on one machine, postgresql://... across "
+    "machines), which serves several writers, or serve this database from one process "
+    "through a trackyard tracking server (http:// URIs; the REST plugin is planned)."
 )
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "bulk_history_sql",
     "history_order",
     "ordered_history",
+    "series_cache",
     "write_metrics",
 ]
 
@@ -60,29 +61,41 @@ class SeriesCache:
 
     def __init__(self, max_entries: int = 200_000) -> None:
         self._runs: OrderedDict[int, dict[str, SeriesRow]] = OrderedDict()
+        self._complete: set[int] = set()
         self._size = 0
         self._max = max_entries
 
-    def get(self, run_key: int) -> dict[str, SeriesRow]:
-        """The known series of a run (possibly not all of them), by key."""
+    def get(self, run_key: int) -> tuple[dict[str, SeriesRow], bool]:
+        """The known series of a run by key, and whether they are all of its series."""
         rows = self._runs.get(run_key)
         if rows is None:
-            return {}
+            return {}, False
         self._runs.move_to_end(run_key)
-        return rows
+        return rows, run_key in self._complete
 
-    def put(self, run_key: int, rows: Iterable[tuple[str, SeriesRow]]) -> None:
-        """Remember committed rows of a run's series."""
+    def put(
+        self, run_key: int, rows: Iterable[tuple[str, SeriesRow]], *, complete: bool = False
+    ) -> None:
+        """Remember committed rows of a run's series (``complete``: all of them)."""
         known = self._runs.get(run_key)
         if known is None:
             known = self._runs[run_key] = {}
         self._runs.move_to_end(run_key)
+        if complete:
+            self._complete.add(run_key)
         before = len(known)
         known.update(rows)
         self._size += len(known) - before
-        while self._size > self._max and len(self._runs) > 1:
-            _, dropped = self._runs.popitem(last=False)
+        while len(self._runs) > 1 and (self._size > self._max or len(self._runs) > 10 * self._max):
+            dropped_key, dropped = self._runs.popitem(last=False)
+            self._complete.discard(dropped_key)
             self._size -= len(dropped)
+
+
+def series_cache(db: Any) -> SeriesCache:
+    """The series cache of a database (kept in its ``memo``)."""
+    cache: SeriesCache = db.memo.setdefault("series", SeriesCache())
+    return cache
 
 
 def _rank(value: float) -> float:
@@ -235,10 +248,10 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
     """
     batch = _Batch.of(metrics)
     groups = batch.by_key()
-    cache: SeriesCache = db.memo.setdefault("series", SeriesCache())
-    known = cache.get(run_key)
+    cache = series_cache(db)
+    known, complete = cache.get(run_key)
     existing: dict[str, SeriesRow] = {key: known[key] for key in groups if key in known}
-    missing = [key for key in groups if key not in known]
+    missing = [] if complete else [key for key in groups if key not in known]
     if missing:
         cur.execute(
             f"SELECT key, {_SERIES_COLUMNS} FROM metric_series WHERE run_key = ? "

@@ -53,6 +53,7 @@ _RUN_TEXT = {
     "artifact_uri": "r.artifact_uri",
 }
 _RUN_NUMERIC = {"start_time": "r.start_time", "end_time": "r.end_time"}
+_NOT_NULL = frozenset({"r.run_id", "r.status"})  # NOT NULL columns of ``runs``
 _EXPERIMENT_NUMERIC = {
     "creation_time": "e.creation_time",
     "last_update_time": "e.last_update_time",
@@ -187,6 +188,8 @@ def _run_order(key: OrderKey, alias: str) -> tuple[list[str], list[Any], list[tu
         column = _RUN_TEXT.get(key.key) or _RUN_NUMERIC.get(key.key)
         if column is None:
             raise _unsupported(f"ordering by attribute {key.key!r}")
+        if column in _NOT_NULL:  # nothing to put last: one sort key fewer
+            return [], [], [(column, direction)]
         return [], [], [(f"{column} IS NULL", "ASC"), (column, direction)]
     if key.entity is Entity.METRIC:
         join = f"LEFT JOIN metric_series {alias} ON {alias}.run_key = r.run_key AND {alias}.key = ?"

@@ -23,7 +23,6 @@ import os
 import re
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +51,7 @@ from trackyard.search import decode_page_token, encode_page_token
 from trackyard.stores import Capabilities, TrackingStore, new_run_tags
 from trackyard_duckdb import _metrics, _runs, _search
 from trackyard_duckdb._database import Database, open_database, parse_location
+from trackyard_duckdb._state import RunState, run_states
 
 if TYPE_CHECKING:
     from trackyard.search.request import ExperimentSearch, RunSearch
@@ -62,7 +62,6 @@ DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
 _RUN_NAME_TAG = "mlflow.runName"
 _ARTIFACTS_FOLDER = "artifacts"
-_RUN_CACHE_SIZE = 10_000
 
 _RUN_COLUMNS = ", ".join(_runs.RUN_COLUMNS)
 _GET_RUN_SQL = _runs.runs_query("SELECT run_key FROM runs WHERE run_id = ?")
@@ -320,6 +319,7 @@ class DuckDBTrackingStore(TrackingStore):
                 [LifecycleStage.DELETED, now, row[0], LifecycleStage.ACTIVE],
             )
             self._forget_runs()
+            self._forget_experiments()
 
         self._db.write(delete)
 
@@ -342,6 +342,7 @@ class DuckDBTrackingStore(TrackingStore):
                 [LifecycleStage.ACTIVE, row[0]],
             )
             self._forget_runs()
+            self._forget_experiments()
 
         self._db.write(restore)
 
@@ -399,38 +400,38 @@ class DuckDBTrackingStore(TrackingStore):
             raise _run_not_found(run_id)
         return tuple(row)
 
-    def _run_cache(self) -> OrderedDict[str, tuple[int, str]]:
-        """run_id -> (run_key, lifecycle_stage) of recently written runs (writers only).
-
-        Kept true by every write that changes a run's stage (after it commits); this
-        process is the only one that can write the database.
-        """
-        cache: OrderedDict[str, tuple[int, str]] = self._db.memo.setdefault("runs", OrderedDict())
-        return cache
-
     def _forget_runs(self, run_id: str | None = None) -> None:
-        """After the current write commits, forget one cached run (or all of them)."""
-        cache = self._run_cache()
-        if run_id is None:
-            self._db.after_commit(cache.clear)
-        else:
-            self._db.after_commit(lambda: cache.__delitem__(run_id) if run_id in cache else None)
+        """After the current write commits, forget what is remembered of one run (or all)."""
+        states = run_states(self._db)
+        self._db.after_commit(lambda: states.forget(run_id))
 
-    def _active_run_key(self, cur: Any, run_id: str) -> int:
-        """The key of an active run (call inside a write transaction)."""
-        cache = self._run_cache()
-        found = cache.get(run_id)
-        if found is None:
+    def _active_run(self, cur: Any, run_id: str) -> RunState:
+        """The state of an active run (inside a write transaction)."""
+        states = run_states(self._db)
+        state = states.get(run_id)
+        if state is None:
             cur.execute("SELECT run_key, lifecycle_stage FROM runs WHERE run_id = ?", [run_id])
             row = cur.fetchone()
             if row is None:
                 raise _run_not_found(run_id)
-            found = cache[run_id] = (int(row[0]), row[1])
-            if len(cache) > _RUN_CACHE_SIZE:
-                cache.popitem(last=False)
-        if found[1] != LifecycleStage.ACTIVE:
-            raise _not_active("run", run_id, found[1])
-        return found[0]
+            state = RunState(int(row[0]), row[1])
+            states.put(run_id, state)  # committed facts: true whatever this write does
+        if state.stage != LifecycleStage.ACTIVE:
+            raise _not_active("run", run_id, state.stage)
+        return state
+
+    def _experiment_for_run(self, cur: Any, experiment_id: str) -> tuple[int, str]:
+        """(id, artifact location) of an active experiment, remembered between writes."""
+        known: dict[str, tuple[int, str]] = self._db.memo.setdefault("experiments", {})
+        found = known.get(experiment_id)
+        if found is None:
+            row = self._active_experiment(cur, experiment_id)
+            found = known[experiment_id] = (int(row[0]), str(row[2]))
+        return found
+
+    def _forget_experiments(self) -> None:
+        known: dict[str, tuple[int, str]] = self._db.memo.setdefault("experiments", {})
+        self._db.after_commit(known.clear)
 
     def _read_runs(self, cur: Any, sql: str, params: Sequence[Any]) -> list[Run]:
         cur.execute(sql, params)
@@ -449,7 +450,7 @@ class DuckDBTrackingStore(TrackingStore):
         run_id = uuid.uuid4().hex
 
         def create(cur: Any) -> Run:
-            exp = self._active_experiment(cur, experiment_id)
+            exp = self._experiment_for_run(cur, experiment_id)
             run_key = self._db.next_key(cur, "runs", "run_key")
             row = (
                 run_key,
@@ -461,7 +462,7 @@ class DuckDBTrackingStore(TrackingStore):
                 start_time,
                 None,
                 LifecycleStage.ACTIVE,
-                _join_uri(str(exp[2]), run_id, _ARTIFACTS_FOLDER),
+                _join_uri(exp[1], run_id, _ARTIFACTS_FOLDER),
             )
             cur.execute(
                 f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row
@@ -470,10 +471,10 @@ class DuckDBTrackingStore(TrackingStore):
                 "INSERT INTO run_tags SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
                 [run_key, list(tag_map), list(tag_map.values())],
             )
-            cache = self._run_cache()
-            self._db.after_commit(
-                lambda: cache.__setitem__(run_id, (run_key, LifecycleStage.ACTIVE))
-            )
+            state = RunState(run_key, LifecycleStage.ACTIVE, params={}, tags=dict(tag_map))
+            self._db.after_commit(lambda: run_states(self._db).put(run_id, state))
+            series = _metrics.series_cache(self._db)
+            self._db.after_commit(lambda: series.put(run_key, (), complete=True))
             data = RunData(tags=[RunTag(k, v) for k, v in tag_map.items()])
             return Run(_runs.build_run_info(row), data)
 
@@ -497,13 +498,14 @@ class DuckDBTrackingStore(TrackingStore):
         status = RunStatus.to_string(run_status)
 
         def update(cur: Any) -> RunInfo:
-            run_key = self._active_run_key(cur, run_id)
+            state = self._active_run(cur, run_id)
+            run_key = state.run_key
             if run_name:
                 cur.execute(
                     "UPDATE runs SET status = ?, end_time = ?, name = ? WHERE run_key = ?",
                     [status, end_time, run_name, run_key],
                 )
-                self._set_tags(cur, run_key, {_RUN_NAME_TAG: run_name})
+                self._set_tags(cur, state, {_RUN_NAME_TAG: run_name})
             else:
                 cur.execute(
                     "UPDATE runs SET status = ?, end_time = ? WHERE run_key = ?",
@@ -545,27 +547,36 @@ class DuckDBTrackingStore(TrackingStore):
     # ---------------------------------------------------------------------------------------
     # Logging
 
-    @staticmethod
-    def _set_tags(cur: Any, run_key: int, tags: dict[str, str]) -> None:
+    def _set_tags(self, cur: Any, state: RunState, tags: dict[str, str]) -> None:
+        """Insert or overwrite tags of a run (the state's tags follow once committed)."""
         keys = list(tags)
-        cur.execute(
-            "DELETE FROM run_tags WHERE run_key = ? AND key IN (SELECT unnest(?::VARCHAR[]))",
-            [run_key, keys],
-        )
+        present = keys if state.tags is None else [k for k in keys if k in state.tags]
+        if present:
+            cur.execute(
+                "DELETE FROM run_tags WHERE run_key = ? AND key IN (SELECT unnest(?::VARCHAR[]))",
+                [state.run_key, present],
+            )
         cur.execute(
             "INSERT INTO run_tags SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
-            [run_key, keys, list(tags.values())],
+            [state.run_key, keys, list(tags.values())],
         )
+        if state.tags is not None:
+            known = state.tags
+            self._db.after_commit(lambda: known.update(tags))
 
-    @staticmethod
-    def _new_params(cur: Any, run_id: str, run_key: int, params: dict[str, str]) -> list[str]:
+    def _new_params(
+        self, cur: Any, run_id: str, state: RunState, params: dict[str, str]
+    ) -> list[str]:
         """The keys of ``params`` not yet logged; INVALID_PARAMETER_VALUE for a changed one."""
-        cur.execute(
-            "SELECT key, value FROM run_params WHERE run_key = ? "
-            "AND key IN (SELECT unnest(?::VARCHAR[]))",
-            [run_key, list(params)],
-        )
-        existing = dict(cur.fetchall())
+        if state.params is not None:
+            existing = {k: state.params[k] for k in params if k in state.params}
+        else:
+            cur.execute(
+                "SELECT key, value FROM run_params WHERE run_key = ? "
+                "AND key IN (SELECT unnest(?::VARCHAR[]))",
+                [state.run_key, list(params)],
+            )
+            existing = dict(cur.fetchall())
         for key, old in existing.items():
             if old != params[key]:
                 raise _invalid(
@@ -573,7 +584,11 @@ class DuckDBTrackingStore(TrackingStore):
                     f"{key!r} was already logged with value={old!r} for run ID={run_id!r}. "
                     f"Attempted logging new value {params[key]!r}."
                 )
-        return [k for k in params if k not in existing]
+        fresh = [k for k in params if k not in existing]
+        if fresh and state.params is not None:
+            known, added = state.params, {k: params[k] for k in fresh}
+            self._db.after_commit(lambda: known.update(added))
+        return fresh
 
     def log_batch(
         self,
@@ -599,9 +614,10 @@ class DuckDBTrackingStore(TrackingStore):
         tag_map = {t.key: t.value for t in tags}
 
         def write(cur: Any) -> None:
-            run_key = self._active_run_key(cur, run_id)
+            state = self._active_run(cur, run_id)
+            run_key = state.run_key
             if new_params:
-                fresh = self._new_params(cur, run_id, run_key, new_params)
+                fresh = self._new_params(cur, run_id, state, new_params)
                 if fresh:
                     cur.execute(
                         "INSERT INTO run_params SELECT ?, unnest(?::VARCHAR[]), "
@@ -609,7 +625,7 @@ class DuckDBTrackingStore(TrackingStore):
                         [run_key, fresh, [new_params[k] for k in fresh]],
                     )
             if tag_map:
-                self._set_tags(cur, run_key, tag_map)
+                self._set_tags(cur, state, tag_map)
                 new_name = tag_map.get(_RUN_NAME_TAG)
                 if new_name is not None:
                     cur.execute("UPDATE runs SET name = ? WHERE run_key = ?", [new_name, run_key])
@@ -622,13 +638,16 @@ class DuckDBTrackingStore(TrackingStore):
         """Delete a tag of an active run (RESOURCE_DOES_NOT_EXIST if absent)."""
 
         def delete(cur: Any) -> None:
-            run_key = self._active_run_key(cur, run_id)
-            cur.execute("DELETE FROM run_tags WHERE run_key = ? AND key = ?", [run_key, key])
+            state = self._active_run(cur, run_id)
+            cur.execute("DELETE FROM run_tags WHERE run_key = ? AND key = ?", [state.run_key, key])
             if cur.fetchone()[0] == 0:
                 raise TrackyardError(
                     f"No tag with name: {key} in run with id {run_id}",
                     ErrorCode.RESOURCE_DOES_NOT_EXIST,
                 )
+            if state.tags is not None:
+                known = state.tags
+                self._db.after_commit(lambda: known.pop(key, None))
 
         self._db.write(delete)
 
