@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from trackyard.entities import Metric
@@ -37,9 +38,9 @@ __all__ = [
 ]
 
 #: A chunk with fewer points than this is small; small chunks are merged.
-SMALL_CHUNK = 512
+SMALL_CHUNK = 64
 #: How many small chunks a series may have before the next write merges them.
-MAX_SMALL_CHUNKS = 32
+MAX_SMALL_CHUNKS = 64
 
 #: A stored series: (series_key, value, timestamp, step, last_timestamp, last_step, points,
 #: small_chunks, ordered).
@@ -267,12 +268,14 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
     written: list[tuple[str, SeriesRow]] = []
     for key, indexes in groups.items():
         row = existing.get(key)
-        first = min((batch.stamps[i], batch.steps[i]) for i in indexes)
+        when = [(batch.stamps[i], batch.steps[i]) for i in indexes]
+        forward = all(a < b for a, b in pairwise(when))  # the common case
+        first = when[0] if forward else min(when)
         newer = row is None or first > (row[4], row[5])
         if not newer:
             assert row is not None
-            low = min(batch.stamps[i] for i in indexes)
-            high = max(batch.stamps[i] for i in indexes)
+            low = min(t for t, _ in when)
+            high = max(t for t, _ in when)
             stored = _stored_identities(cur, row[0], low, high)
             indexes = [
                 i
@@ -281,16 +284,15 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
             ]
             if not indexes:
                 continue
+            when = [(batch.stamps[i], batch.steps[i]) for i in indexes]
+            forward = False
         # the latest-point rule prefers the first of equal points, in batch order
-        best = indexes[0]
-        best_rank = (batch.steps[best], batch.stamps[best], _rank(batch.values[best]))
-        for i in indexes[1:]:
-            rank = (batch.steps[i], batch.stamps[i], _rank(batch.values[i]))
-            if rank > best_rank:
-                best, best_rank = i, rank
-        ordered_points = sorted(indexes, key=batch.order_key)
-        head, tail = ordered_points[0], ordered_points[-1]
-        last = (batch.stamps[tail], batch.steps[tail])
+        ranks = [(batch.steps[i], batch.stamps[i], _rank(batch.values[i])) for i in indexes]
+        best_rank = max(ranks)
+        best = indexes[ranks.index(best_rank)]
+        ordered_points = indexes if forward else sorted(indexes, key=batch.order_key)
+        head = ordered_points[0]
+        last = when[-1] if forward else max(when)
         n = len(ordered_points)
         if row is None:
             series_key = db.next_key(cur, "metric_series", "series_key")
