@@ -9,12 +9,14 @@ Design (see :mod:`trackyard_duckdb.schema.tracking` for the tables):
 - ``log_batch`` writes column-wise (:mod:`trackyard_duckdb._metrics`); a failed batch
   writes nothing (param conflicts are found before anything is written, and the batch is
   one transaction).
-- ``search_runs`` compiles the request's AST into one query that returns the page's run
-  keys (:mod:`trackyard_duckdb._search`); the page's runs are then read with one query per
-  child table.
+- ``search_runs`` compiles the request's AST into one query that finds the page (filter,
+  order, limit, offset over narrow tables) and reads its runs with their latest metrics,
+  params and tags (:mod:`trackyard_duckdb._search`, :mod:`trackyard_duckdb._runs`).
 - ``get_metric_history`` reads one series' chunk rows through the index on
-  ``metric_chunks``;
-  ``get_metric_history_bulk`` answers every series, downsampled or not, in one query.
+  ``metric_chunks`` (an ordered series without a sort); ``get_metric_history_bulk`` reads
+  every series, downsampled or not, in one query.
+- Writers remember the runs they write (:mod:`trackyard_duckdb._state`), so a
+  ``log_batch`` needs no lookups: DuckDB statements are not cheap.
 """
 
 from __future__ import annotations
