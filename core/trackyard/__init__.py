@@ -43,4 +43,8 @@ def __getattr__(name: str) -> Any:
         from trackyard.plugins.hookspecs import hookimpl
 
         return hookimpl
+    if name == "artifacts":  # ``trackyard.artifacts.download_artifacts(...)``, as in MLflow
+        import trackyard.artifacts
+
+        return trackyard.artifacts
     raise AttributeError(f"module 'trackyard' has no attribute {name!r}")

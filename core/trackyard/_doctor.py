@@ -58,7 +58,6 @@ OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 
 SCRATCH_PREFIX = "trackyard-doctor-"
 _NOUN = {"tracking": "tracking store", "registry": "model registry store", "artifact": "artifact"}
-_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433}
 
 
 # -- plugin problems ------------------------------------------------------------------------------
@@ -138,25 +137,16 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _host_port(uri: str) -> str:
+def _local_file(uri: str) -> str | None:
+    """The local file a ``<scheme>:///<path>`` database URI names (not ``file:``), if any."""
     try:
-        parts = urllib.parse.urlsplit(uri)
-        host = parts.hostname or "localhost"
-        port = parts.port
-    except ValueError:
-        return "the database server"
-    backend = parts.scheme.split("+", 1)[0].lower()
-    port = port or _DEFAULT_PORTS.get(backend)
-    return f"{host}:{port}" if port else host
-
-
-def _sqlite_path(uri: str) -> str | None:
-    parsed = StoreURI.parse(uri)
-    if parsed.backend != "sqlite":
+        parsed = StoreURI.parse(uri)
+    except TrackyardError:
         return None
-    path = uri.split(":///", 1)[1] if ":///" in uri else ""
-    path = path.split("?", 1)[0]
-    return os.path.abspath(path) if path and path != ":memory:" else None
+    if parsed.is_path or parsed.scheme == "file" or ":///" not in uri:
+        return None
+    path = uri.split(":///", 1)[1].split("?", 1)[0]
+    return os.path.abspath(path) if path and not path.startswith(":") else None
 
 
 def _nearest_existing(path: str) -> str:
@@ -210,61 +200,45 @@ def _explain_oserror(err: OSError, where: str) -> str:
     return f"{err.strerror or err} ({target!r})."
 
 
+def _backend_explanation(exc: BaseException, uri: str) -> str | None:
+    """Ask the store classes serving ``uri`` (``explain_error``) what ``exc`` means."""
+    from trackyard.plugins.manager import get_plugin_manager
+
+    try:
+        parsed = StoreURI.parse(uri)
+        manager = get_plugin_manager()
+    except Exception:
+        return None
+    for kind in ("tracking", "registry"):
+        try:
+            cls = manager.resolve(kind, parsed)
+            explain = getattr(cls, "explain_error", None)
+            text = explain(exc, uri) if explain is not None else None
+        except Exception:  # no such store, a broken plugin, or a bad explain_error
+            continue
+        if text:
+            return str(text)
+    return None
+
+
 def explain(exc: BaseException, uri: str = "") -> str:
     """Say in plain words why ``exc`` happened while using ``uri``.
 
-    Known causes (unknown scheme, plugin conflicts, missing drivers, an unreachable or
-    unknown database host, bad credentials, a missing database, SQLite files that cannot be
-    opened, permission and path problems) get a sentence that says what to do; anything
-    else is shown as ``<error code or type>: <message>``.
+    Plugin problems (unknown scheme, conflicts, missing drivers) and missing modules are
+    worded here; then the store class serving ``uri`` is asked
+    (:meth:`~trackyard.stores.TrackingStore.explain_error`: an unreachable database server,
+    refused credentials, a database file that cannot be created ...); permission and path
+    problems come next. Anything else is shown as ``<error code or type>: <message>``.
     """
     if isinstance(exc, (UnknownSchemeError, BackendConflictError, PluginLoadError)):
         return exc.message
     if isinstance(exc, ModuleNotFoundError):
         return f"a module this backend needs is not installed: {exc.name}."
+    if uri:
+        text = _backend_explanation(exc, uri)
+        if text:
+            return text
     masked = mask_credentials(uri) if uri else ""
-    text = " ".join(str(e) for e in _chain(exc)).lower()
-    server = _host_port(uri) if uri else "the database server"
-    if "connection refused" in text:
-        return (
-            f"could not connect to {server}: the connection was refused, so nothing is "
-            "listening there. Is the database server running, and are the host and port right?"
-        )
-    if any(
-        s in text
-        for s in (
-            "could not translate host name",
-            "name or service not known",
-            "nodename nor servname",
-            "temporary failure in name resolution",
-            "unknown mysql server host",
-            "getaddrinfo failed",
-        )
-    ):
-        return f"the database host in {masked!r} could not be found: check the host name."
-    if "timeout expired" in text or "timed out" in text:
-        return (
-            f"connecting to {server} timed out: the host may be down, or a firewall may drop "
-            "the connection."
-        )
-    if "password authentication failed" in text or "access denied for user" in text:
-        return f"the database at {server} refused the user name or password in {masked!r}."
-    if ("database" in text and "does not exist" in text) or "unknown database" in text:
-        return (
-            f"the database named in {masked!r} does not exist on {server}: create it first "
-            "(for example with createdb, or CREATE DATABASE)."
-        )
-    if "unable to open database file" in text:
-        path = _sqlite_path(uri) if uri else None
-        detail = _local_path_problem(path) if path else None
-        where = f" {path!r}" if path else ""
-        return (
-            f"SQLite could not open the database file{where}: "
-            + (detail or "its directory does not exist or is not writable")
-            + "."
-        )
-    if "readonly database" in text or "read-only database" in text:
-        return "the SQLite database file (or its directory) is read-only."
     for err in _chain(exc):
         if isinstance(err, OSError) and err.errno is not None:
             return _explain_oserror(err, masked)
@@ -413,8 +387,8 @@ class Doctor:
     def _check_connect(self, uri: str) -> TrackingStore | None:
         from trackyard.backends import get_tracking_store
 
-        sqlite_path = _sqlite_path(uri)
-        new_file = sqlite_path is not None and not os.path.exists(sqlite_path)
+        local_file = _local_file(uri)
+        new_file = local_file is not None and not os.path.exists(local_file)
         start = time.perf_counter()
         try:
             store = get_tracking_store(uri, self.artifact_root)
@@ -424,7 +398,7 @@ class Doctor:
         caps = ", ".join(store.capabilities.names()) or "none"
         detail = f"opened the store ({type(store).__name__}; capabilities: {caps})"
         if new_file:
-            detail += f"; {sqlite_path!r} did not exist and was created as a new database"
+            detail += f"; {local_file!r} did not exist and was created as a new database"
         self._add("connect", OK, detail, (time.perf_counter() - start) * 1000)
         return store
 
@@ -442,6 +416,7 @@ class Doctor:
 
     def _write_probe(self, client: MlflowClient) -> str:
         from trackyard.entities import Metric, Param, RunTag
+        from trackyard.stores import now_ms
 
         name = str(self.scratch_experiment)
         exp_id = client.create_experiment(
@@ -451,7 +426,7 @@ class Doctor:
         run = client.create_run(exp_id, run_name="doctor-probe")
         self._run_id = run_id = str(run.info.run_id)
         token = uuid.uuid4().hex
-        metric = Metric("doctor.probe", 0.5, int(time.time() * 1000), 1)
+        metric = Metric("doctor.probe", 0.5, now_ms(), 1)
         client.log_batch(
             run_id,
             metrics=[metric],
@@ -532,13 +507,9 @@ class Doctor:
                     ErrorCode.DATA_LOSS,
                 )
         finally:
-            deleted = True
-            try:
+            deleted = repo.capabilities.delete_artifacts
+            if deleted:
                 repo.delete_artifacts(probe)
-            except TrackyardError as exc:
-                if exc.error_code != ErrorCode.FEATURE_DISABLED:
-                    raise
-                deleted = False
             if local_root is not None and ancestor is not None:
                 _remove_empty_dirs(local_root, ancestor)
         cls = type(repo)
@@ -563,6 +534,7 @@ class Doctor:
 
     def _check_registry(self, manager: PluginManager) -> None:
         from trackyard.backends import get_registry_store
+        from trackyard.search.request import RegisteredModelSearch
 
         uri = str(self.registry_uri)
         start = time.perf_counter()
@@ -584,8 +556,10 @@ class Doctor:
             self._add("registry", FAIL, explain(exc, uri), (time.perf_counter() - start) * 1000)
             return
         try:
+            from trackyard.search.request import RegisteredModelSearch
+
             store = get_registry_store(uri, self.tracking_uri)
-            store.search_registered_models(max_results=1)
+            store.search_registered_models(RegisteredModelSearch(max_results=1))
         except Exception as exc:
             self._add("registry", FAIL, explain(exc, uri), (time.perf_counter() - start) * 1000)
             return

@@ -28,18 +28,15 @@ changes MLflow's webhooks know), plus ``registered_model.updated`` / ``.renamed`
 from __future__ import annotations
 
 import logging
-import posixpath
-import re
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from trackyard import validation
+from trackyard import errors, validation
 from trackyard.entities import PagedList
 from trackyard.entities.model_registry import (
     IS_PROMPT_TAG_KEY,
-    PROMPT_EXPERIMENT_IDS_TAG_KEY,
     PROMPT_SOURCE_PLACEHOLDER,
     ModelVersion,
     ModelVersionStatus,
@@ -65,24 +62,8 @@ _STAGES_DEPRECATED = (
     "Model version stages are deprecated (as in MLflow since 2.9); use model version "
     "aliases instead: set_registered_model_alias() and get_model_version_by_alias()."
 )
-_EXPERIMENT_ID_FILTER_RE = re.compile(r"experiment_id\s*=\s*['\"]([^'\"]*)['\"]")
 _MAX_URI_HOPS = 8
 _POLL_SECONDS = 1.0
-
-
-def _quote(value: str) -> str:
-    """A filter string literal for ``value`` (a doubled quote escapes itself)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _model_not_found(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Registered Model with name={name!r} not found.", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
-
-
-def _not_a_prompt(name: str) -> TrackyardError:
-    return TrackyardError(f"Prompt with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST)
 
 
 class RegistryClientMixin:
@@ -144,11 +125,11 @@ class RegistryClientMixin:
     def _raise_if_prompt(self, name: str) -> None:
         """Make a prompt look absent to the model methods, as MLflow's client does."""
         if IS_PROMPT_TAG_KEY in self._registry_store.get_registered_model(name).tags:
-            raise _model_not_found(name)
+            raise errors.registered_model_not_found(name)
 
     def _not_a_prompt_version(self, version: ModelVersion) -> ModelVersion:
         if IS_PROMPT_TAG_KEY in version.tags:
-            raise _model_not_found(version.name)
+            raise errors.registered_model_not_found(version.name)
         return version
 
     # -- registered models -----------------------------------------------------------------
@@ -188,7 +169,7 @@ class RegistryClientMixin:
         """Return a registered model with its tags, aliases and latest versions per stage."""
         model = self._registry_store.get_registered_model(validation.validate_model_name(name))
         if IS_PROMPT_TAG_KEY in model.tags:
-            raise _model_not_found(name)
+            raise errors.registered_model_not_found(name)
         return model
 
     def update_registered_model(
@@ -646,40 +627,6 @@ class RegistryClientMixin:
             return _newest(self._registry_store, name, None, f"models:/{name}@{alias}")
         return self._registry_store.get_model_version_by_alias(name, alias)
 
-    # -- models:/ and runs:/ URIs ------------------------------------------------------------
-    def _download_from_uri(self, uri: str, path: str, dst_path: str | None) -> str:
-        """``download_artifacts`` for a ``runs:/`` or ``models:/`` URI given as ``run_id``.
-
-        ``path`` is relative to what the URI names. A ``models:/`` URI is resolved to the
-        version's download location, which may itself be a ``runs:/`` or ``models:/`` URI or
-        any artifact URI.
-        """
-        from trackyard.backends import get_artifact_repository
-        from trackyard.uri import parse_runs_uri, resolve_models_uri
-
-        path = validation.validate_artifact_path(path)
-        location = uri
-        for _ in range(_MAX_URI_HOPS):
-            if location.startswith("runs:"):
-                run_id, sub = parse_runs_uri(location)
-                validation.validate_run_id(run_id)
-                full = posixpath.join(sub, path) if sub and path else (sub or path)
-                download: Callable[[str, str, str | None], str] = self.download_artifacts  # type: ignore[attr-defined]
-                return download(run_id, full, dst_path)
-            if location.startswith("models:"):
-                version = self._not_a_prompt_version(
-                    resolve_models_uri(self._registry_store, location)
-                )
-                location = self._registry_store.get_model_version_download_uri(
-                    version.name, version.version
-                )
-                continue
-            repo = get_artifact_repository(location, self._tracking_uri, self._registry_uri)
-            return repo.download_artifacts(path, dst_path)
-        raise TrackyardError.invalid_parameter_value(
-            f"{uri!r} resolves through more than {_MAX_URI_HOPS} models:/ URIs; is there a loop?"
-        )
-
     # -- prompts ---------------------------------------------------------------------------
     def create_prompt(
         self, name: str, description: str | None = None, tags: dict[str, str] | None = None
@@ -820,7 +767,7 @@ class RegistryClientMixin:
             model = store.get_registered_model(name)
         except TrackyardError as exc:
             if exc.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST:
-                raise _not_a_prompt(name) from None
+                raise errors.prompt_not_found(name) from None
             raise
         if not is_prompt(model.tags):
             raise TrackyardError.invalid_parameter_value(
@@ -837,10 +784,7 @@ class RegistryClientMixin:
             model_version = self._registry_store.get_model_version(name, number)
         except TrackyardError as exc:
             if exc.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST:
-                raise TrackyardError(
-                    f"Prompt (name={name}, version={number}) not found",
-                    ErrorCode.RESOURCE_DOES_NOT_EXIST,
-                ) from None
+                raise errors.prompt_not_found(name, number) from None
             raise
         return PromptVersion.from_model_version(model_version)
 
@@ -895,28 +839,34 @@ class RegistryClientMixin:
     ) -> PagedList[Prompt]:
         """Return one page of prompts.
 
-        The filter uses the registered-model grammar (``name``, ``tags.<key>``); MLflow's
-        ``experiment_id = '<id>'`` term is accepted and matches prompts linked to that
-        experiment.
+        The filter uses the registered-model grammar (``name``, ``tags.<key>``) plus MLflow's
+        ``experiment_id = '<id>'`` term, which matches prompts linked to that experiment
+        (see :meth:`trackyard.search.request.RegisteredModelSearch.parse_prompts`).
         """
+        from trackyard.search.request import RegisteredModelSearch
+
         self._require_prompts()
-        combined = f"tags.`{IS_PROMPT_TAG_KEY}` = 'true'"
-        if filter_string is not None and filter_string.strip():
-            combined = f"{combined} AND {_prompt_filter(filter_string)}"
-        models = self.search_registered_models(combined, max_results, order_by, page_token)
+        request = RegisteredModelSearch.parse_prompts(
+            filter_string, max_results, _order_list(order_by), page_token
+        )
+        models = self._registry_store.search_registered_models(request)
         return PagedList([Prompt.from_registered_model(m) for m in models], models.token)
 
     def search_prompt_versions(
         self, name: str, max_results: int | None = None, page_token: str | None = None
     ) -> PagedList[PromptVersion]:
         """Return the versions of a prompt, newest first."""
+        from trackyard.search import Comparison, Entity, Op
+        from trackyard.search.request import ModelVersionSearch
+
         self._prompt_model(name)
-        versions = self.search_model_versions(
-            f"name = {_quote(name)} AND tags.`{IS_PROMPT_TAG_KEY}` = 'true'",
-            max_results if max_results is not None else 10000,
-            ["version_number DESC"],
-            page_token,
+        request = ModelVersionSearch.parse(
+            None, max_results, ["version_number DESC"], page_token
+        ).and_also(
+            Comparison(Entity.ATTRIBUTE, "name", Op.EQ, name),
+            Comparison(Entity.TAG, IS_PROMPT_TAG_KEY, Op.EQ, "true"),
         )
+        versions = self._registry_store.search_model_versions(request)
         return PagedList([PromptVersion.from_model_version(v) for v in versions], versions.token)
 
     def delete_prompt(self, name: str) -> None:
@@ -1057,28 +1007,3 @@ def _refuse_marker(key: str) -> None:
         raise TrackyardError.invalid_parameter_value(
             f"The tag {IS_PROMPT_TAG_KEY!r} marks a prompt and cannot be changed."
         )
-
-
-def _prompt_filter(filter_string: str) -> str:
-    """Rewrite MLflow's ``experiment_id = '<id>'`` prompt filter term into a tag filter."""
-    match = _EXPERIMENT_ID_FILTER_RE.search(filter_string)
-    if match is None:
-        return _parenthesize(filter_string)
-    experiment_id = match.group(1)
-    if not experiment_id.isdigit():
-        raise TrackyardError.invalid_parameter_value(
-            f"Invalid experiment_id: {experiment_id!r}. Must be a numeric value."
-        )
-    rest = (filter_string[: match.start()] + filter_string[match.end() :]).strip()
-    rest = re.sub(r"^(?i:AND)\s+|\s+(?i:AND)$", "", rest).strip()
-    rest = re.sub(r"\s+(?i:AND)\s+(?i:AND)\s+", " AND ", rest)
-    term = f"tags.`{PROMPT_EXPERIMENT_IDS_TAG_KEY}` LIKE '%,{experiment_id},%'"
-    return f"{term} AND {_parenthesize(rest)}" if rest else term
-
-
-def _parenthesize(filter_string: str) -> str:
-    """Wrap a filter in parentheses when it has a top-level ``OR`` (trackyard's extension)."""
-    from trackyard import search
-
-    expr = search.parse_filter(filter_string, search.SearchKind.REGISTERED_MODELS)
-    return f"({filter_string})" if isinstance(expr, search.Or) else filter_string

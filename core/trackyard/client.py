@@ -7,12 +7,12 @@ it holds no storage logic. Code written against ``mlflow.MlflowClient`` runs unc
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import posixpath
-import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, SupportsFloat, overload
 
 from trackyard import config, validation
 from trackyard._analytics_client import AnalyticsClientMixin
@@ -30,7 +30,8 @@ from trackyard.entities import (
     RunTag,
     ViewType,
 )
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError, local_path_error
+from trackyard.stores import now_ms
 
 if TYPE_CHECKING:
     from trackyard.stores import ArtifactRepository, TrackingStore
@@ -40,10 +41,6 @@ __all__ = ["MlflowClient", "RunOperations"]
 _PARENT_RUN_TAG = "mlflow.parentRunId"
 _RUN_NAME_TAG = "mlflow.runName"
 _USER_TAG = "mlflow.user"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class RunOperations:
@@ -211,9 +208,12 @@ class MlflowClient(AnalyticsClientMixin, RegistryClientMixin):
     ) -> Run:
         """Create a run and return it.
 
-        System tags from ``trackyard_run_context`` plugins (``mlflow.user``,
-        ``mlflow.source.name``, ``mlflow.source.type``, ``mlflow.source.git.commit``) are
-        added; the tags you pass win. Without a name, one like ``quick-newt-42`` is made up.
+        Tags from ``trackyard_run_context`` plugins are added; the built-in one sets what
+        MLflow's fluent ``start_run`` sets (MLflow's ``MlflowClient.create_run`` sets none):
+        ``mlflow.user`` (also the run's ``user_id``), ``mlflow.source.name``,
+        ``mlflow.source.type`` and, for a script in a git checkout,
+        ``mlflow.source.git.commit`` / ``.branch`` / ``.repoURL``. The tags you pass win.
+        Without a name, one like ``quick-newt-42`` is made up.
         """
         from trackyard.plugins.manager import get_plugin_manager
 
@@ -232,7 +232,7 @@ class MlflowClient(AnalyticsClientMixin, RegistryClientMixin):
         run = self._tracking_store.create_run(
             experiment_id=experiment_id,
             user_id=merged.get(_USER_TAG, "unknown"),
-            start_time=_now_ms() if start_time is None else start_time,
+            start_time=now_ms() if start_time is None else start_time,
             tags=run_tags,
             run_name=name,
         )
@@ -265,7 +265,7 @@ class MlflowClient(AnalyticsClientMixin, RegistryClientMixin):
         status_value = RunStatus.from_string(status or "FINISHED")
         if end_time is not None:
             end_time = validation.validate_timestamp(end_time, "end_time")
-        end = _now_ms() if end_time is None else end_time
+        end = now_ms() if end_time is None else end_time
         self._tracking_store.update_run_info(run_id, status_value, end, None)
         self._emit("run.terminated", run_id, status=RunStatus.to_string(status_value))
 
@@ -329,7 +329,7 @@ class MlflowClient(AnalyticsClientMixin, RegistryClientMixin):
         from trackyard.search.request import RunSearch
 
         if isinstance(experiment_ids, (str, int)):
-            experiment_ids = [experiment_ids]  # type: ignore[list-item]
+            experiment_ids = [experiment_ids]
         ids = [validation.validate_experiment_id(e) for e in experiment_ids]
         request = RunSearch.parse(
             ids, filter_string, run_view_type, max_results, _order_list(order_by), page_token
@@ -341,7 +341,7 @@ class MlflowClient(AnalyticsClientMixin, RegistryClientMixin):
         self,
         run_id: str,
         key: str,
-        value: float,
+        value: SupportsFloat | str | bytes,
         timestamp: int | None = None,
         step: int | None = None,
         synchronous: bool | None = None,
@@ -349,11 +349,15 @@ class MlflowClient(AnalyticsClientMixin, RegistryClientMixin):
         dataset_digest: str | None = None,
         model_id: str | None = None,
     ) -> RunOperations | None:
-        """Log one metric point (timestamp defaults to now, step to 0)."""
+        """Log one metric point (timestamp defaults to now, step to 0).
+
+        ``value`` is converted as MLflow converts it: numbers, booleans, numeric strings
+        (``"0.5"``, ``"nan"``) and one-element arrays or tensors are accepted.
+        """
         metric = validation.validate_metric(
             key,
             value,
-            _now_ms() if timestamp is None else timestamp,
+            now_ms() if timestamp is None else timestamp,
             0 if step is None else step,
             model_id=model_id,
             dataset_name=dataset_name,
@@ -414,30 +418,37 @@ class MlflowClient(AnalyticsClientMixin, RegistryClientMixin):
 
     # -- artifacts -------------------------------------------------------------------------
     def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
-        """Upload a local file or directory to the run's artifacts (under ``artifact_path``)."""
+        """Upload a local file or directory to the run's artifacts (under ``artifact_path``).
+
+        Raises:
+            LocalFileNotFoundError: ``local_path`` does not exist; it is both a
+                :class:`TrackyardError` and a ``FileNotFoundError``, which MLflow raises.
+        """
         artifact_path = validation.validate_artifact_path(artifact_path) or None
         local_path = os.fspath(local_path)
+        if not os.path.exists(local_path):
+            raise local_path_error(errno.ENOENT, local_path)
         repo = self._artifact_repo(run_id)
         if os.path.isdir(local_path):
             name = os.path.basename(os.path.normpath(local_path))
             repo.log_artifacts(
                 local_path, posixpath.join(artifact_path, name) if artifact_path else name
             )
-        elif os.path.isfile(local_path):
-            repo.log_artifact(local_path, artifact_path)
         else:
-            raise TrackyardError(
-                f"No such file or directory: {local_path!r}", ErrorCode.INVALID_PARAMETER_VALUE
-            )
+            repo.log_artifact(local_path, artifact_path)
 
     def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
-        """Upload the contents of a local directory to the run's artifacts."""
+        """Upload the contents of a local directory to the run's artifacts.
+
+        Raises:
+            LocalPathError: ``local_dir`` is missing (a ``FileNotFoundError`` too) or is not a
+                directory (a ``NotADirectoryError`` too); MLflow uploads nothing then.
+        """
         artifact_path = validation.validate_artifact_path(artifact_path) or None
         local_dir = os.fspath(local_dir)
         if not os.path.isdir(local_dir):
-            raise TrackyardError(
-                f"Not a directory: {local_dir!r}", ErrorCode.INVALID_PARAMETER_VALUE
-            )
+            code = errno.ENOTDIR if os.path.exists(local_dir) else errno.ENOENT
+            raise local_path_error(code, local_dir, "log_artifacts() uploads a directory")
         self._artifact_repo(run_id).log_artifacts(local_dir, artifact_path)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
@@ -466,13 +477,19 @@ class MlflowClient(AnalyticsClientMixin, RegistryClientMixin):
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
         """Download an artifact file or directory and return its local path.
 
-        ``run_id`` may also be a ``runs:/<run_id>/<path>`` or ``models:/...`` URI; ``path`` is
-        then relative to what it names.
+        As in MLflow, what ``path`` names lands in ``dst_path`` under its own name
+        (``"model/data"`` gives ``<dst_path>/data``); ``""`` or a trailing ``/`` downloads
+        a directory's contents. ``dst_path`` is created if missing (default: a new temporary
+        directory). ``run_id`` may also be a ``runs:/`` or ``models:/`` URI, with ``path``
+        below what it names; see :func:`trackyard.artifacts.download_artifacts`.
         """
+        from trackyard import artifacts
+
         if isinstance(run_id, str) and run_id.startswith(("runs:", "models:")):
-            return self._download_from_uri(run_id, path, dst_path)
-        path = validation.validate_artifact_path(path)
-        return self._artifact_repo(run_id).download_artifacts(path, dst_path)
+            location = artifacts.locate(self, run_id, path)
+        else:
+            location = artifacts.locate_run_path(self, validation.validate_run_id(run_id), path)
+        return artifacts.download(self, location, dst_path)
 
     def __repr__(self) -> str:
         from trackyard.uri import mask_credentials

@@ -6,6 +6,8 @@ MLflow keeps working after swapping its imports.
 
 from __future__ import annotations
 
+import errno as _errno
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,10 +19,15 @@ __all__ = [
     "PluginLoadError",
     "TrackyardError",
     "UnknownSchemeError",
+    "alias_not_found",
     "experiment_exists",
     "experiment_not_found",
     "invalid_parameter",
+    "model_version_not_found",
     "not_active",
+    "prompt_not_found",
+    "registered_model_exists",
+    "registered_model_not_found",
     "run_not_found",
 ]
 
@@ -169,6 +176,84 @@ class PluginLoadError(TrackyardError, ImportError):
         return self.message
 
 
+# -- local files and directories given by the caller ----------------------------------------
+
+
+class LocalPathError(TrackyardError, OSError):
+    """A local file or directory given to trackyard is missing or not what it must be.
+
+    It is both a :class:`TrackyardError` (``INVALID_PARAMETER_VALUE``) and an :class:`OSError`
+    with ``errno``, ``strerror`` and ``filename`` set, so code written for MLflow, which lets
+    the operating system's error through, still catches it: each subclass also derives from
+    the matching built-in (``FileNotFoundError``, ``NotADirectoryError``, ...). Build one
+    with :func:`local_path_error`.
+
+    Args:
+        errno_code: the ``errno`` value (``errno.ENOENT``, ...).
+        filename: the path as the caller gave it.
+        detail: an optional note, appended in parentheses to the system's message.
+    """
+
+    def __init__(self, errno_code: int, filename: str, detail: str | None = None):
+        strerror = os.strerror(errno_code)
+        OSError.__init__(self, errno_code, strerror, filename)
+        message = f"[Errno {errno_code}] {strerror}: {filename!r}"
+        TrackyardError.__init__(
+            self, f"{message} ({detail})" if detail else message, ErrorCode.INVALID_PARAMETER_VALUE
+        )
+        OSError.__init__(self, errno_code, strerror, filename)  # TrackyardError reset the args
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.errno, self.filename, self.detail))
+
+
+class LocalFileNotFoundError(LocalPathError, FileNotFoundError):
+    """A local file or directory does not exist (``errno.ENOENT``)."""
+
+
+class LocalNotADirectoryError(LocalPathError, NotADirectoryError):
+    """A local path that must be a directory is not one (``errno.ENOTDIR``)."""
+
+
+class LocalIsADirectoryError(LocalPathError, IsADirectoryError):
+    """A local path that must be a file is a directory (``errno.EISDIR``)."""
+
+
+class LocalFileExistsError(LocalPathError, FileExistsError):
+    """A local path is taken by something of the wrong kind (``errno.EEXIST``)."""
+
+
+_LOCAL_PATH_ERRORS: dict[int, type[LocalPathError]] = {
+    _errno.ENOENT: LocalFileNotFoundError,
+    _errno.ENOTDIR: LocalNotADirectoryError,
+    _errno.EISDIR: LocalIsADirectoryError,
+    _errno.EEXIST: LocalFileExistsError,
+}
+
+
+def local_path_error(
+    errno_code: int, filename: str | os.PathLike[str], detail: str | None = None
+) -> LocalPathError:
+    """The :class:`LocalPathError` for ``errno_code`` (``errno.ENOENT`` gives a
+    :class:`LocalFileNotFoundError`, which ``except FileNotFoundError`` catches)."""
+    cls = _LOCAL_PATH_ERRORS.get(errno_code, LocalPathError)
+    return cls(errno_code, os.fspath(filename), detail)
+
+
+__all__ += [
+    "LocalFileExistsError",
+    "LocalFileNotFoundError",
+    "LocalIsADirectoryError",
+    "LocalNotADirectoryError",
+    "LocalPathError",
+    "local_path_error",
+]
+
+
 # -- the errors every store raises, with one wording (the conformance kit compares codes) -----
 
 
@@ -200,4 +285,45 @@ def not_active(kind: str, ident: str, stage: str) -> TrackyardError:
     """The error for writing to a deleted experiment or run (MLflow's wording)."""
     return invalid_parameter(
         f"The {kind} {ident} must be in the 'active' state. Current state is {stage}."
+    )
+
+
+# -- the model registry's errors (MLflow's wording; stores and the client share them) ---------
+
+
+def registered_model_not_found(name: str) -> TrackyardError:
+    """The ``RESOURCE_DOES_NOT_EXIST`` error for an unknown registered model."""
+    return TrackyardError(
+        f"Registered Model with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
+    )
+
+
+def registered_model_exists(name: str) -> TrackyardError:
+    """The ``RESOURCE_ALREADY_EXISTS`` error for a taken registered model name."""
+    return TrackyardError(
+        f"Registered Model (name={name}) already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS
+    )
+
+
+def model_version_not_found(name: str, version: object) -> TrackyardError:
+    """The ``RESOURCE_DOES_NOT_EXIST`` error for an unknown (or deleted) model version."""
+    return TrackyardError(
+        f"Model Version (name={name}, version={version}) not found",
+        ErrorCode.RESOURCE_DOES_NOT_EXIST,
+    )
+
+
+def alias_not_found(name: str, alias: str) -> TrackyardError:
+    """The error for an alias that no version of ``name`` carries (as MLflow: a bad parameter)."""
+    return invalid_parameter(f"Registered model alias {alias} not found.")
+
+
+def prompt_not_found(name: str, version: object = None) -> TrackyardError:
+    """The ``RESOURCE_DOES_NOT_EXIST`` error for an unknown prompt, or prompt version."""
+    if version is None:
+        return TrackyardError(
+            f"Prompt with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
+        )
+    return TrackyardError(
+        f"Prompt (name={name}, version={version}) not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
     )

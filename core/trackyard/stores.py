@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import posixpath
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -52,38 +53,45 @@ __all__ = [
     "RegistryStore",
     "TrackingStore",
     "new_run_tags",
+    "now_ms",
     "unsupported",
 ]
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a store supports beyond the core contract.
+    """What a store promises beyond the core contract; everything is off unless declared.
+
+    Each flag has a contract and conformance-kit tests that hold a store to it: declare a
+    flag only when the store passes them (``trackyard.testing``).
 
     Attributes:
-        transactions: a ``log_batch`` is all-or-nothing (a failed batch writes nothing).
-        concurrent_processes: several processes may write to one store at once.
-        search_or: the store evaluates ``OR`` and parentheses in filters (trackyard extension).
+        transactions: a failed ``log_batch`` writes nothing (tracking stores).
+        concurrent_processes: several processes may write to one store at once; the kit
+            reopens the store by its URI in other processes and writes from all of them.
+        search_or: filters may use ``OR`` and parentheses (a trackyard extension).
         concurrent_versions: concurrent ``create_model_version`` calls on one registered
             model get distinct, gap-free version numbers (registry stores).
-        traces, logged_models, webhooks, prompts, model_registry, datasets: feature families
-            that later contracts add.
+        prompts: the registry keeps prompts (registered models tagged as prompts).
+        delete_artifacts: ``delete_artifacts`` works (artifact repositories); without it the
+            method raises FEATURE_DISABLED.
     """
 
-    transactions: bool = True
-    concurrent_processes: bool = True
-    search_or: bool = True
-    concurrent_versions: bool = True
-    traces: bool = False
-    logged_models: bool = False
-    webhooks: bool = False
+    transactions: bool = False
+    concurrent_processes: bool = False
+    search_or: bool = False
+    concurrent_versions: bool = False
     prompts: bool = False
-    model_registry: bool = False
-    datasets: bool = False
+    delete_artifacts: bool = False
 
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
         return [f.name for f in fields(self) if getattr(self, f.name)]
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds, as MLflow stores times."""
+    return int(time.time() * 1000)
 
 
 def new_run_tags(tags: Sequence[RunTag] | None, run_name: str | None) -> tuple[dict[str, str], str]:
@@ -259,6 +267,24 @@ class TrackingStore(ABC):
         Only runs of ``request.experiment_ids`` in the stages of ``request.view_type`` match.
         """
 
+    @classmethod
+    def explain_error(cls, exc: BaseException, uri: str) -> str | None:
+        """Say in plain words why ``exc`` happened while opening or using the store at ``uri``.
+
+        ``trackyard doctor`` asks the class that serves a URI before its own generic
+        explanations, so a backend can explain its failures (an unreachable server, refused
+        credentials, a file that cannot be created) and say what to do. Stores should raise
+        errors with the same wording from ordinary calls too.
+
+        Args:
+            exc: the exception (its ``__cause__`` chain may hold a driver's error).
+            uri: the store URI; it may contain a password, which must never be repeated.
+
+        Returns:
+            The explanation, or None when the backend has nothing to say about ``exc``.
+        """
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook, default does nothing
         """Release connections and files; the store is unusable afterwards."""
 
@@ -272,7 +298,7 @@ class RegistryStore(ABC):
     (stage ``Deleted_Internal``) are invisible to every read.
     """
 
-    capabilities: ClassVar[Capabilities] = Capabilities(model_registry=True)
+    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
         self.store_uri = store_uri
@@ -391,6 +417,11 @@ class RegistryStore(ABC):
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """Return the version an alias points at."""
 
+    @classmethod
+    def explain_error(cls, exc: BaseException, uri: str) -> str | None:
+        """As :meth:`TrackingStore.explain_error`, for the registry store serving ``uri``."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook, default does nothing
         """Release connections and files; the store is unusable afterwards."""
 
@@ -444,7 +475,11 @@ class ArtifactRepository(ABC):
             self.log_artifact(local, directory or None)
 
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
-        """Delete ``artifact_path`` (or everything) under the root."""
+        """Delete ``artifact_path`` (or everything) under the root.
+
+        Repositories that implement it declare ``Capabilities(delete_artifacts=True)``; this
+        default raises FEATURE_DISABLED.
+        """
         raise unsupported(self, "deleting artifacts")
 
     def download_artifacts(self, artifact_path: str, dst_path: str | None = None) -> str:

@@ -28,12 +28,14 @@ __all__ = [
     "MAX_PARAM_VAL_LENGTH",
     "MAX_RUN_NAME_LENGTH",
     "MAX_TAG_VAL_LENGTH",
+    "metric_value",
     "validate_artifact_path",
     "validate_batch",
     "validate_experiment_artifact_location",
     "validate_experiment_id",
     "validate_experiment_name",
     "validate_experiment_tag",
+    "validate_history_paging",
     "validate_key",
     "validate_metric",
     "validate_param",
@@ -61,7 +63,7 @@ DEFAULT_ARTIFACT_LOCATION_MAX_LENGTH = 2048
 
 _KEY_RE = re.compile(r"^[/\w.\- :]*$" if os.name != "nt" else r"^[/\w.\- ]*$")
 _RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
-_EXPERIMENT_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,63}$")
+_EXPERIMENT_ID_RE = re.compile(r"^\s*[-+]?[0-9]+\s*\Z")
 _WINDOWS_DRIVE_RE = re.compile(r"^[a-zA-Z]:")
 
 # Keys that passed validate_key; keys repeat a lot (100,000 points over a handful of names).
@@ -103,7 +105,7 @@ def validate_key(key: object, what: str = "metric") -> str:
             canonical relative path (``a//b``, ``./a``, ``/a``, ``../a``, ``a/``, empty).
     """
     if key in _valid_keys:
-        return key  # type: ignore[return-value]
+        return key
     if not isinstance(key, str):
         raise _invalid(f"Invalid {what} name: {key!r}. Names must be strings.")
     if len(key) > MAX_ENTITY_KEY_LENGTH:
@@ -177,6 +179,45 @@ def _bad_metric_value(key: str, value: object, timestamp: object) -> TrackyardEr
     )
 
 
+def metric_value(key: str, value: object, timestamp: object = None) -> float:
+    """Convert a metric value to a float as MLflow's client does, or refuse it.
+
+    Accepted: anything ``float()`` takes, so numbers (bools too), numeric strings and bytes
+    (``"0.5"``, ``" 1e3 "``, ``"nan"``, ``"-inf"``, ``b"2"``), and one-element arrays or
+    tensors (through their ``item()``). NaN and infinities are kept.
+
+    Raises:
+        TrackyardError: ``INVALID_PARAMETER_VALUE`` for None, a string that is not a number,
+            or an object that is not a single number (MLflow lets a ``TypeError`` through).
+    """
+    if type(value) is float:
+        return value
+    if value is None or isinstance(value, complex):
+        raise _bad_metric_value(key, value, timestamp)
+    item = getattr(value, "item", None)
+    if callable(item) and not isinstance(value, (numbers.Number, str, bytes, bytearray)):
+        try:  # numpy arrays and framework tensors holding one number
+            value = item()
+        except (TypeError, ValueError, RuntimeError):
+            raise _bad_metric_value(key, value, timestamp) from None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise _bad_metric_value(key, value, timestamp) from None
+
+
+def _epoch_int(value: object) -> int | None:
+    """``value`` as an int if it is a finite, non-boolean real number, else None."""
+    if type(value) is int:
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        return int(value)  # type: ignore[call-overload, no-any-return, unused-ignore]
+    except (ValueError, OverflowError):  # NaN, infinities
+        return None
+
+
 def validate_metric(
     key: object,
     value: object,
@@ -184,31 +225,29 @@ def validate_metric(
     step: object,
     **extra: str | None,
 ) -> Metric:
-    """Check one metric point and return it as a :class:`Metric` with plain types."""
+    """Check one metric point and return it as a :class:`Metric` with plain types.
+
+    The value is converted with :func:`metric_value` (numeric strings are accepted, as in
+    MLflow); the timestamp (epoch milliseconds, not negative) and the step must be real
+    numbers, not strings or booleans, and are truncated to ints.
+    """
     k = validate_key(key, "metric")
-    tv = type(value)
-    if tv is float:
-        v = value
-    elif tv is int or (isinstance(value, numbers.Real) and not isinstance(value, bool)):
-        v = float(value)  # type: ignore[arg-type]
-    else:
-        raise _bad_metric_value(k, value, timestamp)
-    t = timestamp
-    if type(t) is not int:
-        if isinstance(t, bool) or not isinstance(t, numbers.Real) or t != t:
-            raise _invalid(f"Got invalid timestamp {timestamp!r} for metric {k!r}.")
-        t = int(t)  # type: ignore[arg-type]
+    v = metric_value(k, value, timestamp)
+    t = _epoch_int(timestamp)
+    if t is None:
+        raise _invalid(
+            f"Got invalid timestamp {timestamp!r} for metric {k!r}: "
+            "timestamps are epoch milliseconds (an int)."
+        )
     if t < 0:
         raise _invalid(
             f"Got invalid timestamp {timestamp!r} for metric {k!r}: "
             "timestamps are epoch milliseconds and cannot be negative."
         )
-    s = step
-    if type(s) is not int:
-        if isinstance(s, bool) or not isinstance(s, numbers.Real) or s != s:
-            raise _invalid(f"Got invalid step {step!r} for metric {k!r}; steps are integers.")
-        s = int(s)  # type: ignore[arg-type]
-    return Metric(k, v, t, s, **extra)  # type: ignore[arg-type]
+    s = _epoch_int(step)
+    if s is None:
+        raise _invalid(f"Got invalid step {step!r} for metric {k!r}; steps are integers.")
+    return Metric(k, v, t, s, **extra)
 
 
 def _normalize_metrics(metrics: Iterable[Metric]) -> list[Metric]:
@@ -278,12 +317,32 @@ def validate_batch(
 
 
 def validate_timestamp(value: object, what: str = "timestamp") -> int:
-    """Check an epoch-milliseconds time: a non-negative number, returned as an int."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+    """Check an epoch-milliseconds time: a finite, non-negative number, returned as an int."""
+    t = _epoch_int(value)
+    if t is None:
         raise _invalid(f"Invalid {what}: {value!r}. Expected epoch milliseconds.")
-    if value < 0:
+    if t < 0:
         raise _invalid(f"Invalid {what}: {value!r}. Times cannot be negative.")
-    return int(value)
+    return t
+
+
+def validate_history_paging(max_results: object, page_token: str | None) -> int:
+    """Check ``get_metric_history``'s paging arguments and return the page's offset.
+
+    ``max_results`` is None (every point) or a positive integer; ``page_token`` is None or a
+    token an earlier page returned.
+
+    Raises:
+        TrackyardError: INVALID_PARAMETER_VALUE for either argument.
+    """
+    from trackyard.search.paging import decode_page_token
+
+    offset = decode_page_token(page_token)
+    if max_results is not None and (
+        isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1
+    ):
+        raise _invalid(f"Invalid value {max_results!r} for parameter 'max_results'")
+    return offset
 
 
 def validate_run_id(run_id: object) -> str:
@@ -294,12 +353,39 @@ def validate_run_id(run_id: object) -> str:
 
 
 def validate_experiment_id(experiment_id: object) -> str:
-    """Check an experiment id and return it as a string (ints are accepted)."""
+    """Check an experiment id and return it in canonical form (``"7"``).
+
+    Experiment ids are integers in every store, as in MLflow (SQL stores number them, the
+    file store draws 18 random digits): an int or a string of digits is accepted, with
+    surrounding spaces, a sign or leading zeros tolerated as MLflow's SQL store tolerates
+    them (``" 07"`` is ``"7"``). Anything else, such as an experiment *name* given where an
+    id belongs, is refused, whichever store is in use.
+
+    Raises:
+        TrackyardError: ``INVALID_PARAMETER_VALUE`` "Invalid experiment ID".
+    """
+    if (
+        type(experiment_id) is str
+        and experiment_id.isascii()
+        and experiment_id.isdigit()
+        and len(experiment_id) < 19  # within int64
+        and (experiment_id[0] != "0" or experiment_id == "0")
+    ):
+        return experiment_id  # already canonical
+    number: int | None = None
     if isinstance(experiment_id, int) and not isinstance(experiment_id, bool):
-        experiment_id = str(experiment_id)
-    if not isinstance(experiment_id, str) or not _EXPERIMENT_ID_RE.match(experiment_id):
-        raise _invalid(f"Invalid experiment ID: {experiment_id!r}")
-    return experiment_id
+        number = experiment_id
+    elif isinstance(experiment_id, str) and _EXPERIMENT_ID_RE.match(experiment_id):
+        number = int(experiment_id)
+    if number is None or not -(2**63) <= number < 2**63:
+        hint = ""
+        if isinstance(experiment_id, str) and experiment_id.strip():
+            hint = " To find an experiment by its name, use get_experiment_by_name()."
+        raise _invalid(
+            f"Invalid experiment ID {experiment_id!r}. Experiment ID must be a valid integer."
+            + hint
+        )
+    return str(number)
 
 
 def validate_experiment_name(name: object) -> str:

@@ -112,14 +112,9 @@ class DuckDBRegistryStore(RegistryStore):
         TrackyardError: as the tracking store does when the database cannot be opened.
     """
 
-    capabilities = Capabilities(
-        transactions=True,
-        concurrent_processes=False,
-        search_or=True,
-        concurrent_versions=True,
-        model_registry=True,
-        prompts=True,
-    )
+    # each flag is held to its kit tests (tests/conformance/test_duckdb.py); one writing
+    # process per file, so no concurrent_processes
+    capabilities = Capabilities(search_or=True, concurrent_versions=True, prompts=True)
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
         store_uri = store_uri or config.get_registry_uri(tracking_uri)

@@ -28,6 +28,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import yaml
+
 from trackyard.errors import ErrorCode, TrackyardError
 
 __all__ = [
@@ -461,12 +463,9 @@ except ImportError:  # pragma: no cover - Windows
 # ---------------------------------------------------------------------------------------------
 # meta.yaml
 
-try:
-    from yaml import CSafeDumper as _Dumper
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - PyYAML without libyaml
-    from yaml import SafeDumper as _Dumper
-    from yaml import SafeLoader as _Loader
+# libyaml's C classes when PyYAML was built with them (much faster), the pure-Python ones if not
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _FALLBACK = object()
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

@@ -34,13 +34,12 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from trackyard import search
+from trackyard import errors, search
 from trackyard.entities import PagedList
 from trackyard.entities.model_registry import (
     ModelVersion,
@@ -52,7 +51,8 @@ from trackyard.entities.model_registry import (
 )
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.errors import invalid_parameter as _invalid
-from trackyard.stores import Capabilities, RegistryStore
+from trackyard.search.request import ModelVersionSearch, RegisteredModelSearch
+from trackyard.stores import Capabilities, RegistryStore, now_ms
 from trackyard_file._fs import (
     CachedReader,
     FileLock,
@@ -77,23 +77,6 @@ VERSION_PREFIX = "version-"
 LOCK_FILE = ".trackyard-models.lock"
 #: Names of trackyard's own entries inside ``models/`` and model folders.
 RESERVED_PREFIX = ".trackyard-"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _model_not_found(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Registered Model with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
-
-
-def _version_not_found(name: str, version: object) -> TrackyardError:
-    return TrackyardError(
-        f"Model Version (name={name}, version={version}) not found",
-        ErrorCode.RESOURCE_DOES_NOT_EXIST,
-    )
 
 
 def _check_name(name: str, what: str = "registered model name") -> str:
@@ -145,12 +128,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
     """
 
     capabilities = Capabilities(
-        transactions=True,
-        concurrent_processes=True,
-        search_or=True,
-        concurrent_versions=True,
-        model_registry=True,
-        prompts=True,
+        concurrent_processes=True, search_or=True, concurrent_versions=True, prompts=True
     )
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
@@ -232,7 +210,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
     def _require_model(self, name: str) -> str:
         directory = self._model_dir(name)
         if not self._has_meta(directory):
-            raise _model_not_found(name)
+            raise errors.registered_model_not_found(name)
         return directory
 
     def _key_path(self, base: str, key: str, what: str) -> str:
@@ -367,7 +345,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
         directory = os.path.join(model_dir, f"{VERSION_PREFIX}{number}")
         found = None if os.path.islink(directory) else self._read_version(name, number, directory)
         if found is None or found.current_stage == Stage.DELETED_INTERNAL:
-            raise _version_not_found(name, version)
+            raise errors.model_version_not_found(name, version)
         return model_dir, directory, found
 
     # -- writing helpers -------------------------------------------------------------------
@@ -435,15 +413,12 @@ class FileRegistryStore(RegistryStore, CachedReader):
         with self._writing():
             model_dir = self._model_dir(name)
             if self._has_meta(model_dir):
-                raise TrackyardError(
-                    f"Registered Model (name={name}) already exists.",
-                    ErrorCode.RESOURCE_ALREADY_EXISTS,
-                )
+                raise errors.registered_model_exists(name)
             if os.path.lexists(model_dir):  # left by a creation that was interrupted
                 shutil.rmtree(model_dir, ignore_errors=True)
             check_contained(self._root_real, self.models)
             os.mkdir(model_dir)
-            now = _now_ms()
+            now = now_ms()
             try:
                 self._write_tags(os.path.join(model_dir, TAGS), tags, "registered model tag")
                 meta = {
@@ -476,7 +451,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
         with self._writing():
             model_dir = self._require_model(name)
             meta = self._model_meta(
-                model_dir, description=description, last_updated_timestamp=_now_ms()
+                model_dir, description=description, last_updated_timestamp=now_ms()
             )
             write_atomic(os.path.join(model_dir, META), meta, sync=self._sync_meta)
         return self.get_registered_model(name)
@@ -489,15 +464,12 @@ class FileRegistryStore(RegistryStore, CachedReader):
                 return self.get_registered_model(name)
             new_dir = self._model_dir(new_name)
             if self._has_meta(new_dir):
-                raise TrackyardError(
-                    f"Registered Model (name={new_name}) already exists.",
-                    ErrorCode.RESOURCE_ALREADY_EXISTS,
-                )
+                raise errors.registered_model_exists(new_name)
             if os.path.lexists(new_dir):
                 shutil.rmtree(new_dir, ignore_errors=True)
             os.rename(model_dir, new_dir)
             # The folder's name is the model's name; now make the meta.yaml files agree.
-            now = _now_ms()
+            now = now_ms()
             txn = self._txn()
             txn.replace(
                 os.path.join(new_dir, META), self._model_meta(new_dir, last_updated_timestamp=now)
@@ -524,26 +496,20 @@ class FileRegistryStore(RegistryStore, CachedReader):
         with self._reading():
             model = self._load_model(name, self._require_model(name))
         if model is None:
-            raise _model_not_found(name)
+            raise errors.registered_model_not_found(name)
         return model
 
     def search_registered_models(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
+        self, request: RegisteredModelSearch
     ) -> PagedList[RegisteredModel]:
-        """Return one page of models (prompts left out unless the filter asks for them)."""
+        """Return the page ``request`` asks for (prompts left out unless it asks for them)."""
         with self._reading():
             models = [
                 model
                 for name, directory in self._model_folders()
                 if (model := self._load_model(name, directory)) is not None
             ]
-        return search.search_registered_models_in_memory(
-            models, filter_string, order_by, max_results, page_token
-        )
+        return search.search_registered_models_in_memory(models, request)
 
     def get_latest_versions(
         self, name: str, stages: Sequence[str] | None = None
@@ -562,7 +528,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
             txn.replace(path, tag.value.encode("utf-8"))
             txn.replace(
                 os.path.join(model_dir, META),
-                self._model_meta(model_dir, last_updated_timestamp=_now_ms()),
+                self._model_meta(model_dir, last_updated_timestamp=now_ms()),
             )
             txn.apply(lock_fd)
 
@@ -578,7 +544,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
             txn.remove(path)
             txn.replace(
                 os.path.join(model_dir, META),
-                self._model_meta(model_dir, last_updated_timestamp=_now_ms()),
+                self._model_meta(model_dir, last_updated_timestamp=now_ms()),
             )
             txn.apply(lock_fd)
             remove_empty_parents(path, base)
@@ -604,7 +570,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
             model_dir = self._require_model(name)
             existing = self._version_dirs(model_dir)
             number = (existing[-1][0] if existing else 0) + 1
-            now = _now_ms()
+            now = now_ms()
             staging = os.path.join(model_dir, f"{RESERVED_PREFIX}new-{uuid.uuid4().hex}")
             os.mkdir(staging)
             try:
@@ -663,7 +629,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
             write_atomic(
                 os.path.join(directory, META),
                 self._version_meta(
-                    directory, name, description=description, last_updated_timestamp=_now_ms()
+                    directory, name, description=description, last_updated_timestamp=now_ms()
                 ),
                 tmp_dir=self.models,
                 sync=self._sync_meta,
@@ -676,7 +642,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
         """Move a version to a stage, optionally archiving the others in that stage."""
         with self._writing() as lock_fd:
             model_dir, directory, found = self._require_version(name, version)
-            now = _now_ms()
+            now = now_ms()
             txn = self._txn()
             if archive_existing_versions:
                 for other in self._versions(name, model_dir):
@@ -708,7 +674,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
         """Soft-delete a version as MLflow's file store does; its aliases go."""
         with self._writing() as lock_fd:
             model_dir, directory, found = self._require_version(name, version)
-            now = _now_ms()
+            now = now_ms()
             txn = self._txn()
             txn.replace(
                 os.path.join(directory, META),
@@ -747,22 +713,14 @@ class FileRegistryStore(RegistryStore, CachedReader):
             _, _, found = self._require_version(name, version)
         return str(found.storage_location or found.source or "")
 
-    def search_model_versions(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[ModelVersion]:
-        """Return one page of versions (deleted ones never; prompts only when asked for)."""
+    def search_model_versions(self, request: ModelVersionSearch) -> PagedList[ModelVersion]:
+        """Return the page ``request`` asks for (deleted versions never; prompts when asked)."""
         versions: list[ModelVersion] = []
         with self._reading():
             for name, directory in self._model_folders():
                 if self._has_meta(directory):
                     versions.extend(self._versions(name, directory))
-        return search.search_model_versions_in_memory(
-            versions, filter_string, order_by, max_results, page_token
-        )
+        return search.search_model_versions_in_memory(versions, request)
 
     def set_model_version_tag(self, name: str, version: str, tag: ModelVersionTag) -> None:
         """Set (or overwrite) a version tag."""
@@ -773,7 +731,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
             txn.replace(path, tag.value.encode("utf-8"))
             txn.replace(
                 os.path.join(model_dir, META),
-                self._model_meta(model_dir, last_updated_timestamp=_now_ms()),
+                self._model_meta(model_dir, last_updated_timestamp=now_ms()),
             )
             txn.apply(lock_fd)
 
@@ -789,7 +747,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
             txn.remove(path)
             txn.replace(
                 os.path.join(model_dir, META),
-                self._model_meta(model_dir, last_updated_timestamp=_now_ms()),
+                self._model_meta(model_dir, last_updated_timestamp=now_ms()),
             )
             txn.apply(lock_fd)
             remove_empty_parents(path, base)
@@ -808,7 +766,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
                 self._model_meta(
                     model_dir,
                     aliases=self._alias_map(model_dir, **{alias: found.version}),
-                    last_updated_timestamp=_now_ms(),
+                    last_updated_timestamp=now_ms(),
                 ),
             )
             txn.apply(lock_fd)
@@ -827,7 +785,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
             txn.remove(path)
             txn.replace(
                 os.path.join(model_dir, META),
-                self._model_meta(model_dir, aliases=aliases, last_updated_timestamp=_now_ms()),
+                self._model_meta(model_dir, aliases=aliases, last_updated_timestamp=now_ms()),
             )
             txn.apply(lock_fd)
 
@@ -841,7 +799,7 @@ class FileRegistryStore(RegistryStore, CachedReader):
                 target = read_bytes(path).decode("utf-8").strip()
                 return self.get_model_version(name, target)
             except (FileNotFoundError, NotADirectoryError, TrackyardError):
-                raise _invalid(f"Registered model alias {alias} not found.") from None
+                raise errors.alias_not_found(name, alias) from None
 
 
 def _latest_per_stage(

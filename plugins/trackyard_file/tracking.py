@@ -61,7 +61,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trackyard import config
 from trackyard.entities import (
@@ -88,7 +88,8 @@ from trackyard.errors import experiment_not_found as _experiment_not_found
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.errors import not_active as _not_active
 from trackyard.errors import run_not_found as _run_not_found
-from trackyard.stores import Capabilities, TrackingStore, new_run_tags
+from trackyard.stores import Capabilities, TrackingStore, new_run_tags, now_ms
+from trackyard.validation import validate_history_paging
 from trackyard_file import _metrics
 from trackyard_file._fs import (
     O_BINARY,
@@ -114,6 +115,9 @@ from trackyard_file._fs import (
 )
 from trackyard_file._metrics import Entry
 from trackyard_file._txn import Txn, recover
+
+if TYPE_CHECKING:
+    from trackyard.search.request import ExperimentSearch, RunSearch
 
 __all__ = ["FileTrackingStore"]
 
@@ -147,10 +151,6 @@ _CACHE_LIMIT = 200_000
 #: Environment variable: how long (seconds) a run read in full may be trusted on the cheap
 #: check alone (see FileTrackingStore._snapshot); 0 checks every file on every read.
 REVALIDATE_ENV = "TRACKYARD_FILE_REVALIDATE_SECONDS"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _opt_int(value: Any) -> int | None:
@@ -228,15 +228,14 @@ class FileTrackingStore(TrackingStore, CachedReader):
         artifact_uri: the default artifact root of new experiments. Without one (or with
             trackyard's generic default, ``./trackyard-artifacts``, when
             ``TRACKYARD_ARTIFACT_ROOT`` is not set) it is the store root as a ``file://``
-            URI, as in MLflow, so experiment ``<id>`` keeps its artifacts in ``<root>/<id>``.
+            URI (MLflow writes a plain path when its root is one), so experiment ``<id>`` keeps
+            its artifacts in ``<root>/<id>``, as in MLflow.
 
     Raises:
         TrackyardError: the root exists but is not a folder, or the URI is not a local one.
     """
 
-    capabilities = Capabilities(
-        transactions=True, concurrent_processes=True, search_or=True, datasets=False
-    )
+    capabilities = Capabilities(transactions=True, concurrent_processes=True, search_or=True)
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         store_uri = store_uri or "./mlruns"
@@ -461,7 +460,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
                 path = self._key_path(os.path.join(directory, TAGS), tag.key, "experiment tag")
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 write_atomic(path, tag.value.encode("utf-8"), tmp_dir=directory)
-            now = _now_ms()
+            now = now_ms()
             meta = {
                 "artifact_location": location,
                 "creation_time": now,
@@ -538,21 +537,12 @@ class FileTrackingStore(TrackingStore, CachedReader):
         """Return the experiment with this name, active or deleted, or None."""
         return self._find_by_name(experiment_name)
 
-    def search_experiments(
-        self,
-        view_type: int = ViewType.ACTIVE_ONLY,
-        max_results: int = 1000,
-        filter_string: str | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Experiment]:
-        """Return one page of experiments, evaluated by :mod:`trackyard.search`."""
+    def search_experiments(self, request: ExperimentSearch) -> PagedList[Experiment]:
+        """Return the page ``request`` asks for, evaluated by :mod:`trackyard.search`."""
         from trackyard import search
 
-        experiments = self._all_experiments(view_type)
-        return search.search_experiments_in_memory(
-            experiments, filter_string, order_by, max_results, page_token
-        )
+        experiments = self._all_experiments(request.view_type)
+        return search.search_experiments_in_memory(experiments, request)
 
     def _rewrite_experiment_meta(self, directory: str, **changes: Any) -> None:
         path = os.path.join(directory, META)
@@ -573,7 +563,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
             stage = meta.get("lifecycle_stage") or LifecycleStage.ACTIVE
             if stage != LifecycleStage.ACTIVE:
                 raise _experiment_not_found(experiment_id)
-            now = _now_ms()
+            now = now_ms()
             for run_dir in self._run_folders(directory):
                 with FileLock(os.path.join(run_dir, LOCK_FILE)) as lock:
                     recover(run_dir, lock.fd)
@@ -613,7 +603,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
                     self._restore_if_deleted_since(run_dir, deleted_at)
                     self._bump(run_dir)
             self._rewrite_experiment_meta(
-                directory, lifecycle_stage=LifecycleStage.ACTIVE, last_update_time=_now_ms()
+                directory, lifecycle_stage=LifecycleStage.ACTIVE, last_update_time=now_ms()
             )
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
@@ -630,7 +620,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
                     f"Experiment(name={new_name}) already exists.",
                     ErrorCode.RESOURCE_ALREADY_EXISTS,
                 )
-            self._rewrite_experiment_meta(directory, name=new_name, last_update_time=_now_ms())
+            self._rewrite_experiment_meta(directory, name=new_name, last_update_time=now_ms())
 
     def _active_experiment(self, experiment_id: str) -> str:
         directory, meta = self._require_experiment(experiment_id)
@@ -1097,7 +1087,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
         with self._write_run(run_id) as w:
             if w.stage == LifecycleStage.ACTIVE:
                 w.changed = True
-                self._set_run_stage(w.run_dir, LifecycleStage.DELETED, _now_ms())
+                self._set_run_stage(w.run_dir, LifecycleStage.DELETED, now_ms())
 
     def restore_run(self, run_id: str) -> None:
         """Restore a deleted run."""
@@ -1244,11 +1234,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
         """Every point of a metric ordered by (timestamp, step, value); identical rows once."""
         from trackyard import search
 
-        offset = search.decode_page_token(page_token)
-        if max_results is not None and (
-            isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1
-        ):
-            raise _invalid(f"Invalid value {max_results!r} for parameter 'max_results'")
+        offset = validate_history_paging(max_results, page_token)
         run_dir, _ = self._run_state(run_id)
         path = self._key_path(os.path.join(run_dir, METRICS), metric_key, "metric")
         try:
@@ -1270,31 +1256,13 @@ class FileTrackingStore(TrackingStore, CachedReader):
         return search.paginate(history, max_results, page_token)
 
     # -- search ----------------------------------------------------------------------------
-    def search_runs(
-        self,
-        experiment_ids: Sequence[str],
-        filter_string: str | None,
-        run_view_type: int,
-        max_results: int = 1000,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Run]:
-        """Return one page of runs, evaluated by :mod:`trackyard.search` over the folders."""
+    def search_runs(self, request: RunSearch) -> PagedList[Run]:
+        """Return the page ``request`` asks for, evaluated by :mod:`trackyard.search`."""
         from trackyard import search
 
-        kind = search.SearchKind.RUNS
-        search.parse_filter(filter_string, kind)
-        search.parse_order_by(order_by, kind)
-        search.validate_max_results(max_results, kind)
-        search.decode_page_token(page_token)
-        stages = ViewType.to_lifecycle_stages(run_view_type)
+        stages = ViewType.to_lifecycle_stages(request.view_type)
         runs: list[Run] = []
-        seen: set[str] = set()
-        for experiment_id in experiment_ids:
-            experiment_id = str(experiment_id)
-            if experiment_id in seen:
-                continue
-            seen.add(experiment_id)
+        for experiment_id in dict.fromkeys(request.experiment_ids):
             exp_dir = self._experiment_dir(experiment_id)
             if exp_dir is None:
                 continue
@@ -1302,7 +1270,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
                 run = self._load_run_for_search(run_dir, experiment_id, stages)
                 if run is not None:
                     runs.append(run)
-        return search.search_runs_in_memory(runs, filter_string, order_by, max_results, page_token)
+        return search.search_runs_in_memory(runs, request)
 
     def _load_run_for_search(
         self, run_dir: str, experiment_id: str, stages: frozenset[str]

@@ -22,6 +22,7 @@ credentials, is made on first use and again after a ``fork``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -38,9 +39,9 @@ from fsspec.registry import known_implementations
 from fsspec.registry import registry as _fsspec_registry
 
 from trackyard.entities import FileInfo
-from trackyard.errors import ErrorCode, PluginLoadError, TrackyardError
+from trackyard.errors import ErrorCode, PluginLoadError, TrackyardError, local_path_error
 from trackyard.errors import invalid_parameter as _invalid
-from trackyard.stores import ArtifactRepository
+from trackyard.stores import ArtifactRepository, Capabilities
 from trackyard.uri import StoreURI, mask_credentials
 from trackyard.validation import validate_artifact_path
 from trackyard_fsspec.hooks import install_hint
@@ -199,6 +200,8 @@ class FsspecArtifactRepository(ArtifactRepository):
         root: the root as fsspec sees it: an absolute local path, or the URI without protocol.
         storage_options: the options the filesystem is built with.
     """
+
+    capabilities = Capabilities(delete_artifacts=True)
 
     def __init__(
         self,
@@ -363,7 +366,8 @@ class FsspecArtifactRepository(ArtifactRepository):
     def _require_file(local_file: str) -> str:
         local_file = os.fspath(local_file)
         if not os.path.isfile(local_file):
-            raise _invalid(f"Cannot log {local_file!r}: it does not exist or is not a file.")
+            code = errno.EISDIR if os.path.isdir(local_file) else errno.ENOENT
+            raise local_path_error(code, local_file, "log_artifact() uploads one file")
         return local_file
 
     def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
@@ -375,7 +379,8 @@ class FsspecArtifactRepository(ArtifactRepository):
 
         Raises:
             TrackyardError: INVALID_PARAMETER_VALUE for a path that is unsafe or leaves the
-                root, or when ``local_file`` is not a file.
+                root; when ``local_file`` is missing or a directory, a ``LocalPathError``
+                (also a ``FileNotFoundError`` / ``IsADirectoryError``).
         """
         base = self._validated(artifact_path)
         local_file = self._require_file(local_file)
@@ -396,7 +401,8 @@ class FsspecArtifactRepository(ArtifactRepository):
         base = self._validated(artifact_path)
         local_dir = os.fspath(local_dir)
         if not os.path.isdir(local_dir):
-            raise _invalid(f"Cannot log {local_dir!r}: it does not exist or is not a directory.")
+            code = errno.ENOTDIR if os.path.exists(local_dir) else errno.ENOENT
+            raise local_path_error(code, local_dir, "log_artifacts() uploads a directory")
         plan: list[tuple[str, str]] = []
         for dirpath, dirnames, filenames in os.walk(local_dir):
             dirnames.sort()

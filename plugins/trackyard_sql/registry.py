@@ -2,13 +2,11 @@
 
 Design:
 
-- **One database, one engine.** The registry lives in the same database as the tracking
-  tables (the registry URI defaults to the tracking URI), so the store works through the SQL
-  tracking store of the same URI: the shared, cached instance from
-  :func:`trackyard.backends.get_tracking_store`, whose engine, connection pool, transactions,
-  write retries and dialect it uses. Its own tables are created on first use when the
-  database has none of them; a database MLflow created is used as it is.
-- **MLflow's tables** (:mod:`trackyard_sql.registry_schema`), ``workspace`` column included,
+- **One database, shared.** The registry lives in the same database as the tracking tables
+  (the registry URI defaults to the tracking URI) and works through the same
+  :class:`~trackyard_sql.database.Database` object as the SQL tracking store of that URL:
+  one engine and connection pool, the same transactions, retries and error messages.
+- **MLflow's tables** (:mod:`trackyard_sql.schema.registry`), ``workspace`` column included,
   so MLflow can keep using a database trackyard wrote to. Values wider than their column
   (a 5,000-character model tag value, a 500-character source ...) are refused with
   ``INVALID_PARAMETER_VALUE`` on every dialect, SQLite included.
@@ -22,28 +20,20 @@ Design:
   aliases removed. **Renames** copy the model and version rows to the new name, move tags
   and aliases, and delete the old rows, in one transaction (no reliance on ``ON UPDATE
   CASCADE``).
-- **Reads are one query.** A page of versions (or models) is a ``WITH page AS (...)`` query
-  whose ``UNION ALL`` branches bring the page's tags, aliases and (for models) latest
-  versions per stage, so a search costs one round trip whatever the page size.
+- **Reads are one query** (:mod:`trackyard_sql.registry_rows`); searches are compiled by
+  :mod:`trackyard_sql.compiler`.
 - **Prompts** are registered models and versions carrying ``mlflow.prompt.is_prompt``; both
-  searches leave them out with an anti-join unless the filter asks for them
+  searches leave them out unless the filter asks for them
   (:mod:`trackyard.search.registry_evaluator` defines when).
 """
 
 from __future__ import annotations
 
-import logging
-import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
-
-from trackyard import search
 from trackyard.entities import PagedList
 from trackyard.entities.model_registry import (
-    IS_PROMPT_TAG_KEY,
     ModelVersion,
     ModelVersionStatus,
     ModelVersionTag,
@@ -51,24 +41,25 @@ from trackyard.entities.model_registry import (
     RegisteredModelTag,
     Stage,
 )
-from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.errors import invalid_parameter as _invalid
-from trackyard.search import Comparison, Entity, Op, OrderKey
-from trackyard.stores import Capabilities, RegistryStore
-from trackyard.uri import mask_credentials
-from trackyard_sql import _search
-from trackyard_sql.registry_schema import (
-    REGISTRY_SCHEMA_NAME,
-    REGISTRY_SCHEMA_VERSION,
-    REGISTRY_TABLES,
-    build_registry_metadata,
+from trackyard.errors import (
+    model_version_not_found,
+    registered_model_exists,
+    registered_model_not_found,
 )
-from trackyard_sql.schema import WORKSPACE_DEFAULT
-from trackyard_sql.tracking import SqlTrackingStore
+from trackyard.search import OrderKey
+from trackyard.search.request import ModelVersionSearch, RegisteredModelSearch
+from trackyard.stores import Capabilities, RegistryStore, now_ms
+from trackyard.uri import mask_credentials
+from trackyard_sql import explain
+from trackyard_sql.bootstrap import require_columns
+from trackyard_sql.compiler import compile_model_version_filter, compile_registered_model_filter
+from trackyard_sql.database import Database
+from trackyard_sql.registry_rows import VERSION_COLUMNS, RegistryReader
+from trackyard_sql.schema import REGISTRY_TABLES, WORKSPACE_DEFAULT
 
 __all__ = ["SqlRegistryStore"]
 
-_logger = logging.getLogger("trackyard.sql.registry")
 T = TypeVar("T")
 
 _DELETED = Stage.DELETED_INTERNAL
@@ -76,31 +67,15 @@ _REDACTED_SOURCE = "REDACTED-SOURCE-PATH"
 _REDACTED_RUN_ID = "REDACTED-RUN-ID"
 _REDACTED_RUN_LINK = "REDACTED-RUN-LINK"
 
-#: model_versions columns read into a ModelVersion, in this order.
-_VERSION_COLUMNS = (
-    "name",
-    "version",
-    "creation_time",
-    "last_updated_time",
-    "description",
-    "user_id",
-    "current_stage",
-    "source",
-    "run_id",
-    "status",
-    "status_message",
-    "run_link",
-    "storage_location",
-)
-_REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
-    "registered_models": frozenset({"name", "creation_time", "last_updated_time", "description"}),
-    "registered_model_tags": frozenset({"key", "value", "name"}),
-    "model_versions": frozenset(_VERSION_COLUMNS),
-    "model_version_tags": frozenset({"key", "value", "name", "version"}),
-    "registered_model_aliases": frozenset({"alias", "version", "name"}),
+_REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "registered_models": ("name", "creation_time", "last_updated_time", "description"),
+    "registered_model_tags": ("key", "value", "name"),
+    "model_versions": VERSION_COLUMNS,
+    "model_version_tags": ("key", "value", "name", "version"),
+    "registered_model_aliases": ("alias", "version", "name"),
 }
 # What to call a column in width errors.
-_COLUMN_LABELS: dict[tuple[str, str], str] = {
+_LABELS: dict[tuple[str, str], str] = {
     ("registered_models", "name"): "registered model name",
     ("registered_models", "description"): "registered model description",
     ("registered_model_tags", "key"): "registered model tag key",
@@ -115,53 +90,6 @@ _COLUMN_LABELS: dict[tuple[str, str], str] = {
     ("registered_model_aliases", "alias"): "alias",
 }
 _KEY = '"key"'  # a reserved word on MySQL: always quoted
-_MYSQL_TEXT_OCTETS = {"TINYTEXT": 255, "TEXT": 65535, "MEDIUMTEXT": 16777215}
-_NUMERIC_SQL_OPS = {Op.EQ: "=", Op.NE: "<>", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
-
-# Row kinds of the UNION ALL read queries. Every row is
-# (kind, 0, name, version, n1, n2, s1, ..., s9): numbers in n*, strings in s*. UNION ALL keeps
-# no order, so a page is put back in order in Python with the reference sort of
-# trackyard.search, which orders exactly as the SQL does (numbers numerically, strings by code
-# point, NULLs last; every order ends with a unique key).
-_K_MODEL, _K_MODEL_TAG, _K_ALIAS, _K_VERSION, _K_VERSION_TAG = range(5)
-_NULLS = {n: ", ".join(["NULL"] * n) for n in range(1, 10)}
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _model_not_found(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Registered Model with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
-
-
-def _version_not_found(name: str, version: object) -> TrackyardError:
-    return TrackyardError(
-        f"Model Version (name={name}, version={version}) not found",
-        ErrorCode.RESOURCE_DOES_NOT_EXIST,
-    )
-
-
-def _model_exists(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Registered Model (name={name}) already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS
-    )
-
-
-def _shared_tracking_store(store_uri: str) -> tuple[SqlTrackingStore, bool]:
-    """The process-wide SQL tracking store of ``store_uri`` and whether we own it.
-
-    Sharing it means one engine (and connection pool) per database. When another plugin
-    serves the scheme for tracking, the registry gets a private SQL store of its own.
-    """
-    from trackyard.backends import get_tracking_store
-
-    store = get_tracking_store(store_uri)
-    if isinstance(store, SqlTrackingStore):
-        return store, False
-    return SqlTrackingStore(store_uri=store_uri), True
 
 
 class SqlRegistryStore(RegistryStore):
@@ -169,223 +97,68 @@ class SqlRegistryStore(RegistryStore):
 
     Args:
         store_uri: a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql[+driver]://...``,
-            ``mysql[+driver]://...``); by default the registry URI in effect.
+            ``mysql[+driver]://...``); by default the registry URI in effect. A fresh
+            database gets MLflow's head schema (:mod:`trackyard_sql.bootstrap`).
         tracking_uri: the tracking URI (kept for plugins; unused).
-        tracking_store: the SQL tracking store of the same database whose engine to use
-            (default: the shared one for ``store_uri``). A store passed here is closed by
-            :meth:`close`.
 
     Raises:
-        TrackyardError: the database has registry tables too old for this store.
+        TrackyardError: the database cannot be reached or opened, or has registry tables
+            too old for this store.
     """
 
     capabilities = Capabilities(
-        transactions=True,
-        concurrent_processes=True,
-        search_or=True,
-        concurrent_versions=True,
-        model_registry=True,
-        prompts=True,
+        concurrent_processes=True, search_or=True, concurrent_versions=True, prompts=True
     )
 
-    def __init__(
-        self,
-        store_uri: str | None = None,
-        tracking_uri: str | None = None,
-        *,
-        tracking_store: SqlTrackingStore | None = None,
-    ) -> None:
+    def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
         from trackyard import config
 
         store_uri = store_uri or config.get_registry_uri(tracking_uri)
         super().__init__(store_uri, tracking_uri)
-        if tracking_store is not None:
-            self._db, self._owns_db = tracking_store, True
-        else:
-            self._db, self._owns_db = _shared_tracking_store(store_uri)
-        self._d = self._db._dialect
-        self._columns: dict[str, list[str]] = {}
-        self._chars: dict[tuple[str, str], int] = {}
-        self._octets: dict[tuple[str, str], int] = {}
-        self._bootstrap()
-        self._prepare()
+        self._db = Database.open(store_uri)
+        self._closed = False
+        try:
+            require_columns(self._db, _REQUIRED_COLUMNS, "SQL registry store")
+            layout = self._db.layout
+            self._d = self._db.dialect
+            self._ws = WORKSPACE_DEFAULT if layout.has("registered_models", "workspace") else None
+            # Column lists (any fixed order) for copying rows on rename.
+            self._columns = {t: sorted(layout.columns[t]) for t in REGISTRY_TABLES}
+            self._reader = RegistryReader(self._d, self._ws)
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
 
-    # ---------------------------------------------------------------------------------------
-    # Plumbing
+    @property
+    def database(self) -> Database:
+        """The database this store works in (shared with other SQL stores of the same URL)."""
+        return self._db
 
-    def _read(self, fn: Callable[[Any], T]) -> T:
-        return self._db._read(fn)
-
-    def _write(self, fn: Callable[[Any], T]) -> T:
-        return self._db._write(fn)
+    @classmethod
+    def explain_error(cls, exc: BaseException, uri: str) -> str | None:
+        """Say why a database could not be reached or opened (see :mod:`trackyard_sql.explain`)."""
+        found = explain.explain(exc, uri)
+        return None if found is None else found[1]
 
     def close(self) -> None:
-        """Close the engine if this store owns it (not when it is the shared one)."""
-        if self._owns_db:
+        """Release this store's use of the database (the last user closes the pool)."""
+        if not self._closed:
+            self._closed = True
             self._db.close()
 
     def __repr__(self) -> str:
         return f"SqlRegistryStore({mask_credentials(str(self.store_uri))!r})"
 
-    # ---------------------------------------------------------------------------------------
-    # Schema
+    def _read(self, fn: Callable[[Any], T]) -> T:
+        return self._db.read(fn)
 
-    def _inspect(self) -> None:
-        """Learn the registry tables' columns and string widths."""
-        self._db._check_fork()
-        self._columns.clear()
-        self._chars.clear()
-        self._octets.clear()
-        with self._db._engine.connect() as conn:
-            try:
-                inspector = sa.inspect(conn)
-                present = set(inspector.get_table_names())
-                for table in REGISTRY_TABLES:
-                    if table in present:
-                        self._columns[table] = self._inspect_table(inspector, table)
-            finally:
-                conn.rollback()  # the pool does not reset connections: end the transaction
-
-    def _inspect_table(self, inspector: Any, table: str) -> list[str]:
-        names = []
-        for column in inspector.get_columns(table):
-            name = str(column["name"])
-            names.append(name)
-            kind = column["type"]
-            length = getattr(kind, "length", None)
-            type_name = type(kind).__name__.upper()
-            if isinstance(kind, sa.String) and length:
-                self._chars[(table, name)] = int(length)
-            elif self._d.is_mysql and type_name in _MYSQL_TEXT_OCTETS:
-                self._octets[(table, name)] = _MYSQL_TEXT_OCTETS[type_name]
-        return names
-
-    def _bootstrap(self) -> None:
-        self._inspect()
-        present = set(self._columns)
-        if not present:
-            self._create_tables()
-            self._inspect()
-        elif present != set(REGISTRY_TABLES):
-            self._create_tables(only_if_trackyard=True)
-            self._inspect()
-        missing = [
-            f"{table}.{column}"
-            for table, columns in _REQUIRED_COLUMNS.items()
-            for column in sorted(columns - set(self._columns.get(table, ())))
-        ]
-        if missing:
-            raise TrackyardError(
-                f"The database {mask_credentials(str(self.store_uri))!r} lacks tables or "
-                f"columns the SQL registry store needs: {', '.join(missing[:8])}"
-                f"{' ...' if len(missing) > 8 else ''}. If MLflow created it, upgrade it "
-                "with `mlflow db upgrade <uri>`.",
-                ErrorCode.INVALID_STATE,
-            )
-        self._ws = WORKSPACE_DEFAULT if "workspace" in self._columns["registered_models"] else None
-        self._check_schema_version()
-
-    def _check_schema_version(self) -> None:
-        """Refuse registry tables that a newer trackyard created (trackyard_schema says so)."""
-        d = self._d
-
-        def read(cur: Any) -> Any:
-            if "trackyard_schema" not in self._existing_tables(cur):
-                return None
-            cur.execute(
-                d.sql("SELECT version FROM trackyard_schema WHERE name = ?"),
-                (REGISTRY_SCHEMA_NAME,),
-            )
-            row = cur.fetchone()
-            return None if row is None else row[0]
-
-        version = self._read(read)
-        if version is not None and int(version) > REGISTRY_SCHEMA_VERSION:
-            raise TrackyardError(
-                f"The database {mask_credentials(str(self.store_uri))!r} was created by a newer "
-                f"trackyard (registry schema version {version}; this one knows up to "
-                f"{REGISTRY_SCHEMA_VERSION}). Upgrade trackyard.",
-                ErrorCode.INVALID_STATE,
-            )
-
-    def _create_tables(self, *, only_if_trackyard: bool = False) -> None:
-        """Create the missing registry tables, once, under the bootstrap lock."""
-        from trackyard_sql.tracking import _LOCK_ID
-
-        d = self._d
-        engine_dialect = self._db._engine.dialect
-
-        def create(cur: Any) -> None:
-            if d.is_postgres:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-            elif d.is_mysql:
-                cur.execute("SELECT GET_LOCK('trackyard_sql_bootstrap', 60)")
-            try:
-                existing = self._existing_tables(cur)
-                ours = "trackyard_schema" in existing
-                if only_if_trackyard and not ours:
-                    return  # someone else's partial schema: reported as missing columns
-                collate = self._db._mysql_collation(cur) if d.is_mysql else None
-                md = build_registry_metadata(mysql_collate=collate)
-                for table in md.sorted_tables:
-                    if table.name in existing:
-                        continue
-                    cur.execute(str(sa.schema.CreateTable(table).compile(dialect=engine_dialect)))
-                    for index in sorted(table.indexes, key=lambda i: str(i.name)):
-                        cur.execute(
-                            str(sa.schema.CreateIndex(index).compile(dialect=engine_dialect))
-                        )
-                if ours:
-                    cur.execute(
-                        d.sql("SELECT 1 FROM trackyard_schema WHERE name = ?"),
-                        (REGISTRY_SCHEMA_NAME,),
-                    )
-                    if cur.fetchone() is None:
-                        cur.execute(
-                            d.sql("INSERT INTO trackyard_schema (name, version) VALUES (?, ?)"),
-                            (REGISTRY_SCHEMA_NAME, REGISTRY_SCHEMA_VERSION),
-                        )
-            finally:
-                if d.is_mysql:
-                    cur.execute("SELECT RELEASE_LOCK('trackyard_sql_bootstrap')")
-
-        self._write(create)
-
-    def _existing_tables(self, cur: Any) -> set[str]:
-        d = self._d
-        if d.is_sqlite:
-            cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        elif d.is_postgres:
-            cur.execute(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = current_schema()"
-            )
-        elif d.is_mysql:
-            cur.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
-            )
-        else:
-            cur.execute("SELECT table_name FROM information_schema.tables")
-        return {str(row[0]) for row in cur.fetchall()}
+    def _write(self, fn: Callable[[Any], T]) -> T:
+        return self._db.write(fn)
 
     def _check_width(self, table: str, column: str, value: str | None) -> None:
-        """Refuse a value wider than its column (SQLite would store it, others fail)."""
-        if value is None:
-            return
-        label = _COLUMN_LABELS.get((table, column), f"{table}.{column}")
-        limit = self._chars.get((table, column))
-        if limit is not None and len(value) > limit:
-            raise _invalid(
-                f"The {label} is {len(value)} characters long, but the database column "
-                f"{table}.{column} holds at most {limit}: "
-                f"{value[:60]!r}{'...' if len(value) > 60 else ''}"
-            )
-        octets = self._octets.get((table, column))
-        if octets is not None and len(value) * 4 > octets and len(value.encode()) > octets:
-            raise _invalid(
-                f"The {label} is {len(value.encode())} bytes long, but the database column "
-                f"{table}.{column} holds at most {octets} bytes."
-            )
+        label = _LABELS.get((table, column), f"{table}.{column}")
+        self._db.check_width(table, column, value, label)
 
     # ---------------------------------------------------------------------------------------
     # Statements
@@ -399,11 +172,6 @@ class SqlRegistryStore(RegistryStore):
             return f" AND {alias}.workspace = ?" if ws else ""
 
         self._scoped = scoped
-        # A NULL typed as a number: PostgreSQL types an untyped NULL in UNION ALL as text.
-        self._null_int = "CAST(NULL AS SIGNED)" if d.is_mysql else "CAST(NULL AS BIGINT)"
-        self._materialized = ""
-        if (d.is_sqlite and sqlite3.sqlite_version_info >= (3, 35)) or d.is_postgres:
-            self._materialized = " MATERIALIZED"
         self._lock_suffix = (
             " FOR NO KEY UPDATE" if d.is_postgres else (" FOR UPDATE" if d.is_mysql else "")
         )
@@ -465,7 +233,7 @@ class SqlRegistryStore(RegistryStore):
     def _require_model(self, cur: Any, name: str, *, lock: bool = False) -> None:
         cur.execute(self._sql_lock_model if lock else self._sql_model_exists, self._np(name))
         if cur.fetchone() is None:
-            raise _model_not_found(name)
+            raise registered_model_not_found(name)
 
     def _require_version(self, cur: Any, name: str, version: str) -> int:
         number = int(version)
@@ -474,179 +242,19 @@ class SqlRegistryStore(RegistryStore):
             [*self._d.key_params(name), number, _DELETED, *self._wsp],
         )
         if cur.fetchone() is None:
-            raise _version_not_found(name, version)
+            raise model_version_not_found(name, version)
         return number
 
     def _touch_model(self, cur: Any, name: str, now: int) -> None:
         cur.execute(self._sql_touch_model, [now, *self._np(name)])
 
     # ---------------------------------------------------------------------------------------
-    # Reading: one UNION ALL query per call
-
-    def _cte(self, page_sql: str) -> str:
-        return f"WITH page AS{self._materialized} ({page_sql})"
-
-    def _version_branches(self, source: str, *, aliases: bool = True) -> str:
-        """Branches selecting versions and their tags (and aliases) from CTE ``source``."""
-        n = self._null_int
-        v = ", ".join(f"p.{c}" for c in _VERSION_COLUMNS[2:])
-        sql = (
-            f"SELECT {_K_VERSION}, 0, p.name, p.version, {v} FROM {source} p "
-            f"UNION ALL SELECT {_K_VERSION_TAG}, 0, t.name, t.version, {n}, {n}, "
-            f't."key", t.value, {_NULLS[7]} FROM {source} p JOIN model_version_tags t '
-            f"ON {self._same_ws('t')}t.name = p.name AND t.version = p.version"
-        )
-        if aliases:
-            sql += (
-                f" UNION ALL SELECT {_K_ALIAS}, 0, a.name, a.version, {n}, {n}, a.alias, "
-                f"{_NULLS[8]} FROM {source} p JOIN registered_model_aliases a "
-                f"ON {self._same_ws('a')}a.name = p.name AND a.version = p.version"
-            )
-        return sql
-
-    def _same_ws(self, alias: str) -> str:
-        """Join ``alias`` to the page row's workspace (the page carries it as ``ws``).
-
-        Joining on the page's column rather than a parameter lets the planner drive the
-        join from the (small) page through the child table's index.
-        """
-        return f"{alias}.workspace = p.ws AND " if self._ws is not None else ""
-
-    def _ws_column(self, alias: str) -> str:
-        return f", {alias}.workspace AS ws" if self._ws is not None else ""
-
-    def _versions_query(
-        self,
-        where: str,
-        params: Sequence[Any],
-        order: str,
-        paging: str,
-        paging_params: Sequence[Any],
-    ) -> tuple[str, list[Any]]:
-        cols = ", ".join(f"mv.{c}" for c in _VERSION_COLUMNS)
-        page = (
-            f"SELECT {cols}{self._ws_column('mv')} "
-            f"FROM model_versions mv WHERE {where} ORDER BY {order} {paging}"
-        )
-        sql = f"{self._cte(page)} {self._version_branches('page')}"
-        return self._d.sql(sql), [*params, *paging_params]
-
-    def _models_query(
-        self,
-        where: str,
-        params: Sequence[Any],
-        order: str,
-        paging: str,
-        paging_params: Sequence[Any],
-    ) -> tuple[str, list[Any]]:
-        n = self._null_int
-        ws = self._ws is not None
-        page = (
-            "SELECT rm.name, rm.creation_time, rm.last_updated_time, rm.description"
-            f"{self._ws_column('rm')} "
-            f"FROM registered_models rm WHERE {where} ORDER BY {order} {paging}"
-        )
-        vcols = ", ".join(f"v.{c}" for c in _VERSION_COLUMNS)
-        # newest version per (model, stage) of the page's models; deleted versions excluded
-        latest = (
-            f"SELECT {vcols}{self._ws_column('v')} FROM page p JOIN ("
-            f"SELECT {'v.workspace, ' if ws else ''}v.name, v.current_stage, "
-            "MAX(v.version) AS version FROM model_versions v WHERE v.current_stage <> ? "
-            f"{'AND v.workspace = ? ' if ws else ''}AND v.name IN (SELECT name FROM page) "
-            f"GROUP BY {'v.workspace, ' if ws else ''}v.name, v.current_stage) m "
-            f"ON {'m.workspace = p.ws AND ' if ws else ''}m.name = p.name "
-            f"JOIN model_versions v ON {'v.workspace = m.workspace AND ' if ws else ''}"
-            "v.name = m.name AND v.version = m.version"
-        )
-        sql = (
-            f"{self._cte(page)}, latest AS ({latest}) "
-            f"SELECT {_K_MODEL}, 0, p.name, {n}, p.creation_time, p.last_updated_time, "
-            f"p.description, {_NULLS[8]} FROM page p "
-            f'UNION ALL SELECT {_K_MODEL_TAG}, 0, t.name, {n}, {n}, {n}, t."key", '
-            f"t.value, {_NULLS[7]} FROM page p JOIN registered_model_tags t "
-            f"ON {self._same_ws('t')}t.name = p.name "
-            f"UNION ALL SELECT {_K_ALIAS}, 0, a.name, a.version, {n}, {n}, a.alias, "
-            f"{_NULLS[8]} FROM page p JOIN registered_model_aliases a "
-            f"ON {self._same_ws('a')}a.name = p.name "
-            # the latest versions' aliases come from the model's alias rows
-            f"UNION ALL {self._version_branches('latest', aliases=False)}"
-        )
-        return self._d.sql(sql), [*params, *paging_params, _DELETED, *self._wsp]
-
-    @staticmethod
-    def _decode_versions(
-        rows: Sequence[Sequence[Any]], order: Sequence[OrderKey] = ()
-    ) -> list[ModelVersion]:
-        """Versions (with tags and aliases) from UNION rows, sorted by ``order``."""
-        versions: dict[tuple[str, int], ModelVersion] = {}
-        tags: list[Sequence[Any]] = []
-        aliases: list[Sequence[Any]] = []
-        for row in rows:
-            kind = row[0]
-            if kind == _K_VERSION:
-                versions[(row[2], int(row[3]))] = _version_from_row(row)
-            elif kind == _K_VERSION_TAG:
-                tags.append(row)
-            elif kind == _K_ALIAS:
-                aliases.append(row)
-        for row in tags:
-            mv = versions.get((row[2], int(row[3])))
-            if mv is not None:
-                mv.tags[row[6]] = row[7]
-        for row in aliases:
-            mv = versions.get((row[2], int(row[3])))
-            if mv is not None:
-                mv.aliases.append(row[6])
-        for mv in versions.values():
-            mv.aliases.sort()
-        found = list(versions.values())
-        if order:
-            return _sort_page(found, order, _VERSION_SORT_KEYS)
-        found.sort(key=lambda v: (v.name, int(v.version)))
-        return found
-
-    @staticmethod
-    def _decode_models(
-        rows: Sequence[Sequence[Any]], order: Sequence[OrderKey] = ()
-    ) -> list[RegisteredModel]:
-        """Models with tags, aliases and latest versions from UNION rows, sorted by ``order``."""
-        models: dict[str, RegisteredModel] = {}
-        rest: list[Sequence[Any]] = []
-        for row in rows:
-            if row[0] == _K_MODEL:
-                models[row[2]] = RegisteredModel(
-                    name=row[2],
-                    creation_timestamp=_int_or_none(row[4]),
-                    last_updated_timestamp=_int_or_none(row[5]),
-                    description=row[6],
-                )
-            else:
-                rest.append(row)
-        version_rows = []
-        for row in rest:
-            model = models.get(row[2])
-            if model is None:
-                continue
-            if row[0] == _K_MODEL_TAG:
-                model.tags[row[6]] = row[7]
-            elif row[0] == _K_ALIAS:
-                model.aliases[row[6]] = str(row[3])
-            else:
-                version_rows.append(row)
-        for mv in SqlRegistryStore._decode_versions(version_rows):
-            model = models[mv.name]
-            mv.aliases = sorted(a for a, v in model.aliases.items() if v == mv.version)
-            model.latest_versions.append(mv)  # in version order
-        found = list(models.values())
-        if order:
-            return _sort_page(found, order, _MODEL_SORT_KEYS)
-        found.sort(key=lambda m: m.name)
-        return found
+    # Reading: one UNION ALL query per call (trackyard_sql.registry_rows)
 
     def _load_versions(self, cur: Any, where: str, params: Sequence[Any]) -> list[ModelVersion]:
-        sql, all_params = self._versions_query(where, params, "mv.name, mv.version", "", ())
+        sql, all_params = self._reader.versions_query(where, params, "mv.name, mv.version", "", ())
         cur.execute(sql, all_params)
-        return self._decode_versions(cur.fetchall())
+        return self._reader.decode_versions(cur.fetchall())
 
     def _load_version(self, cur: Any, name: str, version: str) -> ModelVersion:
         found = self._load_versions(
@@ -656,11 +264,11 @@ class SqlRegistryStore(RegistryStore):
             [*self._d.key_params(name), int(version), _DELETED, *self._wsp],
         )
         if not found:
-            raise _version_not_found(name, version)
+            raise model_version_not_found(name, version)
         return found[0]
 
     def _load_model(self, cur: Any, name: str) -> RegisteredModel:
-        sql, params = self._models_query(
+        sql, params = self._reader.models_query(
             f"{self._d.key_equals('rm.name')}{self._scoped('rm')}",
             self._np(name),
             "rm.name",
@@ -668,9 +276,9 @@ class SqlRegistryStore(RegistryStore):
             (),
         )
         cur.execute(sql, params)
-        models = self._decode_models(cur.fetchall())
+        models = self._reader.decode_models(cur.fetchall())
         if not models:
-            raise _model_not_found(name)
+            raise registered_model_not_found(name)
         return models[0]
 
     # ---------------------------------------------------------------------------------------
@@ -694,8 +302,8 @@ class SqlRegistryStore(RegistryStore):
         def create(cur: Any) -> int:
             cur.execute(self._sql_model_exists, self._np(name))
             if cur.fetchone() is not None:
-                raise _model_exists(name)
-            now = _now_ms()
+                raise registered_model_exists(name)
+            now = now_ms()
             self._insert(
                 cur,
                 "registered_models",
@@ -732,10 +340,10 @@ class SqlRegistryStore(RegistryStore):
                     "UPDATE registered_models SET description = ?, last_updated_time = ? "
                     f"WHERE {d.key_equals('name')}{self._scoped('registered_models')}"
                 ),
-                [description, _now_ms(), *self._np(name)],
+                [description, now_ms(), *self._np(name)],
             )
             if cur.rowcount == 0:
-                raise _model_not_found(name)
+                raise registered_model_not_found(name)
             return self._load_model(cur, name)
 
         return self._write(update)
@@ -777,8 +385,8 @@ class SqlRegistryStore(RegistryStore):
                 return self._load_model(cur, name)
             cur.execute(self._sql_model_exists, self._np(new_name))
             if cur.fetchone() is not None:
-                raise _model_exists(new_name)
-            now = _now_ms()
+                raise registered_model_exists(new_name)
+            now = now_ms()
             copy_rows(cur, "registered_models", {"name": new_name, "last_updated_time": now})
             copy_rows(cur, "model_versions", {"name": new_name, "last_updated_time": now})
             for table in (
@@ -818,26 +426,14 @@ class SqlRegistryStore(RegistryStore):
         return self._read(lambda cur: self._load_model(cur, name))
 
     def search_registered_models(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
+        self, request: RegisteredModelSearch
     ) -> PagedList[RegisteredModel]:
-        """Return one page of models in one query (prompts left out unless asked for)."""
-        kind = search.SearchKind.REGISTERED_MODELS
-        expr, prompts = search.effective_filter(search.parse_filter(filter_string, kind))
-        order = search.parse_order_by(order_by, kind)
-        limit = search.validate_max_results(max_results, kind)
-        offset = search.decode_page_token(page_token)
-        b = _RegistryBuilder(self._d, self._ws is not None)
-        where, params = self._search_conditions(
-            b, ["1 = 1"], [], "rm", expr, b.model_comparison, prompts, "registered_model_tags"
-        )
-        terms = ", ".join(t for key in order for t in b.model_order(key))
-        paging, paging_params = self._d.limit_offset(limit + 1, offset)
-        sql, all_params = self._models_query(where, params, terms, paging, paging_params)
-        return self._search_page(sql, all_params, self._decode_models, order, limit, offset)
+        """Return the page of models ``request`` asks for, in one query (prompts left out
+        unless the filter asks for them)."""
+        f = compile_registered_model_filter(self._d, request, workspace=self._ws)
+        paging, paging_params = self._d.limit_offset(request.max_results + 1, request.offset)
+        sql, params = self._reader.models_query(f.where, f.params, f.order, paging, paging_params)
+        return self._search_page(sql, params, self._reader.decode_models, request)
 
     def get_latest_versions(
         self, name: str, stages: Sequence[str] | None = None
@@ -913,11 +509,11 @@ class SqlRegistryStore(RegistryStore):
             cur.execute(self._sql_max_version, self._np(name))
             row = cur.fetchone()
             number = int(row[0] or 0) + 1 if row else 1
-            now = _now_ms()
+            now = now_ms()
             self._insert(
                 cur,
                 "model_versions",
-                _VERSION_COLUMNS,
+                VERSION_COLUMNS,
                 [
                     (
                         name,
@@ -975,10 +571,10 @@ class SqlRegistryStore(RegistryStore):
                     f"{d.key_equals('name')} AND version = ? AND current_stage <> ?"
                     f"{self._scoped('model_versions')}"
                 ),
-                [description, _now_ms(), *d.key_params(name), int(version), _DELETED, *self._wsp],
+                [description, now_ms(), *d.key_params(name), int(version), _DELETED, *self._wsp],
             )
             if cur.rowcount == 0:
-                raise _version_not_found(name, version)
+                raise model_version_not_found(name, version)
             return self._load_version(cur, name, version)
 
         return self._write(update)
@@ -993,7 +589,7 @@ class SqlRegistryStore(RegistryStore):
         def transition(cur: Any) -> ModelVersion:
             self._require_model(cur, name, lock=True)
             number = self._require_version(cur, name, version)
-            now = _now_ms()
+            now = now_ms()
             if archive_existing_versions:
                 cur.execute(
                     d.sql(
@@ -1022,7 +618,7 @@ class SqlRegistryStore(RegistryStore):
         def delete(cur: Any) -> None:
             self._require_model(cur, name, lock=True)
             number = self._require_version(cur, name, version)
-            now = _now_ms()
+            now = now_ms()
             cur.execute(
                 d.sql(
                     "UPDATE model_versions SET current_stage = ?, last_updated_time = ?, "
@@ -1069,81 +665,30 @@ class SqlRegistryStore(RegistryStore):
             cur.execute(sql, [*d.key_params(name), int(version), _DELETED, *self._wsp])
             row = cur.fetchone()
             if row is None:
-                raise _version_not_found(name, version)
+                raise model_version_not_found(name, version)
             return str(row[0] or row[1] or "")
 
         return self._read(get)
 
-    def search_model_versions(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[ModelVersion]:
-        """Return one page of versions, with their tags and aliases, in one query."""
-        kind = search.SearchKind.MODEL_VERSIONS
-        expr, prompts = search.effective_filter(search.parse_filter(filter_string, kind))
-        order = search.parse_order_by(order_by, kind)
-        limit = search.validate_max_results(max_results, kind)
-        offset = search.decode_page_token(page_token)
-        b = _RegistryBuilder(self._d, self._ws is not None)
-        where, params = self._search_conditions(
-            b,
-            ["mv.current_stage <> ?"],
-            [_DELETED],
-            "mv",
-            expr,
-            b.version_comparison,
-            prompts,
-            "model_version_tags",
-        )
-        terms = ", ".join(t for key in order for t in b.version_order(key))
-        paging, paging_params = self._d.limit_offset(limit + 1, offset)
-        sql, all_params = self._versions_query(where, params, terms, paging, paging_params)
-        return self._search_page(sql, all_params, self._decode_versions, order, limit, offset)
-
-    def _search_conditions(
-        self,
-        b: _RegistryBuilder,
-        where: list[str],
-        params: list[Any],
-        alias: str,
-        expr: Any,
-        comparison: Any,
-        prompts: bool,
-        tag_table: str,
-    ) -> tuple[str, list[Any]]:
-        """The WHERE text and parameters of a model or version search (``alias`` is its table)."""
-        if self._ws is not None:
-            where.append(f"{alias}.workspace = ?")
-            params.append(self._ws)
-        if expr is not None:
-            sql, p = b.condition(expr, comparison)
-            where.append(f"({sql})")
-            params.extend(p)
-        if not prompts:
-            where.append(b.not_prompt(tag_table, alias))
-            params.extend(b.not_prompt_params(self._ws))
-        return " AND ".join(where), params
+    def search_model_versions(self, request: ModelVersionSearch) -> PagedList[ModelVersion]:
+        """Return the page of versions ``request`` asks for, with tags and aliases, in one query."""
+        f = compile_model_version_filter(self._d, request, workspace=self._ws)
+        paging, paging_params = self._d.limit_offset(request.max_results + 1, request.offset)
+        sql, params = self._reader.versions_query(f.where, f.params, f.order, paging, paging_params)
+        return self._search_page(sql, params, self._reader.decode_versions, request)
 
     def _search_page(
         self,
         sql: str,
         params: list[Any],
         decode: Callable[[Sequence[Sequence[Any]], Sequence[OrderKey]], list[T]],
-        order: Any,
-        limit: int,
-        offset: int,
+        request: RegisteredModelSearch | ModelVersionSearch,
     ) -> PagedList[T]:
-        """Run a search query that fetched ``limit + 1`` rows; decode one page and its token."""
-        from trackyard import search
+        """Run a page query that fetched one row more than the page; decode and page it."""
 
         def run(cur: Any) -> PagedList[T]:
             cur.execute(sql, params)
-            items = decode(cur.fetchall(), order)
-            token = search.encode_page_token(offset + limit) if len(items) > limit else None
-            return PagedList(items[:limit], token)
+            return request.paged(decode(cur.fetchall(), request.order_by))
 
         return self._read(run)
 
@@ -1229,150 +774,3 @@ class SqlRegistryStore(RegistryStore):
             return self._load_version(cur, name, str(row[0]))
 
         return self._read(get)
-
-
-# -------------------------------------------------------------------------------------------
-# Search compilation
-
-
-class _RegistryBuilder(_search._Builder):
-    """Compiles registry filters and orders (the run/experiment builder's helpers reused)."""
-
-    def __init__(self, dialect: Any, workspace: bool) -> None:
-        super().__init__(dialect, datasets=False)
-        self.workspace = workspace
-
-    def _tag_exists(
-        self, table: str, owner: str, columns: Sequence[str], c: Comparison
-    ) -> tuple[str, list[Any]]:
-        a = self.next_alias("t")
-        joins = " AND ".join(f"{a}.{col} = {owner}.{col}" for col in columns)
-        if self.workspace:
-            joins += f" AND {a}.workspace = {owner}.workspace"
-        key_sql = self.d.key_equals(f'{a}."key"')
-        value_sql, value_params = self.text_comparison(f"{a}.value", c)
-        return (
-            f"EXISTS (SELECT 1 FROM {table} {a} WHERE {joins} AND {key_sql} AND {value_sql})",
-            [*self.d.key_params(c.key), *value_params],
-        )
-
-    def not_prompt(self, table: str, owner: str) -> str:
-        """Leave out rows whose model carries the prompt tag (model-level, as MLflow).
-
-        An uncorrelated ``NOT IN``: the set of prompt names is computed once per query
-        rather than probed once per row.
-        """
-        a = self.next_alias("pt")
-        scope = f"{a}.workspace = ? AND " if self.workspace else ""
-        key_sql = self.d.key_equals(f'{a}."key"')
-        value_sql, _ = self.d.compare_text(f"{a}.value", "=", "true")
-        return (
-            f"{owner}.name NOT IN (SELECT {a}.name FROM {table} {a} "
-            f"WHERE {scope}{key_sql} AND {value_sql})"
-        )
-
-    def not_prompt_params(self, workspace: str | None) -> list[Any]:
-        """Parameters of :meth:`not_prompt`."""
-        _, value_params = self.d.compare_text("x", "=", "true")
-        scope = [workspace] if self.workspace else []
-        return [*scope, *self.d.key_params(IS_PROMPT_TAG_KEY), *value_params]
-
-    def model_comparison(self, c: Comparison) -> tuple[str, list[Any]]:
-        if c.entity is Entity.TAG:
-            return self._tag_exists("registered_model_tags", "rm", ("name",), c)
-        if c.entity is Entity.ATTRIBUTE and c.key == "name":
-            return self.text_comparison("rm.name", c)
-        raise _search._unsupported(f"registered models by {c.entity.value} {c.key!r}")
-
-    def version_comparison(self, c: Comparison) -> tuple[str, list[Any]]:
-        if c.entity is Entity.TAG:
-            return self._tag_exists("model_version_tags", "mv", ("name", "version"), c)
-        if c.entity is Entity.ATTRIBUTE:
-            column = {"name": "mv.name", "run_id": "mv.run_id", "source_path": "mv.source"}.get(
-                c.key
-            )
-            if column is not None:
-                return self.text_comparison(column, c)
-            if c.key == "version_number":
-                op = _NUMERIC_SQL_OPS.get(c.op)
-                if op is not None:
-                    return f"mv.version {op} ?", [int(c.value)]  # type: ignore[arg-type]
-        raise _search._unsupported(f"model versions by {c.entity.value} {c.key!r} {c.op.value}")
-
-    def model_order(self, key: OrderKey) -> list[str]:
-        direction = "ASC" if key.ascending else "DESC"
-        if key.entity is Entity.ATTRIBUTE:
-            if key.key == "name":
-                return [f"{self.d.order_text('rm.name')} {direction}"]
-            if key.key == "last_updated_timestamp":
-                col = "rm.last_updated_time"
-                return [self.present_last(col), f"{col} {direction}"]
-        raise _search._unsupported(f"ordering registered models by {key.key!r}")
-
-    def version_order(self, key: OrderKey) -> list[str]:
-        direction = "ASC" if key.ascending else "DESC"
-        if key.entity is Entity.ATTRIBUTE:
-            if key.key == "name":
-                return [f"{self.d.order_text('mv.name')} {direction}"]
-            if key.key == "version_number":
-                return [f"mv.version {direction}"]
-            column = {
-                "creation_timestamp": "mv.creation_time",
-                "last_updated_timestamp": "mv.last_updated_time",
-            }.get(key.key)
-            if column is not None:
-                return [self.present_last(column), f"{column} {direction}"]
-        raise _search._unsupported(f"ordering model versions by {key.key!r}")
-
-
-_VERSION_SORT_KEYS: dict[str, Callable[[ModelVersion], Any]] = {
-    "name": lambda v: v.name,
-    "version_number": lambda v: int(v.version),
-    "creation_timestamp": lambda v: v.creation_timestamp,
-    "last_updated_timestamp": lambda v: v.last_updated_timestamp,
-}
-_MODEL_SORT_KEYS: dict[str, Callable[[RegisteredModel], Any]] = {
-    "name": lambda m: m.name,
-    "last_updated_timestamp": lambda m: m.last_updated_timestamp,
-}
-
-
-def _sort_page(
-    items: list[T], order: Sequence[OrderKey], getters: dict[str, Callable[[T], Any]]
-) -> list[T]:
-    """Sort a page as its query did: ``trackyard.search``'s reference order, done quickly.
-
-    One stable pass per key, least significant first; values sort ascending or descending
-    (numbers numerically, strings by code point), missing values last in both directions.
-    """
-    for key in reversed(order):
-        getter = getters[key.key]
-        present = [item for item in items if getter(item) is not None]
-        missing = (
-            [item for item in items if getter(item) is None] if len(present) < len(items) else []
-        )
-        present.sort(key=getter, reverse=not key.ascending)
-        items = present + missing
-    return items
-
-
-def _int_or_none(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _version_from_row(row: Sequence[Any]) -> ModelVersion:
-    return ModelVersion(
-        name=row[2],
-        version=str(int(row[3])),
-        creation_timestamp=_int_or_none(row[4]),
-        last_updated_timestamp=_int_or_none(row[5]),
-        description=row[6],
-        user_id=row[7],
-        current_stage=row[8] or Stage.NONE,
-        source=row[9],
-        run_id=row[10],
-        status=row[11] or ModelVersionStatus.READY,
-        status_message=row[12],
-        run_link=row[13],
-        storage_location=row[14],
-    )

@@ -18,10 +18,8 @@ from trackyard.testing import RegistryStoreSuite, TrackingStoreSuite
 from trackyard_duckdb.registry import DuckDBRegistryStore
 from trackyard_duckdb.tracking import DuckDBTrackingStore
 
-COVERS = (
-    "trackyard_duckdb.tracking:DuckDBTrackingStore",
-    "trackyard_duckdb.registry:DuckDBRegistryStore",
-)
+TRACKING = "trackyard_duckdb.tracking:DuckDBTrackingStore"
+REGISTRY = "trackyard_duckdb.registry:DuckDBRegistryStore"
 
 
 def _file_uri(tmp_path: Path) -> str:
@@ -42,18 +40,23 @@ def _tracking(uri: str, tmp_path: Path) -> Iterator[DuckDBTrackingStore]:
 
 
 class TestDuckDBFile(TrackingStoreSuite):
+    covers = TRACKING
+
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> Iterator[DuckDBTrackingStore]:
         yield from _tracking(_file_uri(tmp_path), tmp_path)
 
 
 class TestDuckDBMemory(TrackingStoreSuite):
+    covers = TRACKING
+
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> Iterator[DuckDBTrackingStore]:
         yield from _tracking(_memory_uri(), tmp_path)
 
 
 class _RegistrySuite(RegistryStoreSuite):
+    covers = REGISTRY
     uri_kind = "file"
 
     @pytest.fixture

@@ -15,25 +15,26 @@ from trackyard.testing import RegistryStoreSuite, TrackingStoreSuite
 from trackyard_file.registry import FileRegistryStore
 from trackyard_file.tracking import FileTrackingStore
 
-COVERS = (
-    "trackyard_file.tracking:FileTrackingStore",
-    "trackyard_file.registry:FileRegistryStore",
-)
-
 
 class TestFileTrackingPath(TrackingStoreSuite):
+    covers = "trackyard_file.tracking:FileTrackingStore"
+
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> FileTrackingStore:
         return FileTrackingStore(str(tmp_path / "mlruns"), str(tmp_path / "artifacts"))
 
 
 class TestFileTrackingURI(TrackingStoreSuite):
+    covers = "trackyard_file.tracking:FileTrackingStore"
+
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> FileTrackingStore:
         return FileTrackingStore((tmp_path / "mlruns").as_uri(), None)
 
 
 class TestFileRegistry(RegistryStoreSuite):
+    covers = "trackyard_file.registry:FileRegistryStore"
+
     @pytest.fixture
     def registry_store(self, tmp_path: Path) -> FileRegistryStore:
         return FileRegistryStore(str(tmp_path / "mlruns"))

@@ -10,10 +10,10 @@ import pytest
 from trackyard.testing import ArtifactRepositorySuite
 from trackyard_fsspec.repository import FsspecArtifactRepository
 
-COVERS = ("trackyard_fsspec.repository:FsspecArtifactRepository",)
-
 
 class TestFsspecLocalPath(ArtifactRepositorySuite):
+    covers = "trackyard_fsspec.repository:FsspecArtifactRepository"
+
     @pytest.fixture
     def artifact_repo_factory(self, tmp_path: Path) -> Callable[..., FsspecArtifactRepository]:
         def make(subpath: str = "") -> FsspecArtifactRepository:
@@ -23,6 +23,8 @@ class TestFsspecLocalPath(ArtifactRepositorySuite):
 
 
 class TestFsspecFileURI(ArtifactRepositorySuite):
+    covers = "trackyard_fsspec.repository:FsspecArtifactRepository"
+
     @pytest.fixture
     def artifact_repo_factory(self, tmp_path: Path) -> Callable[..., FsspecArtifactRepository]:
         def make(subpath: str = "") -> FsspecArtifactRepository:

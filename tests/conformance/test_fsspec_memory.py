@@ -12,10 +12,10 @@ import pytest
 from trackyard.testing import ArtifactRepositorySuite
 from trackyard_fsspec.repository import FsspecArtifactRepository
 
-COVERS = ("trackyard_fsspec.repository:FsspecArtifactRepository",)
-
 
 class TestFsspecMemory(ArtifactRepositorySuite):
+    covers = "trackyard_fsspec.repository:FsspecArtifactRepository"
+
     @pytest.fixture
     def artifact_repo_factory(self) -> Iterator[Callable[..., FsspecArtifactRepository]]:
         bucket = f"trackyard-test-{uuid.uuid4().hex}"

@@ -28,8 +28,6 @@ from trackyard.testing import TrackingStoreSuite
 from trackyard_sql.schema import TRACKING_TABLES
 from trackyard_sql.tracking import SqlTrackingStore
 
-COVERS = ("trackyard_sql.tracking:SqlTrackingStore",)
-
 _engines: dict[str, Any] = {}
 
 
@@ -56,19 +54,28 @@ def _store(uri: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
 
 
 class TestSqliteFile(TrackingStoreSuite):
+    covers = "trackyard_sql.tracking:SqlTrackingStore"
+
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> Iterator[SqlTrackingStore]:
         yield from _store(f"sqlite:///{tmp_path / 'tracking.db'}", tmp_path)
 
 
 class TestSqliteMemory(TrackingStoreSuite):
+    covers = "trackyard_sql.tracking:SqlTrackingStore"
+
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> Iterator[SqlTrackingStore]:
         yield from _store("sqlite://", tmp_path)
 
+    def test_concurrent_processes_log_to_one_store(self, client: Any, tmp_path: Path) -> None:
+        pytest.skip("an in-memory SQLite database lives in one process")
+
 
 class TestSqlitePortableStatements(TrackingStoreSuite):
     """The statements used on dialects without upsert syntax (e.g. MSSQL), run on SQLite."""
+
+    covers = "trackyard_sql.tracking:SqlTrackingStore"
 
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> Iterator[SqlTrackingStore]:
@@ -79,6 +86,8 @@ class TestSqlitePortableStatements(TrackingStoreSuite):
 
 @requires_postgres
 class TestPostgres(TrackingStoreSuite):
+    covers = "trackyard_sql.tracking:SqlTrackingStore"
+
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> Iterator[SqlTrackingStore]:
         uri = worker_database_uri(postgres_base_uri(), "conformance")
@@ -88,6 +97,8 @@ class TestPostgres(TrackingStoreSuite):
 
 @requires_mysql
 class TestMySQL(TrackingStoreSuite):
+    covers = "trackyard_sql.tracking:SqlTrackingStore"
+
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> Iterator[SqlTrackingStore]:
         uri = worker_database_uri(mysql_base_uri(), "conformance")

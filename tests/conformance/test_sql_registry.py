@@ -1,7 +1,8 @@
 """The registry conformance suite against the SQL store: SQLite, PostgreSQL and MariaDB/MySQL.
 
-Every test gets a fresh, empty registry sharing its database (and engine) with a SQL tracking
-store, as a client whose registry URI defaults to its tracking URI does:
+Every test gets a fresh, empty registry sharing its database (the same
+:class:`~trackyard_sql.database.Database`, so the same engine) with a SQL tracking store, as a
+client whose registry URI defaults to its tracking URI does:
 
 - SQLite: a new database file under the test's ``tmp_path``, an in-memory database, and the
   portable statement path (no upserts) that untested dialects such as MSSQL use;
@@ -27,11 +28,8 @@ from tests._services import (
 )
 from trackyard.testing import RegistryStoreSuite
 from trackyard_sql.registry import SqlRegistryStore
-from trackyard_sql.registry_schema import REGISTRY_TABLES
-from trackyard_sql.schema import TRACKING_TABLES
+from trackyard_sql.schema import REGISTRY_TABLES, TRACKING_TABLES
 from trackyard_sql.tracking import SqlTrackingStore
-
-COVERS = ("trackyard_sql.registry:SqlRegistryStore",)
 
 _engines: dict[str, Any] = {}
 
@@ -56,15 +54,19 @@ def _stores(
     tracking = SqlTrackingStore(store_uri=uri, artifact_uri=str(tmp_path / "artifacts"))
     if portable:
         tracking._use_portable_statements()
-    registry = SqlRegistryStore(store_uri=uri, tracking_store=tracking)
+    registry = SqlRegistryStore(store_uri=uri)
+    assert registry.database is tracking.database
     try:
         yield registry, tracking
     finally:
         registry.close()
+        tracking.close()
 
 
 class _SqlSuite(RegistryStoreSuite):
     """Shared fixtures: ``sql_stores`` yields (registry store, tracking store)."""
+
+    covers = "trackyard_sql.registry:SqlRegistryStore"
 
     @pytest.fixture
     def sql_stores(self, tmp_path: Path) -> Iterator[tuple[SqlRegistryStore, SqlTrackingStore]]:
@@ -89,6 +91,11 @@ class TestSqliteMemory(_SqlSuite):
     @pytest.fixture
     def sql_stores(self, tmp_path: Path) -> Iterator[tuple[SqlRegistryStore, SqlTrackingStore]]:
         yield from _stores("sqlite://", tmp_path)
+
+    def test_concurrent_processes_create_versions(
+        self, registry_client: Any, tmp_path: Path
+    ) -> None:
+        pytest.skip("an in-memory SQLite database lives in one process")
 
 
 class TestSqlitePortableStatements(_SqlSuite):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
 import types
 import warnings
 from importlib.metadata import EntryPoint
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -17,6 +20,7 @@ from trackyard.stores import TrackingStore
 
 # A backend class for tests: any concrete TrackingStore subclass will do.
 DUMMY = "tests.unit.plugin_fixtures:DummyStore"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def plugin_module(name: str, **hooks: Any) -> types.ModuleType:
@@ -98,11 +102,52 @@ def test_unknown_scheme_message(pm: PluginManager) -> None:
 
 def test_unknown_known_scheme_gives_install_hint(pm: PluginManager) -> None:
     with pytest.raises(UnknownSchemeError) as excinfo:
-        pm.resolve("tracking", "duckdb:///x.duckdb")
-    assert 'pip install "trackyard[duckdb]"' in str(excinfo.value)
+        pm.resolve("tracking", "postgresql://db/ml")
+    assert 'pip install "trackyard[postgres]"' in str(excinfo.value)
     with pytest.raises(UnknownSchemeError) as excinfo:
         pm.resolve("artifact", "s3://bucket/path")
     assert 'pip install "trackyard[s3]"' in str(excinfo.value)
+    with pytest.raises(UnknownSchemeError) as excinfo:  # no extra exists for it yet
+        pm.resolve("tracking", "duckdb:///x.duckdb")
+    assert "pip install" not in str(excinfo.value)
+    assert "may not be installed" in str(excinfo.value)
+
+
+def _declared_extras() -> set[str]:
+    tomllib = pytest.importorskip("tomllib")
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        project = tomllib.load(fh)["project"]
+    return set(project["optional-dependencies"])
+
+
+def _hinted_extras(text: str) -> set[str]:
+    return {
+        extra.strip()
+        for group in re.findall(r"trackyard\[([^\]]+)\]", text)
+        for extra in group.split(",")
+    }
+
+
+def test_every_install_hint_names_an_extra_that_exists() -> None:
+    """Hints in the unknown-scheme table, in built-in BackendSpecs and in the sources and docs."""
+    from trackyard.plugins import _messages
+
+    extras = _declared_extras()
+    assert {"postgres", "mysql", "s3", "gcs"} <= extras
+    hints = [hint for _, hint in _messages.INSTALL_HINTS.values()]
+    assert all(_hinted_extras(h) for h in hints)
+    manager = PluginManager()
+    for kind in ("tracking", "registry", "artifact"):
+        for scheme, _target, _plugin in manager.backends(kind):
+            hints.extend(c for c in [manager.install_hint(kind, f"{scheme}://x")] if c)
+    assert hints
+    for hint in hints:  # a hint may name another package instead (pip install pyodbc)
+        named = _hinted_extras(hint)
+        assert named <= extras, f"{hint!r} names extras pyproject.toml lacks: {named - extras}"
+    for folder, pattern in (("core", "*.py"), ("plugins", "*.py"), ("docs", "*.md")):
+        for path in (ROOT / folder).rglob(pattern):
+            missing = _hinted_extras(path.read_text(encoding="utf-8")) - extras
+            assert not missing, f"{path.relative_to(ROOT)} hints at missing extras {missing}"
 
 
 def test_same_target_twice_is_a_no_op(pm: PluginManager) -> None:
@@ -346,6 +391,92 @@ def test_cli_hook(pm: PluginManager) -> None:
     )
     pm.extend_cli(group)
     assert "hello" in group.commands
+
+
+class _Wrapper:
+    """A plugin of wrappers only: it observes every call and alters some results."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.failures = 0
+
+    @hookimpl(wrapper=True)
+    def trackyard_run_context(self, experiment_id: str) -> Any:
+        self.seen.append(f"run_context {experiment_id}")
+        results = yield
+        return [{**r, "wrapped": "yes"} for r in results]
+
+    @hookimpl(wrapper=True)
+    def trackyard_on_event(self, event: Event) -> Any:
+        self.seen.append(f"event {event.name}")
+        try:
+            return (yield)
+        except RuntimeError:
+            self.failures += 1
+            raise
+
+    @hookimpl(wrapper=True)
+    def trackyard_tracking_stores(self) -> Any:
+        results = yield
+        return [[s for s in specs if "blocked" not in s.schemes] for specs in results]
+
+
+def test_wrappers_take_part_in_every_call(pm: PluginManager) -> None:
+    wrapper = _Wrapper()
+    pm.register(wrapper, "wrapper")
+    assert not pm.has_event_listeners()  # a wrapper alone is not a listener
+    pm.register(plugin_module("c1", trackyard_run_context=lambda: {"a": "1"}), "c1")
+    assert pm.run_context("7") == {"a": "1", "wrapped": "yes"}
+
+    def bad(event: Event) -> None:
+        raise RuntimeError("listener bug")
+
+    seen: list[str] = []
+    pm.register(plugin_module("e1", trackyard_on_event=bad), "e1")
+    pm.register(plugin_module("e2", trackyard_on_event=lambda event: seen.append(event.name)), "e2")
+    pm.notify(Event("run.created", None))
+    assert seen == ["run.created"]  # the failing listener did not stop the other
+    assert wrapper.failures == 1  # the wrapper saw the failure, once
+    assert wrapper.seen == ["run_context 7", "event run.created", "event run.created"]
+
+    pm.register(
+        plugin_module(
+            "stores",
+            trackyard_tracking_stores=tracking(
+                BackendSpec(("dummy",), DUMMY), BackendSpec(("blocked",), DUMMY)
+            ),
+        ),
+        "stores",
+    )
+    assert pm.schemes("tracking") == ["dummy"]  # the wrapper removed a spec
+    assert pm.scheme_table("tracking")["dummy"] == ("stores",)  # still attributed
+
+
+def test_trace_plugins_logs_every_hook_call(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(experiment_id: str) -> dict[str, str]:
+        raise ValueError("nope")
+
+    monkeypatch.setenv("TRACKYARD_TRACE_PLUGINS", "1")
+    traced = PluginManager(load_entry_points=False)
+    traced.register(plugin_module("c1", trackyard_run_context=lambda: {"a": "1"}), "c1")
+    traced.register(plugin_module("c2", trackyard_run_context=broken), "c2")
+    with caplog.at_level(logging.DEBUG, logger="trackyard.plugins"):
+        assert traced.run_context("7") == {"a": "1"}
+    text = caplog.text
+    assert "hook trackyard_run_context(experiment_id='7') calls c1" in text
+    assert "hook trackyard_run_context returned [{'a': '1'}]" in text
+    assert "hook trackyard_run_context(experiment_id='7') calls c2" in text
+    assert "hook trackyard_run_context raised ValueError('nope')" in text
+
+    caplog.clear()
+    monkeypatch.delenv("TRACKYARD_TRACE_PLUGINS")
+    quiet = PluginManager(load_entry_points=False)
+    quiet.register(plugin_module("c1", trackyard_run_context=lambda: {"a": "1"}), "c1")
+    with caplog.at_level(logging.DEBUG, logger="trackyard.plugins"):
+        quiet.run_context("7")
+    assert "hook trackyard_run_context" not in caplog.text
 
 
 # -- entry points ------------------------------------------------------------------------------

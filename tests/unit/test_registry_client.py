@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from trackyard_memory.registry import MemoryRegistryStore
 
-from tests.unit.memory_registry import MemoryRegistryStore
-from trackyard.entities.model_registry import ModelVersion, ModelVersionStatus
+from trackyard.entities.model_registry import ModelVersion, ModelVersionStatus, RegisteredModelTag
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.plugins.hookspecs import Event, hookimpl
 from trackyard.stores import Capabilities
@@ -55,8 +55,9 @@ def test_stage_methods_warn_naming_aliases(client: Any) -> None:
 
 
 def test_events_carry_masked_registry_uri(recorder: _Recorder) -> None:
-    store = MemoryRegistryStore("postgresql://ml:secret@db/registry")
-    client = make_client(registry_store=store)
+    client = make_client(
+        registry_store=MemoryRegistryStore(), registry_uri="postgresql://ml:secret@db/registry"
+    )
     client.create_registered_model("m")
     (event,) = recorder.events
     assert event.name == "registered_model.created"
@@ -137,7 +138,7 @@ def test_create_model_version_awaits_registration(monkeypatch: pytest.MonkeyPatc
 
 def test_prompts_need_the_capability() -> None:
     class NoPrompts(MemoryRegistryStore):
-        capabilities = Capabilities(model_registry=True, prompts=False)
+        capabilities = Capabilities(prompts=False)
 
     client = make_client(registry_store=NoPrompts())
     for call in (
@@ -155,9 +156,9 @@ def test_prompts_need_the_capability() -> None:
 def test_search_prompts_by_experiment(client: Any) -> None:
     client.register_prompt("linked", "a")
     client.register_prompt("other", "b")
-    store = client._registry_store
-    store._models["linked"].tags["_mlflow_experiment_ids"] = ",1,7,"
-    store._models["other"].tags["_mlflow_experiment_ids"] = ",17,"
+    store = client._registry_store  # the client keeps this tag for itself
+    store.set_registered_model_tag("linked", RegisteredModelTag("_mlflow_experiment_ids", ",1,7,"))
+    store.set_registered_model_tag("other", RegisteredModelTag("_mlflow_experiment_ids", ",17,"))
     assert [p.name for p in client.search_prompts("experiment_id = '7'")] == ["linked"]
     assert [p.name for p in client.search_prompts("experiment_id = '17'")] == ["other"]
     assert [p.name for p in client.search_prompts("name = 'linked' AND experiment_id = '1'")] == [
@@ -174,6 +175,90 @@ def test_search_prompts_with_or(client: Any) -> None:
     client.create_registered_model("c")
     found = client.search_prompts("name = 'a' OR name = 'c'")
     assert [p.name for p in found] == ["a"]  # the OR stays inside the prompt filter
+
+
+def _linked_prompts(client: Any) -> None:
+    """Prompts 'linked' (experiments 1 and 7), 'other' (17), 'noted' and 'plain' (none)."""
+    for name in ("linked", "other", "noted", "plain"):
+        client.register_prompt(name, "t")
+    client.create_registered_model("model-1")  # a model, never a prompt
+    store = client._registry_store  # the store takes the tag MLflow's prompt linking writes
+    store.set_registered_model_tag("linked", RegisteredModelTag("_mlflow_experiment_ids", ",1,7,"))
+    store.set_registered_model_tag("other", RegisteredModelTag("_mlflow_experiment_ids", ",17,"))
+    client.set_prompt_tag("noted", "note", "experiment_id = '1'")
+    client.set_prompt_tag("plain", "note", 'experiment_id = "7"')
+
+
+def _found(client: Any, filter_string: str) -> list[str]:
+    return [p.name for p in client.search_prompts(filter_string)]
+
+
+def test_search_prompts_quoted_experiment_id_text_is_a_value(client: Any) -> None:
+    _linked_prompts(client)
+    # text that reads like the experiment term, inside a quoted value, is only a value
+    assert _found(client, "tags.note = \"experiment_id = '1'\"") == ["noted"]
+    assert _found(client, "tags.note = 'experiment_id = \"7\"'") == ["plain"]
+    assert _found(client, "tags.note LIKE '%experiment_id = %'") == ["noted", "plain"]
+    assert _found(client, "name = 'experiment_id = 1'") == []
+    both = "experiment_id = '1' AND tags.note = 'experiment_id = \"7\"'"
+    assert _found(client, both) == []
+    assert _found(client, "experiment_id = '7' OR tags.note = 'experiment_id = \"7\"'") == [
+        "linked",
+        "plain",
+    ]
+
+
+def test_search_prompts_experiment_scoping_composes(client: Any) -> None:
+    _linked_prompts(client)
+    assert _found(client, "experiment_id = '7' OR experiment_id = '17'") == ["linked", "other"]
+    assert _found(client, "(experiment_id = '17' OR name = 'noted') AND tags.note != 'x'") == [
+        "noted"
+    ]
+    assert _found(client, "(experiment_id = '1' OR name LIKE 'n%') AND name != 'linked'") == [
+        "noted"
+    ]
+    assert _found(client, "attributes.experiment_id = '17'") == ["other"]
+    assert _found(client, "experiment_id = '2'") == []
+    assert _found(client, "name = 'model-1' OR experiment_id = '1'") == ["linked"]
+
+
+@pytest.mark.parametrize(
+    "filter_string, needle",
+    [
+        ("experiment_id = 'abc'", "Invalid experiment_id: 'abc'. Must be a numeric value."),
+        ("name = 'a' OR experiment_id = '1x'", "Invalid experiment_id: '1x'"),
+        ("experiment_id = ''", "Invalid experiment_id: ''"),
+        ("experiment_id = '-1'", "Invalid experiment_id: '-1'"),
+        ("experiment_id = 1", "expected a quoted string"),
+        ("experiment_id != '1'", "comparator '!=' is not supported"),
+        ("experiment_id IN ('1')", "comparator 'IN' is not supported"),
+        ("tags.x = 'a' AND experiment_id LIKE '1'", "comparator 'LIKE' is not supported"),
+    ],
+)
+def test_search_prompts_bad_experiment_terms(client: Any, filter_string: str, needle: str) -> None:
+    with pytest.raises(TrackyardError) as excinfo:
+        client.search_prompts(filter_string)
+    assert excinfo.value.error_code == ErrorCode.INVALID_PARAMETER_VALUE
+    assert needle in excinfo.value.message
+
+
+def test_experiment_id_is_only_a_prompt_filter_key(client: Any) -> None:
+    with pytest.raises(TrackyardError) as excinfo:
+        client.search_registered_models("experiment_id = '1'")
+    assert excinfo.value.error_code == ErrorCode.INVALID_PARAMETER_VALUE
+    assert "unknown attribute 'experiment_id'" in excinfo.value.message
+
+
+def test_search_prompt_versions_scopes_by_name_as_a_node(client: Any) -> None:
+    client.register_prompt("p", "one")
+    client.register_prompt("p", "two")
+    client.register_prompt("p2", "other")
+    versions = client.search_prompt_versions("p")
+    assert [(v.name, v.version) for v in versions] == [("p", 2), ("p", 1)]
+    first = client.search_prompt_versions("p", max_results=1)
+    assert [v.version for v in first] == [2] and first.token
+    rest = client.search_prompt_versions("p", max_results=1, page_token=first.token)
+    assert [v.version for v in rest] == [1] and rest.token is None
 
 
 def test_register_prompt_leaves_nothing_when_the_version_fails(client: Any) -> None:
@@ -212,3 +297,53 @@ def test_client_resolves_the_registry_store_from_the_registry_uri(tmp_path: Any)
         assert other.get_registered_model("m").name == "m"
     finally:
         clear_store_cache()
+
+
+def _memory_store(tmp_path: Any) -> Any:
+    return MemoryRegistryStore()
+
+
+def _file_store(tmp_path: Any) -> Any:
+    from trackyard_file.registry import FileRegistryStore
+
+    return FileRegistryStore(str(tmp_path / "mlruns"))
+
+
+def _sql_store(tmp_path: Any) -> Any:
+    from trackyard_sql.registry import SqlRegistryStore
+
+    return SqlRegistryStore(f"sqlite:///{tmp_path / 'r.db'}")
+
+
+@pytest.mark.parametrize("make_store", [_memory_store, _file_store, _sql_store])
+def test_registry_errors_have_one_wording(make_store: Any, tmp_path: Any) -> None:
+    """Stores and the client build registry errors with trackyard.errors, worded one way."""
+    from trackyard import errors
+
+    store = make_store(tmp_path)
+    client = make_client(registry_store=store)
+    client.create_registered_model("m")
+    client.create_model_version("m", "s3://b/1")
+    client.register_prompt("p", "Hello")
+    cases = [
+        (lambda: client.get_registered_model("nope"), errors.registered_model_not_found("nope")),
+        (lambda: client.create_registered_model("m"), errors.registered_model_exists("m")),
+        (lambda: store.rename_registered_model("p", "m"), errors.registered_model_exists("m")),
+        (lambda: client.get_model_version("m", "7"), errors.model_version_not_found("m", "7")),
+        (lambda: client.get_model_version("p", "1"), errors.registered_model_not_found("p")),
+        (
+            lambda: client.get_model_version_by_alias("m", "gone"),
+            errors.alias_not_found("m", "gone"),
+        ),
+        (lambda: client.get_prompt_version("nope", 1), errors.prompt_not_found("nope")),
+        (lambda: client.get_prompt_version("p", 9), errors.prompt_not_found("p", "9")),
+        (lambda: store.get_registered_model("nope"), errors.registered_model_not_found("nope")),
+        (lambda: store.get_model_version("m", "7"), errors.model_version_not_found("m", "7")),
+    ]
+    for call, expected in cases:
+        with pytest.raises(TrackyardError) as excinfo:
+            call()
+        got = excinfo.value
+        assert (got.error_code, got.message) == (expected.error_code, expected.message)
+    if hasattr(store, "close"):
+        store.close()

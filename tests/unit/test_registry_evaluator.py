@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trackyard import search
+from trackyard.entities import PagedList
 from trackyard.entities.model_registry import ModelVersion, RegisteredModel, Stage
 from trackyard.errors import TrackyardError
 
@@ -18,6 +19,26 @@ def model(name: str, updated: int | None = 0, **tags: str) -> RegisteredModel:
 
 def version(name: str, number: int, **fields: object) -> ModelVersion:
     return ModelVersion(name, str(number), **fields)  # type: ignore[arg-type]
+
+
+def find_models(
+    pool: list[RegisteredModel],
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+    max_results: int | None = None,
+    page_token: str | None = None,
+) -> PagedList:
+    request = search.RegisteredModelSearch.parse(filter_string, max_results, order_by, page_token)
+    return search.search_registered_models_in_memory(pool, request)
+
+
+def find_versions(
+    pool: list[ModelVersion],
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+) -> PagedList:
+    request = search.ModelVersionSearch.parse(filter_string, None, order_by)
+    return search.search_model_versions_in_memory(pool, request)
 
 
 def names(page: list[RegisteredModel]) -> list[str]:
@@ -66,21 +87,21 @@ def test_registered_model_search() -> None:
         model("C", None),
         model("p", 1, **PROMPT, team="nlp"),
     ]
-    assert names(search.search_registered_models_in_memory(pool)) == ["C", "a", "b"]
-    assert names(search.search_registered_models_in_memory(pool, f"{K} = 'true'")) == ["p"]
-    assert names(search.search_registered_models_in_memory(pool, "tags.team = 'nlp'")) == ["b"]
-    assert names(search.search_registered_models_in_memory(pool, "name ILIKE 'c'")) == ["C"]
-    assert names(search.search_registered_models_in_memory(pool, "name IN ('a', 'p')")) == ["a"]
-    by_time = search.search_registered_models_in_memory(pool, None, ["timestamp DESC"])
+    assert names(find_models(pool)) == ["C", "a", "b"]
+    assert names(find_models(pool, f"{K} = 'true'")) == ["p"]
+    assert names(find_models(pool, "tags.team = 'nlp'")) == ["b"]
+    assert names(find_models(pool, "name ILIKE 'c'")) == ["C"]
+    assert names(find_models(pool, "name IN ('a', 'p')")) == ["a"]
+    by_time = find_models(pool, None, ["timestamp DESC"])
     assert names(by_time) == ["a", "b", "C"]  # a missing time sorts last in both directions
-    assert names(search.search_registered_models_in_memory(pool, None, ["timestamp"])) == [
+    assert names(find_models(pool, None, ["timestamp"])) == [
         "b",
         "a",
         "C",
     ]
-    first = search.search_registered_models_in_memory(pool, max_results=2)
+    first = find_models(pool, max_results=2)
     assert names(first) == ["C", "a"] and first.token
-    rest = search.search_registered_models_in_memory(pool, max_results=2, page_token=first.token)
+    rest = find_models(pool, max_results=2, page_token=first.token)
     assert names(rest) == ["b"] and rest.token is None
 
 
@@ -93,7 +114,7 @@ def test_model_version_search() -> None:
         version("p", 1, tags=dict(PROMPT), last_updated_timestamp=7),
         version("p", 2, tags={}, last_updated_timestamp=8),  # left out with its prompt model
     ]
-    found = search.search_model_versions_in_memory
+    found = find_versions
     assert keys(found(pool)) == [("a", "2"), ("b", "1"), ("a", "1")]  # newest change first
     assert keys(found(pool, order_by=["name"])) == [("a", "2"), ("a", "1"), ("b", "1")]
     assert keys(found(pool, "run_id != 'x'")) == [("b", "1"), ("a", "1")]  # None never matches

@@ -1,12 +1,12 @@
-"""The registry conformance kit itself, run against the in-memory reference store."""
+"""The registry conformance kit itself, against the in-memory reference store (trackyard-memory)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from trackyard_memory.registry import MemoryRegistryStore
 
-from tests.unit.memory_registry import MemoryRegistryStore
 from trackyard.testing import RegistryStoreSuite
 
 

@@ -11,9 +11,10 @@ import pytest
 
 from trackyard.entities.model_registry import ModelVersionTag, RegisteredModelTag
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.search.request import ModelVersionSearch, RegisteredModelSearch
 from trackyard.testing import make_client
 from trackyard_sql.registry import SqlRegistryStore
-from trackyard_sql.registry_schema import REGISTRY_TABLES
+from trackyard_sql.schema import HEAD_REVISION, REGISTRY_TABLES, TRACKING_TABLES, build_metadata
 from trackyard_sql.tracking import SqlTrackingStore
 
 
@@ -25,9 +26,10 @@ def db(tmp_path: Path) -> Path:
 @pytest.fixture
 def store(db: Path, tmp_path: Path) -> Iterator[SqlRegistryStore]:
     tracking = SqlTrackingStore(f"sqlite:///{db}", str(tmp_path / "artifacts"))
-    registry = SqlRegistryStore(f"sqlite:///{db}", tracking_store=tracking)
+    registry = SqlRegistryStore(f"sqlite:///{db}")
     yield registry
     registry.close()
+    tracking.close()
 
 
 def rows(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -47,8 +49,8 @@ def test_tables_are_mlflows(store: SqlRegistryStore, db: Path) -> None:
         "model_version_tags": ["workspace", "key", "name", "version"],
         "registered_model_aliases": ["workspace", "name", "alias"],
     }
-    assert rows(db, "SELECT version FROM trackyard_schema WHERE name = 'registry'") == [(1,)]
-    assert rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'") == [(0,)]
+    assert rows(db, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
+    assert rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'trackyard_schema'") == [(0,)]
 
 
 def test_soft_delete_redacts_like_mlflow(store: SqlRegistryStore, db: Path) -> None:
@@ -140,8 +142,8 @@ def _statements(store: SqlRegistryStore) -> list[str]:
     def trace(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.set_trace_callback(seen.append)
 
-    store._db._engine.dispose()  # new connections get the trace
-    sa.event.listen(store._db._engine, "connect", trace)
+    store.database.engine.dispose()  # new connections get the trace
+    sa.event.listen(store.database.engine, "connect", trace)
     return seen
 
 
@@ -152,27 +154,30 @@ def test_a_search_page_is_one_query(store: SqlRegistryStore) -> None:
             store.create_model_version(f"m{m}", "s", tags=[ModelVersionTag("a", "b")])
         store.set_registered_model_alias(f"m{m}", "champ", "2")
     seen = _statements(store)
-    page = store.search_model_versions("name LIKE 'm%'", max_results=5)
+    page = store.search_model_versions(ModelVersionSearch.parse("name LIKE 'm%'", 5))
     assert len(page) == 5 and page.token
     assert all(v.tags == {"a": "b"} for v in page)
     queries = [s for s in seen if s.lstrip().upper().startswith(("SELECT", "WITH"))]
     assert len(queries) == 1, seen
     seen.clear()
-    models = store.search_registered_models(max_results=2)
+    models = store.search_registered_models(RegisteredModelSearch.parse(max_results=2))
     assert [m.aliases for m in models] == [{"champ": "2"}, {"champ": "2"}]
     assert [len(m.latest_versions) for m in models] == [1, 1]
     queries = [s for s in seen if s.lstrip().upper().startswith(("SELECT", "WITH"))]
     assert len(queries) == 1, seen
 
 
-def test_registry_shares_the_tracking_engine(tmp_path: Path) -> None:
+def test_registry_shares_the_tracking_database(tmp_path: Path) -> None:
     from trackyard.backends import clear_store_cache, get_registry_store, get_tracking_store
 
     uri = f"sqlite:///{tmp_path / 'shared.db'}"
     try:
         registry = get_registry_store(uri, uri)
         assert isinstance(registry, SqlRegistryStore)
-        assert registry._db is get_tracking_store(uri)
+        tracking = get_tracking_store(uri)
+        assert isinstance(tracking, SqlTrackingStore)
+        assert registry.database is tracking.database
+        assert registry.database.engine is tracking.database.engine
     finally:
         clear_store_cache()
 
@@ -181,10 +186,7 @@ def test_opening_a_registry_database_twice(
     store: SqlRegistryStore, db: Path, tmp_path: Path
 ) -> None:
     store.create_registered_model("m")
-    again = SqlRegistryStore(
-        f"sqlite:///{db}",
-        tracking_store=SqlTrackingStore(f"sqlite:///{db}", str(tmp_path / "a")),
-    )
+    again = SqlRegistryStore(f"sqlite:///{db}")
     try:
         assert again.get_registered_model("m").name == "m"
     finally:
@@ -192,18 +194,20 @@ def test_opening_a_registry_database_twice(
 
 
 def test_an_old_mlflow_schema_is_reported(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
     db = tmp_path / "old.db"
-    tracking = SqlTrackingStore(f"sqlite:///{db}", str(tmp_path / "a"))
-    with sqlite3.connect(db) as conn:  # MLflow-made registry tables from before aliases
-        conn.execute("DELETE FROM trackyard_schema")
-        conn.execute("DROP TABLE trackyard_schema")
+    engine = sa.create_engine(f"sqlite:///{db}")
+    build_metadata("sqlite").create_all(engine)
+    engine.dispose()
+    with sqlite3.connect(db) as conn:  # MLflow-made registry tables from before workspaces
+        conn.execute("INSERT INTO alembic_version VALUES ('0584bdc529eb')")
+        conn.execute("DROP TABLE registered_models")
         conn.execute("CREATE TABLE registered_models (name VARCHAR(256) PRIMARY KEY)")
-    try:
-        with pytest.raises(TrackyardError, match="mlflow db upgrade") as excinfo:
-            SqlRegistryStore(f"sqlite:///{db}", tracking_store=tracking)
-        assert excinfo.value.error_code == ErrorCode.INVALID_STATE
-    finally:
-        tracking.close()
+    with pytest.raises(TrackyardError, match="mlflow db upgrade") as excinfo:
+        SqlRegistryStore(f"sqlite:///{db}")
+    assert excinfo.value.error_code == ErrorCode.INVALID_STATE
+    assert "registered_models.creation_time" in excinfo.value.message
 
 
 def test_client_over_the_sql_store(store: SqlRegistryStore) -> None:
@@ -212,13 +216,33 @@ def test_client_over_the_sql_store(store: SqlRegistryStore) -> None:
     assert client.create_model_version("m", "s").version == "1"
 
 
-def test_a_newer_trackyard_schema_is_refused(
-    store: SqlRegistryStore, db: Path, tmp_path: Path
-) -> None:
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE trackyard_schema SET version = 99 WHERE name = 'registry'")
-    tracking = SqlTrackingStore(f"sqlite:///{db}", str(tmp_path / "a"))
+def test_a_newer_trackyard_schema_is_refused(tmp_path: Path) -> None:
+    """A database an older trackyard made is upgraded, unless a newer one made it."""
+    db = tmp_path / "legacy.db"
+    SqlTrackingStore(f"sqlite:///{db}", str(tmp_path / "a")).close()
+    keep = {*TRACKING_TABLES, *REGISTRY_TABLES}
+    with sqlite3.connect(db) as conn:  # what trackyard created before MLflow's head schema
+        tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        for (table,) in tables:
+            if table not in keep:
+                conn.execute(f'DROP TABLE "{table}"')
+        conn.execute("CREATE TABLE trackyard_schema (name VARCHAR(64) PRIMARY KEY, version INT)")
+        conn.execute("INSERT INTO trackyard_schema VALUES ('tracking', 1), ('registry', 99)")
     with pytest.raises(TrackyardError, match="newer trackyard") as excinfo:
-        SqlRegistryStore(f"sqlite:///{db}", tracking_store=tracking)
+        SqlRegistryStore(f"sqlite:///{db}")
     assert excinfo.value.error_code == ErrorCode.INVALID_STATE
-    tracking.close()
+    assert rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'") == [(0,)]
+
+
+def test_requests_built_without_order_keys(store: SqlRegistryStore) -> None:
+    for name in ("b", "a"):
+        store.create_registered_model(name)
+        store.create_model_version(name, "s")
+    assert [
+        m.name for m in store.search_registered_models(RegisteredModelSearch(max_results=5))
+    ] == [
+        "a",
+        "b",
+    ]
+    versions = store.search_model_versions(ModelVersionSearch(max_results=1))
+    assert [v.name for v in versions] == ["a"] and versions.token

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from trackyard_memory.registry import MemoryRegistryStore
 
-from tests.unit.memory_registry import MemoryRegistryStore
 from trackyard.entities.model_registry import ModelVersionTag
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.uri import ModelsURI, parse_models_uri, parse_prompts_uri, resolve_models_uri

@@ -23,6 +23,7 @@ from trackyard.entities import (
     RunInfo,
     RunInputs,
     RunTag,
+    ViewType,
 )
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.search import (
@@ -46,6 +47,7 @@ from trackyard.search import (
     sort_experiments,
     sort_runs,
 )
+from trackyard.search.request import ExperimentSearch, RunSearch
 
 NAN = float("nan")
 INF = float("inf")
@@ -772,65 +774,76 @@ def runs() -> list[Run]:
     ]
 
 
+def _all_pages(search, request):
+    """Every page of ``request``, followed through ``next_page``."""
+    pages = []
+    while request is not None:
+        page = search(request)
+        pages.append(page)
+        request = request.next_page(page)
+    return pages
+
+
 def test_search_runs_end_to_end(runs):
-    result = search_runs_in_memory(
-        runs, "params.even = 'True' AND metrics.acc >= 0.2", ["metrics.acc DESC"], 2, None
+    request = RunSearch.parse(
+        ["0"], "params.even = 'True' AND metrics.acc >= 0.2", 1, 2, ["metrics.acc DESC"]
     )
+    result = search_runs_in_memory(runs, request)
     assert ids(result) == ["run08", "run06"]
     assert result.token is not None
-    rest = search_runs_in_memory(
-        runs, "params.even = 'True' AND metrics.acc >= 0.2", ["metrics.acc DESC"], 2, result.token
-    )
+    rest = search_runs_in_memory(runs, request.next_page(result))
     assert ids(rest) == ["run04", "run02"]
     assert rest.token is None
 
 
 def test_search_runs_defaults(runs):
-    result = search_runs_in_memory(runs)
+    result = search_runs_in_memory(runs, RunSearch.parse(["0"]))
     assert result.token is None
     expected = sorted(runs, key=lambda r: (-r.info.start_time, r.info.run_id))
     assert ids(result) == ids(expected)
 
 
+def test_search_runs_takes_requests_built_from_nodes(runs):
+    request = RunSearch(
+        experiment_ids=("0",),
+        filter=Comparison(Entity.PARAM, "even", Op.EQ, "False"),
+        order_by=(OrderKey(Entity.METRIC, "acc", False),),
+        max_results=3,
+    )
+    assert ids(search_runs_in_memory(runs, request)) == ["run09", "run07", "run05"]
+
+
+def test_search_runs_applies_the_requests_scope():
+    runs = [
+        make_run("a"),
+        make_run("b"),
+        make_run("c"),
+        make_run("d"),
+    ]
+    runs[1].info.experiment_id = "7"
+    runs[2].info.lifecycle_stage = "deleted"
+    runs[3].info.experiment_id = "7"
+    runs[3].info.lifecycle_stage = "deleted"
+
+    def found(experiment_ids, view_type):
+        return ids(search_runs_in_memory(runs, RunSearch.parse(experiment_ids, None, view_type)))
+
+    assert found(["0"], ViewType.ACTIVE_ONLY) == ["a"]
+    assert found(["0"], ViewType.DELETED_ONLY) == ["c"]
+    assert found(["0", "7"], ViewType.ALL) == ["a", "b", "c", "d"]
+    assert found(["7", "7"], ViewType.ACTIVE_ONLY) == ["b"]
+    assert found([], ViewType.ALL) == []
+
+
 @pytest.mark.parametrize("page_size", [1, 3, 4, 9, 10, 11])
 def test_paging_through_every_page_gives_the_full_order(runs, page_size):
-    full = ids(search_runs_in_memory(runs, None, ["params.even", "metrics.acc"]))
-    collected: list[str] = []
-    token = None
-    pages = 0
-    while True:
-        page = search_runs_in_memory(runs, None, ["params.even", "metrics.acc"], page_size, token)
-        collected.extend(ids(page))
-        pages += 1
-        token = page.token
-        if token is None:
-            break
-    assert collected == full
-    assert pages == max(1, math.ceil(len(runs) / page_size))
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "needle"),
-    [
-        ({"filter_string": "metrics.acc == 1"}, "unsupported comparator"),
-        ({"order_by": ["`Run name`"]}, "run_name"),
-        ({"max_results": 50001}, "at most 50000"),
-        ({"max_results": 0}, "at least 1"),
-        ({"page_token": "bogus"}, "Invalid page token"),
-    ],
-)
-def test_search_runs_validates_everything(runs, kwargs, needle):
-    with pytest.raises(TrackyardError) as info:
-        search_runs_in_memory(runs, **kwargs)
-    assert info.value.error_code == ErrorCode.INVALID_PARAMETER_VALUE
-    assert needle in info.value.message
-
-
-def test_bad_token_fails_even_without_matches():
-    with pytest.raises(TrackyardError):
-        search_runs_in_memory([], None, None, None, "bogus")
-    with pytest.raises(TrackyardError):
-        search_experiments_in_memory([], None, None, None, "bogus")
+    order = ["params.even", "metrics.acc"]
+    full = ids(search_runs_in_memory(runs, RunSearch.parse(["0"], None, 1, None, order)))
+    request = RunSearch.parse(["0"], None, 1, page_size, order)
+    pages = _all_pages(lambda r: search_runs_in_memory(runs, r), request)
+    assert [run for page in pages for run in ids(page)] == full
+    assert len(pages) == max(1, math.ceil(len(runs) / page_size))
+    assert all(page.token for page in pages[:-1]) and pages[-1].token is None
 
 
 def test_search_experiments_end_to_end():
@@ -838,16 +851,23 @@ def test_search_experiments_end_to_end():
         make_exp(str(i), f"exp-{i % 3}", tags={"k": "v"} if i % 2 else {}, creation_time=i)
         for i in range(6)
     ]
-    result = search_experiments_in_memory(exps, "tags.k IS NOT NULL", None, 2, None)
+    request = ExperimentSearch.parse(1, 2, "tags.k IS NOT NULL")
+    result = search_experiments_in_memory(exps, request)
     assert ids(result) == ["5", "3"]
-    assert ids(search_experiments_in_memory(exps, "tags.k IS NOT NULL", None, 2, result.token)) == [
-        "1"
-    ]
-    by_name = search_experiments_in_memory(exps, "name LIKE 'exp-%'", ["name DESC"])
+    assert ids(search_experiments_in_memory(exps, request.next_page(result))) == ["1"]
+    by_name = search_experiments_in_memory(
+        exps, ExperimentSearch.parse(1, None, "name LIKE 'exp-%'", ["name DESC"])
+    )
     assert ids(by_name) == ["2", "5", "1", "4", "0", "3"]
-    with pytest.raises(TrackyardError):
-        search_experiments_in_memory(exps, "metrics.m > 1")
-    with pytest.raises(TrackyardError):
-        search_experiments_in_memory(exps, None, ["tags.k"])
-    with pytest.raises(TrackyardError):
-        search_experiments_in_memory(exps, None, None, 50001)
+
+
+def test_search_experiments_applies_the_view_type():
+    exps = [make_exp("1"), make_exp("2"), make_exp("3")]
+    exps[1].lifecycle_stage = "deleted"
+
+    def found(view_type):
+        return ids(search_experiments_in_memory(exps, ExperimentSearch.parse(view_type)))
+
+    assert found(ViewType.ACTIVE_ONLY) == ["1", "3"]
+    assert found(ViewType.DELETED_ONLY) == ["2"]
+    assert found(ViewType.ALL) == ["1", "2", "3"]

@@ -832,6 +832,15 @@ def test_parse_filter_is_cached():
     assert parse_filter(text, "runs") is parse_filter(text, RUNS)
 
 
+def test_long_filters_and_orders_are_not_kept_by_the_cache():
+    text = "tags.t = '" + "x" * 5000 + "'"
+    first, second = parse_filter(text), parse_filter(text)
+    assert first == second and first is not second
+    clauses = ["tags.`" + "k" * 5000 + "` DESC"]
+    assert parse_order_by(clauses) == parse_order_by(clauses)
+    assert parse_order_by(clauses) is not parse_order_by(clauses)
+
+
 def test_errors_are_raised_every_time():
     for _ in range(2):
         fails("metrics.acc == 1")

@@ -25,11 +25,13 @@ import pytest
 
 from tests._services import mysql_base_uri, postgres_base_uri, worker_database_uri
 from trackyard import search
-from trackyard.entities import Metric, Param, RunTag, ViewType
+from trackyard.entities import Experiment, Metric, PagedList, Param, Run, RunTag, ViewType
 from trackyard.errors import ErrorCode, PluginLoadError, TrackyardError
+from trackyard.search.request import ExperimentSearch, RunSearch
 from trackyard.testing import make_client
-from trackyard_sql.schema import TRACKING_TABLES, build_metadata
+from trackyard_sql.schema import HEAD_REVISION, HEAD_TABLES, build_metadata
 from trackyard_sql.tracking import SqlTrackingStore
+from trackyard_sql.writes import RunWriter
 
 T0 = 1_700_000_000_000
 DBL_MAX = 1.7976931348623157e308
@@ -42,18 +44,40 @@ StoreFactory = Callable[[], SqlTrackingStore]
 
 
 def _drop_tables(uri: str) -> None:
-    """Drop the tracking tables so the next store creates them afresh."""
+    """Drop every table so the next store creates the schema afresh."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as conn:
-            existing = set(sa.inspect(conn).get_table_names())
-            for table in (*reversed(TRACKING_TABLES), "trackyard_schema", "alembic_version"):
-                if table in existing:
-                    conn.exec_driver_sql(f"DROP TABLE {table}")
+            md = sa.MetaData()
+            md.reflect(conn)
+            md.drop_all(conn)
     finally:
         engine.dispose()
+
+
+def _runs(
+    store: SqlTrackingStore,
+    experiment_ids: list[str],
+    filter_string: str = "",
+    view_type: int = ViewType.ALL,
+    order_by: list[str] | None = None,
+) -> PagedList[Run]:
+    return store.search_runs(
+        RunSearch.parse(experiment_ids, filter_string, view_type, 50000, order_by)
+    )
+
+
+def _experiments(
+    store: SqlTrackingStore,
+    view_type: int = ViewType.ACTIVE_ONLY,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+) -> PagedList[Experiment]:
+    return store.search_experiments(
+        ExperimentSearch.parse(view_type, 1000, filter_string, order_by)
+    )
 
 
 @pytest.fixture(params=["sqlite", "sqlite-portable", "postgresql", "mysql"])
@@ -62,23 +86,29 @@ def dialect(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store_factory(dialect: str, tmp_path: Path) -> Iterator[StoreFactory]:
-    """Make stores on one fresh database of ``dialect`` (the first call creates the tables)."""
+def db_uri(dialect: str, tmp_path: Path) -> str:
+    """An empty database of ``dialect`` (no tables)."""
     if dialect.startswith("sqlite"):
-        uri = f"sqlite:///{tmp_path / 'unit.db'}"
-    else:
-        base = postgres_base_uri() if dialect == "postgresql" else mysql_base_uri()
-        uri = worker_database_uri(base, "sqlunit")
-        _drop_tables(uri)
+        return f"sqlite:///{tmp_path / 'unit.db'}"
+    base = postgres_base_uri() if dialect == "postgresql" else mysql_base_uri()
+    uri = worker_database_uri(base, "sqlunit")
+    _drop_tables(uri)
+    return uri
+
+
+@pytest.fixture
+def store_factory(dialect: str, db_uri: str, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Make stores on one fresh database of ``dialect`` (the first call creates the tables)."""
     made: list[SqlTrackingStore] = []
 
     def make() -> SqlTrackingStore:
-        store = SqlTrackingStore(store_uri=uri, artifact_uri=str(tmp_path / "artifacts"))
+        store = SqlTrackingStore(store_uri=db_uri, artifact_uri=str(tmp_path / "artifacts"))
         if dialect == "sqlite-portable":
             store._use_portable_statements()
         made.append(store)
         return store
 
+    make.made = made  # type: ignore[attr-defined]
     yield make
     for store in made:
         store.close()
@@ -163,23 +193,52 @@ def test_relative_sqlite_path_and_artifact_root_are_made_absolute(
 # Schema
 
 
-def test_fresh_sqlite_database_layout(sqlite_store: SqlTrackingStore, tmp_path: Path) -> None:
-    conn = sqlite3.connect(tmp_path / "t.db")
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert set(TRACKING_TABLES) | {"trackyard_schema"} == tables
-    assert "alembic_version" not in tables
-    schema_rows = conn.execute("SELECT name, version FROM trackyard_schema").fetchall()
-    assert schema_rows == [("tracking", 1)]
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    row = conn.execute(
-        "SELECT experiment_id, name, artifact_location, lifecycle_stage, workspace FROM experiments"
-    ).fetchall()
+def _tables(uri: str) -> set[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return set(sa.inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _rows(uri: str, sql: str) -> list[tuple[Any, ...]]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(sql)]
+    finally:
+        engine.dispose()
+
+
+def test_fresh_database_is_mlflows_head_schema(store_factory: StoreFactory, tmp_path: Path) -> None:
+    store = store_factory()
+    uri = str(store.store_uri)
+    assert _tables(uri) == set(HEAD_TABLES)
+    assert _rows(uri, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
+    assert _rows(uri, "SELECT name FROM workspaces") == [("default",)]
+    row = _rows(
+        uri,
+        "SELECT experiment_id, name, artifact_location, lifecycle_stage, workspace "
+        "FROM experiments",
+    )
     assert row == [(0, "Default", str(tmp_path / "artifacts" / "0"), "active", "default")]
+
+
+def test_fresh_sqlite_database_is_in_wal_mode(
+    sqlite_store: SqlTrackingStore, tmp_path: Path
+) -> None:
+    conn = sqlite3.connect(tmp_path / "t.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
 
 
 def test_sqlite_connection_settings(sqlite_store: SqlTrackingStore) -> None:
-    raw = sqlite_store._engine.raw_connection()
+    raw = sqlite_store.database.engine.raw_connection()
     try:
         cur = raw.cursor()
         assert cur.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
@@ -190,11 +249,10 @@ def test_sqlite_connection_settings(sqlite_store: SqlTrackingStore) -> None:
 
 
 def _mlflow_like_sqlite(path: Path, *, workspace: bool = True, alembic: str | None = "x") -> None:
-    """Tables as MLflow makes them (our metadata minus trackyard_schema), maybe older."""
+    """MLflow's head tables with a given alembic revision, maybe without workspaces."""
     import sqlalchemy as sa
 
-    md = build_metadata()
-    md.remove(md.tables["trackyard_schema"])
+    md = build_metadata("sqlite")
     if not workspace:
         exp = md.tables["experiments"]
         md.remove(exp)
@@ -211,14 +269,94 @@ def _mlflow_like_sqlite(path: Path, *, workspace: bool = True, alembic: str | No
     md.create_all(engine)
     with engine.begin() as conn:
         if alembic:
-            conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
             conn.exec_driver_sql(f"INSERT INTO alembic_version VALUES ('{alembic}')")
+        else:
+            conn.exec_driver_sql("DROP TABLE alembic_version")
     engine.dispose()
+
+
+def _make_legacy(uri: str, version: int = 1) -> None:
+    """Turn a database into what trackyard created before it created MLflow's head schema.
+
+    That was the tracking and registry tables (MLflow's layout) plus ``trackyard_schema``,
+    with no ``alembic_version``: MLflow could not open it.
+    """
+    import sqlalchemy as sa
+
+    from trackyard_sql.schema import REGISTRY_TABLES, TRACKING_TABLES
+
+    engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            md = sa.MetaData()
+            md.reflect(conn)
+            keep = {*TRACKING_TABLES, *REGISTRY_TABLES}
+            md.drop_all(conn, tables=[t for t in md.sorted_tables if t.name not in keep])
+            conn.exec_driver_sql(
+                "CREATE TABLE trackyard_schema (name VARCHAR(64) NOT NULL, "
+                "version INTEGER NOT NULL, CONSTRAINT trackyard_schema_pk PRIMARY KEY (name))"
+            )
+            insert = sa.text("INSERT INTO trackyard_schema (name, version) VALUES (:n, :v)")
+            conn.execute(insert, [{"n": "tracking", "v": version}, {"n": "registry", "v": 1}])
+    finally:
+        engine.dispose()
+
+
+def test_legacy_trackyard_database_is_brought_to_the_head_schema(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    exp = store.create_experiment("kept")
+    run = _new_run(store, exp)
+    store.log_batch(run, [Metric("m", 2.0, T0, 1)], [Param("p", "v")], [RunTag("t", "x")])
+    uri = str(store.store_uri)
+    store.close()  # the last user: the next store opens (and bootstraps) the database again
+    _make_legacy(uri)
+    assert "alembic_version" not in _tables(uri)
+
+    again = store_factory()
+    assert _tables(uri) == set(HEAD_TABLES)  # trackyard_schema is gone
+    assert _rows(uri, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
+    assert _rows(uri, "SELECT name FROM workspaces") == [("default",)]
+    data = again.get_run(run).data
+    assert (data.metrics, data.params, data.tags["t"]) == ({"m": 2.0}, {"p": "v"}, "x")
+    assert again.get_experiment_by_name("kept").experiment_id == exp
+
+
+def test_an_interrupted_creation_is_completed(store_factory: StoreFactory) -> None:
+    """MySQL cannot roll DDL back: a creation cut short leaves some head tables, no revision."""
+    import sqlalchemy as sa
+
+    uri = str(store_factory().store_uri)
+    engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        md = sa.MetaData()
+        md.reflect(conn)
+        late = [t for t in md.sorted_tables if t.name.startswith(("mcp_", "sql_", "alembic"))]
+        md.drop_all(conn, tables=late)
+    engine.dispose()
+    for made in store_factory.made:  # type: ignore[attr-defined]
+        made.close()
+    store_factory()
+    assert _tables(uri) == set(HEAD_TABLES)
+    assert _rows(uri, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
+
+
+def test_tables_of_other_applications_are_left_alone(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE other_app (x INTEGER)")
+        conn.execute("INSERT INTO other_app VALUES (7)")
+    store = SqlTrackingStore(f"sqlite:///{db}", str(tmp_path / "a"))
+    store.close()
+    uri = f"sqlite:///{db}"
+    assert _tables(uri) == {*HEAD_TABLES, "other_app"}
+    assert _rows(uri, "SELECT x FROM other_app") == [(7,)]
 
 
 def test_mlflow_database_is_used_as_it_is(tmp_path: Path) -> None:
     db = tmp_path / "mlflow.db"
-    _mlflow_like_sqlite(db, alembic="dc11669786a5")
+    _mlflow_like_sqlite(db, alembic=HEAD_REVISION)
     store = SqlTrackingStore(f"sqlite:///{db}", str(tmp_path / "a"))
     try:
         run = _new_run(store)
@@ -228,8 +366,9 @@ def test_mlflow_database_is_used_as_it_is(tmp_path: Path) -> None:
         store.close()
     conn = sqlite3.connect(db)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert "trackyard_schema" not in tables
-    assert conn.execute("SELECT * FROM alembic_version").fetchall() == [("dc11669786a5",)]
+    assert tables == set(HEAD_TABLES)
+    assert conn.execute("SELECT * FROM alembic_version").fetchall() == [(HEAD_REVISION,)]
+    assert conn.execute("SELECT count(*) FROM workspaces").fetchall() == [(0,)]  # not added
     conn.close()
 
 
@@ -241,7 +380,7 @@ def test_database_without_workspace_column(tmp_path: Path) -> None:
         assert store._workspace is None
         exp = store.create_experiment("no-ws")
         assert store.get_experiment_by_name("no-ws").experiment_id == exp
-        assert [e.name for e in store.search_experiments(order_by=["name"])] == [
+        assert [e.name for e in _experiments(store, order_by=["name"])] == [
             "Default",
             "no-ws",
         ]
@@ -262,46 +401,59 @@ def test_too_old_mlflow_database_is_refused(tmp_path: Path) -> None:
     err = _code(SqlTrackingStore, f"sqlite:///{db}", str(tmp_path / "a"))
     assert err.error_code == ErrorCode.INVALID_STATE
     assert "runs.deleted_time" in err.message and "mlflow db upgrade" in err.message
+    assert _tables(f"sqlite:///{db}") == set(HEAD_TABLES)  # nothing was changed
 
 
-def test_newer_trackyard_schema_is_refused(sqlite_store: SqlTrackingStore, tmp_path: Path) -> None:
-    conn = sqlite3.connect(tmp_path / "t.db")
-    conn.execute("UPDATE trackyard_schema SET version = 99")
-    conn.commit()
-    conn.close()
-    err = _code(SqlTrackingStore, f"sqlite:///{tmp_path / 't.db'}", str(tmp_path / "a"))
+def test_newer_trackyard_schema_is_refused(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 't.db'}"
+    SqlTrackingStore(uri, str(tmp_path / "a")).close()
+    _make_legacy(uri, version=99)
+    err = _code(SqlTrackingStore, uri, str(tmp_path / "a"))
     assert err.error_code == ErrorCode.INVALID_STATE and "newer trackyard" in err.message
+    assert "alembic_version" not in _tables(uri)  # left as it was
 
 
 def test_default_experiment_is_recreated_when_missing(store_factory: StoreFactory) -> None:
     store = store_factory()
-    with store._cursor(write=True) as cur:
+    with store.database.cursor(write=True) as cur:
         cur.execute("DELETE FROM experiments")
     again = store_factory()
     assert again.get_experiment("0").name == "Default"
     assert again.create_experiment("after") != "0"
 
 
-def test_concurrent_first_opens_create_the_tables_once(tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path / 'race.db'}"
-    errors: list[BaseException] = []
-    stores: list[SqlTrackingStore] = []
+def test_stores_of_one_database_share_it(store_factory: StoreFactory) -> None:
+    first, second = store_factory(), store_factory()
+    assert first.database is second.database
+    first.close()
+    assert second.get_experiment("0").name == "Default"  # still open for the other store
 
-    def open_store() -> None:
+
+def test_concurrent_first_opens_create_the_schema_once(db_uri: str) -> None:
+    """Separate engines (as separate processes have) bootstrap one fresh database at once."""
+    from trackyard_sql.bootstrap import prepare
+    from trackyard_sql.database import Database
+
+    errors: list[BaseException] = []
+
+    def open_database() -> None:
+        db = Database(db_uri)
         try:
-            stores.append(SqlTrackingStore(uri, str(tmp_path / "a")))
+            prepare(db)
         except BaseException as exc:
             errors.append(exc)
+        finally:
+            db.engine.dispose()
 
-    threads = [threading.Thread(target=open_store) for _ in range(6)]
+    threads = [threading.Thread(target=open_database) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not errors
-    assert [e.experiment_id for e in stores[0].search_experiments()] == ["0"]
-    for s in stores:
-        s.close()
+    assert not errors, errors
+    assert _tables(db_uri) == set(HEAD_TABLES)
+    assert _rows(db_uri, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
+    assert _rows(db_uri, "SELECT name FROM workspaces") == [("default",)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,7 +558,7 @@ def test_values_wider_than_their_columns_are_refused(
         assert "runs.artifact_uri" in invalid(long_root.create_run, deep, "u", T0, [], "r")
     finally:
         long_root.close()
-    assert store.search_runs([exp], "", ViewType.ALL).__len__() == 1
+    assert _runs(store, [exp], "").__len__() == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,7 +608,7 @@ def test_like_and_ilike_match_the_reference_evaluator(
     store.log_batch(run, [], [Param("p", value)], [])
     for op, case_sensitive in (("LIKE", True), ("ILIKE", False)):
         quoted = pattern.replace("'", "\\'")
-        got = store.search_runs([exp], f"params.p {op} '{quoted}'", ViewType.ALL)
+        got = _runs(store, [exp], f"params.p {op} '{quoted}'")
         want = search.like_matches(value, pattern, case_sensitive=case_sensitive)
         assert (len(got) == 1) == want, (op, value, pattern)
 
@@ -465,15 +617,15 @@ def test_equality_is_exact(store: SqlTrackingStore) -> None:
     exp = store.create_experiment("eq")
     run = _new_run(store, exp)
     store.log_batch(run, [], [Param("p", "Value")], [RunTag("t", "x ")])
-    assert len(store.search_runs([exp], "params.p = 'Value'", ViewType.ALL)) == 1
-    assert len(store.search_runs([exp], "params.p = 'value'", ViewType.ALL)) == 0
-    assert len(store.search_runs([exp], "params.p != 'value'", ViewType.ALL)) == 1
-    assert len(store.search_runs([exp], "tags.t = 'x'", ViewType.ALL)) == 0
-    assert len(store.search_runs([exp], "tags.t = 'x '", ViewType.ALL)) == 1
-    assert len(store.search_runs([exp], "tags.T IS NULL", ViewType.ALL)) == 1
+    assert len(_runs(store, [exp], "params.p = 'Value'")) == 1
+    assert len(_runs(store, [exp], "params.p = 'value'")) == 0
+    assert len(_runs(store, [exp], "params.p != 'value'")) == 1
+    assert len(_runs(store, [exp], "tags.t = 'x'")) == 0
+    assert len(_runs(store, [exp], "tags.t = 'x '")) == 1
+    assert len(_runs(store, [exp], "tags.T IS NULL")) == 1
     upper = run.upper()
-    assert len(store.search_runs([exp], f"run_id IN ('{upper}')", ViewType.ALL)) == 0
-    assert len(store.search_runs([exp], f"run_id NOT IN ('{upper}')", ViewType.ALL)) == 1
+    assert len(_runs(store, [exp], f"run_id IN ('{upper}')")) == 0
+    assert len(_runs(store, [exp], f"run_id NOT IN ('{upper}')")) == 1
     assert store.get_experiment_by_name("EQ") is None
 
 
@@ -485,19 +637,21 @@ def test_string_order_is_by_code_point(store: SqlTrackingStore) -> None:
         store.log_batch(run, [], [Param("p", v)], [])
     for asc in (True, False):
         order = [f"params.p {'ASC' if asc else 'DESC'}"]
-        got = store.search_runs([exp], "", ViewType.ALL, order_by=order)
+        got = _runs(store, [exp], order_by=order)
         assert [r.data.params["p"] for r in got] == sorted(values, reverse=not asc)
 
 
 def test_experiment_ids_order_as_strings_like_the_evaluator(store: SqlTrackingStore) -> None:
     for i in range(12):
         store.create_experiment(f"x{i}")
-    everything = list(store.search_experiments(ViewType.ALL, 1000))
+    everything = list(_experiments(store, ViewType.ALL))
     for order in (["experiment_id ASC"], ["experiment_id DESC"], None, ["name DESC"]):
-        want = search.search_experiments_in_memory(everything, None, order, 1000, None)
-        got = store.search_experiments(ViewType.ALL, 1000, None, order)
+        want = search.search_experiments_in_memory(
+            everything, ExperimentSearch.parse(ViewType.ALL, 1000, None, order)
+        )
+        got = _experiments(store, ViewType.ALL, None, order)
         assert [e.experiment_id for e in got] == [e.experiment_id for e in want]
-    got = store.search_experiments(ViewType.ALL, 1000, "experiment_id LIKE '1%'")
+    got = _experiments(store, ViewType.ALL, "experiment_id LIKE '1%'")
     assert sorted(e.experiment_id for e in got) == ["1", "10", "11", "12"]
 
 
@@ -509,9 +663,10 @@ def test_restoring_an_experiment_keeps_runs_deleted_before_it(store: SqlTracking
     exp = store.create_experiment("life")
     kept, gone = _new_run(store, exp), _new_run(store, exp)
     store.delete_run(gone)
-    with store._cursor(write=True) as cur:  # make the earlier deletion clearly earlier
+    with store.database.cursor(write=True) as cur:  # make the earlier deletion clearly earlier
         cur.execute(
-            store._dialect.sql("UPDATE runs SET deleted_time = 1 WHERE run_uuid = ?"), (gone,)
+            store.database.dialect.sql("UPDATE runs SET deleted_time = 1 WHERE run_uuid = ?"),
+            (gone,),
         )
     store.delete_experiment(exp)
     assert store.get_run(kept).info.lifecycle_stage == "deleted"
@@ -527,7 +682,7 @@ def test_run_name_column_follows_the_tag(store: SqlTrackingStore) -> None:
     info = store.update_run_info(run, 3, T0 + 5, "via-update")
     assert (info.run_name, info.status, info.end_time) == ("via-update", "FINISHED", T0 + 5)
     assert store.get_run(run).data.tags["mlflow.runName"] == "via-update"
-    assert len(store.search_runs(["0"], "attributes.run_name = 'via-update'", ViewType.ALL)) == 1
+    assert len(_runs(store, ["0"], "attributes.run_name = 'via-update'")) == 1
 
 
 def test_metric_history_paging(store: SqlTrackingStore) -> None:
@@ -560,17 +715,17 @@ def test_a_batch_failing_half_way_in_the_database_writes_nothing(
 ) -> None:
     run = _new_run(store)
     calls = {"n": 0}
-    real = SqlTrackingStore._update_latest
+    real = RunWriter.update_latest
 
-    def failing(self: SqlTrackingStore, cur: Any, rows: list[Any]) -> None:
+    def failing(self: RunWriter, cur: Any, rows: list[Any]) -> None:
         calls["n"] += 1
         cur.execute("SELECT * FROM no_such_table")  # fails after metrics, params, tags
 
-    monkeypatch.setattr(SqlTrackingStore, "_update_latest", failing)
+    monkeypatch.setattr(RunWriter, "update_latest", failing)
     metrics = [Metric("atom", float(i), T0 + i, i) for i in range(5000)]
     err = _code(store.log_batch, run, metrics, [Param("p", "1")], [RunTag("t", "1")])
     assert err.error_code == ErrorCode.INTERNAL_ERROR and calls["n"] == 1
-    monkeypatch.setattr(SqlTrackingStore, "_update_latest", real)
+    monkeypatch.setattr(RunWriter, "update_latest", real)
     assert store.get_metric_history(run, "atom") == []
     data = store.get_run(run).data
     assert data.params == {} and "t" not in data.tags and data.metrics == {}
@@ -662,20 +817,20 @@ def test_engine_is_recreated_after_fork(sqlite_store: SqlTrackingStore) -> None:
     if "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip("no fork here")
     run = _new_run(sqlite_store)
-    engine_before = id(sqlite_store._engine.pool)
+    engine_before = id(sqlite_store.database.engine.pool)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # child
         ok = 1
         try:
             sqlite_store.log_batch(run, [Metric("child", 1.0, T0, 0)], [], [])
-            ok = 0 if sqlite_store._pid == os.getpid() else 1
+            ok = 0 if sqlite_store.database._pid == os.getpid() else 1
         finally:
             os.write(write, bytes([ok]))
             os._exit(0)
     os.waitpid(pid, 0)
     assert os.read(read, 1) == b"\x00"
-    assert id(sqlite_store._engine.pool) == engine_before
+    assert id(sqlite_store.database.engine.pool) == engine_before
     assert sqlite_store.get_run(run).data.metrics == {"child": 1.0}
 
 
@@ -726,9 +881,9 @@ def test_threads_writing_the_same_keys_in_different_orders_do_not_deadlock(
 def _add_input(
     store: SqlTrackingStore, exp: str, run: str, name: str, digest: str, context: str | None
 ) -> None:
-    d = store._dialect
+    d = store.database.dialect
     dataset_uuid, input_uuid = uuid.uuid4().hex, uuid.uuid4().hex
-    with store._cursor(write=True) as cur:
+    with store.database.cursor(write=True) as cur:
         cur.execute(
             d.sql(
                 "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, "
@@ -778,8 +933,8 @@ def test_dataset_filters_match_the_evaluator(store: SqlTrackingStore) -> None:
         "datasets.name = 'eval' AND datasets.context = 'evaluation'",
         "datasets.name = 'train-v2' OR datasets.context = 'Training'",
     ):
-        want = [r.info.run_id for r in search.search_runs_in_memory(everything, flt)]
-        got = [r.info.run_id for r in store.search_runs([exp], flt, ViewType.ALL)]
+        want = [r.info.run_id for r in search.search_runs_in_memory(everything, RunSearch.parse([exp], flt, max_results=1000))]
+        got = [r.info.run_id for r in _runs(store, [exp], flt)]
         assert got == want, flt
 
 
@@ -835,13 +990,16 @@ def test_snapshot_sees_writes_of_this_store(sqlite_store: SqlTrackingStore) -> N
 def test_snapshot_sees_writes_of_other_connections_and_processes(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'snap.db'}"
     reader = SqlTrackingStore(store_uri=uri, artifact_uri=str(tmp_path / "a"))
-    writer = SqlTrackingStore(store_uri=uri, artifact_uri=str(tmp_path / "a"))
     try:
         client = make_client(reader)
-        exp = _seed_runs(make_client(writer), 9)
+        exp = _seed_runs(client, 9)
         before = _page_through(client, exp, 4)
         target = before[5].info.run_id
-        make_client(writer).set_tag(target, "other", "connection")  # same process, other pool
+        with sqlite3.connect(tmp_path / "snap.db") as other:  # another connection, same process
+            other.execute(
+                "INSERT INTO tags (key, value, run_uuid) VALUES ('other', 'connection', ?)",
+                (target,),
+            )
         assert _page_through(client, exp, 4)[5].data.tags["other"] == "connection"
         script = (
             "import sys\n"
@@ -854,4 +1012,115 @@ def test_snapshot_sees_writes_of_other_connections_and_processes(tmp_path: Path)
         assert _page_through(client, exp, 4)[5].data.tags["other"] == "process"
     finally:
         reader.close()
-        writer.close()
+
+
+# -- setup problems in plain words ---------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_sqlite_file_in_a_missing_folder_is_a_clear_setup_error(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "folder" / "runs.db"
+    err = _code(SqlTrackingStore, f"sqlite:///{target}", str(tmp_path / "a"))
+    assert err.error_code == ErrorCode.INVALID_PARAMETER_VALUE
+    assert err.message == (
+        f"SQLite could not open the database file {str(target)!r}: the folder "
+        f"{str(target.parent)!r} does not exist: create it first (SQLite creates the database "
+        "file, not its folders)."
+    )
+    assert not (tmp_path / "no").exists()
+    assert SqlTrackingStore.explain_error(err, f"sqlite:///{target}") == err.message
+
+
+def test_sqlite_file_under_a_regular_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    err = _code(SqlTrackingStore, f"sqlite:///{blocker}/runs.db", str(tmp_path / "a"))
+    assert err.error_code == ErrorCode.INVALID_PARAMETER_VALUE
+    assert f"{str(blocker)!r} is a file, not a directory" in err.message
+
+
+def test_the_cli_shows_setup_errors_not_internal_errors(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from trackyard.cli import cli
+
+    uri = f"sqlite:///{tmp_path / 'missing' / 'runs.db'}"
+    result = CliRunner().invoke(cli, ["experiments", "list", "--tracking-uri", uri])
+    assert result.exit_code != 0
+    assert "INTERNAL_ERROR" not in result.output
+    assert "INVALID_PARAMETER_VALUE: SQLite could not open the database file" in result.output
+    assert "does not exist: create it first" in result.output
+
+
+@pytest.mark.parametrize("scheme", ["postgresql+psycopg", "mysql+pymysql"])
+def test_refused_connection_says_so_with_the_uri_masked(scheme: str) -> None:
+    pytest.importorskip("psycopg" if scheme.startswith("postgresql") else "pymysql")
+    port = _closed_port()
+    uri = f"{scheme}://ml:hunter2@127.0.0.1:{port}/ml"
+    err = _code(SqlTrackingStore, uri, "/tmp/a")
+    assert err.error_code == ErrorCode.TEMPORARILY_UNAVAILABLE
+    assert err.message.startswith(f"could not connect to 127.0.0.1:{port}: the connection was")
+    assert f"'{scheme}://ml:***@127.0.0.1:{port}/ml'" in err.message
+    assert "hunter2" not in err.message and "hunter2" not in str(err)
+
+
+def test_wrong_password_says_so(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(mysql_base_uri())  # root without a password: any password is wrong
+    uri = url.set(password="not-the-password").render_as_string(hide_password=False)
+    err = _code(SqlTrackingStore, uri, str(tmp_path / "a"))
+    assert err.error_code == ErrorCode.UNAUTHENTICATED
+    assert "refused the user name or password" in err.message
+    assert "not-the-password" not in err.message
+
+
+def test_missing_server_database_says_so(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    uri = (
+        sa.engine.make_url(postgres_base_uri())
+        .set(database=f"nope_{uuid.uuid4().hex[:8]}")
+        .render_as_string(hide_password=False)
+    )
+    err = _code(SqlTrackingStore, uri, str(tmp_path / "a"))
+    assert err.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST
+    assert "does not exist" in err.message and "create it first" in err.message
+
+
+@pytest.mark.parametrize(
+    "message, says",
+    [
+        ('could not translate host name "db.nowhere" to address', "could not be found"),
+        ("connection timeout expired", "timed out"),
+        ("attempt to write a readonly database", "read-only"),
+        ("no such table: nothing", None),
+    ],
+)
+def test_explain_error_words_driver_messages(message: str, says: str | None) -> None:
+    err = TrackyardError(f"Database error: {message}")
+    text = SqlTrackingStore.explain_error(err, "postgresql://ml:secret@db.example/ml")
+    if says is None:
+        assert text is None
+    else:
+        assert text is not None and says in text and "secret" not in text
+
+
+def test_requests_built_without_order_keys_still_page(store: SqlTrackingStore) -> None:
+    """``parse`` always appends tie-breakers; a request built by hand may have none."""
+    for _ in range(3):
+        _new_run(store)
+    first = store.search_runs(RunSearch(experiment_ids=("0",), max_results=2))
+    rest = store.search_runs(RunSearch(experiment_ids=("0",), max_results=2, offset=2))
+    assert len(first) == 2 and first.token and len(rest) == 1 and rest.token is None
+    assert len({r.info.run_id for r in [*first, *rest]}) == 3
+    assert [e.name for e in store.search_experiments(ExperimentSearch(max_results=5))] == [
+        "Default"
+    ]

@@ -63,12 +63,79 @@ def test_metric_values() -> None:
     assert (m.value, type(m.value), m.timestamp, m.step) == (3.0, float, 10, 2)
     assert math.isnan(v.validate_metric("m", float("nan"), 0, 0).value)
     assert v.validate_metric("m", float("inf"), 0, 0).value == math.inf
-    assert "valid double" in invalid(v.validate_metric, "m", "1.0", 0, 0)
-    invalid(v.validate_metric, "m", True, 0, 0)
     invalid(v.validate_metric, "m", None, 0, 0)
     assert "negative" in invalid(v.validate_metric, "m", 1.0, -1, 0)
     invalid(v.validate_metric, "m", 1.0, float("nan"), 0)
     invalid(v.validate_metric, "m", 1.0, 0, "x")
+
+
+# What MLflow 3.17.2's client stores for each value (checked with the peer, see
+# tests/compat/test_mlflow_dropin_compat.py): anything float() takes, bools included.
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("0.5", 0.5),
+        (" 1e3 ", 1000.0),
+        ("  7\n", 7.0),
+        ("+3", 3.0),
+        ("1_000", 1000.0),
+        ("-inf", -math.inf),
+        ("Infinity", math.inf),
+        ("1e400", math.inf),
+        ("\uff11", 1.0),  # a full-width digit: float() reads any Unicode decimal digit
+        (b" 2.5", 2.5),
+        (bytearray(b"3"), 3.0),
+        (True, 1.0),
+        (False, 0.0),
+    ],
+)
+def test_metric_values_convert_as_mlflow(value: object, expected: float) -> None:
+    m = v.validate_metric("m", value, 0, 0)
+    assert type(m.value) is float and m.value == expected
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "-nan"])
+def test_metric_value_nan_strings(text: str) -> None:
+    assert math.isnan(v.validate_metric("m", text, 0, 0).value)
+
+
+@pytest.mark.parametrize("value", ["", "abc", "0x10", "1.5f", None, 1 + 0j, [1], {}, object()])
+def test_metric_values_refused(value: object) -> None:
+    assert "valid double" in invalid(v.validate_metric, "m", value, 0, 0)
+
+
+class _OneNumber:
+    """Stands for a one-element array or tensor: it has ``item()``, like numpy and torch."""
+
+    def __init__(self, *values: float) -> None:
+        self.values = values
+
+    def item(self) -> float:
+        if len(self.values) != 1:
+            raise ValueError("can only convert an array of size 1 to a Python scalar")
+        return self.values[0]
+
+
+def test_metric_values_with_item() -> None:
+    assert v.validate_metric("m", _OneNumber(0.25), 0, 0).value == 0.25
+    invalid(v.validate_metric, "m", _OneNumber(1.0, 2.0), 0, 0)
+
+
+@pytest.mark.parametrize("bad", ["1000", "5", True, False, float("inf"), float("nan"), None, "1e3"])
+def test_timestamps_and_steps_must_be_numbers(bad: object) -> None:
+    # MLflow refuses strings here too; booleans and non-finite numbers are refused as well
+    invalid(v.validate_metric, "m", 1.0, bad, 0)
+    invalid(v.validate_metric, "m", 1.0, 0, bad)
+    invalid(v.validate_timestamp, bad)
+
+
+def test_batch_metric_values_convert() -> None:
+    metrics, _, _ = v.validate_batch([Metric("a", "0.5", 1, 2), Metric("b", b"7", 1.9, 2.2)])
+    assert [(m.key, m.value, m.timestamp, m.step) for m in metrics] == [
+        ("a", 0.5, 1, 2),
+        ("b", 7.0, 1, 2),
+    ]
+    assert "valid double" in invalid(v.validate_batch, [Metric("a", "high", 1, 2)])
 
 
 def test_numpy_like_numbers_are_accepted() -> None:
@@ -108,7 +175,6 @@ def test_ids_and_names() -> None:
     invalid(v.validate_run_id, "../x")
     invalid(v.validate_run_id, "")
     assert v.validate_experiment_id(3) == "3"
-    invalid(v.validate_experiment_id, "x" * 65)
     invalid(v.validate_experiment_name, "")
     invalid(v.validate_experiment_name, "  ")
     invalid(v.validate_experiment_name, "n" * 501)
@@ -118,6 +184,48 @@ def test_ids_and_names() -> None:
     invalid(v.validate_experiment_artifact_location, "runs:/x/y")
     invalid(v.validate_timestamp, -5)
     assert v.validate_timestamp(5.0) == 5
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("0", "0"),
+        ("1", "1"),
+        (7, "7"),
+        ("123456789012345678", "123456789012345678"),  # a file store id: 18 digits
+        (" 07 ", "7"),  # MLflow's SQL store reads these with int() too
+        ("+7", "7"),
+        ("-1", "-1"),  # valid, and names nothing (RESOURCE_DOES_NOT_EXIST from the store)
+        (2**63 - 1, str(2**63 - 1)),
+    ],
+)
+def test_experiment_ids(given: object, expected: str) -> None:
+    assert v.validate_experiment_id(given) == expected
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "churn-model",
+        "abc",
+        "1.0",
+        "",
+        " ",
+        "1_0",
+        "0x1",
+        "\uff11",
+        "x" * 65,
+        1.0,
+        True,
+        None,
+        2**63,
+    ],
+)
+def test_experiment_ids_refused(given: object) -> None:
+    message = invalid(v.validate_experiment_id, given)
+    assert "Experiment ID must be a valid integer" in message
+    if given in ("churn-model", "abc"):
+        assert "get_experiment_by_name()" in message
 
 
 @pytest.mark.parametrize(

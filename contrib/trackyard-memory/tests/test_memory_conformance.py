@@ -20,6 +20,8 @@ from trackyard_memory.tracking import MemoryTrackingStore
 class TestMemoryTracking(TrackingStoreSuite):
     """Resolved through trackyard's plugin system, as a user gets it; artifacts in memory."""
 
+    covers = "trackyard_memory.tracking:MemoryTrackingStore"
+
     @pytest.fixture
     def tracking_store(self) -> Iterator[MemoryTrackingStore]:
         uri = fresh_uri("conformance")
@@ -33,6 +35,8 @@ class TestMemoryTracking(TrackingStoreSuite):
 class TestMemoryTrackingLocalArtifacts(TrackingStoreSuite):
     """Built directly, with a local artifact root."""
 
+    covers = "trackyard_memory.tracking:MemoryTrackingStore"
+
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> Iterator[MemoryTrackingStore]:
         uri = fresh_uri("conformance-local")
@@ -44,6 +48,8 @@ class TestMemoryTrackingLocalArtifacts(TrackingStoreSuite):
 class TestAnonymousMemoryTracking(TrackingStoreSuite):
     """``memory://`` without a name: the data belongs to the instance."""
 
+    covers = "trackyard_memory.tracking:MemoryTrackingStore"
+
     @pytest.fixture
     def tracking_store(self) -> Iterator[MemoryTrackingStore]:
         store = MemoryTrackingStore(store_uri="memory://")
@@ -53,6 +59,8 @@ class TestAnonymousMemoryTracking(TrackingStoreSuite):
 
 class TestMemoryRegistry(RegistryStoreSuite):
     """Registry and tracking stores of one name, resolved through the plugin system."""
+
+    covers = "trackyard_memory.registry:MemoryRegistryStore"
 
     @pytest.fixture
     def memory_uri(self) -> Iterator[str]:
@@ -75,6 +83,8 @@ class TestMemoryRegistry(RegistryStoreSuite):
 
 class TestAnonymousMemoryRegistry(RegistryStoreSuite):
     """``memory://`` without a name, built directly; no tracking store."""
+
+    covers = "trackyard_memory.registry:MemoryRegistryStore"
 
     @pytest.fixture
     def registry_store(self) -> Iterator[MemoryRegistryStore]:

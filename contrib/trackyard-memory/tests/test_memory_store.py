@@ -14,7 +14,8 @@ from trackyard import MlflowClient
 from trackyard.backends import get_registry_store, get_tracking_store
 from trackyard.entities import Metric, Param, RunTag
 from trackyard.errors import ErrorCode, TrackyardError
-from trackyard.plugins.manager import get_plugin_manager
+from trackyard.plugins import get_plugin_manager
+from trackyard.search import ExperimentSearch, RegisteredModelSearch
 
 from trackyard_memory import fresh_uri, reset, space_names
 from trackyard_memory._spaces import ARTIFACT_BUCKET, parse_memory_uri
@@ -60,8 +61,8 @@ def test_reset_clears_in_place_for_every_instance(uri: str) -> None:
     registry.create_registered_model("gone")
     assert reset(uri) is True
     assert tracking.get_experiment_by_name("gone") is None
-    assert [e.name for e in tracking.search_experiments()] == ["Default"]
-    assert list(registry.search_registered_models()) == []
+    assert [e.name for e in tracking.search_experiments(ExperimentSearch.parse())] == ["Default"]
+    assert list(registry.search_registered_models(RegisteredModelSearch.parse())) == []
     tracking.create_experiment("again")  # still usable, still shared with new instances
     assert MemoryTrackingStore(uri).get_experiment_by_name("again") is not None
     assert reset("never-used-name") is False
@@ -185,7 +186,7 @@ def test_the_plugin_is_discovered_through_its_entry_point() -> None:
 def test_listing_schemes_imports_no_store() -> None:
     code = (
         "import sys\n"
-        "from trackyard.plugins.manager import get_plugin_manager\n"
+        "from trackyard.plugins import get_plugin_manager\n"
         "assert 'memory' in get_plugin_manager().schemes('tracking')\n"
         "loaded = [m for m in ('trackyard_memory.tracking', 'trackyard_memory.registry', "
         "'fsspec') if m in sys.modules]\n"

@@ -33,6 +33,8 @@ def _tee(targets: list[str], tmp_path: Path) -> Iterator[TeeTrackingStore]:
 class TestTeeSqliteToFile(TrackingStoreSuite):
     """Primary SQLite, secondary file store."""
 
+    covers = "trackyard_tee.store:TeeTrackingStore"
+
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> Iterator[TeeTrackingStore]:
         yield from _tee(
@@ -42,6 +44,8 @@ class TestTeeSqliteToFile(TrackingStoreSuite):
 
 class TestTeeFileToSqlite(TrackingStoreSuite):
     """Primary file store, secondary SQLite."""
+
+    covers = "trackyard_tee.store:TeeTrackingStore"
 
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> Iterator[TeeTrackingStore]:

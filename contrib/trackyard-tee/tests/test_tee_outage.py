@@ -176,7 +176,7 @@ def test_sqlite_secondary_missing_at_start_is_replayed_by_flush(tmp_path: Path) 
     store = get_store(uri)
     (status,) = store.status()
     assert not status.available and status.pending > 20
-    assert "unable to open database file" in str(status.last_error)
+    assert "could not open the database file" in str(status.last_error)
 
     absent.mkdir()
     client.log_metric(run_id, "late", 1.0)  # retry interval not over: queued, not replayed
@@ -507,7 +507,7 @@ def test_cli_status_flush_and_verify(tmp_path: Path, tee_uri: str, mlruns: Path)
 
 
 def test_resolved_through_the_plugin_system(tee_uri: str) -> None:
-    from trackyard.plugins.manager import get_plugin_manager
+    from trackyard.plugins import get_plugin_manager
 
     manager = get_plugin_manager()
     assert manager.resolve("tracking", tee_uri) is TeeTrackingStore

@@ -110,7 +110,7 @@ def trackyard_artifact_repositories() -> Iterable[BackendSpec]:  # type: ignore[
 
 
 @hookspec
-def trackyard_run_context(experiment_id: str) -> Mapping[str, str] | None:  # type: ignore[empty-body]
+def trackyard_run_context(experiment_id: str) -> Mapping[str, str] | None:
     """Supply default tags for a new run.
 
     Results of all plugins are merged in registration order; tags the user passes win.
@@ -126,7 +126,7 @@ def trackyard_run_context(experiment_id: str) -> Mapping[str, str] | None:  # ty
 
 
 @hookspec
-def trackyard_request_headers(uri: str) -> Mapping[str, str] | None:  # type: ignore[empty-body]
+def trackyard_request_headers(uri: str) -> Mapping[str, str] | None:
     """Supply HTTP headers for a REST call to ``uri`` (authentication, tenancy).
 
     Args:

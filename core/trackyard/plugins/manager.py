@@ -1,18 +1,24 @@
-"""Plugin discovery, the scheme tables, conflicts and errors, and the typed hook facade.
+"""Plugin discovery and registration, scheme resolution, and the typed hook facade.
 
 Discovery is lazy: nothing is loaded until a URI is first resolved (or a hook is first
 called). Built-in backends are entry points of the ``trackyard`` group like anyone else's.
+
+Hooks are called through pluggy, one plugin at a time (``pm.hook.<name>`` narrowed to that
+plugin with ``subset_hook_caller``): pluggy applies ``@hookimpl(wrapper=True)`` wrappers and
+call monitoring (``TRACKYARD_TRACE_PLUGINS``) to every call, a plugin that raises is reported
+without stopping the others, and each result is attributed to the plugin that returned it.
+How hook results become scheme tables is in :mod:`trackyard.plugins._specs`; what the errors
+say is in :mod:`trackyard.plugins._messages`.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import logging
 import os
 import threading
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -20,12 +26,16 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from trackyard import config
-from trackyard.errors import (
-    BackendConflictError,
-    PluginLoadError,
-    UnknownSchemeError,
+from trackyard.errors import PluginLoadError
+from trackyard.plugins import _messages, hookspecs
+from trackyard.plugins._specs import (
+    KIND_HOOK,
+    KINDS,
+    Claim,
+    SchemeTables,
+    contenders,
+    specs_from_result,
 )
-from trackyard.plugins import hookspecs
 from trackyard.plugins.hookspecs import BackendSpec, Event
 from trackyard.uri import StoreURI
 
@@ -38,6 +48,7 @@ __all__ = [
     "PluginManager",
     "PluginWarning",
     "get_plugin_manager",
+    "reset_plugin_manager",
 ]
 
 _logger = logging.getLogger("trackyard.plugins")
@@ -45,30 +56,10 @@ _logger = logging.getLogger("trackyard.plugins")
 ENTRY_POINT_GROUP = "trackyard"
 OWN_DISTRIBUTION = "trackyard"
 
-KINDS: tuple[str, ...] = ("tracking", "registry", "artifact")
-_KIND_HOOK = {
-    "tracking": "trackyard_tracking_stores",
-    "registry": "trackyard_registry_stores",
-    "artifact": "trackyard_artifact_repositories",
-}
-_KIND_NOUN = {
-    "tracking": "tracking store",
-    "registry": "model registry store",
-    "artifact": "artifact repository",
-}
-
-# Schemes trackyard knows of but may not have installed: what to install for them.
-_KNOWN_SCHEMES: dict[str, tuple[str, str]] = {
-    "postgresql": ("the PostgreSQL driver", 'pip install "trackyard[postgres]"'),
-    "mysql": ("the MySQL driver", 'pip install "trackyard[mysql]"'),
-    "duckdb": ("the DuckDB plugin", 'pip install "trackyard[duckdb]"'),
-    "http": ("the REST plugin", 'pip install "trackyard[server]"'),
-    "https": ("the REST plugin", 'pip install "trackyard[server]"'),
-    "s3": ("the S3 plugin", 'pip install "trackyard[s3]"'),
-    "gs": ("the GCS plugin", 'pip install "trackyard[gcs]"'),
-    "gcs": ("the GCS plugin", 'pip install "trackyard[gcs]"'),
-    "mlflow-artifacts": ("the REST plugin", 'pip install "trackyard[server]"'),
-}
+# Problems already warned about in this process: a broken plugin is reported once, however
+# many plugin managers (one per reset) or scheme-table rebuilds meet it.
+_reported: set[str] = set()
+_reported_lock = threading.Lock()
 
 
 class PluginWarning(UserWarning):
@@ -97,12 +88,6 @@ class PluginInfo:
         return f"plugin {self.name!r}"
 
 
-@dataclass(frozen=True)
-class _Claim:
-    spec: BackendSpec
-    plugin: str
-
-
 class PluginManager:
     """Loads plugins and answers "which class handles this URI?".
 
@@ -118,10 +103,12 @@ class PluginManager:
         self._lock = threading.RLock()
         self._loaded = False
         self._plugins: dict[str, PluginInfo] = {}
-        self._tables: dict[str, dict[str, list[_Claim]]] | None = None
-        self._fallbacks: dict[str, list[_Claim]] = {}
+        self._tables: SchemeTables | None = None
         self._classes: dict[tuple[str, str], type] = {}
         self._runtime_specs: list[tuple[str, BackendSpec, str]] = []
+        self._untrace: Any = None
+        if os.environ.get("TRACKYARD_TRACE_PLUGINS", "").lower() in ("1", "true", "yes"):
+            self.trace()
 
     # -- loading -----------------------------------------------------------------------------
     def load(self) -> None:
@@ -207,14 +194,17 @@ class PluginManager:
                 name = self._pm.get_name(exc.plugin) or repr(exc.plugin)
                 self._pm.unregister(exc.plugin)
                 info = self._plugins.setdefault(name, PluginInfo(name=name))
-                hint = _misspelling_hint(str(exc))
+                hint = _messages.misspelling_hint(str(exc), _hook_names())
                 self._mark_broken(info, f"implements an unknown hook: {exc}{hint}")
                 self._tables = None
 
     def _mark_broken(self, info: PluginInfo, problem: str) -> None:
         info.error = problem
         message = f"trackyard {info.label} {problem}; its schemes are unavailable."
-        _logger.warning(message)
+        with _reported_lock:
+            if message in _reported:
+                return
+            _reported.add(message)
         warnings.warn(message, PluginWarning, stacklevel=4)
 
     def register(
@@ -258,88 +248,49 @@ class PluginManager:
             self._tables = None
 
     # -- scheme tables -----------------------------------------------------------------------
-    def _build_tables(self) -> dict[str, dict[str, list[_Claim]]]:
+    def _build_tables(self) -> SchemeTables:
         self.load()
         with self._lock:
             if self._tables is not None:
                 return self._tables
-            tables: dict[str, dict[str, list[_Claim]]] = {k: {} for k in KINDS}
-            fallbacks: dict[str, list[_Claim]] = {k: [] for k in KINDS}
-            for info in self._plugins.values():
-                info.schemes = {}
+            tables = SchemeTables()
             for kind in KINDS:
-                caller = getattr(self._pm.hook, _KIND_HOOK[kind])
-                for impl in caller.get_hookimpls():
-                    info = self._plugins.setdefault(
-                        impl.plugin_name, PluginInfo(name=impl.plugin_name)
-                    )
-                    for spec in self._collect_specs(info, kind, impl):
-                        self._add_claim(tables, fallbacks, kind, spec, info.name)
+                hook = KIND_HOOK[kind]
+                for plugin, outcome in self._call_each(hook, {}):
+                    info = self._plugins.setdefault(plugin, PluginInfo(name=plugin))
+                    if isinstance(outcome, Exception):
+                        self._mark_broken(info, f"raised in {hook}(): {outcome!r}")
+                        continue
+                    try:
+                        specs = [s for result in outcome for s in specs_from_result(result, hook)]
+                    except ValueError as exc:
+                        self._mark_broken(info, str(exc))
+                        continue
+                    for spec in specs:
+                        tables.add(kind, spec, plugin)
             for kind, spec, plugin in self._runtime_specs:
-                self._add_claim(tables, fallbacks, kind, spec, plugin)
+                tables.add(kind, spec, plugin)
+            for info in self._plugins.values():
+                info.schemes = tables.schemes_of(info.name)
             self._tables = tables
-            self._fallbacks = fallbacks
             return tables
-
-    def _collect_specs(self, info: PluginInfo, kind: str, impl: Any) -> list[BackendSpec]:
-        hook = _KIND_HOOK[kind]
-        try:
-            result = impl.function()
-        except Exception as exc:
-            self._mark_broken(info, f"raised in {hook}(): {exc!r}")
-            return []
-        if result is None:
-            return []
-        if isinstance(result, BackendSpec):
-            self._mark_broken(
-                info, f"returned one BackendSpec from {hook}(); return a list of them"
-            )
-            return []
-        try:
-            specs = list(result)
-        except TypeError:
-            specs = [result]
-        bad = [s for s in specs if not isinstance(s, BackendSpec)]
-        if bad:
-            self._mark_broken(
-                info,
-                f"returned {type(bad[0]).__name__} from {hook}(); expected an iterable of "
-                "trackyard.plugins.BackendSpec",
-            )
-            return []
-        return specs
-
-    def _add_claim(
-        self,
-        tables: dict[str, dict[str, list[_Claim]]],
-        fallbacks: dict[str, list[_Claim]],
-        kind: str,
-        spec: BackendSpec,
-        plugin: str,
-    ) -> None:
-        claim = _Claim(spec, plugin)
-        info = self._plugins.get(plugin)
-        if spec.fallback:
-            fallbacks[kind].append(claim)
-        for scheme in spec.schemes:
-            claims = tables[kind].setdefault(scheme, [])
-            if not any(c.spec.target == spec.target for c in claims):
-                claims.append(claim)
-            if info is not None:
-                info.schemes.setdefault(kind, [])
-                if scheme not in info.schemes[kind]:
-                    info.schemes[kind].append(scheme)
 
     def schemes(self, kind: str) -> list[str]:
         """The schemes installed for ``kind`` (``"tracking"``, ``"registry"``, ``"artifact"``)."""
         _check_kind(kind)
-        return sorted(self._build_tables()[kind])
+        return self._build_tables().schemes(kind)
 
     def scheme_table(self, kind: str) -> Mapping[str, tuple[str, ...]]:
         """A read-only view: scheme → the plugins that claim it."""
         _check_kind(kind)
-        table = self._build_tables()[kind]
+        table = self._build_tables().claims[kind]
         return MappingProxyType({s: tuple(c.plugin for c in cs) for s, cs in table.items()})
+
+    def backends(self, kind: str) -> list[tuple[str, str, str]]:
+        """``(scheme, target, plugin)`` for every claim of ``kind``, sorted by scheme."""
+        _check_kind(kind)
+        table = self._build_tables().claims[kind]
+        return [(s, c.spec.target, c.plugin) for s, cs in sorted(table.items()) for c in cs]
 
     def plugins(self) -> list[PluginInfo]:
         """Every plugin seen, loaded or broken, with the schemes it contributes."""
@@ -354,13 +305,8 @@ class PluginManager:
         :class:`~trackyard.errors.BackendConflictError`. Other schemes are unaffected.
         """
         _check_kind(kind)
-        table = self._build_tables()[kind]
-        found: dict[str, tuple[str, ...]] = {}
-        for scheme, claims in sorted(table.items()):
-            contenders = _contenders(claims)
-            if contenders:
-                found[scheme] = tuple(c.plugin for c in contenders)
-        return MappingProxyType(found)
+        found = self._build_tables().conflicts(kind)
+        return MappingProxyType({s: tuple(c.plugin for c in cs) for s, cs in found.items()})
 
     # -- resolution --------------------------------------------------------------------------
     def resolve(self, kind: str, uri: str | StoreURI) -> type:
@@ -373,9 +319,7 @@ class PluginManager:
         """
         _check_kind(kind)
         parsed = uri if isinstance(uri, StoreURI) else StoreURI.parse(uri)
-        tables = self._build_tables()
-        claim = self._choose(kind, parsed, tables[kind].get(parsed.backend, []))
-        return self._import(kind, claim, parsed)
+        return self._import(kind, self._choose(kind, parsed), parsed)
 
     def provider(self, kind: str, uri: str | StoreURI) -> PluginInfo:
         """Return the plugin whose backend :meth:`resolve` picks for ``uri``.
@@ -385,112 +329,81 @@ class PluginManager:
         """
         _check_kind(kind)
         parsed = uri if isinstance(uri, StoreURI) else StoreURI.parse(uri)
-        claim = self._choose(kind, parsed, self._build_tables()[kind].get(parsed.backend, []))
+        claim = self._choose(kind, parsed)
         return self._plugins.get(claim.plugin) or PluginInfo(name=claim.plugin)
 
-    def _choose(self, kind: str, uri: StoreURI, claims: list[_Claim]) -> _Claim:
+    def _choose(self, kind: str, uri: StoreURI) -> Claim:
+        tables = self._build_tables()
+        claims = tables.get(kind, uri.backend)
         if len(claims) == 1:
             return claims[0]
         if len(claims) > 1:
-            contenders = _contenders(claims)
-            if not contenders:
+            rivals = contenders(claims)
+            if not rivals:
                 return next(c for c in claims if c.spec.replaces)
-            labels = [self._label(c.plugin) for c in contenders]
-            raise BackendConflictError(
-                f"{len(contenders)} plugins claim the {_KIND_NOUN[kind]} scheme "
-                f"{uri.backend!r}: {' and '.join(labels)}. Uninstall or disable one "
-                "(TRACKYARD_DISABLE_PLUGINS=<name>), or have one declare "
-                "BackendSpec(replaces=True).",
-                scheme=uri.backend,
-                kind=kind,
-                plugins=[c.plugin for c in contenders],
+            raise _messages.conflict_error(
+                kind, uri, [self._label(c.plugin) for c in rivals], [c.plugin for c in rivals]
             )
-        for claim in self._fallbacks.get(kind, []):
+        for claim in tables.fallbacks[kind]:
             cls = self._import(kind, claim, uri)
             accepts = getattr(cls, "accepts_scheme", None)
             if callable(accepts) and accepts(uri.backend):
                 return claim
-        raise self._unknown_scheme(kind, uri)
+        broken = [f"{p.label} {p.error}" for p in self._plugins.values() if p.error]
+        raise _messages.unknown_scheme_error(kind, uri, tables.schemes(kind), broken)
 
-    def _unknown_scheme(self, kind: str, uri: StoreURI) -> UnknownSchemeError:
-        available = self.schemes(kind)
-        close = difflib.get_close_matches(uri.backend, available, n=1, cutoff=0.6)
-        suggestion = close[0] if close else None
-        noun = _KIND_NOUN[kind]
-        msg = (
-            f"no {noun} for scheme {uri.backend!r} in {uri.masked!r}; "
-            f"installed: {', '.join(available) or '(none)'}"
-        )
-        if suggestion:
-            msg += f"; did you mean {suggestion!r}?"
-        known = _KNOWN_SCHEMES.get(uri.backend)
-        if known:
-            msg += f". {uri.backend!r} needs {known[0]}: {known[1]}"
-        broken = [p for p in self._plugins.values() if p.error]
-        if broken:
-            msg += ". Plugins that failed to load: " + "; ".join(
-                f"{p.label} {p.error}" for p in broken
-            )
-        else:
-            msg += " (the plugin for it may not be installed)"
-        return UnknownSchemeError(
-            msg, scheme=uri.backend, kind=kind, available=available, suggestion=suggestion
-        )
-
-    def _import(self, kind: str, claim: _Claim, uri: StoreURI) -> type:
+    def _import(self, kind: str, claim: Claim, uri: StoreURI) -> type:
         key = (kind, claim.spec.target)
         cls = self._classes.get(key)
         if cls is not None:
             return cls
         module_name, _, attr = claim.spec.target.partition(":")
         label = self._label(claim.plugin)
+        noun = _messages.KIND_NOUN[kind]
+
+        def error(message: str) -> PluginLoadError:
+            return PluginLoadError(
+                message, plugin=claim.plugin, distribution=self._distribution(claim.plugin)
+            )
+
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             hint = f" {claim.spec.install_hint}" if claim.spec.install_hint else ""
-            raise PluginLoadError(
-                f"could not import {claim.spec.target!r} for the {_KIND_NOUN[kind]} scheme "
-                f"{uri.backend!r} from {label}: {exc}.{hint}",
-                plugin=claim.plugin,
-                distribution=self._distribution(claim.plugin),
+            raise error(
+                f"could not import {claim.spec.target!r} for the {noun} scheme "
+                f"{uri.backend!r} from {label}: {exc}.{hint}"
             ) from exc
         except Exception as exc:  # the backend module itself failed while being imported
-            raise PluginLoadError(
-                f"importing {module_name!r} for the {_KIND_NOUN[kind]} scheme {uri.backend!r} "
-                f"from {label} raised {exc!r}",
-                plugin=claim.plugin,
-                distribution=self._distribution(claim.plugin),
+            raise error(
+                f"importing {module_name!r} for the {noun} scheme {uri.backend!r} "
+                f"from {label} raised {exc!r}"
             ) from exc
         obj: Any = module
         for part in attr.split("."):
             obj = getattr(obj, part, None)
             if obj is None:
-                raise PluginLoadError(
-                    f"{label} names {claim.spec.target!r} for the {_KIND_NOUN[kind]} scheme "
-                    f"{uri.backend!r}, but module {module_name!r} has no attribute {part!r}",
-                    plugin=claim.plugin,
-                    distribution=self._distribution(claim.plugin),
+                raise error(
+                    f"{label} names {claim.spec.target!r} for the {noun} scheme "
+                    f"{uri.backend!r}, but module {module_name!r} has no attribute {part!r}"
                 )
         base = _base_class(kind)
-        if base is not None and not (isinstance(obj, type) and issubclass(obj, base)):
-            raise PluginLoadError(
-                f"{label} names {claim.spec.target!r} for the {_KIND_NOUN[kind]} scheme "
+        if not (isinstance(obj, type) and issubclass(obj, base)):
+            raise error(
+                f"{label} names {claim.spec.target!r} for the {noun} scheme "
                 f"{uri.backend!r}, but it is not a subclass of "
-                f"{base.__module__}.{base.__qualname__}",
-                plugin=claim.plugin,
-                distribution=self._distribution(claim.plugin),
+                f"{base.__module__}.{base.__qualname__}"
             )
         self._classes[key] = obj
-        return obj  # type: ignore[no-any-return]
+        return obj
 
     def install_hint(self, kind: str, uri: str | StoreURI) -> str | None:
         """The install hint of the backend that would handle ``uri``, if any."""
         parsed = uri if isinstance(uri, StoreURI) else StoreURI.parse(uri)
-        for claim in self._build_tables()[kind].get(parsed.backend, []):
+        for claim in self._build_tables().get(kind, parsed.backend):
             if claim.spec.install_hint:
                 return claim.spec.install_hint
-        known = _KNOWN_SCHEMES.get(parsed.backend)
-        return known[1] if known else None
+        return _messages.install_hint_for(parsed.backend)
 
     def _label(self, plugin: str) -> str:
         info = self._plugins.get(plugin)
@@ -500,18 +413,46 @@ class PluginManager:
         info = self._plugins.get(plugin)
         return info.distribution if info else None
 
-    # -- the typed hook facade -----------------------------------------------------------------
-    def _impls(self, hook: str) -> list[Any]:
-        self.load()
-        # get_hookimpls() lists implementations in registration order, so when results are
-        # merged a later plugin overrides an earlier one.
-        return list(getattr(self._pm.hook, hook).get_hookimpls())
+    # -- calling hooks -------------------------------------------------------------------------
+    def _call_each(
+        self, hook: str, kwargs: Mapping[str, Any]
+    ) -> Iterator[tuple[str, list[Any] | Exception]]:
+        """Call ``hook`` through pluggy once per implementing plugin, in registration order.
 
+        Yields ``(plugin name, results)``, or ``(plugin name, exception)`` when the call
+        raised. Every wrapper (``wrapper=True``) takes part in every call.
+        """
+        self.load()
+        caller = getattr(self._pm.hook, hook)
+        plain = [i for i in caller.get_hookimpls() if not (i.wrapper or i.hookwrapper)]
+        for impl in plain:
+            one = self._pm.subset_hook_caller(hook, [i.plugin for i in plain if i is not impl])
+            try:
+                results = one(**kwargs)
+            except Exception as exc:
+                yield impl.plugin_name, exc
+            else:
+                yield impl.plugin_name, list(results)
+
+    def _results(self, hook: str, **kwargs: Any) -> Iterator[Any]:
+        """The results of ``hook``, plugin by plugin; a plugin that raises is logged, skipped."""
+        for plugin, outcome in self._call_each(hook, kwargs):
+            if isinstance(outcome, Exception):
+                _logger.warning(
+                    "%s raised in %s: %r",
+                    self._label(plugin),
+                    hook,
+                    outcome,
+                    exc_info=outcome,
+                )
+                continue
+            yield from outcome
+
+    # -- the typed hook facade -----------------------------------------------------------------
     def run_context(self, experiment_id: str) -> dict[str, str]:
         """Merged default tags for a new run; a failing plugin is logged and skipped."""
         merged: dict[str, str] = {}
-        for impl in self._impls("trackyard_run_context"):
-            result = self._call_isolated(impl, "trackyard_run_context", experiment_id=experiment_id)
+        for result in self._results("trackyard_run_context", experiment_id=experiment_id):
             if isinstance(result, Mapping):
                 merged.update({str(k): str(v) for k, v in result.items()})
         return merged
@@ -519,8 +460,7 @@ class PluginManager:
     def request_headers(self, uri: str) -> dict[str, str]:
         """Merged HTTP headers for a call to ``uri``; repeated headers are joined by a space."""
         merged: dict[str, str] = {}
-        for impl in self._impls("trackyard_request_headers"):
-            result = self._call_isolated(impl, "trackyard_request_headers", uri=uri)
+        for result in self._results("trackyard_request_headers", uri=uri):
             if isinstance(result, Mapping):
                 for k, v in result.items():
                     merged[k] = f"{merged[k]} {v}" if k in merged else str(v)
@@ -528,51 +468,42 @@ class PluginManager:
 
     def notify(self, event: Event) -> None:
         """Tell every ``trackyard_on_event`` implementation about a committed change."""
-        impls = self._impls("trackyard_on_event")
-        for impl in impls:
-            self._call_isolated(impl, "trackyard_on_event", event=event)
+        for _ in self._results("trackyard_on_event", event=event):
+            pass
 
     def has_event_listeners(self) -> bool:
         """Whether any plugin implements ``trackyard_on_event`` (lets callers skip work)."""
-        return bool(self._impls("trackyard_on_event"))
+        self.load()
+        impls = self._pm.hook.trackyard_on_event.get_hookimpls()
+        return any(not (i.wrapper or i.hookwrapper) for i in impls)
 
     def extend_cli(self, cli: click.Group) -> None:
         """Let plugins add commands to the CLI."""
-        for impl in self._impls("trackyard_cli"):
-            self._call_isolated(impl, "trackyard_cli", cli=cli)
-
-    def _call_isolated(self, impl: Any, hook: str, **kwargs: Any) -> Any:
-        args = {name: kwargs[name] for name in impl.argnames if name in kwargs}
-        try:
-            return impl.function(**args)
-        except Exception as exc:
-            _logger.warning(
-                "%s raised in %s: %r", self._label(impl.plugin_name), hook, exc, exc_info=True
-            )
-            return None
+        for _ in self._results("trackyard_cli", cli=cli):
+            pass
 
     def trace(self, enabled: bool = True) -> None:
         """Log every hook call and result at DEBUG level (``TRACKYARD_TRACE_PLUGINS=1``)."""
         if not enabled:
+            if self._untrace is not None:
+                self._untrace()
+                self._untrace = None
+            return
+        if self._untrace is not None:
             return
 
         def before(hook_name: str, impls: Any, kwargs: Any) -> None:
-            _logger.debug("hook %s(%s) -> %d impls", hook_name, kwargs, len(impls))
+            args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+            plugins = ", ".join(i.plugin_name for i in impls) or "(none)"
+            _logger.debug("hook %s(%s) calls %s", hook_name, args, plugins)
 
         def after(outcome: Any, hook_name: str, impls: Any, kwargs: Any) -> None:
-            _logger.debug("hook %s returned %r", hook_name, outcome.get_result())
+            if outcome.exception is not None:
+                _logger.debug("hook %s raised %r", hook_name, outcome.exception)
+            else:
+                _logger.debug("hook %s returned %r", hook_name, outcome.get_result())
 
-        self._pm.add_hookcall_monitoring(before, after)
-
-
-def _contenders(claims: list[_Claim]) -> list[_Claim]:
-    """The claims on one scheme that conflict; [] when one claim, or one ``replaces``, wins."""
-    if len(claims) <= 1:
-        return []
-    replacing = [c for c in claims if c.spec.replaces]
-    if len(replacing) == 1:
-        return []
-    return replacing or list(claims)
+        self._untrace = self._pm.add_hookcall_monitoring(before, after)
 
 
 def _check_kind(kind: str) -> None:
@@ -584,27 +515,19 @@ def _hook_names() -> list[str]:
     return [n for n in dir(hookspecs) if n.startswith("trackyard_")]
 
 
-def _misspelling_hint(message: str) -> str:
-    for word in message.replace("'", " ").replace('"', " ").split():
-        if word.startswith("trackyard_"):
-            close = difflib.get_close_matches(word, _hook_names(), n=1)
-            if close and close[0] != word:
-                return f" (did you mean {close[0]!r}?)"
-    return ""
-
-
 def _normalize(name: str) -> str:
     return name.lower().replace("_", "-")
 
 
-def _base_class(kind: str) -> type | None:
+def _base_class(kind: str) -> type:
     from trackyard import stores
 
-    return {
+    bases: dict[str, type] = {
         "tracking": stores.TrackingStore,
         "registry": stores.RegistryStore,
         "artifact": stores.ArtifactRepository,
-    }.get(kind)
+    }
+    return bases[kind]
 
 
 _manager: PluginManager | None = None
@@ -617,10 +540,7 @@ def get_plugin_manager() -> PluginManager:
     if _manager is None:
         with _manager_lock:
             if _manager is None:
-                manager = PluginManager()
-                if os.environ.get("TRACKYARD_TRACE_PLUGINS", "").lower() in ("1", "true"):
-                    manager.trace()
-                _manager = manager
+                _manager = PluginManager()
     return _manager
 
 
@@ -629,11 +549,3 @@ def reset_plugin_manager() -> None:
     global _manager
     with _manager_lock:
         _manager = None
-
-
-def iter_backends(kind: str) -> Iterable[tuple[str, str, str]]:
-    """Yield ``(scheme, target, plugin)`` for every claim of ``kind``."""
-    manager = get_plugin_manager()
-    for scheme, claims in sorted(manager._build_tables()[kind].items()):
-        for claim in claims:
-            yield scheme, claim.spec.target, claim.plugin

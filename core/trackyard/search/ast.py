@@ -25,12 +25,19 @@ __all__ = [
 
 
 class SearchKind(str, Enum):
-    """Which search a filter belongs to; each has its own keys and rules."""
+    """Which search a filter belongs to; each has its own keys and rules.
+
+    ``PROMPTS`` is the filter of ``MlflowClient.search_prompts``: the registered-model keys
+    plus MLflow's ``experiment_id = '<id>'`` term. The client turns it into a
+    registered-model search (:meth:`trackyard.search.request.RegisteredModelSearch.parse_prompts`),
+    so stores never receive it.
+    """
 
     RUNS = "runs"
     EXPERIMENTS = "experiments"
     REGISTERED_MODELS = "registered_models"
     MODEL_VERSIONS = "model_versions"
+    PROMPTS = "prompts"
 
 
 class Entity(str, Enum):

@@ -1,7 +1,11 @@
 """The reference semantics of search: filtering, ordering and paging in pure Python.
 
-Every backend must return exactly what these functions return for the same data; the
-file store uses them directly and the conformance kit compares the others against them.
+Every backend must return exactly what these functions return for the same data. Stores
+that keep their data in Python objects (the file store, contrib's memory store) *reuse* them:
+:func:`search_runs_in_memory` and :func:`search_experiments_in_memory` take the candidate
+items and the parsed request (:mod:`trackyard.search.request`) and return the page. Stores
+that compile the AST to a query language (SQL) are a *second implementation* of these
+semantics, and the conformance kit compares their answers with these functions'.
 
 Filtering (:func:`run_matches`, :func:`experiment_matches`):
 
@@ -29,15 +33,17 @@ Filtering (:func:`run_matches`, :func:`experiment_matches`):
   (so ``datasets.name != 'a'`` holds when some input has another name). An input without a
   context tag does not match a ``context`` comparison.
 
-Ordering (:func:`sort_runs`, :func:`sort_experiments`) applies the keys from
-:func:`~trackyard.search.parse_order_by` most significant first. For every key, values that
-are present sort ascending or descending (numbers numerically, strings by code point), then
-come NaN values (metrics only), then missing values, **in both directions**. Items equal on
-every key keep their input order (the effective orders always end with a unique key, so this
-does not arise for complete orders).
+Ordering (:func:`sort_runs`, :func:`sort_experiments`) applies the keys of
+``request.order_by`` (from :func:`~trackyard.search.parse_order_by`) most significant first.
+For every key, values that are present sort ascending or descending (numbers numerically,
+strings by code point), then come NaN values (metrics only), then missing values, **in
+both directions**. Items equal on every key keep their input order (the effective orders
+always end with a unique key, so this does not arise for complete orders).
 
-Paging (:func:`paginate`): a page token carries an offset into the fully ordered result; a
-next token is returned only when items remain after the page.
+Paging (:meth:`~trackyard.search.request.SearchRequest.page`): a page token carries an
+offset into the fully ordered result; a next token is returned only when items remain after
+the page. :func:`paginate` does the same from a page token, for lists that are not searches
+(metric histories).
 """
 
 from __future__ import annotations
@@ -45,13 +51,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from trackyard.entities._tracking import Experiment, PagedList, Run, RunStatus
 from trackyard.errors import ErrorCode, TrackyardError
-from trackyard.search.ast import And, Comparison, Entity, Expr, Op, Or, OrderKey, SearchKind
-from trackyard.search.paging import decode_page_token, encode_page_token, validate_max_results
-from trackyard.search.parser import parse_filter, parse_order_by
+from trackyard.search.ast import And, Comparison, Entity, Expr, Op, Or, OrderKey
+from trackyard.search.paging import decode_page_token, encode_page_token
+
+if TYPE_CHECKING:
+    from trackyard.search.request import ExperimentSearch, RunSearch
 
 __all__ = [
     "DATASET_CONTEXT_TAG",
@@ -416,62 +424,60 @@ def paginate(items: Sequence[T], max_results: int, page_token: str | None) -> Pa
     return PagedList(items[offset:end], token)
 
 
-def search_runs_in_memory(
-    runs: Iterable[Run],
-    filter_string: str | None = None,
-    order_by: Sequence[str] | None = None,
-    max_results: int | None = None,
-    page_token: str | None = None,
-) -> PagedList[Run]:
-    """Filter, order and page ``runs`` as a run search does.
+def search_runs_in_memory(runs: Iterable[Run], request: RunSearch) -> PagedList[Run]:
+    """Return the page of ``runs`` that ``request`` asks for, by the reference semantics.
+
+    A run matches when its experiment is one of ``request.experiment_ids``, its lifecycle
+    stage is one of ``request.view_type``'s and it satisfies ``request.filter``
+    (:func:`run_matches`); matches are ordered by ``request.order_by`` (:func:`sort_runs`)
+    and paged at ``request.offset``. Nothing is parsed: the request already was.
 
     Args:
-        runs: every candidate run (already restricted to the searched experiments and
-            lifecycle stages).
-        filter_string: the search filter, or None.
-        order_by: order_by clauses, or None.
-        max_results: the page size, or None for the default (1000).
-        page_token: the token of the page to return, or None for the first.
+        runs: the candidate runs (a store may pass only those of the searched experiments
+            and stages, or more: the request's scope is applied here either way).
+        request: the parsed search (:class:`~trackyard.search.request.RunSearch`).
 
     Returns:
         One page of matching runs, with the next page's token when more remain.
-
-    Raises:
-        TrackyardError: ``INVALID_PARAMETER_VALUE`` for any invalid argument.
     """
-    expr = parse_filter(filter_string, SearchKind.RUNS)
-    order = parse_order_by(order_by, SearchKind.RUNS)
-    limit = validate_max_results(max_results, SearchKind.RUNS)
-    decode_page_token(page_token)
-    matched = [run for run in runs if run_matches(run, expr)]
-    return paginate(sort_runs(matched, order), limit, page_token)
+    from trackyard.entities import ViewType
+
+    stages = ViewType.to_lifecycle_stages(request.view_type)
+    experiments = frozenset(request.experiment_ids)
+    expr = request.filter
+    matched = [
+        run
+        for run in runs
+        if str(run.info.experiment_id) in experiments
+        and run.info.lifecycle_stage in stages
+        and run_matches(run, expr)
+    ]
+    return request.page(sort_runs(matched, request.order_by))
 
 
 def search_experiments_in_memory(
-    experiments: Iterable[Experiment],
-    filter_string: str | None = None,
-    order_by: Sequence[str] | None = None,
-    max_results: int | None = None,
-    page_token: str | None = None,
+    experiments: Iterable[Experiment], request: ExperimentSearch
 ) -> PagedList[Experiment]:
-    """Filter, order and page ``experiments`` as an experiment search does.
+    """Return the page of ``experiments`` that ``request`` asks for, by the reference semantics.
+
+    An experiment matches when its lifecycle stage is one of ``request.view_type``'s and it
+    satisfies ``request.filter`` (:func:`experiment_matches`); matches are ordered by
+    ``request.order_by`` (:func:`sort_experiments`) and paged at ``request.offset``.
 
     Args:
-        experiments: every candidate experiment (already restricted by view type).
-        filter_string: the search filter, or None.
-        order_by: order_by clauses, or None.
-        max_results: the page size, or None for the default (1000).
-        page_token: the token of the page to return, or None for the first.
+        experiments: the candidate experiments (already restricted by view type, or not).
+        request: the parsed search (:class:`~trackyard.search.request.ExperimentSearch`).
 
     Returns:
         One page of matching experiments, with the next page's token when more remain.
-
-    Raises:
-        TrackyardError: ``INVALID_PARAMETER_VALUE`` for any invalid argument.
     """
-    expr = parse_filter(filter_string, SearchKind.EXPERIMENTS)
-    order = parse_order_by(order_by, SearchKind.EXPERIMENTS)
-    limit = validate_max_results(max_results, SearchKind.EXPERIMENTS)
-    decode_page_token(page_token)
-    matched = [exp for exp in experiments if experiment_matches(exp, expr)]
-    return paginate(sort_experiments(matched, order), limit, page_token)
+    from trackyard.entities import ViewType
+
+    stages = ViewType.to_lifecycle_stages(request.view_type)
+    expr = request.filter
+    matched = [
+        exp
+        for exp in experiments
+        if exp.lifecycle_stage in stages and experiment_matches(exp, expr)
+    ]
+    return request.page(sort_experiments(matched, request.order_by))

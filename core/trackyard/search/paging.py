@@ -34,6 +34,7 @@ DEFAULT_MAX_RESULTS: Mapping[SearchKind, int] = MappingProxyType(
         SearchKind.RUNS: 1000,
         SearchKind.EXPERIMENTS: 1000,
         SearchKind.REGISTERED_MODELS: 100,
+        SearchKind.PROMPTS: 1000,
         SearchKind.MODEL_VERSIONS: 10000,
     }
 )
@@ -44,6 +45,7 @@ MAX_RESULTS_CAP: Mapping[SearchKind, int] = MappingProxyType(
         SearchKind.RUNS: 50000,
         SearchKind.EXPERIMENTS: 50000,
         SearchKind.REGISTERED_MODELS: 1000,
+        SearchKind.PROMPTS: 1000,
         SearchKind.MODEL_VERSIONS: 200000,
     }
 )
@@ -121,7 +123,7 @@ def validate_max_results(max_results: int | None, kind: SearchKind = SearchKind.
     """Check ``max_results`` for a search of ``kind`` and apply the default.
 
     Defaults and caps (default / cap): runs 1000 / 50000, experiments 1000 / 50000,
-    registered models 100 / 1000, model versions 10000 / 200000.
+    registered models 100 / 1000, model versions 10000 / 200000, prompts 1000 / 1000.
 
     Args:
         max_results: what the caller asked for, or None for the kind's default.

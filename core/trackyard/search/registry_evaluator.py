@@ -23,6 +23,7 @@ Deleted versions (stage ``Deleted_Internal``) never match.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from trackyard.entities._tracking import PagedList
 from trackyard.entities.model_registry import (
@@ -32,10 +33,11 @@ from trackyard.entities.model_registry import (
     Stage,
     is_prompt,
 )
-from trackyard.search.ast import And, Comparison, Entity, Expr, Op, OrderKey, SearchKind
-from trackyard.search.evaluator import _TaggedRules, paginate
-from trackyard.search.paging import decode_page_token, validate_max_results
-from trackyard.search.parser import parse_filter, parse_order_by
+from trackyard.search.ast import And, Comparison, Entity, Expr, Op, OrderKey
+from trackyard.search.evaluator import _TaggedRules
+
+if TYPE_CHECKING:
+    from trackyard.search.request import ModelVersionSearch, RegisteredModelSearch
 
 __all__ = [
     "effective_filter",
@@ -182,71 +184,48 @@ def sort_model_versions(
 
 
 def search_registered_models_in_memory(
-    models: Iterable[RegisteredModel],
-    filter_string: str | None = None,
-    order_by: Sequence[str] | None = None,
-    max_results: int | None = None,
-    page_token: str | None = None,
+    models: Iterable[RegisteredModel], request: RegisteredModelSearch
 ) -> PagedList[RegisteredModel]:
-    """Filter, order and page ``models`` as ``search_registered_models`` does.
+    """Return the page of ``models`` that ``request`` asks for, as ``search_registered_models``.
+
+    Prompts are left out unless ``request.filter`` asks for them (:func:`effective_filter`);
+    matches are ordered by ``request.order_by`` and paged at ``request.offset``.
 
     Args:
-        models: every registered model of the store (prompts included; they are left out
-            here unless the filter asks for them).
-        filter_string: the search filter, or None.
-        order_by: order_by clauses, or None (``name ASC``).
-        max_results: the page size, or None for the default (100).
-        page_token: the token of the page to return, or None for the first.
+        models: every registered model of the store, prompts included.
+        request: the parsed search (:class:`~trackyard.search.request.RegisteredModelSearch`).
 
     Returns:
         One page of matching models, with the next page's token when more remain.
-
-    Raises:
-        TrackyardError: ``INVALID_PARAMETER_VALUE`` for any invalid argument.
     """
-    kind = SearchKind.REGISTERED_MODELS
-    expr, prompts = effective_filter(parse_filter(filter_string, kind))
-    order = parse_order_by(order_by, kind)
-    limit = validate_max_results(max_results, kind)
-    decode_page_token(page_token)
+    expr, prompts = effective_filter(request.filter)
     matched = [
         m
         for m in models
         if (prompts or not is_prompt(m.tags)) and registered_model_matches(m, expr)
     ]
-    return paginate(sort_registered_models(matched, order), limit, page_token)
+    return request.page(sort_registered_models(matched, request.order_by))
 
 
 def search_model_versions_in_memory(
-    versions: Iterable[ModelVersion],
-    filter_string: str | None = None,
-    order_by: Sequence[str] | None = None,
-    max_results: int | None = None,
-    page_token: str | None = None,
+    versions: Iterable[ModelVersion], request: ModelVersionSearch
 ) -> PagedList[ModelVersion]:
-    """Filter, order and page ``versions`` as ``search_model_versions`` does.
+    """Return the page of ``versions`` that ``request`` asks for, as ``search_model_versions``.
+
+    Deleted versions never match; versions of prompts are left out unless ``request.filter``
+    asks for prompts; matches are ordered by ``request.order_by`` and paged at
+    ``request.offset``.
 
     Args:
-        versions: every model version of the store (deleted and prompt versions are left
-            out here as the rules say).
-        filter_string: the search filter, or None.
-        order_by: order_by clauses, or None (``last_updated_timestamp DESC, name ASC,
-            version_number DESC``).
-        max_results: the page size, or None for the default (10,000).
-        page_token: the token of the page to return, or None for the first.
+        versions: every model version of the store (deleted and prompt versions included or
+            not: the rules are applied here).
+        request: the parsed search (:class:`~trackyard.search.request.ModelVersionSearch`).
 
     Returns:
         One page of matching versions, with the next page's token when more remain.
-
-    Raises:
-        TrackyardError: ``INVALID_PARAMETER_VALUE`` for any invalid argument.
     """
-    kind = SearchKind.MODEL_VERSIONS
-    expr, prompts = effective_filter(parse_filter(filter_string, kind))
-    order = parse_order_by(order_by, kind)
-    limit = validate_max_results(max_results, kind)
-    decode_page_token(page_token)
+    expr, prompts = effective_filter(request.filter)
     pool = list(versions)
     prompt_models = set() if prompts else {v.name for v in pool if is_prompt(v.tags)}
     matched = [v for v in pool if v.name not in prompt_models and model_version_matches(v, expr)]
-    return paginate(sort_model_versions(matched, order), limit, page_token)
+    return request.page(sort_model_versions(matched, request.order_by))

@@ -5,32 +5,43 @@ The client parses a filter string and order_by clauses once, with the rules of t
 A store compiles :attr:`SearchRequest.filter` (an AST) and :attr:`SearchRequest.order_by` (the
 complete order: the user's keys, then the kind's defaults and tie-breakers) and returns the
 page that starts at :attr:`SearchRequest.offset`. Stores never see filter text and never
-re-parse; conditions the client adds (prompt separation, experiment scoping) arrive as AST
-nodes inside :attr:`SearchRequest.filter`.
+re-parse; conditions the client adds (prompt separation, experiment and name scoping) arrive
+as AST nodes inside :attr:`SearchRequest.filter`.
 
 Build a request from user input with the ``parse`` class methods (every argument is checked
-and every problem is an ``INVALID_PARAMETER_VALUE``), or directly from an AST::
+and every problem is an ``INVALID_PARAMETER_VALUE``, in the order MLflow checks them: page
+size, filter, order, page token), or directly from AST nodes::
 
     req = RunSearch.parse(["1"], "metrics.acc > 0.9", order_by=["metrics.acc DESC"])
     page = store.search_runs(req)
 
-Stores that filter in Python return ``req.page(ordered_matches)``; stores that page in the
-database fetch ``req.max_results + 1`` rows from ``req.offset`` and return
-``req.paged(rows)``.
+    tagged = ExperimentSearch(
+        filter=Comparison(Entity.TAG, "team", Op.EQ, "nlp"), max_results=10, view_type=3
+    )
+
+A request built directly is completed as :meth:`parse` would: its ``order_by`` gets the kind's
+defaults and tie-breakers, and ``max_results`` is checked against the kind's cap.
+
+Stores that filter in Python return ``req.page(ordered_matches)`` (or call the reference
+evaluator, e.g. :func:`trackyard.search.search_runs_in_memory`, which does everything);
+stores that page in a database fetch ``req.max_results + 1`` rows from ``req.offset`` and
+return ``req.paged(rows)``. Callers that walk every page use :meth:`SearchRequest.next_page`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from trackyard.search.ast import And, Expr, OrderKey, SearchKind
+from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.search.ast import And, Comparison, Entity, Expr, Op, Or, OrderKey, SearchKind
 from trackyard.search.paging import (
     decode_page_token,
     encode_page_token,
     validate_max_results,
 )
+from trackyard.search.parser import complete_order
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -54,8 +65,8 @@ class SearchRequest:
 
     Attributes:
         filter: the parsed filter, or None for "everything".
-        order_by: the complete order, most significant key first (never empty once built by
-            :meth:`parse`: the kind's defaults and tie-breakers are appended).
+        order_by: the complete order, most significant key first (never empty: the kind's
+            defaults and tie-breakers are appended on construction).
         max_results: the page size (at least 1, at most the kind's cap).
         offset: how many items of the ordered result come before this page.
     """
@@ -67,6 +78,12 @@ class SearchRequest:
     max_results: int
     offset: int = 0
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "order_by", complete_order(self.kind, tuple(self.order_by)))
+        object.__setattr__(self, "max_results", validate_max_results(self.max_results, self.kind))
+        if isinstance(self.offset, bool) or not isinstance(self.offset, int) or self.offset < 0:
+            raise ValueError(f"A search offset must be an int >= 0, got {self.offset!r}")
+
     # -- building ----------------------------------------------------------------------------
     @classmethod
     def _parsed_common(
@@ -75,15 +92,21 @@ class SearchRequest:
         order_by: Sequence[str] | str | None,
         max_results: int | None,
         page_token: str | None,
-    ) -> dict[str, object]:
+        *,
+        filter_kind: SearchKind | None = None,
+        rewrite: Callable[[Comparison], Expr] | None = None,
+    ) -> dict[str, Any]:
         from trackyard.search.parser import parse_filter, parse_order_by
 
         if isinstance(order_by, str):
             order_by = [order_by]
+        kind = filter_kind or cls.kind
         # checked in the order MLflow checks them: page size, filter, order, token
-        n = validate_max_results(max_results, cls.kind)
-        expr = parse_filter(filter_string, cls.kind)
-        order = parse_order_by(order_by, cls.kind)
+        n = validate_max_results(max_results, kind)
+        expr = parse_filter(filter_string, kind)
+        if expr is not None and rewrite is not None:
+            expr = _map(expr, rewrite)
+        order = parse_order_by(order_by, kind)
         return {
             "filter": expr,
             "order_by": order,
@@ -92,20 +115,18 @@ class SearchRequest:
         }
 
     def and_also(self, *terms: Expr) -> Self:
-        """A copy whose filter also requires every one of ``terms`` (composed as AST nodes)."""
+        """A copy whose filter also requires every one of ``terms`` (composed as AST nodes).
+
+        The result's filter is the existing filter's top-level ``AND`` terms followed by
+        ``terms`` (an ``And`` among them is flattened), as one ``And``; a single term stays
+        bare and no terms at all give None. An ``Or`` stays one term.
+        """
         items: list[Expr] = []
         for expr in (self.filter, *terms):
             if expr is None:
                 continue
             items.extend(expr.items if isinstance(expr, And) else (expr,))
-        combined: Expr | None
-        if not items:
-            combined = None
-        elif len(items) == 1:
-            combined = items[0]
-        else:
-            combined = And(tuple(items))
-        return replace(self, filter=combined)
+        return replace(self, filter=_conjunction(items))
 
     # -- paging ------------------------------------------------------------------------------
     @property
@@ -114,7 +135,10 @@ class SearchRequest:
         return encode_page_token(self.offset) if self.offset else None
 
     def page(self, ordered: Sequence[T]) -> PagedList[T]:
-        """This request's page of the *whole* ordered result ``ordered``."""
+        """This request's page of the *whole* ordered result ``ordered``.
+
+        The page's token is set only when items remain after the page.
+        """
         from trackyard.entities import PagedList
 
         end = self.offset + self.max_results
@@ -134,15 +158,35 @@ class SearchRequest:
             )
         return PagedList(rows, None)
 
+    def next_page(self, page: PagedList[Any]) -> Self | None:
+        """The request for the page after ``page`` (which this request returned), or None.
+
+        Raises:
+            TrackyardError: ``INVALID_PARAMETER_VALUE`` if ``page.token`` is not a page token.
+        """
+        if not page.token:
+            return None
+        return replace(self, offset=decode_page_token(page.token))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunSearch(SearchRequest):
-    """A run search: runs of ``experiment_ids`` in the lifecycle stages of ``view_type``."""
+    """A run search: runs of ``experiment_ids`` in the lifecycle stages of ``view_type``.
+
+    ``experiment_ids`` are strings (ints are converted); duplicates do not repeat runs.
+    """
 
     kind: ClassVar[SearchKind] = SearchKind.RUNS
 
     experiment_ids: tuple[str, ...] = ()
     view_type: int = 1
+
+    def __post_init__(self) -> None:
+        from trackyard.entities import ViewType
+
+        SearchRequest.__post_init__(self)
+        object.__setattr__(self, "experiment_ids", tuple(str(e) for e in self.experiment_ids))
+        ViewType.to_lifecycle_stages(self.view_type)
 
     @classmethod
     def parse(
@@ -154,15 +198,13 @@ class RunSearch(SearchRequest):
         order_by: Sequence[str] | str | None = None,
         page_token: str | None = None,
     ) -> RunSearch:
-        """Check and parse a run search's arguments (ids must already be validated)."""
-        from trackyard.entities import ViewType
+        """Check and parse a run search's arguments (ids must already be validated).
 
-        ViewType.to_lifecycle_stages(view_type)
-        return cls(
-            experiment_ids=tuple(experiment_ids),
-            view_type=view_type,
-            **cls._parsed_common(filter_string, order_by, max_results, page_token),  # type: ignore[arg-type]
-        )
+        The view type is checked last: MLflow never refuses one (an unknown view type finds
+        nothing there), trackyard does.
+        """
+        parts = cls._parsed_common(filter_string, order_by, max_results, page_token)
+        return cls(experiment_ids=tuple(experiment_ids), view_type=view_type, **parts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,6 +215,12 @@ class ExperimentSearch(SearchRequest):
 
     view_type: int = 1
 
+    def __post_init__(self) -> None:
+        from trackyard.entities import ViewType
+
+        SearchRequest.__post_init__(self)
+        ViewType.to_lifecycle_stages(self.view_type)
+
     @classmethod
     def parse(
         cls,
@@ -182,14 +230,9 @@ class ExperimentSearch(SearchRequest):
         order_by: Sequence[str] | str | None = None,
         page_token: str | None = None,
     ) -> ExperimentSearch:
-        """Check and parse an experiment search's arguments."""
-        from trackyard.entities import ViewType
-
-        ViewType.to_lifecycle_stages(view_type)
-        return cls(
-            view_type=view_type,
-            **cls._parsed_common(filter_string, order_by, max_results, page_token),  # type: ignore[arg-type]
-        )
+        """Check and parse an experiment search's arguments (the view type last)."""
+        parts = cls._parsed_common(filter_string, order_by, max_results, page_token)
+        return cls(view_type=view_type, **parts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,7 +254,60 @@ class RegisteredModelSearch(SearchRequest):
         page_token: str | None = None,
     ) -> RegisteredModelSearch:
         """Check and parse a registered-model search's arguments."""
-        return cls(**cls._parsed_common(filter_string, order_by, max_results, page_token))  # type: ignore[arg-type]
+        return cls(**cls._parsed_common(filter_string, order_by, max_results, page_token))
+
+    @classmethod
+    def parse_prompts(
+        cls,
+        filter_string: str | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[str] | str | None = None,
+        page_token: str | None = None,
+    ) -> RegisteredModelSearch:
+        """The registered-model search that ``search_prompts`` runs.
+
+        The filter is parsed with :attr:`SearchKind.PROMPTS` (the registered-model keys plus
+        MLflow's ``experiment_id = '<id>'``). Each ``experiment_id = '<id>'`` comparison, at
+        any depth, becomes ``tags.`mlflow.prompt.experiment_ids` LIKE '%,<id>,%'`` (the tag
+        where MLflow records the experiments a prompt is linked to), and the prompt marker
+        ``tags.`mlflow.prompt.is_prompt` = 'true'`` is put first, so the search asks for
+        prompts (:func:`trackyard.search.filter_asks_for_prompts`).
+
+        Raises:
+            TrackyardError: ``INVALID_PARAMETER_VALUE`` for any invalid argument, including
+                an experiment id that is not a number ("Invalid experiment_id: 'abc'. Must be
+                a numeric value.", as MLflow words it).
+        """
+        from trackyard.entities.model_registry import (
+            IS_PROMPT_TAG_KEY,
+            PROMPT_EXPERIMENT_IDS_TAG_KEY,
+        )
+
+        def scope(c: Comparison) -> Comparison:
+            if c.entity is not Entity.ATTRIBUTE or c.key != "experiment_id":
+                return c
+            experiment_id = str(c.value)
+            if not (experiment_id.isascii() and experiment_id.isdigit()):
+                raise TrackyardError(
+                    f"Invalid experiment_id: {experiment_id!r}. Must be a numeric value.",
+                    ErrorCode.INVALID_PARAMETER_VALUE,
+                )
+            pattern = f"%,{experiment_id},%"
+            return Comparison(
+                Entity.TAG, PROMPT_EXPERIMENT_IDS_TAG_KEY, Op.LIKE, pattern, c.position
+            )
+
+        parts = cls._parsed_common(
+            filter_string,
+            order_by,
+            max_results,
+            page_token,
+            filter_kind=SearchKind.PROMPTS,
+            rewrite=scope,
+        )
+        user = parts.pop("filter")
+        marker = Comparison(Entity.TAG, IS_PROMPT_TAG_KEY, Op.EQ, "true")
+        return cls(**parts).and_also(marker, *(() if user is None else (user,)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,4 +325,23 @@ class ModelVersionSearch(SearchRequest):
         page_token: str | None = None,
     ) -> ModelVersionSearch:
         """Check and parse a model-version search's arguments."""
-        return cls(**cls._parsed_common(filter_string, order_by, max_results, page_token))  # type: ignore[arg-type]
+        return cls(**cls._parsed_common(filter_string, order_by, max_results, page_token))
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _conjunction(items: Sequence[Expr]) -> Expr | None:
+    if not items:
+        return None
+    if len(items) == 1:
+        return items[0]
+    return And(tuple(items))
+
+
+def _map(expr: Expr, fn: Callable[[Comparison], Expr]) -> Expr:
+    """``expr`` with every comparison replaced by ``fn(comparison)``."""
+    if isinstance(expr, Comparison):
+        return fn(expr)
+    if isinstance(expr, And):
+        return And(tuple(_map(item, fn) for item in expr.items))
+    assert isinstance(expr, Or)
+    return Or(tuple(_map(item, fn) for item in expr.items))

@@ -13,9 +13,13 @@ A backend's conformance module subclasses a suite and overrides its fixture::
 Suites: :class:`TrackingStoreSuite` (fixture ``tracking_store``: a fresh, empty store whose
 default artifact root is writable), :class:`RegistryStoreSuite` (fixture ``registry_store``:
 a fresh, empty model registry store; optionally ``tracking_store``) and
-:class:`ArtifactRepositorySuite` (fixture ``artifact_repo_factory``). Tests that need an
-optional capability skip with the reason.
-Needs pytest (``pip install "trackyard[test]"``).
+:class:`ArtifactRepositorySuite` (fixture ``artifact_repo_factory``). A subclass may say which
+class it tests (``covers = "my_backend.store:MyStore"``); every suite checks that its fixture
+builds that class, the one its URI's scheme resolves to. Tests that need an optional
+capability skip with the reason.
+
+:mod:`trackyard.testing.fixtures` isolates each test from trackyard's process-wide state (one
+line in a conftest.py). Needs pytest (``pip install "trackyard[test]"``).
 """
 
 from __future__ import annotations

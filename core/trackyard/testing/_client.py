@@ -17,6 +17,7 @@ def make_client(
     registry_store: RegistryStore | None = None,
     *,
     tracking_uri: str | None = None,
+    registry_uri: str | None = None,
 ) -> MlflowClient:
     """Return an :class:`MlflowClient` that uses the given stores directly (no URI resolution).
 
@@ -26,9 +27,13 @@ def make_client(
         registry_store: the model registry store, or None to resolve it from the registry
             URI as usual.
         tracking_uri: the URI the client reports (default: the tracking store's).
+        registry_uri: the registry URI the client reports (default: the registry store's,
+            else the tracking URI).
     """
     uri = tracking_uri or (store.store_uri if store is not None else None) or "conformance://"
-    registry_uri = (registry_store.store_uri if registry_store is not None else None) or uri
+    registry_uri = (
+        registry_uri or (registry_store.store_uri if registry_store is not None else None) or uri
+    )
     client = MlflowClient(tracking_uri=uri, registry_uri=registry_uri)
     if store is not None:
         client._store = store

@@ -20,8 +20,9 @@ rooted at ``<base>/<subpath>``, where ``<base>`` is a fresh, empty location uniq
             return make
 
 The suite only uses the public contract of :class:`trackyard.stores.ArtifactRepository`, so it
-runs unchanged against local, in-memory and remote backends. Tests for an optional feature
-(``delete_artifacts``) skip, with the reason, when the backend reports FEATURE_DISABLED.
+runs unchanged against local, in-memory and remote backends. Deleting is optional: the tests
+of ``delete_artifacts`` run when the repository declares ``Capabilities(delete_artifacts=True)``;
+otherwise the kit checks that it raises FEATURE_DISABLED and deletes nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import pytest
 
 from trackyard.entities import FileInfo
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.testing._backend import BackendCheck
+from trackyard.testing._client import require_capability
 
 if TYPE_CHECKING:
     from trackyard.stores import ArtifactRepository
@@ -100,13 +103,19 @@ def _expect_code(excinfo: pytest.ExceptionInfo[TrackyardError], code: str) -> No
     )
 
 
-class ArtifactRepositorySuite:
+class ArtifactRepositorySuite(BackendCheck):
     """Mixin test class: the behaviour every :class:`ArtifactRepository` must have.
 
     Override the ``artifact_repo_factory`` fixture (see the module docstring). Tests use the
     ``artifact_repo`` fixture (a repository at the unique base), local scratch directories
     from ``tmp_path_factory``, and nothing else.
     """
+
+    backend_kind = "artifact"
+
+    def _backend_under_test(self, request: pytest.FixtureRequest) -> tuple[object, str | None]:
+        repo = request.getfixturevalue("artifact_repo")
+        return repo, repo.artifact_uri
 
     # -- fixtures -------------------------------------------------------------------------------
     @pytest.fixture
@@ -152,12 +161,8 @@ class ArtifactRepositorySuite:
 
     @staticmethod
     def _delete_or_skip(repo: ArtifactRepository, path: str | None = None) -> None:
-        try:
-            repo.delete_artifacts(path)
-        except TrackyardError as exc:
-            if exc.error_code == ErrorCode.FEATURE_DISABLED:
-                pytest.skip(f"{type(repo).__name__} does not support delete_artifacts: {exc}")
-            raise
+        require_capability(repo, "delete_artifacts")
+        repo.delete_artifacts(path)
 
     # -- listing ----------------------------------------------------------------------------------
     def test_empty_repository_lists_nothing(self, artifact_repo: ArtifactRepository) -> None:
@@ -452,17 +457,27 @@ class ArtifactRepositorySuite:
             "download_artifacts": lambda: artifact_repo.download_artifacts(bad, str(dst_dir)),
             "delete_artifacts": lambda: artifact_repo.delete_artifacts(bad),
         }
+        if operation == "delete_artifacts":
+            require_capability(artifact_repo, "delete_artifacts")
         with pytest.raises(TrackyardError) as excinfo:
             calls[operation]()
-        if operation == "delete_artifacts" and (
-            excinfo.value.error_code == ErrorCode.FEATURE_DISABLED
-        ):
-            pytest.skip(f"{type(artifact_repo).__name__} does not support delete_artifacts")
         _expect_code(excinfo, ErrorCode.INVALID_PARAMETER_VALUE)
         assert artifact_repo.list_artifacts() == []
         assert _local_tree(dst_dir) == {}
 
     # -- deleting ---------------------------------------------------------------------------------
+    def test_delete_without_the_capability_is_refused(
+        self, artifact_repo: ArtifactRepository, src_dir: Path
+    ) -> None:
+        if artifact_repo.capabilities.delete_artifacts:
+            pytest.skip(f"{type(artifact_repo).__name__} declares 'delete_artifacts'")
+        artifact_repo.log_artifact(str(_write(src_dir / "f.txt", "x")))
+        for path in ("f.txt", None):
+            with pytest.raises(TrackyardError) as excinfo:
+                artifact_repo.delete_artifacts(path)
+            _expect_code(excinfo, ErrorCode.FEATURE_DISABLED)
+        assert artifact_repo.list_artifacts() == [FileInfo("f.txt", False, 1)]
+
     def test_delete_file(self, artifact_repo: ArtifactRepository, sample_tree: Path) -> None:
         artifact_repo.log_artifacts(str(sample_tree))
         self._delete_or_skip(artifact_repo, "a/one.txt")
@@ -501,12 +516,8 @@ class ArtifactRepositorySuite:
         run10.write_bytes(b"10", "m/ten.txt")
         assert _remote_tree(run1) == {"m/one.txt": 1}
         assert _remote_tree(run10) == {"m/ten.txt": 2}
-        try:
+        if run1.capabilities.delete_artifacts:
             run1.delete_artifacts()
-        except TrackyardError as exc:
-            if exc.error_code != ErrorCode.FEATURE_DISABLED:
-                raise
-        else:
             assert run1.list_artifacts() == []
         assert _remote_tree(run10) == {"m/ten.txt": 2}
 

@@ -19,10 +19,12 @@ import pytest
 from trackyard import search
 from trackyard.entities import LifecycleStage, Metric, Param, Run, RunTag, ViewType
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.testing._backend import BackendCheck
 from trackyard.testing._client import make_client, require_capability
+from trackyard.testing._processes import TrackingProcessesCheck
 from trackyard.testing.analytics import AnalyticsChecks
 
-__all__ = ["SEARCH_CASES", "TrackingStoreSuite"]
+__all__ = ["EXPERIMENT_SEARCH_CASES", "SEARCH_CASES", "TrackingStoreSuite"]
 
 T0 = 1_700_000_000_000  # a fixed epoch-ms origin so orders are deterministic
 
@@ -47,64 +49,87 @@ def _same_float(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
-# (filter_string, order_by) pairs checked against the evaluator on the search fixture.
-SEARCH_CASES: list[tuple[str, list[str] | None]] = [
-    ("", None),
-    ("", ["metrics.acc DESC"]),
-    ("", ["metrics.acc ASC"]),
-    ("", ["metrics.loss"]),
-    ("", ["params.lr DESC", "start_time ASC"]),
-    ("", ["tags.team"]),
-    ("", ["attributes.run_name"]),
-    ("", ["status DESC"]),
-    ("", ["end_time"]),
-    ("", ["created ASC"]),
-    ("metrics.acc > 0.5", None),
-    ("metrics.acc >= 0.5", ["metrics.acc"]),
-    ("metrics.acc < 0.5", None),
-    ("metrics.acc <= 0.25", None),
-    ("metrics.acc = 0.75", None),
-    ("metrics.acc != 0.75", ["metrics.acc DESC"]),
-    ("metrics.loss > -1e9", None),
-    ("metrics.`val loss` < 10", None),
-    ('metrics."val loss" >= 0', None),
-    ("params.lr = '0.1'", None),
-    ("params.lr != '0.1'", None),
-    ("params.optimizer LIKE 'ad%'", None),
-    ("params.optimizer LIKE 'A%'", None),
-    ("params.optimizer ILIKE 'A%'", None),
-    ("params.optimizer LIKE '_gd'", None),
-    ("params.optimizer IS NULL", None),
-    ("params.optimizer IS NOT NULL", ["params.optimizer"]),
-    ("tags.team = 'vision'", None),
-    ("tags.team != 'vision'", None),
-    ("tags.`mlflow.runName` LIKE 'run-1%'", None),
-    ("tags.team IS NULL", None),
-    ("tags.team ILIKE '%ION'", None),
-    ("attributes.status = 'FINISHED'", None),
-    ("attributes.status != 'RUNNING'", ["start_time ASC"]),
-    ("status = 'FAILED'", None),
-    ("run_name = 'run-03'", None),
-    ("attributes.run_name LIKE 'run-0%'", ["run_name DESC"]),
-    ("`Run name` = 'run-05'", None),
-    ("attributes.user_id = 'alice'", None),
-    ("attributes.start_time > 1700000005000", None),
-    ("created <= 1700000003000", None),
-    ("attributes.end_time > 0", None),
-    ("attributes.artifact_uri LIKE '%artifacts'", None),
-    ("metrics.acc > 0.2 AND params.lr = '0.01'", None),
-    ("metrics.acc > 0.2 and tags.team = 'nlp' AND params.batch = '32'", None),
-    ("metrics.acc > 0.9 OR params.optimizer = 'sgd'", ["metrics.acc DESC"]),
-    ("(metrics.acc > 0.9 OR tags.team = 'nlp') AND params.lr = '0.1'", None),
-    ("metrics.acc > 0.9 OR tags.team = 'nlp' AND params.lr = '0.1'", None),
-    ("tags.team = 'x' OR (status = 'FINISHED' AND metrics.loss < 1)", ["metrics.loss"]),
-    ("params.note LIKE '%;%'", None),
-    ('params.note = "a;b"', None),
+# (filter_string, order_by, needs) checked against the evaluator on the search fixture;
+# ``needs`` names the capability a case requires ("" for none), as in the registry cases.
+SEARCH_CASES: list[tuple[str, list[str] | None, str]] = [
+    ("", None, ""),
+    ("", ["metrics.acc DESC"], ""),
+    ("", ["metrics.acc ASC"], ""),
+    ("", ["metrics.loss"], ""),
+    ("", ["params.lr DESC", "start_time ASC"], ""),
+    ("", ["tags.team"], ""),
+    ("", ["attributes.run_name"], ""),
+    ("", ["status DESC"], ""),
+    ("", ["end_time"], ""),
+    ("", ["created ASC"], ""),
+    ("metrics.acc > 0.5", None, ""),
+    ("metrics.acc >= 0.5", ["metrics.acc"], ""),
+    ("metrics.acc < 0.5", None, ""),
+    ("metrics.acc <= 0.25", None, ""),
+    ("metrics.acc = 0.75", None, ""),
+    ("metrics.acc != 0.75", ["metrics.acc DESC"], ""),
+    ("metrics.loss > -1e9", None, ""),
+    ("metrics.`val loss` < 10", None, ""),
+    ('metrics."val loss" >= 0', None, ""),
+    ("params.lr = '0.1'", None, ""),
+    ("params.lr != '0.1'", None, ""),
+    ("params.optimizer LIKE 'ad%'", None, ""),
+    ("params.optimizer LIKE 'A%'", None, ""),
+    ("params.optimizer ILIKE 'A%'", None, ""),
+    ("params.optimizer LIKE '_gd'", None, ""),
+    ("params.optimizer IS NULL", None, ""),
+    ("params.optimizer IS NOT NULL", ["params.optimizer"], ""),
+    ("tags.team = 'vision'", None, ""),
+    ("tags.team != 'vision'", None, ""),
+    ("tags.`mlflow.runName` LIKE 'run-1%'", None, ""),
+    ("tags.team IS NULL", None, ""),
+    ("tags.team ILIKE '%ION'", None, ""),
+    ("attributes.status = 'FINISHED'", None, ""),
+    ("attributes.status != 'RUNNING'", ["start_time ASC"], ""),
+    ("status = 'FAILED'", None, ""),
+    ("run_name = 'run-03'", None, ""),
+    ("attributes.run_name LIKE 'run-0%'", ["run_name DESC"], ""),
+    ("`Run name` = 'run-05'", None, ""),
+    ("attributes.user_id = 'alice'", None, ""),
+    ("attributes.start_time > 1700000005000", None, ""),
+    ("created <= 1700000003000", None, ""),
+    ("attributes.end_time > 0", None, ""),
+    ("attributes.artifact_uri LIKE '%artifacts'", None, ""),
+    ("metrics.acc > 0.2 AND params.lr = '0.01'", None, ""),
+    ("metrics.acc > 0.2 and tags.team = 'nlp' AND params.batch = '32'", None, ""),
+    ("metrics.acc > 0.9 OR params.optimizer = 'sgd'", ["metrics.acc DESC"], "search_or"),
+    ("(metrics.acc > 0.9 OR tags.team = 'nlp') AND params.lr = '0.1'", None, "search_or"),
+    ("metrics.acc > 0.9 OR tags.team = 'nlp' AND params.lr = '0.1'", None, "search_or"),
+    (
+        "tags.team = 'x' OR (status = 'FINISHED' AND metrics.loss < 1)",
+        ["metrics.loss"],
+        "search_or",
+    ),
+    ("params.note LIKE '%;%'", None, ""),
+    ('params.note = "a;b"', None, ""),
 ]
 
 
-class TrackingStoreSuite(AnalyticsChecks):
+# (filter_string, order_by, needs) for experiment search, on seven experiments (one deleted).
+EXPERIMENT_SEARCH_CASES: list[tuple[str, list[str] | None, str]] = [
+    ("", None, ""),
+    ("name LIKE 'ev-%'", ["name ASC"], ""),
+    ("tags.k = 'a'", None, ""),
+    ("tags.k IS NULL", ["name DESC"], ""),
+    ("name ILIKE 'EV-0%' AND tags.k != 'b'", None, ""),
+    ("tags.k = 'a' OR name = 'ev-00'", ["experiment_id DESC"], "search_or"),
+    ("attribute.creation_time > 0", ["last_update_time DESC"], ""),
+]
+
+
+class TrackingStoreSuite(BackendCheck, TrackingProcessesCheck, AnalyticsChecks):
     """Mixin test class: subclass it and override the ``tracking_store`` fixture."""
+
+    backend_kind = "tracking"
+
+    def _backend_under_test(self, request: pytest.FixtureRequest) -> tuple[object, str | None]:
+        store = request.getfixturevalue("tracking_store")
+        return store, store.store_uri
 
     # -- fixtures --------------------------------------------------------------------------
     @pytest.fixture
@@ -164,6 +189,34 @@ class TrackingStoreSuite(AnalyticsChecks):
     def test_get_missing_experiment(self, client: Any) -> None:
         _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.get_experiment, "987654")
         assert client.get_experiment_by_name("no such experiment") is None
+
+    def test_experiment_ids_are_integers(self, client: Any, exp_id: str) -> None:
+        # Every store numbers experiments, so a name where an id belongs is refused up front
+        # (MLflow's SQL store does the same; its file store would silently find nothing).
+        assert exp_id.isdigit()
+        assert client.get_experiment(int(exp_id)).experiment_id == exp_id
+        assert client.get_experiment(f" 0{exp_id}").experiment_id == exp_id
+        name = client.get_experiment(exp_id).name
+        for call, args in [
+            (client.get_experiment, (name,)),
+            (client.get_experiment, ("abc",)),
+            (client.create_run, ("churn-model",)),
+            (client.set_experiment_tag, ("abc", "k", "v")),
+            (client.delete_experiment, ("abc",)),
+            (client.search_runs, (["churn-model"],)),
+            (client.search_runs, ([exp_id, "abc"],)),
+            (client.search_runs, ("1.5",)),
+        ]:
+            error = _expect(ErrorCode.INVALID_PARAMETER_VALUE, call, *args)
+            assert "Experiment ID must be a valid integer" in error.message
+        _expect(ErrorCode.RESOURCE_DOES_NOT_EXIST, client.get_experiment, "-1")
+        assert client.get_experiment(exp_id).lifecycle_stage == LifecycleStage.ACTIVE
+
+    def test_search_runs_takes_int_experiment_ids(self, client: Any, exp_id: str) -> None:
+        run_id = client.create_run(exp_id).info.run_id
+        assert [r.info.run_id for r in client.search_runs([int(exp_id)])] == [run_id]
+        assert [r.info.run_id for r in client.search_runs(int(exp_id))] == [run_id]
+        assert [r.info.run_id for r in client.search_runs([f"0{exp_id}"])] == [run_id]
 
     @pytest.mark.parametrize("name", ["", "   ", "x" * 501, None, 7])
     def test_bad_experiment_name(self, client: Any, name: Any) -> None:
@@ -239,49 +292,41 @@ class TrackingStoreSuite(AnalyticsChecks):
         )
         assert [e.name for e in by_name] == [f"search-{i}" for i in (5, 4, 3, 2, 1)]
 
-    def test_search_experiments_matches_evaluator_and_pages(self, client: Any) -> None:
+    @pytest.mark.parametrize("filter_string, order_by, needs", EXPERIMENT_SEARCH_CASES)
+    def test_search_experiments_matches_evaluator_and_pages(
+        self, client: Any, filter_string: str, order_by: list[str] | None, needs: str
+    ) -> None:
+        if needs:
+            require_capability(client._store, needs)
         for i in range(7):
             eid = client.create_experiment(f"ev-{i:02d}", tags={"k": "ab"[i % 2]} if i % 3 else {})
             if i == 4:
                 client.delete_experiment(eid)
         everything = list(client.search_experiments(view_type=ViewType.ALL, max_results=50000))
-        cases = [
-            ("", None),
-            ("name LIKE 'ev-%'", ["name ASC"]),
-            ("tags.k = 'a'", None),
-            ("tags.k IS NULL", ["name DESC"]),
-            ("name ILIKE 'EV-0%' AND tags.k != 'b'", None),
-            ("tags.k = 'a' OR name = 'ev-00'", ["experiment_id DESC"]),
-            ("attribute.creation_time > 0", ["last_update_time DESC"]),
-        ]
         for view in (ViewType.ACTIVE_ONLY, ViewType.ALL):
-            stages = ViewType.to_lifecycle_stages(view)
-            pool = [e for e in everything if e.lifecycle_stage in stages]
-            for filter_string, order_by in cases:
-                expected = search.search_experiments_in_memory(
-                    pool, filter_string, order_by, 50000, None
+            expected = search.search_experiments_in_memory(
+                everything,
+                search.ExperimentSearch.parse(view, 50000, filter_string, order_by),
+            )
+            got = client.search_experiments(
+                view_type=view, filter_string=filter_string, order_by=order_by
+            )
+            assert [e.experiment_id for e in got] == [e.experiment_id for e in expected], view
+            paged: list[str] = []
+            token = None
+            while True:
+                page = client.search_experiments(
+                    view_type=view,
+                    filter_string=filter_string,
+                    order_by=order_by,
+                    max_results=2,
+                    page_token=token,
                 )
-                got = client.search_experiments(
-                    view_type=view, filter_string=filter_string, order_by=order_by
-                )
-                assert [e.experiment_id for e in got] == [e.experiment_id for e in expected], (
-                    filter_string,
-                    order_by,
-                )
-                paged, token = [], None
-                while True:
-                    page = client.search_experiments(
-                        view_type=view,
-                        filter_string=filter_string,
-                        order_by=order_by,
-                        max_results=2,
-                        page_token=token,
-                    )
-                    paged.extend(e.experiment_id for e in page)
-                    token = page.token
-                    if not token:
-                        break
-                assert paged == [e.experiment_id for e in expected]
+                paged.extend(e.experiment_id for e in page)
+                token = page.token
+                if not token:
+                    break
+            assert paged == [e.experiment_id for e in expected]
 
     # -- runs ------------------------------------------------------------------------------
     def test_create_run(self, client: Any, exp_id: str) -> None:
@@ -579,8 +624,8 @@ class TrackingStoreSuite(AnalyticsChecks):
     @pytest.mark.parametrize(
         "value, timestamp, step",
         [
-            ("1.0", T0, 0),
-            (True, T0, 0),
+            ("high", T0, 0),
+            ("0x10", T0, 0),
             (None, T0, 0),
             ([1], T0, 0),
             (1.0, -1, 0),
@@ -609,6 +654,19 @@ class TrackingStoreSuite(AnalyticsChecks):
         )
         assert client.get_run(run_id).data.metrics == {}
 
+    def test_numeric_strings_and_bools_are_metric_values(self, client: Any, run_id: str) -> None:
+        # MLflow's client converts with float(): "0.5", " 1e3 ", "nan", True are all accepted
+        client.log_metric(run_id, "s", "0.5", timestamp=T0)
+        client.log_metric(run_id, "flag", True, timestamp=T0)
+        strings: list[Any] = [" 1e3 ", "nan"]
+        client.log_batch(
+            run_id, metrics=[Metric("b", strings[0], T0, 1), Metric("n", strings[1], T0, 0)]
+        )
+        metrics = client.get_run(run_id).data.metrics
+        assert (metrics["s"], metrics["flag"], metrics["b"]) == (0.5, 1.0, 1000.0)
+        assert math.isnan(metrics["n"])
+        assert [m.value for m in client.get_metric_history(run_id, "b")] == [1000.0]
+
     def test_metric_history_many_points(self, client: Any, run_id: str) -> None:
         points = [Metric("long", float(i), T0 + i, i) for i in range(3000)]
         client.log_batch(run_id, metrics=points[:1000])
@@ -621,6 +679,15 @@ class TrackingStoreSuite(AnalyticsChecks):
         assert len(page) == 1000 and page.token
         second = store.get_metric_history(run_id, "long", max_results=1000, page_token=page.token)
         assert second[0].step == 1000
+
+    @pytest.mark.parametrize("max_results", [0, -1, True, 1.5, "10"])
+    def test_metric_history_bad_paging_is_refused(
+        self, client: Any, run_id: str, max_results: Any
+    ) -> None:
+        client.log_metric(run_id, "m", 1.0, step=0)
+        history = client._store.get_metric_history
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, history, run_id, "m", max_results=max_results)
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, history, run_id, "m", page_token="not-a-token")
 
     def test_concurrent_threads_log_to_one_store(self, client: Any, exp_id: str) -> None:
         run_ids = [client.create_run(exp_id).info.run_id for _ in range(2)]
@@ -713,22 +780,16 @@ class TrackingStoreSuite(AnalyticsChecks):
         order_by: list[str] | None,
         view: int = ViewType.ACTIVE_ONLY,
     ) -> list[str]:
-        stages = ViewType.to_lifecycle_stages(view)
-        pool = [
-            r for r in runs if r.info.experiment_id in exp_ids and r.info.lifecycle_stage in stages
-        ]
-        result = search.search_runs_in_memory(pool, filter_string, order_by, 50000, None)
-        return [r.info.run_id for r in result]
+        request = search.RunSearch.parse(exp_ids, filter_string, view, 50000, order_by)
+        return [r.info.run_id for r in search.search_runs_in_memory(runs, request)]
 
-    @pytest.mark.parametrize("filter_string, order_by", SEARCH_CASES)
+    @pytest.mark.parametrize("filter_string, order_by, needs", SEARCH_CASES)
     def test_search_runs_matches_evaluator(
-        self, search_fixture: Any, filter_string: str, order_by: list[str] | None
+        self, search_fixture: Any, filter_string: str, order_by: list[str] | None, needs: str
     ) -> None:
         client, exp_ids, runs = search_fixture
-        if (" OR " in filter_string or "(" in filter_string) and not (
-            client._store.capabilities.search_or
-        ):
-            pytest.skip("store does not declare the 'search_or' capability")
+        if needs:
+            require_capability(client._store, needs)
         expected = self._expected(runs, exp_ids, filter_string, order_by)
         got = client.search_runs(exp_ids, filter_string, order_by=order_by)
         assert [r.info.run_id for r in got] == expected

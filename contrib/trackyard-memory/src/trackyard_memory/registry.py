@@ -21,11 +21,10 @@ MLflow's registry rules, as the conformance kit checks them:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from trackyard import search
+from trackyard import errors, search
 from trackyard.entities import PagedList
 from trackyard.entities.model_registry import (
     ModelVersion,
@@ -35,8 +34,8 @@ from trackyard.entities.model_registry import (
     RegisteredModelTag,
     Stage,
 )
-from trackyard.errors import ErrorCode, TrackyardError
-from trackyard.stores import Capabilities, RegistryStore
+from trackyard.search import ModelVersionSearch, RegisteredModelSearch
+from trackyard.stores import Capabilities, RegistryStore, now_ms
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
 
@@ -47,29 +46,6 @@ _DELETED = Stage.DELETED_INTERNAL
 _REDACTED_SOURCE = "REDACTED-SOURCE-PATH"
 _REDACTED_RUN_ID = "REDACTED-RUN-ID"
 _REDACTED_RUN_LINK = "REDACTED-RUN-LINK"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _model_not_found(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Registered Model with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
-
-
-def _version_not_found(name: str, version: object) -> TrackyardError:
-    return TrackyardError(
-        f"Model Version (name={name}, version={version}) not found",
-        ErrorCode.RESOURCE_DOES_NOT_EXIST,
-    )
-
-
-def _model_exists(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Registered Model (name={name}) already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS
-    )
 
 
 @dataclass
@@ -165,14 +141,7 @@ class MemoryRegistryStore(RegistryStore):
         TrackyardError: INVALID_PARAMETER_VALUE for a malformed ``memory://`` URI.
     """
 
-    capabilities = Capabilities(
-        transactions=True,
-        concurrent_processes=False,
-        search_or=True,
-        concurrent_versions=True,
-        model_registry=True,
-        prompts=True,
-    )
+    capabilities = Capabilities(search_or=True, concurrent_versions=True, prompts=True)
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
         store_uri = store_uri or "memory://"
@@ -200,7 +169,7 @@ class MemoryRegistryStore(RegistryStore):
     def _model(self, name: str) -> _Model:
         model = self._models().get(name)
         if model is None:
-            raise _model_not_found(name)
+            raise errors.registered_model_not_found(name)
         return model
 
     def _version(self, name: str, version: str) -> tuple[_Model, _Version]:
@@ -208,10 +177,10 @@ class MemoryRegistryStore(RegistryStore):
         try:
             number = int(version)
         except (TypeError, ValueError):
-            raise _version_not_found(name, version) from None
+            raise errors.model_version_not_found(name, version) from None
         found = model.versions.get(number)
         if found is None or found.deleted:
-            raise _version_not_found(name, version)
+            raise errors.model_version_not_found(name, version)
         return model, found
 
     # -- registered models -----------------------------------------------------------------
@@ -227,8 +196,8 @@ class MemoryRegistryStore(RegistryStore):
         with self._lock:
             models = self._models()
             if name in models:
-                raise _model_exists(name)
-            now = _now_ms()
+                raise errors.registered_model_exists(name)
+            now = now_ms()
             model = models[name] = _Model(
                 name,
                 now,
@@ -248,7 +217,7 @@ class MemoryRegistryStore(RegistryStore):
             model.description = description
             if deployment_job_id is not None:
                 model.deployment_job_id = deployment_job_id
-            model.updated = _now_ms()
+            model.updated = now_ms()
             return model.entity()
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
@@ -259,8 +228,8 @@ class MemoryRegistryStore(RegistryStore):
             if new_name == name:
                 return model.entity()
             if new_name in models:
-                raise _model_exists(new_name)
-            now = _now_ms()
+                raise errors.registered_model_exists(new_name)
+            now = now_ms()
             del models[name]
             model.name = new_name
             model.updated = now
@@ -276,18 +245,12 @@ class MemoryRegistryStore(RegistryStore):
             del self._models()[name]
 
     def search_registered_models(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
+        self, request: RegisteredModelSearch
     ) -> PagedList[RegisteredModel]:
-        """Return one page of models (prompts left out unless the filter asks for them)."""
+        """Return the page of models ``request`` asks for (prompts only when asked for)."""
         with self._lock:
             pool = [m.entity() for m in self._models().values()]
-        return search.search_registered_models_in_memory(
-            pool, filter_string, order_by, max_results, page_token
-        )
+        return search.search_registered_models_in_memory(pool, request)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         """Return a model with its tags, aliases and newest version per stage."""
@@ -332,7 +295,7 @@ class MemoryRegistryStore(RegistryStore):
             storage_location = version_storage_location(self, source)
             model = self._model(name)
             model.last_number += 1
-            now = _now_ms()
+            now = now_ms()
             version = model.versions[model.last_number] = _Version(
                 number=model.last_number,
                 creation=now,
@@ -355,7 +318,7 @@ class MemoryRegistryStore(RegistryStore):
         with self._lock:
             model, v = self._version(name, version)
             v.description = description
-            v.updated = _now_ms()
+            v.updated = now_ms()
             return model.version_entity(v)
 
     def transition_model_version_stage(
@@ -364,7 +327,7 @@ class MemoryRegistryStore(RegistryStore):
         """Move a version to a stage, optionally archiving the others in that stage."""
         with self._lock:
             model, v = self._version(name, version)
-            now = _now_ms()
+            now = now_ms()
             if archive_existing_versions:
                 for other in model.versions.values():
                     if other is not v and other.stage == stage:
@@ -379,7 +342,7 @@ class MemoryRegistryStore(RegistryStore):
         """Soft-delete a version as MLflow does: redacted, hidden, its aliases removed."""
         with self._lock:
             model, v = self._version(name, version)
-            now = _now_ms()
+            now = now_ms()
             v.stage = _DELETED
             v.updated = now
             v.source = _REDACTED_SOURCE
@@ -401,14 +364,8 @@ class MemoryRegistryStore(RegistryStore):
             _, v = self._version(name, version)
             return v.storage_location or v.source
 
-    def search_model_versions(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[ModelVersion]:
-        """Return one page of versions (deleted and prompt versions left out)."""
+    def search_model_versions(self, request: ModelVersionSearch) -> PagedList[ModelVersion]:
+        """Return the page of versions ``request`` asks for (deleted and prompt versions out)."""
         with self._lock:
             pool = [
                 m.version_entity(v)
@@ -416,9 +373,7 @@ class MemoryRegistryStore(RegistryStore):
                 for v in m.versions.values()
                 if not v.deleted
             ]
-        return search.search_model_versions_in_memory(
-            pool, filter_string, order_by, max_results, page_token
-        )
+        return search.search_model_versions_in_memory(pool, request)
 
     def set_model_version_tag(self, name: str, version: str, tag: ModelVersionTag) -> None:
         """Set (or overwrite) a version tag."""
@@ -448,8 +403,5 @@ class MemoryRegistryStore(RegistryStore):
             model = self._model(name)
             number = model.aliases.get(alias)
             if number is None:
-                raise TrackyardError(
-                    f"Registered model alias {alias} not found.",
-                    ErrorCode.INVALID_PARAMETER_VALUE,
-                )
+                raise errors.alias_not_found(name, alias)
             return model.version_entity(model.versions[number])

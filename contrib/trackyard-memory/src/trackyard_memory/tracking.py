@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,7 +49,9 @@ from trackyard.errors import experiment_not_found as _experiment_not_found
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.errors import not_active as _not_active
 from trackyard.errors import run_not_found as _run_not_found
-from trackyard.stores import Capabilities, TrackingStore, new_run_tags
+from trackyard.search import ExperimentSearch, RunSearch
+from trackyard.stores import Capabilities, TrackingStore, new_run_tags, now_ms
+from trackyard.validation import validate_history_paging
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
 
@@ -61,10 +62,6 @@ DEFAULT_EXPERIMENT_NAME = "Default"
 _RUN_NAME_TAG = "mlflow.runName"
 _ARTIFACTS_FOLDER = "artifacts"
 _TRACKING = "tracking"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _join_uri(base: str, *parts: str) -> str:
@@ -207,7 +204,7 @@ class _TrackingData:
         self.by_name: dict[str, str] = {}
         self.runs: dict[str, _Run] = {}
         self.next_experiment_id = 1
-        now = _now_ms()
+        now = now_ms()
         self.experiments[DEFAULT_EXPERIMENT_ID] = _Experiment(
             experiment_id=DEFAULT_EXPERIMENT_ID,
             name=DEFAULT_EXPERIMENT_NAME,
@@ -245,7 +242,7 @@ class MemoryTrackingStore(TrackingStore):
         TrackyardError: INVALID_PARAMETER_VALUE for a malformed ``memory://`` URI.
     """
 
-    capabilities = Capabilities(transactions=True, concurrent_processes=False, search_or=True)
+    capabilities = Capabilities(transactions=True, search_or=True)
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         store_uri = store_uri or "memory://"
@@ -328,7 +325,7 @@ class MemoryTrackingStore(TrackingStore):
                 raise _experiment_exists(name)
             experiment_id = str(data.next_experiment_id)
             data.next_experiment_id += 1
-            now = _now_ms()
+            now = now_ms()
             data.experiments[experiment_id] = _Experiment(
                 experiment_id=experiment_id,
                 name=name,
@@ -353,25 +350,16 @@ class MemoryTrackingStore(TrackingStore):
             experiment_id = data.by_name.get(experiment_name)
             return None if experiment_id is None else data.experiments[experiment_id].entity()
 
-    def search_experiments(
-        self,
-        view_type: int = ViewType.ACTIVE_ONLY,
-        max_results: int = 1000,
-        filter_string: str | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Experiment]:
-        """Return one page of experiments matching the filter, in order."""
-        stages = ViewType.to_lifecycle_stages(view_type)
+    def search_experiments(self, request: ExperimentSearch) -> PagedList[Experiment]:
+        """Return the page of experiments ``request`` asks for (trackyard's evaluator)."""
+        stages = ViewType.to_lifecycle_stages(request.view_type)
         with self._lock:
             pool = [
                 exp.entity()
                 for exp in self._data().experiments.values()
                 if exp.lifecycle_stage in stages
             ]
-        return search.search_experiments_in_memory(
-            pool, filter_string, order_by, max_results, page_token
-        )
+        return search.search_experiments_in_memory(pool, request)
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Mark an active experiment and its active runs deleted."""
@@ -380,7 +368,7 @@ class MemoryTrackingStore(TrackingStore):
             exp = self._experiment(data, experiment_id)
             if exp.lifecycle_stage != LifecycleStage.ACTIVE:
                 raise _experiment_not_found(experiment_id)
-            now = _now_ms()
+            now = now_ms()
             exp.lifecycle_stage = LifecycleStage.DELETED
             exp.last_update_time = now
             for run_id in exp.run_ids:
@@ -398,7 +386,7 @@ class MemoryTrackingStore(TrackingStore):
             if exp.lifecycle_stage != LifecycleStage.DELETED:
                 raise _experiment_not_found(experiment_id)
             exp.lifecycle_stage = LifecycleStage.ACTIVE
-            exp.last_update_time = _now_ms()
+            exp.last_update_time = now_ms()
             for run_id in exp.run_ids:
                 run = data.runs[run_id]
                 # Runs deleted on their own before the experiment keep their state.
@@ -419,7 +407,7 @@ class MemoryTrackingStore(TrackingStore):
             del data.by_name[exp.name]
             data.by_name[new_name] = exp.experiment_id
             exp.name = new_name
-            exp.last_update_time = _now_ms()
+            exp.last_update_time = now_ms()
 
     def set_experiment_tag(self, experiment_id: str, tag: ExperimentTag) -> None:
         """Set (or overwrite) a tag of an active experiment."""
@@ -495,7 +483,7 @@ class MemoryTrackingStore(TrackingStore):
             run = self._run(self._data(), run_id)
             if run.lifecycle_stage == LifecycleStage.ACTIVE:
                 run.lifecycle_stage = LifecycleStage.DELETED
-                run.deleted_time = _now_ms()
+                run.deleted_time = now_ms()
 
     def restore_run(self, run_id: str) -> None:
         """Restore a deleted run."""
@@ -582,11 +570,7 @@ class MemoryTrackingStore(TrackingStore):
         page_token: str | None = None,
     ) -> PagedList[Metric]:
         """Return the points of one metric ordered by (timestamp, step, value)."""
-        offset = search.decode_page_token(page_token)
-        if max_results is not None and (
-            isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1
-        ):
-            raise _invalid(f"Invalid value {max_results!r} for parameter 'max_results'")
+        offset = validate_history_paging(max_results, page_token)
         with self._lock:
             run = self._run(self._data(), run_id)
             history = run.history.get(metric_key)
@@ -599,21 +583,13 @@ class MemoryTrackingStore(TrackingStore):
     # ---------------------------------------------------------------------------------------
     # Search
 
-    def search_runs(
-        self,
-        experiment_ids: Sequence[str],
-        filter_string: str | None,
-        run_view_type: int,
-        max_results: int = 1000,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Run]:
-        """Return one page of runs, filtered, ordered and paged by trackyard's evaluator."""
-        stages = ViewType.to_lifecycle_stages(run_view_type)
+    def search_runs(self, request: RunSearch) -> PagedList[Run]:
+        """Return the page of runs ``request`` asks for (trackyard's evaluator)."""
+        stages = ViewType.to_lifecycle_stages(request.view_type)
         with self._lock:
             data = self._data()
             pool: list[Run] = []
-            for experiment_id in dict.fromkeys(str(e) for e in experiment_ids):
+            for experiment_id in dict.fromkeys(request.experiment_ids):
                 exp = data.experiments.get(experiment_id)
                 if exp is None:
                     continue
@@ -621,7 +597,7 @@ class MemoryTrackingStore(TrackingStore):
                     run = data.runs[run_id]
                     if run.lifecycle_stage in stages:
                         pool.append(run.entity())
-        return search.search_runs_in_memory(pool, filter_string, order_by, max_results, page_token)
+        return search.search_runs_in_memory(pool, request)
 
     def __repr__(self) -> str:
         return f"MemoryTrackingStore({self.store_uri!r})"

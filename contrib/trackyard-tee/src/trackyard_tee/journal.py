@@ -32,13 +32,13 @@ import contextlib
 import json
 import os
 import threading
-import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.stores import now_ms
 
 try:  # POSIX
     import fcntl
@@ -371,7 +371,7 @@ class SecondaryQueue:
             "args": args,
             "error_code": code,
             "error": str(error),
-            "time": int(time.time() * 1000),
+            "time": now_ms(),
         }
         _append(os.path.join(self.directory, REJECTED), _encode_line(payload), None)
 

@@ -58,6 +58,7 @@ from trackyard.errors import (
     TrackyardError,
     UnknownSchemeError,
 )
+from trackyard.search import Comparison, Entity, ExperimentSearch, Op, RunSearch
 from trackyard.stores import Capabilities, TrackingStore
 from trackyard.uri import mask_credentials
 
@@ -234,7 +235,7 @@ class TeeTrackingStore(TrackingStore):
     capabilities = Capabilities()
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
-        from trackyard.plugins.manager import get_plugin_manager
+        from trackyard.plugins import get_plugin_manager
 
         if not store_uri:
             raise TrackyardError.invalid_parameter_value("A tee store needs a tee: URI")
@@ -260,7 +261,6 @@ class TeeTrackingStore(TrackingStore):
             concurrent_processes=HAS_PROCESS_LOCKS
             and all(c.capabilities.concurrent_processes for c in classes),
             search_or=primary_caps.search_or,
-            datasets=primary_caps.datasets,
         )
 
     @property
@@ -498,9 +498,11 @@ class TeeTrackingStore(TrackingStore):
             return found
         if primary_id != "0":
             tagged = store.search_experiments(
-                view_type=ViewType.ALL,
-                max_results=2,
-                filter_string=f"tags.`{ORIGIN_EXPERIMENT_TAG}` = '{primary_id}'",
+                ExperimentSearch(
+                    filter=Comparison(Entity.TAG, ORIGIN_EXPERIMENT_TAG, Op.EQ, primary_id),
+                    view_type=ViewType.ALL,
+                    max_results=2,
+                )
             )
             if tagged:
                 s.queue.ids.add("e", primary_id, tagged[0].experiment_id)
@@ -532,10 +534,12 @@ class TeeTrackingStore(TrackingStore):
         self, s: _Secondary, store: TrackingStore, experiment_id: str, primary_id: str
     ) -> str | None:
         tagged = store.search_runs(
-            [experiment_id],
-            f"tags.`{ORIGIN_RUN_TAG}` = '{primary_id}'",
-            ViewType.ALL,
-            max_results=2,
+            RunSearch(
+                experiment_ids=(experiment_id,),
+                filter=Comparison(Entity.TAG, ORIGIN_RUN_TAG, Op.EQ, primary_id),
+                view_type=ViewType.ALL,
+                max_results=2,
+            )
         )
         if not tagged:
             return None
@@ -792,22 +796,9 @@ class TeeTrackingStore(TrackingStore):
         """Read from the primary."""
         return self.primary.get_experiment_by_name(experiment_name)
 
-    def search_experiments(
-        self,
-        view_type: int = ViewType.ACTIVE_ONLY,
-        max_results: int = 1000,
-        filter_string: str | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Experiment]:
-        """Search the primary."""
-        return self.primary.search_experiments(
-            view_type=view_type,
-            max_results=max_results,
-            filter_string=filter_string,
-            order_by=order_by,
-            page_token=page_token,
-        )
+    def search_experiments(self, request: ExperimentSearch) -> PagedList[Experiment]:
+        """Search the primary (the request is passed on as it is)."""
+        return self.primary.search_experiments(request)
 
     def get_run(self, run_id: str) -> Run:
         """Read from the primary."""
@@ -825,24 +816,9 @@ class TeeTrackingStore(TrackingStore):
             run_id, metric_key, max_results=max_results, page_token=page_token
         )
 
-    def search_runs(
-        self,
-        experiment_ids: Sequence[str],
-        filter_string: str | None,
-        run_view_type: int,
-        max_results: int = 1000,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Run]:
-        """Search the primary."""
-        return self.primary.search_runs(
-            experiment_ids,
-            filter_string,
-            run_view_type,
-            max_results=max_results,
-            order_by=order_by,
-            page_token=page_token,
-        )
+    def search_runs(self, request: RunSearch) -> PagedList[Run]:
+        """Search the primary (the request is passed on as it is)."""
+        return self.primary.search_runs(request)
 
 
 def _batch(

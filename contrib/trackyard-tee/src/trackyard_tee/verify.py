@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from trackyard.entities import Metric, ViewType
 from trackyard.errors import TrackyardError
+from trackyard.search import ExperimentSearch, RunSearch
 
 from trackyard_tee.store import ORIGIN_EXPERIMENT_TAG
 
@@ -35,13 +36,12 @@ _PAGE = 50000
 
 def _all_experiments(store: TrackingStore) -> list[Experiment]:
     out: list[Experiment] = []
-    token = None
-    while True:
-        page = store.search_experiments(view_type=ViewType.ALL, max_results=_PAGE, page_token=token)
+    request: ExperimentSearch | None = ExperimentSearch(view_type=ViewType.ALL, max_results=_PAGE)
+    while request is not None:
+        page = store.search_experiments(request)
         out.extend(page)
-        token = page.token
-        if not token:
-            return out
+        request = request.next_page(page)
+    return out
 
 
 def _history(store: TrackingStore, run_id: str, key: str) -> list[tuple[bool, float, int, int]]:
@@ -115,17 +115,17 @@ def _compare(
                 diffs.append(f"experiment {pid} {attr}: {mine!r} != {theirs!r}")
         if exp.tags != _without_origin(mirror.tags):
             diffs.append(f"experiment {pid} tags: {exp.tags!r} != {_without_origin(mirror.tags)!r}")
-        token = None
-        while True:
-            page = primary.search_runs([pid], None, ViewType.ALL, _PAGE, None, token)
+        request: RunSearch | None = RunSearch(
+            experiment_ids=(pid,), view_type=ViewType.ALL, max_results=_PAGE
+        )
+        while request is not None:
+            page = primary.search_runs(request)
             for run in page:
                 if max_runs is not None and compared >= max_runs:
                     return diffs
                 compared += 1
                 diffs.extend(_compare_run(tee, s, store, run))
-            token = page.token
-            if not token:
-                break
+            request = request.next_page(page)
     return diffs
 
 

@@ -1,16 +1,19 @@
 """``trackyard models``: list registered models and versions, point aliases at versions.
 
-Registered in :mod:`trackyard.cli` with ``cli.add_command(models)``. Every command takes
+Added to the root group in :mod:`trackyard.cli`. Every command takes
 ``--registry-uri`` (default: the configured registry URI, which defaults to the tracking URI)
 and ``--tracking-uri``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import click
+
+from trackyard.cli._common import client as make_client
+from trackyard.cli._common import fmt_time as _when
+from trackyard.cli._common import table, tracking_uri_option
 
 __all__ = ["models"]
 
@@ -21,31 +24,7 @@ _registry_option = click.option(
     help="Model registry URI (default: $TRACKYARD_REGISTRY_URI, $MLFLOW_REGISTRY_URI, or the "
     "tracking URI).",
 )
-_tracking_option = click.option(
-    "--tracking-uri",
-    default=None,
-    metavar="URI",
-    help="Tracking store URI (default: $TRACKYARD_TRACKING_URI, $MLFLOW_TRACKING_URI, or "
-    "sqlite:///trackyard.db).",
-)
-
-
-def _client(tracking_uri: str | None, registry_uri: str | None) -> Any:
-    from trackyard import MlflowClient
-
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    from trackyard.cli import _table as table
-
-    return table(headers, rows)
-
-
-def _when(ms: int | None) -> str:
-    from trackyard.cli import _fmt_time
-
-    return _fmt_time(ms)
+_tracking_option = tracking_uri_option
 
 
 def _all_pages(call: Any, **kwargs: Any) -> list[Any]:
@@ -72,7 +51,7 @@ def models_list(
     registry_uri: str | None, tracking_uri: str | None, filter_string: str | None
 ) -> None:
     """List registered models (prompts are left out), all pages."""
-    client = _client(tracking_uri, registry_uri)
+    client = make_client(tracking_uri, registry_uri)
     found = _all_pages(
         client.search_registered_models, filter_string=filter_string, max_results=1000
     )
@@ -83,7 +62,7 @@ def models_list(
         rows.append(
             (m.name, newest or "", aliases, _when(m.last_updated_timestamp), m.description or "")
         )
-    click.echo(_table(["name", "newest", "aliases", "updated", "description"], rows))
+    click.echo(table(["name", "newest", "aliases", "updated", "description"], rows))
 
 
 @models.command("versions")
@@ -92,12 +71,13 @@ def models_list(
 @_tracking_option
 def models_versions(name: str, registry_uri: str | None, tracking_uri: str | None) -> None:
     """List the versions of registered model NAME, newest first."""
-    client = _client(tracking_uri, registry_uri)
+    from trackyard.search import Comparison, Entity, Op, format_filter
+
+    client = make_client(tracking_uri, registry_uri)
     client.get_registered_model(name)  # a clear error for a missing model
-    quoted = "'" + name.replace("'", "''") + "'"
     found = _all_pages(
         client.search_model_versions,
-        filter_string=f"name = {quoted}",
+        filter_string=format_filter(Comparison(Entity.ATTRIBUTE, "name", Op.EQ, name)),
         order_by=["version_number DESC"],
         max_results=10000,
     )
@@ -114,7 +94,7 @@ def models_versions(name: str, registry_uri: str | None, tracking_uri: str | Non
         for v in found
     ]
     click.echo(
-        _table(["version", "stage", "status", "aliases", "created", "run id", "source"], rows)
+        table(["version", "stage", "status", "aliases", "created", "run id", "source"], rows)
     )
 
 
@@ -128,7 +108,7 @@ def models_alias(
     name: str, alias: str, version: str, registry_uri: str | None, tracking_uri: str | None
 ) -> None:
     """Point ALIAS of registered model NAME at VERSION (moving it if it is set)."""
-    client = _client(tracking_uri, registry_uri)
+    client = make_client(tracking_uri, registry_uri)
     previous = client.get_registered_model(name).aliases.get(alias)
     client.set_registered_model_alias(name, alias, version)
     moved = f" (was version {previous})" if previous and previous != version else ""

@@ -1,0 +1,87 @@
+"""Per-test isolation of trackyard's process-wide state, for a plugin's test suite.
+
+trackyard keeps a few things per process: the plugin manager (which plugins loaded, with
+which allowlist), the cache of store instances, the ``set_tracking_uri`` /
+``set_registry_uri`` overrides, and the plugin problems it already warned about. A test that
+changes any of them, or an environment variable they are read from, would leak into the next
+test. One line in your ``tests/conftest.py`` gives every test a clean start::
+
+    from trackyard.testing.fixtures import isolation
+
+    trackyard_isolation = isolation("trackyard-mystore")
+
+Each test then runs with ``TRACKYARD_PLUGINS`` allowing trackyard's built-ins and the named
+distributions (and nothing else installed in the environment), without inherited URIs,
+artifact root or plugin switches, and with a fresh plugin manager and an empty store cache;
+all of it is reset again after the test. It works in a suite of its own and in one pytest
+run shared with other suites, since each conftest.py sets it up for its own folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+__all__ = ["ISOLATED_VARIABLES", "isolation", "reset_state"]
+
+#: Environment variables an isolated test starts without (``TRACKYARD_PLUGINS`` is set).
+ISOLATED_VARIABLES: tuple[str, ...] = (
+    "TRACKYARD_TRACKING_URI",
+    "MLFLOW_TRACKING_URI",
+    "TRACKYARD_REGISTRY_URI",
+    "MLFLOW_REGISTRY_URI",
+    "TRACKYARD_ARTIFACT_ROOT",
+    "TRACKYARD_DISABLE_PLUGINS",
+    "TRACKYARD_STRICT_PLUGINS",
+    "TRACKYARD_TRACE_PLUGINS",
+)
+
+
+def reset_state() -> None:
+    """Forget trackyard's process-wide state.
+
+    Closes and forgets cached stores, drops the plugin manager (the next use loads plugins
+    again, reading the environment afresh), forgets which plugin problems were already
+    warned about, and clears the ``set_tracking_uri`` / ``set_registry_uri`` overrides.
+    """
+    from trackyard import config
+    from trackyard.backends import clear_store_cache
+    from trackyard.plugins import manager
+
+    clear_store_cache()
+    manager.reset_plugin_manager()
+    with manager._reported_lock:
+        manager._reported.clear()
+    config.set_tracking_uri(None)
+    config.set_registry_uri(None)
+
+
+def isolation(
+    *distributions: str, builtins: bool = True, name: str = "trackyard_isolation"
+) -> Callable[..., Any]:
+    """Build an autouse fixture that isolates every test of the conftest.py's folder.
+
+    Args:
+        distributions: plugins to load besides trackyard's built-ins: distribution names
+            (``"trackyard-mystore"``) or entry-point names.
+        builtins: also load trackyard's own plugins (SQL, file, fsspec, run context).
+        name: the fixture's name (a conftest.py assigns the result to a variable of any name).
+
+    Returns:
+        The fixture; assign it to a module-level name in a ``conftest.py``.
+    """
+    allowed = ",".join(dict.fromkeys(("trackyard",) * builtins + distributions))
+
+    @pytest.fixture(autouse=True, name=name)
+    def fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        monkeypatch.setenv("TRACKYARD_PLUGINS", allowed)
+        for var in ISOLATED_VARIABLES:
+            monkeypatch.delenv(var, raising=False)
+        reset_state()
+        yield
+        reset_state()
+
+    fixture.__doc__ = f"Isolate trackyard's process-wide state; plugins allowed: {allowed!r}."
+    return fixture

@@ -1,0 +1,380 @@
+"""One SQL database, shared by every store that uses it: engine, transactions, retries, errors.
+
+- **One object per database and process.** :meth:`Database.open` returns the process-wide
+  :class:`Database` of a URL (the tracking and registry stores of one database share its
+  engine and connection pool) and counts its users; the last :meth:`Database.close` disposes
+  of the pool. An in-memory SQLite database lives as long as a store using it is open.
+- **SQLAlchemy supplies the engine** (URL parsing, driver loading, pool) and DDL; statements
+  are hand-written SQL sent through the DB-API cursor (:mod:`trackyard_sql.dialect` has the
+  per-dialect text), because that is where the time goes on hot paths.
+- **Every operation is one transaction** (:meth:`Database.read`, :meth:`Database.write`).
+  Writes and reads retry a few times on deadlocks, serialization failures and SQLite's
+  "database is locked"; what still fails becomes a :class:`~trackyard.errors.TrackyardError`
+  (:meth:`Database.translate`), in plain words for connection problems.
+- **SQLite** runs in WAL mode with ``synchronous=NORMAL`` and a 30 s busy timeout, and write
+  transactions start with ``BEGIN IMMEDIATE`` (the write lock is taken up front, so several
+  processes can write to one file without failing on a lock upgrade).
+- **Fork safety:** the engine forgets its pooled connections when the process id changes, so
+  a child process never uses its parent's connections.
+- **Column widths** learnt at bootstrap (:attr:`Database.layout`) let stores refuse a value
+  wider than its column with the same clear error on every database (SQLite would store it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from trackyard.errors import ErrorCode, PluginLoadError, TrackyardError
+from trackyard.errors import invalid_parameter as _invalid
+from trackyard.uri import mask_credentials
+from trackyard_sql import explain
+from trackyard_sql.bootstrap import Layout, prepare
+from trackyard_sql.dialect import Dialect, sqlite_lower
+
+__all__ = ["Database", "chunks", "fetch_scalar"]
+
+_logger = logging.getLogger("trackyard.sql")
+
+T = TypeVar("T")
+
+_ATTEMPTS = 5
+_INSTALL_HINTS = {
+    "postgresql": 'pip install "trackyard[postgres]"',
+    "mysql": 'pip install "trackyard[mysql]"',
+    "mariadb": 'pip install "trackyard[mysql]"',
+    "mssql": "pip install pyodbc",
+}
+
+_shared: dict[str, Database] = {}
+_shared_lock = threading.Lock()
+
+
+class Database:
+    """A SQL database: its engine, dialect, schema layout and transactions.
+
+    Use :meth:`open` (shared per process) rather than the constructor; a directly
+    constructed database has no :attr:`layout` until :func:`trackyard_sql.bootstrap.prepare`
+    ran on it.
+
+    Args:
+        uri: a SQLAlchemy URL: ``sqlite:///path.db`` (relative paths are made absolute;
+            ``sqlite://`` is in memory), ``postgresql[+driver]://...``,
+            ``mysql[+driver]://...``, ``mssql+pyodbc://...`` (untested).
+
+    Raises:
+        PluginLoadError: the database driver is not installed (the message says what to
+            install).
+        TrackyardError: the URI is not a database URL SQLAlchemy knows.
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.url = _normalize_url(uri)
+        self.engine = _create_engine(self.url, uri)
+        dbapi: Any = self.engine.dialect.dbapi
+        self.integrity_error: type[Exception] = dbapi.IntegrityError
+        self._db_error: type[Exception] = dbapi.Error
+        self._operational_error: type[Exception] = dbapi.OperationalError
+        self.dialect = Dialect(self.engine.dialect.name, dbapi.paramstyle)
+        self.memory = self.dialect.is_sqlite and self.url.database in (None, "", ":memory:")
+        self.layout = Layout()
+        #: Bumped by every write transaction (committed or not): caches of reads key on it.
+        self.write_epoch = 0
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._key = self.url.render_as_string(hide_password=False)
+        self._users = 0
+        self.closed = False
+
+    # -- sharing ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, uri: str) -> Database:
+        """The process's shared database of ``uri``, bootstrapped; call :meth:`close` when done.
+
+        The first open of a database creates MLflow's head schema on a fresh database (see
+        :mod:`trackyard_sql.bootstrap`).
+        """
+        explain.check_sqlite_file(uri)
+        key = _normalize_url(uri).render_as_string(hide_password=False)
+        with _shared_lock:
+            db = _shared.get(key)
+            if db is None or db.closed:
+                db = cls(uri)
+                try:
+                    db.layout = prepare(db)
+                except BaseException:
+                    db.engine.dispose()
+                    raise
+                _shared[key] = db
+            db._users += 1
+            return db
+
+    def close(self) -> None:
+        """Give up one use of the database; the last one disposes of the connection pool."""
+        with _shared_lock:
+            self._users -= 1
+            if self._users > 0:
+                return
+            if _shared.get(self._key) is self:
+                del _shared[self._key]
+            self.closed = True
+        self.engine.dispose()
+
+    @property
+    def masked_uri(self) -> str:
+        """The store URI with its password masked."""
+        return mask_credentials(self.uri)
+
+    # -- transactions ----------------------------------------------------------------------
+    def check_fork(self) -> None:
+        """After ``fork``, forget the parent's pooled connections (never close them: theirs)."""
+        pid = os.getpid()
+        if pid != self._pid:
+            with self._lock:
+                if pid != self._pid:
+                    self.engine.dispose(close=False)
+                    self._pid = pid
+
+    @contextlib.contextmanager
+    def cursor(self, *, write: bool) -> Iterator[Any]:
+        """A DB-API cursor inside one transaction; committed on success, rolled back otherwise."""
+        self.check_fork()
+        lock = self._lock if self.memory else contextlib.nullcontext()
+        with lock:
+            raw = self.engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                try:
+                    if self.dialect.is_sqlite:
+                        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                    yield cur
+                    if write:
+                        raw.commit()
+                    else:
+                        raw.rollback()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        raw.rollback()
+                    raise
+                finally:
+                    with contextlib.suppress(Exception):
+                        cur.close()
+            finally:
+                raw.close()
+
+    def read(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(cursor)`` in a read transaction, retrying on transient conflicts.
+
+        SQLite can refuse even a reader at once (``database is locked``, without waiting
+        for the busy timeout) while another connection switches a new file to WAL mode.
+        """
+        return self.retrying(lambda: self._once(fn, write=False), reads=True)
+
+    def write(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(cursor)`` in a write transaction, retrying on transient conflicts.
+
+        ``fn`` must be safe to run again: it is called afresh for every attempt, and a failed
+        attempt leaves nothing behind.
+        """
+        return self.retrying(lambda: self._once(fn, write=True))
+
+    def _once(self, fn: Callable[[Any], T], *, write: bool) -> T:
+        if not write:
+            with self.cursor(write=False) as cur:
+                return fn(cur)
+        try:
+            with self.cursor(write=True) as cur:
+                return fn(cur)
+        finally:
+            # Caches of this process must not outlive a write, committed or not (SQLite's
+            # data_version misses writes made through the same connection).
+            self.write_epoch += 1
+
+    def retrying(self, attempt: Callable[[], T], *, reads: bool = False) -> T:
+        """Call ``attempt`` until it does not fail transiently; translate the final error."""
+        for n in range(_ATTEMPTS):
+            try:
+                return attempt()
+            except (self._db_error, sa.exc.DBAPIError) as exc:
+                # Readers never race on a duplicate key: their first attempt counts as a retry.
+                if n + 1 < _ATTEMPTS and self.is_transient(exc, n + 1 if reads else n):
+                    _logger.debug("retrying after %s (attempt %d)", exc, n + 1)
+                    time.sleep(min(0.5, 0.01 * 2**n) * (0.5 + random.random()))
+                    continue
+                raise self.translate(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def is_transient(self, exc: Exception, attempt: int) -> bool:
+        """Deadlocks, serialization failures, lock timeouts and (once) duplicate-key races."""
+        if isinstance(exc, sa.exc.DBAPIError):  # raised by the pool, e.g. while connecting
+            if exc.connection_invalidated:
+                return True
+            exc = exc.orig if isinstance(exc.orig, Exception) else exc
+        if isinstance(exc, self.integrity_error):
+            # Maybe a concurrent insert of the same key: one retry sees the row. A conflict
+            # that is still there then is real (e.g. MLflow's case-insensitive MySQL keys).
+            return attempt == 0
+        sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+        if sqlstate in ("40P01", "40001", "55P03"):
+            return True
+        args = getattr(exc, "args", ())
+        if self.dialect.is_mysql and args and args[0] in (1205, 1213):
+            return True
+        text = str(exc).lower()
+        return "database is locked" in text or "deadlock" in text or "database is busy" in text
+
+    def translate(self, exc: Exception) -> TrackyardError:
+        """A TrackyardError for a database error, in plain words when the cause is known."""
+        if isinstance(exc, TrackyardError):
+            return exc
+        if isinstance(exc, (sa.exc.OperationalError, self._operational_error)):
+            known = explain.explain(exc, self.uri)  # unreachable server, bad password ...
+            if known is not None:
+                return TrackyardError(known[1], known[0])
+        if isinstance(exc, sa.exc.DBAPIError):  # from the pool: only the driver's message
+            exc = exc.orig if isinstance(exc.orig, Exception) else exc
+        if isinstance(exc, self.integrity_error):
+            return _invalid(f"The write conflicts with data already in the database: {exc}")
+        return TrackyardError(
+            f"Database error on {self.masked_uri!r}: {exc}", ErrorCode.INTERNAL_ERROR
+        )
+
+    # -- column widths ---------------------------------------------------------------------
+    def check_width(self, table: str, column: str, value: str | None, label: str) -> None:
+        """Refuse a value wider than its column (INVALID_PARAMETER_VALUE naming ``label``)."""
+        if value is None:
+            return
+        limit = self.layout.chars.get((table, column))
+        if limit is not None and len(value) > limit:
+            raise _invalid(
+                f"The {label} is {len(value)} characters long, but the database column "
+                f"{table}.{column} holds at most {limit}: "
+                f"{value[:60]!r}{'...' if len(value) > 60 else ''}"
+            )
+        octets = self.layout.octets.get((table, column))
+        if octets is not None and len(value) * 4 > octets and len(value.encode()) > octets:
+            raise _invalid(
+                f"The {label} is {len(value.encode())} bytes long, but the database column "
+                f"{table}.{column} holds at most {octets} bytes."
+            )
+
+    def __repr__(self) -> str:
+        return f"Database({self.masked_uri!r})"
+
+
+# -- engine ----------------------------------------------------------------------------------
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _normalize_url(store_uri: str) -> sa.engine.URL:
+    try:
+        url = sa.engine.make_url(store_uri)
+    except sa.exc.ArgumentError as exc:
+        raise _invalid(f"Invalid SQL store URI {mask_credentials(store_uri)!r}: {exc}") from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        db = url.database
+        if db and db != ":memory:" and not db.startswith("file:") and not os.path.isabs(db):
+            url = url.set(database=os.path.abspath(db))
+    elif backend == "postgresql" and url.drivername == "postgresql":
+        # Plain postgresql:// means psycopg2 on SQLAlchemy 2.0 and psycopg 3 on 2.1;
+        # use whichever is installed.
+        if _importable("psycopg"):
+            url = url.set(drivername="postgresql+psycopg")
+        elif _importable("psycopg2"):
+            url = url.set(drivername="postgresql+psycopg2")
+    elif (
+        backend == "mysql"
+        and url.drivername == "mysql"
+        and not _importable("MySQLdb")
+        and _importable("pymysql")
+    ):
+        url = url.set(drivername="mysql+pymysql")
+    return url
+
+
+def _create_engine(url: sa.engine.URL, store_uri: str) -> sa.engine.Engine:
+    backend = url.get_backend_name()
+    kwargs: dict[str, Any] = {"pool_reset_on_return": None}
+    if backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            kwargs["poolclass"] = sa.pool.StaticPool
+            kwargs["connect_args"] = {"check_same_thread": False}
+        else:
+            kwargs["pool_size"] = 8
+            kwargs["max_overflow"] = 32
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs["pool_pre_ping"] = True
+        kwargs["pool_size"] = 8
+        kwargs["max_overflow"] = 16
+        if backend in ("mysql", "mariadb"):
+            kwargs["isolation_level"] = "READ COMMITTED"
+            if "charset" not in url.query:
+                url = url.update_query_dict({"charset": "utf8mb4"})
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except ImportError as exc:
+        hint = _INSTALL_HINTS.get(backend)
+        raise PluginLoadError(
+            f"The SQL store for {mask_credentials(store_uri)!r} needs a database driver that "
+            f"is not installed ({exc})." + (f" Install it with: {hint}" if hint else ""),
+            plugin="trackyard_sql",
+        ) from exc
+    except sa.exc.NoSuchModuleError as exc:
+        raise _invalid(f"Unsupported SQL store URI {mask_credentials(store_uri)!r}: {exc}") from exc
+    if backend == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Per-connection SQLite setup: our own transactions, WAL, busy timeout, lower()."""
+    dbapi_connection.isolation_level = None  # we issue BEGIN [IMMEDIATE] ourselves
+    cur = dbapi_connection.cursor()
+    try:
+        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.execute("PRAGMA journal_mode")
+        mode = str(cur.fetchone()[0]).lower()
+        if mode not in ("wal", "memory"):
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        # A 32 MB page cache and checkpoints every ~40 MB of WAL (instead of 2 MB / 4 MB):
+        # large log_batch streams rewrite the same index pages far less often.
+        cur.execute("PRAGMA cache_size = -32768")
+        cur.execute("PRAGMA wal_autocheckpoint = 10000")
+    finally:
+        cur.close()
+    dbapi_connection.create_function("trackyard_lower", 1, sqlite_lower, deterministic=True)
+
+
+# -- small helpers for stores -----------------------------------------------------------------
+
+
+def fetch_scalar(cur: Any, sql: str, params: Sequence[Any]) -> Any:
+    """The first column of the first row of ``sql`` (None when there is no row)."""
+    cur.execute(sql, params)
+    row = cur.fetchone()
+    return None if row is None else row[0]
+
+
+def chunks(items: Sequence[T], size: int) -> Iterable[list[T]]:
+    """``items`` in lists of at most ``size`` (for ``IN (...)`` lists)."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])

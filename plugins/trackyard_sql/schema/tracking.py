@@ -1,0 +1,142 @@
+"""Experiments, runs, metrics, params, tags and dataset inputs: the tables the tracking store uses.
+
+Part of MLflow 3.17.2's head schema (see :mod:`trackyard_sql.schema`), in the notation of
+:mod:`trackyard_sql.schema._ddl`.
+"""
+
+from __future__ import annotations
+
+from trackyard_sql.schema._ddl import TableSpec, table
+
+__all__ = ["TABLES"]
+
+TABLES: tuple[TableSpec, ...] = (
+    table(
+        "experiments",
+        "experiment_id INTEGER NOT NULL AUTOINCREMENT",
+        "name VARCHAR(256) NOT NULL",
+        "artifact_location VARCHAR(256)",
+        "lifecycle_stage VARCHAR(32)",
+        "creation_time BIGINT",
+        "last_update_time BIGINT",
+        "workspace VARCHAR(63) NOT NULL DEFAULT 'default'",
+        "PRIMARY KEY experiment_pk (experiment_id)",
+        "UNIQUE uq_experiments_workspace_name (workspace, name)",
+        "INDEX idx_experiments_workspace (workspace)",
+        "INDEX idx_experiments_workspace_creation_time (workspace, creation_time)",
+        "CHECK experiments_lifecycle_stage (lifecycle_stage IN ('active', 'deleted'))",
+    ),
+    table(
+        "experiment_tags",
+        "key VARCHAR(250) NOT NULL",
+        "value MEDIUMTEXT",
+        "experiment_id INTEGER NOT NULL",
+        "PRIMARY KEY experiment_tag_pk (key, experiment_id)",
+        "FOREIGN KEY (experiment_id) REFERENCES experiments (experiment_id)",
+    ),
+    table(
+        "runs",
+        "run_uuid VARCHAR(32) NOT NULL",
+        "name VARCHAR(250)",
+        "source_type VARCHAR(20)",
+        "source_name VARCHAR(500)",
+        "entry_point_name VARCHAR(50)",
+        "user_id VARCHAR(256)",
+        "status VARCHAR(9)",
+        "start_time BIGINT",
+        "end_time BIGINT",
+        "source_version VARCHAR(50)",
+        "lifecycle_stage VARCHAR(20)",
+        "artifact_uri VARCHAR(200)",
+        "experiment_id INTEGER",
+        "deleted_time BIGINT",
+        "PRIMARY KEY run_pk (run_uuid)",
+        "FOREIGN KEY (experiment_id) REFERENCES experiments (experiment_id)",
+        "CHECK runs_lifecycle_stage (lifecycle_stage IN ('active', 'deleted'))",
+        "CHECK source_type (source_type IN ('NOTEBOOK', 'JOB', 'LOCAL', 'UNKNOWN', 'PROJECT'))",
+        "CHECK (status IN ('SCHEDULED', 'FAILED', 'FINISHED', 'RUNNING', 'KILLED'))",
+    ),
+    table(
+        "tags",
+        "key VARCHAR(250) NOT NULL",
+        "value VARCHAR(8000)",
+        "run_uuid VARCHAR(32) NOT NULL",
+        "PRIMARY KEY tag_pk (key, run_uuid)",
+        "FOREIGN KEY (run_uuid) REFERENCES runs (run_uuid)",
+        "INDEX index_tags_run_uuid (run_uuid)",
+    ),
+    table(
+        "params",
+        "key VARCHAR(250) NOT NULL",
+        "value VARCHAR(8000) NOT NULL",
+        "run_uuid VARCHAR(32) NOT NULL",
+        "PRIMARY KEY param_pk (key, run_uuid)",
+        "FOREIGN KEY (run_uuid) REFERENCES runs (run_uuid)",
+        "INDEX index_params_run_uuid (run_uuid)",
+    ),
+    table(
+        "metrics",
+        "key VARCHAR(250) NOT NULL",
+        "value DOUBLE NOT NULL",
+        "timestamp BIGINT NOT NULL",
+        "run_uuid VARCHAR(32) NOT NULL",
+        "step BIGINT NOT NULL DEFAULT '0'",
+        "is_nan BOOLEAN NOT NULL DEFAULT '0'",
+        "PRIMARY KEY metric_pk (key, timestamp, step, run_uuid, value, is_nan)",
+        "FOREIGN KEY (run_uuid) REFERENCES runs (run_uuid)",
+        "INDEX index_metrics_run_uuid (run_uuid)",
+        "INDEX index_metrics_run_uuid_key_step (run_uuid, key, step)",
+        "sqlite, mysql: CHECK (is_nan IN (0, 1))",
+        "mysql: CHECK (is_nan IN (0, 1))",
+    ),
+    table(
+        "latest_metrics",
+        "key VARCHAR(250) NOT NULL",
+        "value DOUBLE NOT NULL",
+        "timestamp BIGINT",
+        "step BIGINT NOT NULL",
+        "is_nan BOOLEAN NOT NULL",
+        "run_uuid VARCHAR(32) NOT NULL",
+        "PRIMARY KEY latest_metric_pk (key, run_uuid)",
+        "FOREIGN KEY (run_uuid) REFERENCES runs (run_uuid)",
+        "INDEX index_latest_metrics_run_uuid (run_uuid)",
+        "sqlite, mysql: CHECK (is_nan IN (0, 1))",
+    ),
+    table(
+        "datasets",
+        "dataset_uuid VARCHAR(36) NOT NULL",
+        "experiment_id INTEGER NOT NULL",
+        "name VARCHAR(500) NOT NULL",
+        "digest VARCHAR(36) NOT NULL",
+        "dataset_source_type VARCHAR(36) NOT NULL",
+        "dataset_source TEXT NOT NULL",
+        "dataset_schema MEDIUMTEXT",
+        "dataset_profile MEDIUMTEXT",
+        "PRIMARY KEY dataset_pk (experiment_id, name, digest)",
+        "FOREIGN KEY fk_datasets_experiment_id_experiments (experiment_id) REFERENCES "
+        "experiments (experiment_id) ON DELETE CASCADE",
+        "INDEX index_datasets_dataset_uuid (dataset_uuid)",
+        "INDEX index_datasets_experiment_id_dataset_source_type (experiment_id, "
+        "dataset_source_type)",
+    ),
+    table(
+        "inputs",
+        "input_uuid VARCHAR(36) NOT NULL",
+        "source_type VARCHAR(36) NOT NULL",
+        "source_id VARCHAR(36) NOT NULL",
+        "destination_type VARCHAR(36) NOT NULL",
+        "destination_id VARCHAR(36) NOT NULL",
+        "step BIGINT NOT NULL DEFAULT '0'",
+        "PRIMARY KEY inputs_pk (source_type, source_id, destination_type, destination_id)",
+        "INDEX index_inputs_destination_type_destination_id_source_type (destination_type, "
+        "destination_id, source_type)",
+        "INDEX index_inputs_input_uuid (input_uuid)",
+    ),
+    table(
+        "input_tags",
+        "input_uuid VARCHAR(36) NOT NULL",
+        "name VARCHAR(255) NOT NULL",
+        "value VARCHAR(500) NOT NULL",
+        "PRIMARY KEY input_tags_pk (input_uuid, name)",
+    ),
+)
