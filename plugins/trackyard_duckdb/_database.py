@@ -163,7 +163,7 @@ class Database:
         self._cursors: dict[int, Any] = {}
         self._cursor_lock = threading.Lock()
         self._counters: dict[str, int] = {}
-        self._pending: list[Callable[[], None]] | None = None
+        self._pending: list[Callable[[], object]] | None = None
         #: What writers remember between transactions (see :meth:`after_commit`). It stays
         #: true because this process is the only one that can write the database.
         self.memo: dict[str, Any] = {}
@@ -268,9 +268,9 @@ class Database:
                 callback()
         return result
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
+    def after_commit(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` when the current write transaction commits (e.g. to update
-        :attr:`memo`); it is dropped if the transaction fails."""
+        :attr:`memo`; its result is ignored); it is dropped if the transaction fails."""
         if self._pending is None:
             raise RuntimeError("after_commit() outside a write transaction")
         self._pending.append(callback)

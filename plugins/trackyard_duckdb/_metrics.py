@@ -260,8 +260,8 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
             [run_key, missing],
         )
         found = [(row[0], tuple(row[1:])) for row in cur.fetchall()]
-        cache.put(run_key, found)  # type: ignore[arg-type]  # committed rows: stay true
-        existing.update(found)  # type: ignore[arg-type]
+        cache.put(run_key, found)  # committed rows: stay true
+        existing.update(found)
     new_series: list[tuple[Any, ...]] = []
     updates: list[SeriesRow] = []
     chunks: list[tuple[Any, ...]] = []
