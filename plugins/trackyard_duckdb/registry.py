@@ -19,7 +19,6 @@ the same URI. MLflow's registry rules, as the conformance kit checks them:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +32,13 @@ from trackyard.entities.model_registry import (
     RegisteredModelTag,
     Stage,
 )
-from trackyard.errors import ErrorCode, TrackyardError
-from trackyard.stores import Capabilities, RegistryStore
+from trackyard.errors import (
+    alias_not_found,
+    model_version_not_found,
+    registered_model_exists,
+    registered_model_not_found,
+)
+from trackyard.stores import Capabilities, RegistryStore, now_ms
 from trackyard_duckdb import _registry_search
 from trackyard_duckdb._database import Database, open_database, parse_location
 
@@ -57,29 +61,6 @@ _VERSION_COLUMNS = (
     "v.status_message, v.run_link, v.model_id, v.storage_location"
 )
 _VERSION_FROM = "model_versions v JOIN registered_models m ON m.model_key = v.model_key"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _model_not_found(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Registered Model with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
-
-
-def _version_not_found(name: str, version: object) -> TrackyardError:
-    return TrackyardError(
-        f"Model Version (name={name}, version={version}) not found",
-        ErrorCode.RESOURCE_DOES_NOT_EXIST,
-    )
-
-
-def _model_exists(name: str) -> TrackyardError:
-    return TrackyardError(
-        f"Registered Model (name={name}) already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS
-    )
 
 
 def _version_number(version: object) -> int | None:
@@ -137,7 +118,7 @@ class DuckDBRegistryStore(RegistryStore):
         cur.execute("SELECT model_key FROM registered_models WHERE name = ?", [name])
         row = cur.fetchone()
         if row is None:
-            raise _model_not_found(name)
+            raise registered_model_not_found(name)
         return int(row[0])
 
     def _version_key(self, cur: Any, name: str, version: object) -> tuple[int, int]:
@@ -152,7 +133,7 @@ class DuckDBRegistryStore(RegistryStore):
             )
             if cur.fetchone()[0]:
                 return model_key, number
-        raise _version_not_found(name, version)
+        raise model_version_not_found(name, version)
 
     def _versions(self, cur: Any, keys: Sequence[tuple[int, int]]) -> list[ModelVersion]:
         """The versions ``keys`` with their tags and aliases, in that order."""
@@ -276,9 +257,9 @@ class DuckDBRegistryStore(RegistryStore):
         def create(cur: Any) -> RegisteredModel:
             cur.execute("SELECT count(*) FROM registered_models WHERE name = ?", [name])
             if cur.fetchone()[0]:
-                raise _model_exists(name)
+                raise registered_model_exists(name)
             model_key = self._db.next_key(cur, "registered_models", "model_key")
-            now = _now_ms()
+            now = now_ms()
             cur.execute(
                 f"INSERT INTO registered_models ({_MODEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 [model_key, name, now, now, description, deployment_job_id],
@@ -303,7 +284,7 @@ class DuckDBRegistryStore(RegistryStore):
             cur.execute(
                 "UPDATE registered_models SET description = ?, last_updated_timestamp = ?, "
                 "deployment_job_id = coalesce(?, deployment_job_id) WHERE model_key = ?",
-                [description, _now_ms(), deployment_job_id, model_key],
+                [description, now_ms(), deployment_job_id, model_key],
             )
             return self._models(cur, [model_key])[0]
 
@@ -317,8 +298,8 @@ class DuckDBRegistryStore(RegistryStore):
             if new_name != name:
                 cur.execute("SELECT count(*) FROM registered_models WHERE name = ?", [new_name])
                 if cur.fetchone()[0]:
-                    raise _model_exists(new_name)
-                now = _now_ms()
+                    raise registered_model_exists(new_name)
+                now = now_ms()
                 cur.execute(
                     "UPDATE registered_models SET name = ?, last_updated_timestamp = ? "
                     "WHERE model_key = ?",
@@ -435,7 +416,7 @@ class DuckDBRegistryStore(RegistryStore):
                 [model_key],
             )
             number = int(cur.fetchone()[0]) + 1
-            now = _now_ms()
+            now = now_ms()
             cur.execute(
                 "INSERT INTO model_versions (model_key, version, creation_timestamp, "
                 "last_updated_timestamp, description, current_stage, source, run_id, run_link, "
@@ -479,7 +460,7 @@ class DuckDBRegistryStore(RegistryStore):
             cur.execute(
                 "UPDATE model_versions SET description = ?, last_updated_timestamp = ? "
                 "WHERE model_key = ? AND version = ?",
-                [description, _now_ms(), *key],
+                [description, now_ms(), *key],
             )
             return self._versions(cur, [key])[0]
 
@@ -492,7 +473,7 @@ class DuckDBRegistryStore(RegistryStore):
 
         def transition(cur: Any) -> ModelVersion:
             model_key, number = self._version_key(cur, name, version)
-            now = _now_ms()
+            now = now_ms()
             if archive_existing_versions:
                 cur.execute(
                     "UPDATE model_versions SET current_stage = ?, last_updated_timestamp = ? "
@@ -517,7 +498,7 @@ class DuckDBRegistryStore(RegistryStore):
 
         def delete(cur: Any) -> None:
             model_key, number = self._version_key(cur, name, version)
-            now = _now_ms()
+            now = now_ms()
             cur.execute(
                 "UPDATE model_versions SET current_stage = ?, last_updated_timestamp = ?, "
                 "source = ?, run_id = ?, run_link = ?, description = NULL, user_id = NULL, "
@@ -646,10 +627,7 @@ class DuckDBRegistryStore(RegistryStore):
             )
             row = cur.fetchone()
             if row is None:
-                raise TrackyardError(
-                    f"Registered model alias {alias} not found.",
-                    ErrorCode.INVALID_PARAMETER_VALUE,
-                )
+                raise alias_not_found(name, alias)
             return self._versions(cur, [(model_key, int(row[0]))])[0]
 
         return self._db.read(get)

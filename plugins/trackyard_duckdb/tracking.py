@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -50,7 +49,7 @@ from trackyard.errors import invalid_parameter as _invalid
 from trackyard.errors import not_active as _not_active
 from trackyard.errors import run_not_found as _run_not_found
 from trackyard.search import decode_page_token, encode_page_token
-from trackyard.stores import Capabilities, TrackingStore, new_run_tags
+from trackyard.stores import Capabilities, TrackingStore, new_run_tags, now_ms
 from trackyard_duckdb import _metrics, _runs, _search
 from trackyard_duckdb._database import Database, open_database, parse_location
 from trackyard_duckdb._state import RunState, run_states
@@ -75,10 +74,6 @@ HISTORY_SQL = (
     f"WHERE series_key = ?) ORDER BY {_metrics.history_order()}"
 )
 _EXPERIMENT_COLUMNS = ", ".join(_search.EXPERIMENT_COLUMNS)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _join_uri(base: str, *parts: str) -> str:
@@ -164,7 +159,7 @@ class DuckDBTrackingStore(TrackingStore):
             )
             if cur.fetchone()[0]:
                 return
-            now = _now_ms()
+            now = now_ms()
             location = _join_uri(str(self.artifact_uri), str(DEFAULT_EXPERIMENT_ID))
             cur.execute(
                 f"INSERT INTO experiments ({_EXPERIMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
@@ -236,7 +231,7 @@ class DuckDBTrackingStore(TrackingStore):
             if self._name_taken(cur, name):
                 raise _experiment_exists(name)
             eid = self._db.next_key(cur, "experiments", "experiment_id")
-            now = _now_ms()
+            now = now_ms()
             cur.execute(
                 f"INSERT INTO experiments ({_EXPERIMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 [
@@ -306,7 +301,7 @@ class DuckDBTrackingStore(TrackingStore):
             row = self._experiment_row(cur, experiment_id)
             if row[3] != LifecycleStage.ACTIVE:
                 raise _experiment_not_found(experiment_id)
-            now = _now_ms()
+            now = now_ms()
             cur.execute(
                 "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? "
                 "WHERE experiment_id = ?",
@@ -332,7 +327,7 @@ class DuckDBTrackingStore(TrackingStore):
             cur.execute(
                 "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? "
                 "WHERE experiment_id = ?",
-                [LifecycleStage.ACTIVE, _now_ms(), row[0]],
+                [LifecycleStage.ACTIVE, now_ms(), row[0]],
             )
             cur.execute(
                 "UPDATE runs SET lifecycle_stage = ?, deleted_time = NULL, "
@@ -356,7 +351,7 @@ class DuckDBTrackingStore(TrackingStore):
                 raise _experiment_exists(new_name)
             cur.execute(
                 "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
-                [new_name, _now_ms(), row[0]],
+                [new_name, now_ms(), row[0]],
             )
 
         self._db.write(rename)
@@ -523,7 +518,7 @@ class DuckDBTrackingStore(TrackingStore):
                 cur.execute(
                     "UPDATE runs SET lifecycle_stage = ?, deleted_time = ?, "
                     "deleted_with_experiment = FALSE WHERE run_key = ?",
-                    [LifecycleStage.DELETED, _now_ms(), row[0]],
+                    [LifecycleStage.DELETED, now_ms(), row[0]],
                 )
                 self._forget_runs(run_id)
 
