@@ -18,6 +18,7 @@ from trackyard import config, validation
 from trackyard._analytics_client import AnalyticsClientMixin
 from trackyard._names import generate_run_name
 from trackyard._registry_client import RegistryClientMixin
+from trackyard.clock import now_ms
 from trackyard.entities import (
     Experiment,
     ExperimentTag,
@@ -31,7 +32,6 @@ from trackyard.entities import (
     ViewType,
 )
 from trackyard.errors import ErrorCode, TrackyardError, local_path_error
-from trackyard.stores import now_ms
 
 if TYPE_CHECKING:
     from trackyard.stores import ArtifactRepository, TrackingStore

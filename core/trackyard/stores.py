@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 import posixpath
-import tempfile
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
+from trackyard.clock import now_ms
 from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
@@ -87,11 +86,6 @@ class Capabilities:
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
         return [f.name for f in fields(self) if getattr(self, f.name)]
-
-
-def now_ms() -> int:
-    """The current time in epoch milliseconds, as MLflow stores times."""
-    return int(time.time() * 1000)
 
 
 def new_run_tags(tags: Sequence[RunTag] | None, run_name: str | None) -> tuple[dict[str, str], str]:
@@ -468,6 +462,8 @@ class ArtifactRepository(ABC):
 
         artifact_file = validate_artifact_path(artifact_file, allow_empty=False)
         directory, name = posixpath.split(artifact_file)
+        import tempfile  # lazily: tempfile pulls shutil, bz2 and lzma into every import
+
         with tempfile.TemporaryDirectory() as tmp:
             local = os.path.join(tmp, name)
             with open(local, "wb") as fh:
@@ -493,6 +489,8 @@ class ArtifactRepository(ABC):
 
         rel = validate_artifact_path(artifact_path)
         if dst_path is None:
+            import tempfile
+
             dst_path = tempfile.mkdtemp(prefix="trackyard-download-")
         dst_root = os.path.realpath(dst_path)
         if not os.path.exists(dst_root):  # the codes are MLflow's
