@@ -3,8 +3,8 @@ measured side by side in one run, on one machine:
 
     python benchmarks/bench_duckdb.py --mlflow-python /path/to/mlflow-venv/bin/python
 
-Scenarios (every figure comes from its own worker process; the search figure from a fresh
-process, i.e. a fresh client that has run no query yet):
+Scenarios, the quick ones first (every figure comes from its own worker process; the search
+figure from a fresh process, i.e. a fresh client that has run no query yet):
 
 - **search at scale**: each backend's database grows through ``create_run`` + ``log_batch``
   (10 metrics, 10 params and a tag per run) along a ladder of sizes up to ``--runs``
@@ -25,7 +25,6 @@ Run by hand; figures are printed, never asserted. ``--runs 5000`` gives a quick 
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import random
 import statistics
@@ -74,14 +73,7 @@ def _entities(backend: str) -> Any:
 
 
 def _search(client: Any, exp_id: str) -> Any:
-    """One first-page search, through the client.
-
-    A trackyard store still on the pre-request store contract (the SQL store until the
-    search renovation lands on this branch) is called with that contract's arguments.
-    """
-    store = getattr(client, "_tracking_store", None)
-    if store is not None and "request" not in inspect.signature(store.search_runs).parameters:
-        return store.search_runs([exp_id], FILTER, 1, PAGE, ORDER_BY, None)
+    """One first-page search, through the client."""
     return client.search_runs([exp_id], FILTER, order_by=ORDER_BY, max_results=PAGE)
 
 
@@ -291,9 +283,7 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trackyard-bench-duckdb-") as tmp:
         run = Runner(tmp, mlflow_python)
-        print("search at scale (each backend grows along the ladder):")
-        found, grown, identical = search_at_scale(run, backends, args.runs, args.mlflow_budget)
-        print("\nlog_batch throughput:")
+        print("log_batch throughput:")
         throughput = {}
         for backend in backends:
             result = run(
@@ -316,12 +306,14 @@ def main() -> None:
             )
             assert part["points"] <= 1000, part
             down.append(part["seconds"])
-    full_s, down_s = statistics.median(full), statistics.median(down)
-    print(f"  logged in {built['seconds']:.1f} s")
-    print(
-        f"  full read {fmt_seconds(full_s)}, downsampled to {part['points']} points "
-        f"{fmt_seconds(down_s)}"
-    )
+        full_s, down_s = statistics.median(full), statistics.median(down)
+        print(f"  logged in {built['seconds']:.1f} s")
+        print(
+            f"  full read {fmt_seconds(full_s)}, downsampled to {part['points']} points "
+            f"{fmt_seconds(down_s)}"
+        )
+        print("\nsearch at scale (each backend grows along the ladder):")
+        found, grown, identical = search_at_scale(run, backends, args.runs, args.mlflow_budget)
 
     print(f"\nsummary (whole run {time.perf_counter() - started:.0f} s)")
     header = f"{'runs':>9} " + " ".join(f"{b:>12}" for b in backends)
