@@ -12,9 +12,10 @@ import json
 import os
 import posixpath
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, SupportsFloat
+from typing import TYPE_CHECKING, Any, Literal, SupportsFloat, overload
 
 from trackyard import config, validation
+from trackyard._analytics_client import AnalyticsClientMixin
 from trackyard._artifact_client import ArtifactClientMixin
 from trackyard._names import generate_run_name
 from trackyard._registry_client import RegistryClientMixin
@@ -57,7 +58,7 @@ class RunOperations:
         """Wait for the operations (they are already complete)."""
 
 
-class MlflowClient(RegistryClientMixin, ArtifactClientMixin):
+class MlflowClient(AnalyticsClientMixin, RegistryClientMixin, ArtifactClientMixin):
     """The MLflow client API: experiments, runs, metrics, params, tags and artifacts.
 
     Args:
@@ -281,6 +282,31 @@ class MlflowClient(RegistryClientMixin, ArtifactClientMixin):
         self._tracking_store.restore_run(run_id)
         self._emit("run.restored", run_id)
 
+    @overload
+    def search_runs(
+        self,
+        experiment_ids: str | Sequence[str],
+        filter_string: str = ...,
+        run_view_type: int = ...,
+        max_results: int = ...,
+        order_by: list[str] | None = ...,
+        page_token: str | None = ...,
+        output_format: Literal["list"] = ...,
+    ) -> PagedList[Run]: ...
+
+    @overload
+    def search_runs(
+        self,
+        experiment_ids: str | Sequence[str],
+        filter_string: str = ...,
+        run_view_type: int = ...,
+        max_results: int = ...,
+        order_by: list[str] | None = ...,
+        page_token: str | None = ...,
+        *,
+        output_format: Literal["pandas", "arrow"],
+    ) -> Any: ...
+
     def search_runs(
         self,
         experiment_ids: str | Sequence[str],
@@ -289,12 +315,18 @@ class MlflowClient(RegistryClientMixin, ArtifactClientMixin):
         max_results: int = 1000,
         order_by: list[str] | None = None,
         page_token: str | None = None,
-    ) -> PagedList[Run]:
+        output_format: str = "list",
+    ) -> Any:
         """Return one page of runs from ``experiment_ids`` matching ``filter_string``.
 
         The grammar is MLflow's (``metrics.acc > 0.9 AND params.lr = '0.1'``) plus ``OR`` and
         parentheses; see :mod:`trackyard.search`. Default order: newest first.
+
+        ``output_format="list"`` (the default) returns a ``PagedList[Run]``; ``"pandas"`` or
+        ``"arrow"`` return the same page as one table with ``metrics.*``, ``params.*`` and
+        ``tags.*`` columns (see :func:`trackyard.analytics.runs_to_pandas`).
         """
+        output_format = self._check_output_format(output_format)
         from trackyard.search.request import RunSearch
 
         if isinstance(experiment_ids, (str, int)):
@@ -303,7 +335,7 @@ class MlflowClient(RegistryClientMixin, ArtifactClientMixin):
         request = RunSearch.parse(
             ids, filter_string, run_view_type, max_results, _order_list(order_by), page_token
         )
-        return self._tracking_store.search_runs(request)
+        return self._runs_output(self._tracking_store.search_runs(request), output_format)
 
     # -- logging ---------------------------------------------------------------------------
     def log_metric(

@@ -21,6 +21,7 @@ from trackyard.clock import now_ms
 from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
+    from trackyard.analytics import MetricHistories
     from trackyard.entities import (
         Experiment,
         ExperimentTag,
@@ -261,6 +262,19 @@ class TrackingStore(ABC):
         page_token: str | None = None,
     ) -> PagedList[Metric]:
         """Return every point of one metric ordered by (timestamp, step, value)."""
+
+    def get_metric_history_bulk(
+        self, run_ids: Sequence[str], keys: Sequence[str], max_points: int | None = None
+    ) -> MetricHistories:
+        """Histories of ``keys`` for every run of ``run_ids``, downsampled to ``max_points``.
+
+        The default calls :meth:`get_metric_history` once per series
+        (:func:`trackyard.analytics.metric_history_bulk`); stores may answer in one query,
+        returning exactly what it returns.
+        """
+        from trackyard.analytics import metric_history_bulk
+
+        return metric_history_bulk(self, run_ids, keys, max_points)
 
     @abstractmethod
     def search_runs(self, request: RunSearch) -> PagedList[Run]:

@@ -1,0 +1,316 @@
+"""One open DuckDB database per process, shared by every store on it.
+
+DuckDB's rules, and what this module makes of them:
+
+- **One process per file.** A process that opens a database file holds an OS lock on it;
+  another process cannot open it at all (not even to read). A store that meets such a lock
+  raises :class:`~trackyard.TrackyardError` (``RESOURCE_CONFLICT``) naming the process that
+  holds the file and what to do instead; nothing is written and no DuckDB exception escapes.
+- **Threads share one database.** The tracking and registry stores of one URI, and every
+  client in the process, share one :class:`Database`: one DuckDB connection, with a cursor
+  (DuckDB's per-thread connection) for each thread. Reads run in parallel, each in its own
+  snapshot transaction; writes are serialized by a per-database lock and are one
+  transaction each.
+- **Forks.** A child process must not use a database its parent opened (the parent's file
+  lock and buffers are not the child's). A store used after ``fork`` raises the same
+  "held by another process" error, naming the parent.
+- **In-memory databases.** ``duckdb:///:memory:`` is one database per process, shared by every
+  store and client that uses that URI (``duckdb:///:memory:<name>`` gives separate named
+  ones); it lives while a store on it is open.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import urllib.parse
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from trackyard.errors import ErrorCode, TrackyardError
+
+__all__ = ["Database", "open_database", "parse_location"]
+
+T = TypeVar("T")
+
+MEMORY = ":memory:"
+
+# A DuckDB lock conflict: 'Conflicting lock is held in /usr/bin/python3 (PID 20524)'.
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+
+_databases: dict[str, Database] = {}
+_registry_lock = threading.Lock()
+
+_MULTI_PROCESS_HINT = (
+    "DuckDB lets one process open a database file at a time. To log from several "
+    "processes, use the SQL store (sqlite:///... on one machine, postgresql://... across "
+    "machines), which serves several writers, or serve this database from one process "
+    "through a trackyard tracking server (http:// URIs; the REST plugin is planned)."
+)
+
+
+def parse_location(store_uri: str) -> str:
+    """The database a ``duckdb://`` URI names: an absolute file path or ``:memory:[name]``.
+
+    ``duckdb:///relative.duckdb`` is relative to the working directory,
+    ``duckdb:////abs/path.duckdb`` is absolute, ``duckdb:///:memory:`` (or ``duckdb://``) is
+    the process's in-memory database.
+
+    Raises:
+        TrackyardError: INVALID_PARAMETER_VALUE for another scheme, a host or a query.
+    """
+    parts = urllib.parse.urlsplit(store_uri)
+    if parts.scheme.lower() != "duckdb":
+        raise TrackyardError.invalid_parameter_value(
+            f"Not a DuckDB store URI: {store_uri!r} (expected duckdb:///path.duckdb or "
+            "duckdb:///:memory:)."
+        )
+    if parts.netloc or parts.query or parts.fragment:
+        raise TrackyardError.invalid_parameter_value(
+            f"Invalid DuckDB store URI {store_uri!r}: use duckdb:///relative/path.duckdb, "
+            "duckdb:////absolute/path.duckdb or duckdb:///:memory: (no host, no query)."
+        )
+    path = urllib.parse.unquote(parts.path)
+    if path.startswith("/"):
+        path = path[1:]
+    if path in ("", MEMORY):
+        return MEMORY
+    if path.startswith(MEMORY):
+        return path
+    return os.path.abspath(path)
+
+
+def open_database(location: str) -> Database:
+    """The process's :class:`Database` for ``location``, opened if needed (reference-counted)."""
+    with _registry_lock:
+        db = _databases.get(location)
+        if db is not None and db.pid == os.getpid() and not db.closed:
+            db.refs += 1
+            return db
+        db = Database(location)
+        _databases[location] = db
+        return db
+
+
+def _holder_description(pid: int, program: str) -> str:
+    """``PID 123, python train.py``: the command line when the OS tells it."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+        if argv:
+            program = " ".join(argv)
+    except OSError:
+        pass
+    if len(program) > 200:
+        program = program[:197] + "..."
+    return f"PID {pid}, {program}" if program else f"PID {pid}"
+
+
+def held_by_other_process(where: str, pid: int, program: str = "") -> TrackyardError:
+    """The error for a database file that another process holds."""
+    return TrackyardError(
+        f"The DuckDB database {where} is in use by another process "
+        f"({_holder_description(pid, program)}); nothing was read or written. "
+        + _MULTI_PROCESS_HINT,
+        ErrorCode.RESOURCE_CONFLICT,
+    )
+
+
+def translate(exc: BaseException, where: str) -> TrackyardError:
+    """A :class:`TrackyardError` for a DuckDB exception, never the raw exception."""
+    text = str(exc)
+    holder = _LOCK_HOLDER.search(text)
+    if holder is not None:
+        return held_by_other_process(where, int(holder.group("pid")), holder.group("program"))
+    if "not a valid DuckDB database file" in text:
+        return TrackyardError.invalid_parameter_value(
+            f"{where} is not a DuckDB database file; point the duckdb:// URI at a DuckDB "
+            "database that trackyard created, or at a path where it may create one."
+        )
+    if "database file with version number" in text or "newer version of DuckDB" in text:
+        return TrackyardError(
+            f"The DuckDB database {where} was written by another version of DuckDB than the "
+            f"one installed: {text}",
+            ErrorCode.INVALID_STATE,
+        )
+    return TrackyardError(f"DuckDB error on {where}: {text}", ErrorCode.INTERNAL_ERROR)
+
+
+class Database:
+    """One DuckDB database opened by this process.
+
+    Use :func:`open_database`, not the constructor, so stores on one URI share it.
+
+    Attributes:
+        location: the absolute file path, or ``:memory:[name]``.
+        where: how errors name the database.
+        pid: the process that opened it.
+    """
+
+    def __init__(self, location: str) -> None:
+        import duckdb
+
+        from trackyard_duckdb.schema import ensure_schema
+
+        self.location = location
+        self.where = "(in memory)" if location.startswith(MEMORY) else repr(location)
+        self.pid = os.getpid()
+        self.refs = 1
+        self.closed = False
+        self.write_lock = threading.RLock()
+        self._duckdb_error: type[Exception] = duckdb.Error
+        self._cursors: dict[int, Any] = {}
+        self._cursor_lock = threading.Lock()
+        self._counters: dict[str, int] = {}
+        self._pending: list[Callable[[], object]] | None = None
+        #: What writers remember between transactions (see :meth:`after_commit`). It stays
+        #: true because this process is the only one that can write the database.
+        self.memo: dict[str, Any] = {}
+        if not location.startswith(MEMORY):
+            if os.path.isdir(location):
+                raise TrackyardError.invalid_parameter_value(
+                    f"{self.where} is a directory; a duckdb:// URI names a database file."
+                )
+            parent = os.path.dirname(location)
+            if parent and not os.path.isdir(parent):
+                raise TrackyardError.invalid_parameter_value(
+                    f"Cannot create the DuckDB database {self.where}: the directory "
+                    f"{parent!r} does not exist."
+                )
+        try:
+            self._con = duckdb.connect(location)
+        except duckdb.Error as exc:
+            raise translate(exc, self.where) from None
+        try:
+            # Read one series' history through the index however long it is, instead of
+            # scanning every series once a history passes DuckDB's default of 2,048 rows.
+            self._con.execute("SET GLOBAL index_scan_max_count = 1000000000000")
+            ensure_schema(self._con, self.where)
+        except duckdb.Error as exc:
+            self._con.close()
+            raise translate(exc, self.where) from None
+        except BaseException:
+            self._con.close()
+            raise
+
+    # -- connections ----------------------------------------------------------------------
+    def _check_process(self) -> None:
+        if self.closed:
+            raise TrackyardError(
+                f"The DuckDB store on {self.where} is closed.", ErrorCode.INVALID_STATE
+            )
+        if os.getpid() != self.pid:
+            raise TrackyardError(
+                f"This process (PID {os.getpid()}) was forked from PID {self.pid}, which has "
+                f"the DuckDB database {self.where} open; a forked child cannot use it. Open "
+                "the store in one process only. " + _MULTI_PROCESS_HINT,
+                ErrorCode.RESOURCE_CONFLICT,
+            )
+
+    def cursor(self) -> Any:
+        """This thread's DuckDB cursor (created on first use)."""
+        self._check_process()
+        ident = threading.get_ident()
+        cur = self._cursors.get(ident)
+        if cur is not None:
+            return cur
+        with self._cursor_lock:
+            alive = {t.ident for t in threading.enumerate()}
+            for gone in [i for i in self._cursors if i not in alive]:
+                self._cursors.pop(gone).close()
+            cur = self._con.cursor()
+            self._cursors[ident] = cur
+            return cur
+
+    # -- transactions ---------------------------------------------------------------------
+    def read(self, fn: Callable[[Any], T], *, snapshot: bool = True) -> T:
+        """Run ``fn(cursor)`` in one read transaction (a consistent snapshot).
+
+        ``snapshot=False`` is for ``fn`` that run a single statement (a statement is its
+        own snapshot): it saves the BEGIN and ROLLBACK round trips.
+        """
+        cur = self.cursor()
+        try:
+            if not snapshot:
+                return fn(cur)
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                result = fn(cur)
+            finally:
+                cur.execute("ROLLBACK")
+        except self._duckdb_error as exc:
+            raise translate(exc, self.where) from None
+        return result
+
+    def write(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(cursor)`` in one write transaction: all of it is written, or nothing.
+
+        Callbacks that ``fn`` registers with :meth:`after_commit` run once the transaction
+        has committed (and never if it did not).
+        """
+        cur = self.cursor()
+        with self.write_lock:
+            self._pending = []
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    result = fn(cur)
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            except self._duckdb_error as exc:
+                raise translate(exc, self.where) from None
+            finally:
+                pending, self._pending = self._pending, None
+            for callback in pending:
+                callback()
+        return result
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` when the current write transaction commits (e.g. to update
+        :attr:`memo`; its result is ignored); it is dropped if the transaction fails."""
+        if self._pending is None:
+            raise RuntimeError("after_commit() outside a write transaction")
+        self._pending.append(callback)
+
+    def next_key(self, cur: Any, table: str, column: str) -> int:
+        """The next value of an integer key column (the caller holds :attr:`write_lock`).
+
+        Keys come from a counter read from the table once; a rolled-back transaction
+        leaves a gap, never a duplicate.
+        """
+        name = f"{table}.{column}"
+        value = self._counters.get(name)
+        if value is None:
+            cur.execute(f"SELECT coalesce(max({column}), 0) FROM {table}")
+            value = int(cur.fetchone()[0])
+        value += 1
+        self._counters[name] = value
+        return value
+
+    def reserve_keys(self, cur: Any, table: str, column: str, count: int) -> int:
+        """Reserve ``count`` consecutive keys and return the first (caller holds the lock)."""
+        first = self.next_key(cur, table, column)
+        self._counters[f"{table}.{column}"] = first + count - 1
+        return first
+
+    # -- lifetime -------------------------------------------------------------------------
+    def release(self) -> None:
+        """Drop one reference; the last one closes the database."""
+        with _registry_lock:
+            self.refs -= 1
+            if self.refs > 0 or self.closed:
+                return
+            self.closed = True
+            if _databases.get(self.location) is self:
+                del _databases[self.location]
+        if os.getpid() != self.pid:
+            return  # a forked child never touches its parent's connection
+        with self._cursor_lock:
+            cursors = list(self._cursors.values())
+            self._cursors.clear()
+        for cur in cursors:
+            cur.close()
+        self._con.close()

@@ -1,0 +1,491 @@
+"""Metric points: column-wise writes into chunks, one series' history, bulk and downsampled reads.
+
+MLflow's rules, as every store keeps them:
+
+- identical points (key, value, timestamp, step) are stored once; NaN equals NaN here;
+- a series' latest point is the one with the greatest ``(step, timestamp, value)``, NaN
+  counting as 0; a point replaces it only when strictly greater;
+- a history is ordered by ``(timestamp, step, value)``, NaN counting as 0 (and before NaN, a
+  real 0).
+
+Layout (:mod:`trackyard_duckdb.schema.tracking`): a ``log_batch`` adds one ``metric_chunks``
+row per series, holding the batch's points as three lists sorted in history order, plus one
+Arrow insert for all of them. Reading a series finds its few chunk rows through the index.
+When every chunk of a series starts after the previous one ends (training logs forward in
+time), the series is *ordered*: its history is its chunks' lists concatenated, positions are
+running counts, and neither a full read nor downsampling has to sort. Points that are not
+newer than the series' last one are checked against the stored points of their time range
+(and make the series unordered); many small chunks are merged as they accumulate.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+from trackyard.entities import Metric
+
+__all__ = [
+    "SeriesCache",
+    "bulk_history_sql",
+    "history_order",
+    "ordered_history",
+    "series_cache",
+    "write_metrics",
+]
+
+#: A chunk with fewer points than this is small; small chunks are merged.
+SMALL_CHUNK = 64
+#: How many small chunks a series may have before the next write merges them.
+MAX_SMALL_CHUNKS = 64
+
+#: A stored series: (series_key, value, timestamp, step, last_timestamp, last_step, points,
+#: small_chunks, ordered).
+SeriesRow = tuple[int, float, int, int, int, int, int, int, bool]
+
+_SERIES_COLUMNS = (
+    "series_key, value, timestamp, step, last_timestamp, last_step, points, small_chunks, ordered"
+)
+
+
+class SeriesCache:
+    """The stored rows of the series of recently written runs.
+
+    Training loops write the same few runs over and over; remembering their series rows
+    spares ``log_batch`` a lookup per batch. The cache is only ever read and changed by
+    writers holding the database's write lock, with committed values, and this process is
+    the only one that can write the database, so it never goes stale.
+    """
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self._runs: OrderedDict[int, dict[str, SeriesRow]] = OrderedDict()
+        self._complete: set[int] = set()
+        self._size = 0
+        self._max = max_entries
+
+    def get(self, run_key: int) -> tuple[dict[str, SeriesRow], bool]:
+        """The known series of a run by key, and whether they are all of its series."""
+        rows = self._runs.get(run_key)
+        if rows is None:
+            return {}, False
+        self._runs.move_to_end(run_key)
+        return rows, run_key in self._complete
+
+    def put(
+        self, run_key: int, rows: Iterable[tuple[str, SeriesRow]], *, complete: bool = False
+    ) -> None:
+        """Remember committed rows of a run's series (``complete``: all of them)."""
+        known = self._runs.get(run_key)
+        if known is None:
+            known = self._runs[run_key] = {}
+        self._runs.move_to_end(run_key)
+        if complete:
+            self._complete.add(run_key)
+        before = len(known)
+        known.update(rows)
+        self._size += len(known) - before
+        while len(self._runs) > 1 and (self._size > self._max or len(self._runs) > 10 * self._max):
+            dropped_key, dropped = self._runs.popitem(last=False)
+            self._complete.discard(dropped_key)
+            self._size -= len(dropped)
+
+
+def series_cache(db: Any) -> SeriesCache:
+    """The series cache of a database (kept in its ``memo``)."""
+    cache: SeriesCache = db.memo.setdefault("series", SeriesCache())
+    return cache
+
+
+def _rank(value: float) -> float:
+    """A value as it takes part in the latest-point rule and history order: NaN counts as 0."""
+    return 0.0 if value != value else value
+
+
+def _identity(value: float, timestamp: int, step: int) -> tuple[Any, int, int]:
+    """What makes two points of one series the same point (NaN equals NaN)."""
+    return ("nan" if value != value else value, timestamp, step)
+
+
+def history_order(alias: str = "") -> str:
+    """ORDER BY terms of a history: (timestamp, step, value), NaN counting as 0, then NaN."""
+    p = f"{alias}." if alias else ""
+    return (
+        f"{p}timestamp, {p}step, CASE WHEN isnan({p}value) THEN 0 ELSE {p}value END, "
+        f"isnan({p}value)"
+    )
+
+
+@dataclass
+class _Batch:
+    """The points of one ``log_batch``, as columns, without repeats."""
+
+    keys: list[str]
+    values: list[float]
+    stamps: list[int]
+    steps: list[int]
+
+    @classmethod
+    def of(cls, metrics: Sequence[Metric]) -> _Batch:
+        batch = cls(
+            [m.key for m in metrics],
+            [m.value for m in metrics],
+            [m.timestamp for m in metrics],
+            [m.step for m in metrics],
+        )
+        if any(v != v for v in batch.values) or len(
+            set(zip(batch.keys, batch.values, batch.stamps, batch.steps, strict=True))
+        ) != len(metrics):
+            seen: set[tuple[Any, ...]] = set()
+            keep = []
+            for i, key in enumerate(batch.keys):
+                ident = (key, *_identity(batch.values[i], batch.stamps[i], batch.steps[i]))
+                if ident not in seen:
+                    seen.add(ident)
+                    keep.append(i)
+            batch.keep(keep)
+        return batch
+
+    def keep(self, indexes: Sequence[int]) -> None:
+        self.keys = [self.keys[i] for i in indexes]
+        self.values = [self.values[i] for i in indexes]
+        self.stamps = [self.stamps[i] for i in indexes]
+        self.steps = [self.steps[i] for i in indexes]
+
+    def by_key(self) -> dict[str, list[int]]:
+        """Indexes of each key's points, in batch order."""
+        grouped: dict[str, list[int]] = {}
+        for i, key in enumerate(self.keys):
+            found = grouped.get(key)
+            if found is None:
+                grouped[key] = [i]
+            else:
+                found.append(i)
+        return grouped
+
+    def order_key(self, i: int) -> tuple[int, int, float, bool]:
+        v = self.values[i]
+        return (self.stamps[i], self.steps[i], _rank(v), v != v)
+
+
+def _stored_identities(cur: Any, series_key: int, low: int, high: int) -> set[Any]:
+    """Identities of the stored points of a series with a timestamp in [low, high]."""
+    cur.execute(
+        "SELECT v, t, s FROM (SELECT unnest(vals) AS v, unnest(timestamps) AS t, "
+        "unnest(steps) AS s FROM metric_chunks WHERE series_key = ? "
+        "AND last_timestamp >= ? AND first_timestamp <= ?) WHERE t BETWEEN ? AND ?",
+        [series_key, low, high, low, high],
+    )
+    return {_identity(v, t, s) for v, t, s in cur.fetchall()}
+
+
+def _merge_small_chunks(cur: Any, db: Any, series_key: int, ordered: bool) -> tuple[int, bool]:
+    """Merge a series' small chunks into one; return (small chunks left, still ordered)."""
+    cur.execute(
+        "SELECT chunk_key, points FROM metric_chunks WHERE series_key = ? "
+        "ORDER BY first_timestamp, first_step",
+        [series_key],
+    )
+    chunks = cur.fetchall()
+    small = [i for i, (_, n) in enumerate(chunks) if n < SMALL_CHUNK]
+    if len(small) < 2:
+        return len(small), ordered
+    # A merged chunk spans the small chunks' range: it only keeps the series ordered when
+    # no big chunk lies inside that range.
+    ordered = ordered and small[-1] - small[0] == len(small) - 1
+    keys = [chunks[i][0] for i in small]
+    order = "first_timestamp, first_step"
+    cur.execute(
+        "INSERT INTO metric_chunks SELECT ?, series_key, sum(points), "
+        "min(first_timestamp), arg_min(first_step, (first_timestamp, first_step)), "
+        "max(last_timestamp), arg_max(last_step, (last_timestamp, last_step)), "
+        f"flatten(list(steps ORDER BY {order})), flatten(list(timestamps ORDER BY {order})), "
+        f"flatten(list(vals ORDER BY {order})) FROM metric_chunks "
+        "WHERE series_key = ? AND chunk_key IN (SELECT unnest(?::BIGINT[])) GROUP BY series_key",
+        [db.next_key(cur, "metric_chunks", "chunk_key"), series_key, keys],
+    )
+    cur.execute(
+        "DELETE FROM metric_chunks WHERE series_key = ? AND chunk_key IN "
+        "(SELECT unnest(?::BIGINT[]))",
+        [series_key, keys],
+    )
+    merged = sum(chunks[i][1] for i in small)
+    return (1 if merged < SMALL_CHUNK else 0), ordered
+
+
+def _insert_chunks(cur: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Insert chunk rows (columns of ``metric_chunks``) in one statement."""
+    import pyarrow as pa
+
+    columns = list(zip(*rows, strict=True))
+    ints = pa.int64()
+    table = pa.table(
+        {
+            "chunk_key": pa.array(columns[0], ints),
+            "series_key": pa.array(columns[1], ints),
+            "points": pa.array(columns[2], pa.int32()),
+            "first_timestamp": pa.array(columns[3], ints),
+            "first_step": pa.array(columns[4], ints),
+            "last_timestamp": pa.array(columns[5], ints),
+            "last_step": pa.array(columns[6], ints),
+            "steps": pa.array(columns[7], pa.list_(ints)),
+            "timestamps": pa.array(columns[8], pa.list_(ints)),
+            "vals": pa.array(columns[9], pa.list_(pa.float64())),
+        }
+    )
+    cur.register("trackyard_incoming_chunks", table)
+    try:
+        cur.execute("INSERT INTO metric_chunks SELECT * FROM trackyard_incoming_chunks")
+    finally:
+        cur.unregister("trackyard_incoming_chunks")
+
+
+def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) -> None:
+    """Store ``metrics`` of one run and update each series' latest point.
+
+    Runs inside the caller's write transaction (``db.write``), which holds the write lock.
+    """
+    batch = _Batch.of(metrics)
+    groups = batch.by_key()
+    cache = series_cache(db)
+    known, complete = cache.get(run_key)
+    existing: dict[str, SeriesRow] = {key: known[key] for key in groups if key in known}
+    missing = [] if complete else [key for key in groups if key not in known]
+    if missing:
+        cur.execute(
+            f"SELECT key, {_SERIES_COLUMNS} FROM metric_series WHERE run_key = ? "
+            "AND key IN (SELECT unnest(?::VARCHAR[]))",
+            [run_key, missing],
+        )
+        found = [(row[0], tuple(row[1:])) for row in cur.fetchall()]
+        cache.put(run_key, found)  # committed rows: stay true
+        existing.update(found)
+    new_series: list[tuple[Any, ...]] = []
+    updates: list[SeriesRow] = []
+    chunks: list[tuple[Any, ...]] = []
+    written: list[tuple[str, SeriesRow]] = []
+    for key, indexes in groups.items():
+        row = existing.get(key)
+        when = [(batch.stamps[i], batch.steps[i]) for i in indexes]
+        forward = all(a < b for a, b in pairwise(when))  # the common case
+        first = when[0] if forward else min(when)
+        newer = row is None or first > (row[4], row[5])
+        if not newer:
+            assert row is not None
+            low = min(t for t, _ in when)
+            high = max(t for t, _ in when)
+            stored = _stored_identities(cur, row[0], low, high)
+            indexes = [
+                i
+                for i in indexes
+                if _identity(batch.values[i], batch.stamps[i], batch.steps[i]) not in stored
+            ]
+            if not indexes:
+                continue
+            when = [(batch.stamps[i], batch.steps[i]) for i in indexes]
+            forward = False
+        # the latest-point rule prefers the first of equal points, in batch order
+        ranks = [(batch.steps[i], batch.stamps[i], _rank(batch.values[i])) for i in indexes]
+        best_rank = max(ranks)
+        best = indexes[ranks.index(best_rank)]
+        ordered_points = indexes if forward else sorted(indexes, key=batch.order_key)
+        head = ordered_points[0]
+        last = when[-1] if forward else max(when)
+        n = len(ordered_points)
+        if row is None:
+            series_key = db.next_key(cur, "metric_series", "series_key")
+            value, timestamp, step = batch.values[best], batch.stamps[best], batch.steps[best]
+            new: SeriesRow = (
+                series_key,
+                value,
+                timestamp,
+                step,
+                *last,
+                n,
+                int(n < SMALL_CHUNK),
+                True,
+            )
+            new_series.append((series_key, key, *new[1:]))
+        else:
+            series_key, value, timestamp, step, last_ts, last_step, points, small, ordered = row
+            if best_rank > (step, timestamp, _rank(value)):
+                value, timestamp, step = batch.values[best], batch.stamps[best], batch.steps[best]
+            ordered = ordered and newer
+            small += int(n < SMALL_CHUNK)
+            if small > MAX_SMALL_CHUNKS:
+                merged_small, ordered = _merge_small_chunks(cur, db, series_key, ordered)
+                small = merged_small + int(n < SMALL_CHUNK)
+            new = (
+                series_key,
+                value,
+                timestamp,
+                step,
+                *max((last_ts, last_step), last),
+                points + n,
+                small,
+                ordered,
+            )
+            updates.append(new)
+        written.append((key, new))
+        chunks.append(
+            (
+                db.next_key(cur, "metric_chunks", "chunk_key"),
+                series_key,
+                n,
+                batch.stamps[head],
+                batch.steps[head],
+                *last,
+                [batch.steps[i] for i in ordered_points],
+                [batch.stamps[i] for i in ordered_points],
+                [batch.values[i] for i in ordered_points],
+            )
+        )
+    db.after_commit(lambda: cache.put(run_key, written))
+    if new_series:
+        columns = [list(col) for col in zip(*new_series, strict=True)]
+        cur.execute(
+            "INSERT INTO metric_series (series_key, key, value, timestamp, step, last_timestamp, "
+            "last_step, points, small_chunks, ordered, run_key) "
+            "SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::DOUBLE[]), "
+            "unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::BIGINT[]), "
+            "unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::INTEGER[]), "
+            "unnest(?::BOOLEAN[]), ?",
+            [*columns, run_key],
+        )
+    if updates:
+        columns = [list(col) for col in zip(*updates, strict=True)]
+        cur.execute(
+            "UPDATE metric_series SET value = u.value, timestamp = u.timestamp, step = u.step, "
+            "last_timestamp = u.last_timestamp, last_step = u.last_step, points = u.points, "
+            "small_chunks = u.small_chunks, ordered = u.ordered FROM (SELECT "
+            "unnest(?::BIGINT[]) AS series_key, unnest(?::DOUBLE[]) AS value, "
+            "unnest(?::BIGINT[]) AS timestamp, unnest(?::BIGINT[]) AS step, "
+            "unnest(?::BIGINT[]) AS last_timestamp, unnest(?::BIGINT[]) AS last_step, "
+            "unnest(?::BIGINT[]) AS points, unnest(?::INTEGER[]) AS small_chunks, "
+            "unnest(?::BOOLEAN[]) AS ordered) u "
+            "WHERE metric_series.run_key = ? AND metric_series.series_key = u.series_key",
+            [*columns, run_key],
+        )
+    if chunks:
+        _insert_chunks(cur, chunks)
+
+
+def ordered_history(cur: Any, series_key: int) -> tuple[list[float], list[int], list[int]]:
+    """(values, timestamps, steps) of an ordered series, in history order, without a sort."""
+    cur.execute(
+        "SELECT vals, timestamps, steps FROM metric_chunks WHERE series_key = ? "
+        "ORDER BY first_timestamp, first_step",
+        [series_key],
+    )
+    values: list[float] = []
+    stamps: list[int] = []
+    steps: list[int] = []
+    for v, t, s in cur.fetchall():
+        values.extend(v)
+        stamps.extend(t)
+        steps.extend(s)
+    return values, stamps, steps
+
+
+def _points_cte(*, ordered: bool, unordered: bool) -> str:
+    """CTEs up to ``points``: every point of the series in ``$series`` with its position.
+
+    ``$series``, ``$counts`` and ``$ordered`` are parallel lists (series key, number of
+    points, whether ordered); ``ordered`` / ``unordered`` say whether any series is of
+    that kind, so the query holds only the branches it needs.
+    """
+    branches = []
+    if ordered:  # positions are running counts: no sort
+        branches.append(
+            "SELECT series_key, n, value, timestamp, step, chunk_pos AS pos "
+            "FROM unnested WHERE ordered"
+        )
+    if unordered:
+        branches.append(
+            "SELECT series_key, n, value, timestamp, step, CAST(row_number() OVER "
+            f"(PARTITION BY series_key ORDER BY {history_order()}) - 1 AS BIGINT) AS pos "
+            "FROM unnested WHERE NOT ordered"
+        )
+    return f"""
+        series AS (
+            SELECT unnest($series::BIGINT[]) AS series_key, unnest($counts::BIGINT[]) AS n,
+                unnest($ordered::BOOLEAN[]) AS ordered
+        ),
+        starts AS (
+            SELECT chunk_key, CAST(sum(points) OVER (PARTITION BY series_key
+                ORDER BY first_timestamp, first_step) - points AS BIGINT) AS start
+            FROM metric_chunks WHERE series_key IN (SELECT unnest($series::BIGINT[]))
+        ),
+        chunks AS (
+            SELECT c.series_key, s.n, s.ordered, st.start, c.points, c.vals, c.timestamps,
+                c.steps
+            FROM metric_chunks c JOIN starts st USING (chunk_key) JOIN series s USING (series_key)
+            WHERE c.series_key IN (SELECT unnest($series::BIGINT[]))
+        ),
+        unnested AS NOT MATERIALIZED (
+            SELECT series_key, n, ordered,
+                start + CAST(generate_subscripts(vals, 1) AS BIGINT) - 1 AS chunk_pos,
+                unnest(vals) AS value, unnest(timestamps) AS timestamp, unnest(steps) AS step
+            FROM chunks
+        ),
+        points AS NOT MATERIALIZED ({" UNION ALL ".join(branches)})
+    """
+
+
+def bulk_history_sql(*, downsample: bool, ordered: bool, unordered: bool) -> str:
+    """One query for the points of several series, optionally downsampled.
+
+    Named parameters: ``$series``, ``$counts`` and ``$ordered`` (parallel lists: series
+    key, number of points, whether ordered; ``ordered`` / ``unordered`` say whether there
+    are any of each kind); with ``downsample``, ``$max_points`` too. Rows are ``(series_key,
+    value, timestamp, step)`` ordered by series and history order. Positions are running
+    counts in ordered series and a window sort in the others. Downsampling keeps, of each
+    series longer than ``max_points``, the first, last, lowest and highest point of each of
+    ``max_points // 4`` buckets of consecutive points (the definition is
+    :func:`trackyard.analytics.downsample`'s; DuckDB orders NaN above every number, as it
+    does); shorter series are returned whole. For ordered series that is two passes of
+    plain aggregates over the points and a lookup of the kept ones in their chunks.
+    """
+    head = "WITH " + _points_cte(ordered=ordered, unordered=unordered)
+    if not downsample:
+        return (
+            f"{head} SELECT series_key, value, timestamp, step FROM points ORDER BY series_key, pos"
+        )
+    kept = []
+    if ordered:  # read the kept points straight from their chunks
+        kept.append(
+            "SELECT c.series_key, k.pos, c.vals[k.pos - c.start + 1] AS value, "
+            "c.timestamps[k.pos - c.start + 1] AS timestamp, c.steps[k.pos - c.start + 1] "
+            "AS step FROM chosen k JOIN chunks c ON c.series_key = k.series_key "
+            "AND k.pos >= c.start AND k.pos < c.start + c.points WHERE c.ordered"
+        )
+    if unordered:
+        kept.append(
+            "SELECT p.series_key, p.pos, p.value, p.timestamp, p.step FROM points p "
+            "JOIN series s USING (series_key) WHERE NOT s.ordered "
+            "AND (p.series_key, p.pos) IN (SELECT series_key, pos FROM chosen)"
+        )
+    return f"""{head},
+        bucketed AS NOT MATERIALIZED (
+            SELECT *, CASE WHEN n <= $max_points::BIGINT THEN pos
+                ELSE pos * ($max_points::BIGINT // 4) // n END AS bucket
+            FROM points
+        ),
+        bounds AS (
+            SELECT series_key, bucket, min(pos) AS first_pos, max(pos) AS last_pos,
+                min(value) AS low, max(value) AS high
+            FROM bucketed GROUP BY series_key, bucket
+        ),
+        chosen AS (
+            SELECT DISTINCT series_key, unnest([
+                any_value(first_pos), any_value(last_pos),
+                min(pos) FILTER (WHERE value = low), min(pos) FILTER (WHERE value = high)
+            ]) AS pos
+            FROM bucketed JOIN bounds USING (series_key, bucket)
+            GROUP BY series_key, bucket
+        ),
+        kept AS ({" UNION ALL ".join(kept)})
+        SELECT series_key, value, timestamp, step FROM kept ORDER BY series_key, pos
+    """

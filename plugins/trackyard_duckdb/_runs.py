@@ -1,0 +1,92 @@
+"""Reading runs: one query returns a set of runs with their latest metrics, params and tags.
+
+Each child table is aggregated into lists per run (``list(key)``, ``list(value)``...) for
+only the runs of the page, and joined to their rows; a single statement is one consistent
+snapshot and costs one round trip, which is most of the price of a small read in DuckDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from trackyard.entities import Metric, Param, Run, RunData, RunInfo, RunTag
+
+__all__ = ["RUN_COLUMNS", "build_run", "build_run_info", "runs_query"]
+
+#: The run columns every run query selects first, in this order.
+RUN_COLUMNS = (
+    "run_key",
+    "run_id",
+    "experiment_id",
+    "name",
+    "user_id",
+    "status",
+    "start_time",
+    "end_time",
+    "lifecycle_stage",
+    "artifact_uri",
+)
+
+
+def runs_query(page_sql: str, order: Sequence[tuple[str, str]] = ()) -> str:
+    """The statement that reads the runs ``page_sql`` selects, in ``order``.
+
+    Args:
+        page_sql: a query whose rows have a ``run_key`` column (and the ``order`` columns).
+        order: ``(column, "ASC" | "DESC")`` pairs of ``page_sql`` to order the result by.
+
+    Returns:
+        SQL whose rows are :data:`RUN_COLUMNS`, then the metric keys, values, timestamps
+        and steps, the param keys and values, and the tag keys and values (lists, or NULL
+        for none).
+    """
+    columns = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
+    in_page = "run_key IN (SELECT run_key FROM page)"
+    order_sql = ""
+    if order:
+        order_sql = " ORDER BY " + ", ".join(f"page.{c} {d}" for c, d in order)
+    return (
+        f"WITH page AS MATERIALIZED ({page_sql}) "
+        f"SELECT {columns}, m.keys, m.vals, m.stamps, m.steps, p.keys, p.vals, t.keys, t.vals "
+        "FROM page JOIN runs r ON r.run_key = page.run_key "
+        "LEFT JOIN (SELECT run_key, list(key) AS keys, list(value) AS vals, "
+        "list(timestamp) AS stamps, list(step) AS steps "
+        f"FROM metric_series WHERE {in_page} GROUP BY run_key) m ON m.run_key = page.run_key "
+        "LEFT JOIN (SELECT run_key, list(key) AS keys, list(value) AS vals "
+        f"FROM run_params WHERE {in_page} GROUP BY run_key) p ON p.run_key = page.run_key "
+        "LEFT JOIN (SELECT run_key, list(key) AS keys, list(value) AS vals "
+        f"FROM run_tags WHERE {in_page} GROUP BY run_key) t ON t.run_key = page.run_key"
+        f"{order_sql}"
+    )
+
+
+def build_run_info(row: Sequence[Any]) -> RunInfo:
+    """A RunInfo from a row that starts with :data:`RUN_COLUMNS`."""
+    return RunInfo(
+        run_id=row[1],
+        experiment_id=str(row[2]),
+        user_id=row[4],
+        status=row[5],
+        start_time=row[6],
+        end_time=row[7],
+        lifecycle_stage=row[8],
+        artifact_uri=row[9],
+        run_name=row[3],
+    )
+
+
+def build_run(row: Sequence[Any]) -> Run:
+    """A Run from a row of :func:`runs_query`."""
+    m_keys, m_vals, m_stamps, m_steps, p_keys, p_vals, t_keys, t_vals = row[10:]
+    metrics = (
+        [
+            Metric(k, v, ts, st)
+            for k, v, ts, st in zip(m_keys, m_vals, m_stamps, m_steps, strict=True)
+        ]
+        if m_keys
+        else []
+    )
+    params = [Param(k, v) for k, v in zip(p_keys, p_vals, strict=True)] if p_keys else []
+    tags = [RunTag(k, v) for k, v in zip(t_keys, t_vals, strict=True)] if t_keys else []
+    return Run(build_run_info(row), RunData(metrics, params, tags))

@@ -1,0 +1,336 @@
+"""The DuckDB stores beyond the conformance kit: bad input, concurrency, sharing, plans.
+
+- a file held by another process, a forked child, a file that is not DuckDB, a DuckDB
+  database that trackyard did not make, a database of a newer trackyard schema: each is a
+  TrackyardError that says what happened, never a raw DuckDB exception, and nothing is
+  written;
+- ``duckdb:///:memory:`` is one database per process, shared by every client and by the
+  tracking and registry stores of the URI;
+- one run's metric history is read through the index, not by scanning other series.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from trackyard import MlflowClient
+from trackyard.backends import get_registry_store, get_tracking_store
+from trackyard.entities import Metric, Param
+from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.testing import make_client
+from trackyard_duckdb._database import parse_location
+from trackyard_duckdb.registry import DuckDBRegistryStore
+from trackyard_duckdb.tracking import HISTORY_SQL, DuckDBTrackingStore
+
+T0 = 1_700_000_000_000
+
+
+def _uri(path: Path) -> str:
+    return f"duckdb:///{path}"
+
+
+def _store(path: Path, tmp_path: Path) -> DuckDBTrackingStore:
+    return DuckDBTrackingStore(_uri(path), str(tmp_path / "artifacts"))
+
+
+def _expect(code: str, fn: Any, *args: Any) -> TrackyardError:
+    with pytest.raises(TrackyardError) as excinfo:
+        fn(*args)
+    error = excinfo.value
+    assert error.error_code == code, error
+    assert type(error) is TrackyardError
+    assert not isinstance(error.__cause__, duckdb.Error)
+    return error
+
+
+# -- URIs ---------------------------------------------------------------------------------
+
+
+def test_uri_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert parse_location("duckdb:///runs.duckdb") == str(tmp_path / "runs.duckdb")
+    assert parse_location("duckdb:////abs/x.duckdb") == "/abs/x.duckdb"
+    assert parse_location("duckdb:///:memory:") == ":memory:"
+    assert parse_location("duckdb://") == ":memory:"
+    assert parse_location("duckdb:///:memory:team") == ":memory:team"
+    for bad in ("duckdb://host/x.duckdb", "duckdb:///x.duckdb?threads=2", "sqlite:///x.db"):
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, parse_location, bad)
+
+
+def test_scheme_resolves_to_the_duckdb_stores(tmp_path: Path) -> None:
+    uri = _uri(tmp_path / "resolved.duckdb")
+    tracking = get_tracking_store(uri, str(tmp_path / "a"))
+    registry = get_registry_store(uri, uri)
+    assert isinstance(tracking, DuckDBTrackingStore)
+    assert isinstance(registry, DuckDBRegistryStore)
+    tracking.close()
+    registry.close()
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+_HOLDER = textwrap.dedent(
+    """
+    import sys
+    from trackyard.testing import make_client
+    from trackyard_duckdb.tracking import DuckDBTrackingStore
+
+    store = DuckDBTrackingStore(sys.argv[1], sys.argv[2])
+    client = make_client(store)
+    client.create_experiment("held")
+    print("READY", flush=True)
+    sys.stdin.readline()
+    names = sorted(e.name for e in client.search_experiments())
+    print("NAMES", ",".join(names), flush=True)
+    store.close()
+    """
+)
+
+
+def test_file_held_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "held.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, _uri(path), str(tmp_path / "artifacts")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline().strip() == "READY"
+        error = _expect(ErrorCode.RESOURCE_CONFLICT, _store, path, tmp_path)
+        message = str(error)
+        assert f"PID {holder.pid}" in message
+        assert "trackyard tracking server" in message and "SQL store" in message
+        with pytest.raises(TrackyardError):
+            MlflowClient(_uri(path)).get_experiment("0")
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().split() == ["NAMES", "Default,held"]
+    finally:
+        holder.communicate(timeout=60)
+    store = _store(path, tmp_path)  # released: this process may open it now
+    assert make_client(store).get_experiment_by_name("held") is not None
+    store.close()
+
+
+def test_forked_child_cannot_use_the_parents_database(tmp_path: Path) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("needs os.fork")
+    store = _store(tmp_path / "forked.duckdb", tmp_path)
+    client = make_client(store)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what happens, never return into pytest
+        code = "no error"
+        try:
+            client.create_experiment("from-child")
+        except TrackyardError as exc:
+            code = f"{exc.error_code} {'forked' in str(exc)} {f'PID {os.getppid()}' in str(exc)}"
+        except BaseException as exc:  # pragma: no cover - reported to the parent
+            code = f"raw {type(exc).__name__}"
+        os.write(write, code.encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as fh:
+        assert fh.read() == "RESOURCE_CONFLICT True True"
+    assert client.get_experiment_by_name("from-child") is None
+    client.create_experiment("from-parent")  # the parent is unaffected
+    store.close()
+
+
+def test_file_that_is_not_duckdb(tmp_path: Path) -> None:
+    path = tmp_path / "notes.duckdb"
+    content = b"these are my notes, not a database\n" * 100
+    path.write_bytes(content)
+    error = _expect(ErrorCode.INVALID_PARAMETER_VALUE, _store, path, tmp_path)
+    assert "not a DuckDB database" in str(error)
+    assert path.read_bytes() == content
+
+
+def test_duckdb_database_of_someone_else(tmp_path: Path) -> None:
+    path = tmp_path / "theirs.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE sales (id INTEGER)")
+    con.close()
+    error = _expect(ErrorCode.INVALID_PARAMETER_VALUE, _store, path, tmp_path)
+    assert "not a trackyard store" in str(error) and "sales" in str(error)
+    con = duckdb.connect(str(path))
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    con.close()
+    assert tables == {"sales"}
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ("UPDATE trackyard_schema SET version = 99 WHERE family = 'tracking'", "tracking v99"),
+        ("INSERT INTO trackyard_schema VALUES ('traces', 3)", "traces v3"),
+    ],
+)
+def test_database_of_a_newer_trackyard(tmp_path: Path, change: str, named: str) -> None:
+    path = tmp_path / "newer.duckdb"
+    _store(path, tmp_path).close()
+    con = duckdb.connect(str(path))
+    con.execute(change)
+    before = con.execute("SELECT * FROM trackyard_schema ORDER BY family").fetchall()
+    con.close()
+    error = _expect(ErrorCode.INVALID_STATE, _store, path, tmp_path)
+    assert named in str(error) and "tracking v1" in str(error)
+    assert "never migrated down" in str(error)
+    _expect(ErrorCode.INVALID_STATE, DuckDBRegistryStore, _uri(path))
+    con = duckdb.connect(str(path))
+    assert con.execute("SELECT * FROM trackyard_schema ORDER BY family").fetchall() == before
+    con.close()
+
+
+def test_paths_that_cannot_hold_a_database(tmp_path: Path) -> None:
+    _expect(ErrorCode.INVALID_PARAMETER_VALUE, _store, tmp_path, tmp_path)
+    error = _expect(
+        ErrorCode.INVALID_PARAMETER_VALUE, _store, tmp_path / "no" / "x.duckdb", tmp_path
+    )
+    assert "does not exist" in str(error)
+    assert not (tmp_path / "no").exists()
+
+
+# -- sharing -------------------------------------------------------------------------------
+
+
+def test_memory_database_is_shared_in_the_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = f"duckdb:///:memory:{uuid.uuid4().hex}"
+    first = MlflowClient(uri)
+    exp = first.create_experiment("shared")
+    run_id = first.create_run(exp).info.run_id
+    first.log_metric(run_id, "m", 1.0)
+    # another artifact root gives another store instance; it sees the same database
+    monkeypatch.setenv("TRACKYARD_ARTIFACT_ROOT", str(tmp_path / "elsewhere"))
+    second = MlflowClient(uri)
+    assert second._tracking_store is not first._tracking_store
+    assert second.get_run(run_id).data.metrics == {"m": 1.0}
+    second.create_registered_model("model")
+    second.create_model_version("model", f"runs:/{run_id}/model", run_id=run_id)
+    assert first.get_registered_model("model").latest_versions[0].run_id == run_id
+    other = MlflowClient(f"duckdb:///:memory:{uuid.uuid4().hex}")
+    assert other.get_experiment_by_name("shared") is None
+
+
+def test_threads_read_while_others_write(tmp_path: Path) -> None:
+    store = _store(tmp_path / "threads.duckdb", tmp_path)
+    client = make_client(store)
+    exp = client.create_experiment("threads")
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def writer(w: int) -> None:
+        try:
+            for i in range(15):
+                run_id = client.create_run(exp, run_name=f"w{w}-{i}").info.run_id
+                client.log_batch(
+                    run_id,
+                    metrics=[Metric("m", float(i), T0 + i, i) for _ in range(3)],
+                    params=[Param("w", str(w))],
+                )
+        except BaseException as exc:  # collected for the main thread
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            while not done.is_set():
+                for run in client.search_runs([exp], "metrics.m >= 0", max_results=50):
+                    assert run.data.params["w"] in {"0", "1", "2"}
+        except BaseException as exc:
+            errors.append(exc)
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    writers = [threading.Thread(target=writer, args=(w,)) for w in range(3)]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    done.set()
+    for t in readers:
+        t.join()
+    assert not errors, errors
+    assert len(client.search_runs([exp], max_results=100)) == 45
+    store.close()
+
+
+# -- plans ---------------------------------------------------------------------------------
+
+
+def test_one_history_is_read_without_scanning_the_others(tmp_path: Path) -> None:
+    store = _store(tmp_path / "plans.duckdb", tmp_path)
+    client = make_client(store)
+    exp = client.create_experiment("plans")
+    runs = [client.create_run(exp).info.run_id for _ in range(4)]
+    for step in range(0, 60_000, 1_000):  # interleaved, as concurrent training writes them
+        for r, run_id in enumerate(runs):
+            client.log_batch(
+                run_id,
+                metrics=[Metric("loss", float(r), T0 + s, s) for s in range(step, step + 1_000)],
+            )
+    target = client.create_run(exp).info.run_id
+    client.log_batch(target, metrics=[Metric("loss", 1.0, T0 + s, s) for s in range(10)])
+    client.log_batch(target, metrics=[Metric("loss", 2.0, T0, 0)])  # out of order: sorted read
+    assert len(client.get_metric_history(target, "loss")) == 11
+    cur = store._db.cursor()
+    cur.execute(
+        "SELECT s.series_key FROM metric_series s JOIN runs r USING (run_key) "
+        "WHERE r.run_id = ? AND s.key = 'loss' AND NOT s.ordered",
+        [target],
+    )
+    series_key = cur.fetchone()[0]
+    plan = cur.execute("EXPLAIN ANALYZE " + HISTORY_SQL, [series_key]).fetchall()[0][1]
+    assert "Index Scan" in plan and "Sequential Scan" not in plan
+    store.close()
+
+
+def test_small_chunks_are_merged_and_histories_stay_exact(tmp_path: Path) -> None:
+    store = _store(tmp_path / "chunks.duckdb", tmp_path)
+    client = make_client(store)
+    run_id = client.create_run(client.create_experiment("chunks")).info.run_id
+    expected: dict[tuple[float, int, int], None] = {}
+    for i in range(100):  # forward, one point per call: the series stays ordered
+        client.log_metric(run_id, "m", float(i % 7), timestamp=T0 + i, step=i)
+        expected[(float(i % 7), T0 + i, i)] = None
+
+    def series() -> tuple[Any, ...]:
+        cur = store._db.cursor()
+        cur.execute(
+            "SELECT s.ordered, s.points, count(c.chunk_key) FROM metric_series s "
+            "JOIN metric_chunks c USING (series_key) JOIN runs r USING (run_key) "
+            "WHERE r.run_id = ? AND s.key = 'm' GROUP BY ALL",
+            [run_id],
+        )
+        return tuple(cur.fetchone())
+
+    ordered, points, chunks = series()
+    assert ordered and points == 100 and chunks < 40
+    for i in range(40):  # backwards, with repeats of stored points: no longer ordered
+        batch = [Metric("m", float(i), T0 + 50 - i, 3), Metric("m", 1.0, T0 + 1, 1)]
+        client.log_batch(run_id, metrics=batch)
+        expected[(float(i), T0 + 50 - i, 3)] = None
+    ordered, points, chunks = series()
+    assert not ordered and points == len(expected) and chunks < 40
+    history = [(p.value, p.timestamp, p.step) for p in client.get_metric_history(run_id, "m")]
+    assert history == sorted(expected, key=lambda p: (p[1], p[2], p[0]))
+    assert client.get_run(run_id).data.metrics["m"] == float(99 % 7)
+    page = store.get_metric_history(run_id, "m", max_results=30)
+    rest = store.get_metric_history(run_id, "m", page_token=page.token)
+    assert [(p.value, p.timestamp, p.step) for p in [*page, *rest]] == history
+    store.close()
