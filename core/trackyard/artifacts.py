@@ -303,6 +303,8 @@ def _content_root(client: MlflowClient, version: ModelVersion) -> str:
     store = client._registry_store
     location = store.get_model_version_download_uri(version.name, version.version)
     for _ in range(_MAX_URI_HOPS):
+        # checked again here: a store written by other tools may hold any source
+        validation.validate_model_version_source(location)
         if location.startswith("runs:"):
             from trackyard.uri import parse_runs_uri
 
