@@ -958,9 +958,9 @@ class RegistryClientMixin:
 # -- helpers -------------------------------------------------------------------------------------
 def _is_local_source(source: str) -> bool:
     """Whether a model version source names a local path (no scheme, or ``file:``)."""
-    import urllib.parse
+    from trackyard.uri import split_uri
 
-    scheme = urllib.parse.urlsplit(source).scheme
+    scheme = split_uri(source).scheme
     return len(scheme) <= 1 or scheme.lower() == "file"
 
 

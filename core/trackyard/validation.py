@@ -103,6 +103,14 @@ def _refuse_control(text: str, what: str) -> None:
         )
 
 
+def _refuse_unsplittable(text: str, what: str) -> None:
+    """Refuse a URI that ``urllib.parse`` cannot split (e.g. ``s3://a]b``)."""
+    try:
+        urllib.parse.urlsplit(text)
+    except ValueError as exc:
+        raise _invalid(f"Invalid {what} {text[:200]!r}: {exc}.") from None
+
+
 def _refuse_nul(value: str, what: str, key: str) -> None:
     """Refuse a NUL byte in a value: databases such as PostgreSQL cannot store it."""
     if "\x00" in value:
@@ -441,6 +449,7 @@ def validate_experiment_artifact_location(location: str | None) -> str | None:
     if not isinstance(location, str):
         raise _invalid(f"Invalid artifact location: {location!r}")
     _refuse_control(location, "artifact location")
+    _refuse_unsplittable(location, "artifact location")
     if location.startswith("runs:"):
         raise _invalid(
             f"Artifact location cannot be a runs:/ URI, got {location!r}. "
@@ -503,7 +512,14 @@ def validate_artifact_path(path: str | None, *, allow_empty: bool = True) -> str
             raise _invalid(
                 f"Invalid artifact path: {path!r}. Backslashes, '#' and NUL bytes are not allowed."
             )
-        if form.startswith("/") or _WINDOWS_DRIVE_RE.match(form) or form.startswith("~"):
+        folded = "/".join(seg for seg in form.split("/") if seg not in ("", "."))
+        if (
+            form.startswith("/")
+            or _WINDOWS_DRIVE_RE.match(folded)
+            or folded.startswith("~")
+            or _WINDOWS_DRIVE_RE.match(form)
+            or form.startswith("~")
+        ):
             raise _invalid(f"Invalid artifact path: {path!r}. Absolute paths are not allowed.")
         if any(seg == ".." for seg in form.split("/")):
             raise _invalid(f"Invalid artifact path: {path!r}. '..' segments are not allowed.")
@@ -555,6 +571,7 @@ def validate_model_version_source(source: object) -> str:
     if not isinstance(source, str):
         raise _invalid(f"A model version source must be a string, got {source!r}")
     _refuse_control(source, "model version source")
+    _refuse_unsplittable(source, "model version source")
     forms = [source]
     decoded = source
     for _ in range(_SOURCE_DECODE_ROUNDS):
