@@ -283,10 +283,7 @@ class RegistryClientMixin:
         from trackyard.uri import resolve_models_uri
 
         validation.validate_model_name(name)
-        if not isinstance(source, str):
-            raise TrackyardError.invalid_parameter_value(
-                f"A model version source must be a string, got {source!r}"
-            )
+        validation.validate_model_version_source(source)
         if run_id is not None and run_id != "":
             validation.validate_run_id(run_id)
         version_tags = _version_tags(tags)
@@ -296,6 +293,13 @@ class RegistryClientMixin:
         store = self._registry_store
         if source.startswith("models:"):
             resolve_models_uri(store, source)  # refuse what names nothing, before writing
+        elif (
+            _is_local_source(source) and IS_PROMPT_TAG_KEY in store.get_registered_model(name).tags
+        ):
+            raise TrackyardError.invalid_parameter_value(
+                f"{name!r} is a prompt; a prompt version cannot point at a local path "
+                f"({source[:200]!r})."
+            )
         version = store.create_model_version(
             name,
             source,
@@ -952,6 +956,14 @@ class RegistryClientMixin:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+def _is_local_source(source: str) -> bool:
+    """Whether a model version source names a local path (no scheme, or ``file:``)."""
+    from trackyard.uri import split_uri
+
+    scheme = split_uri(source).scheme
+    return len(scheme) <= 1 or scheme.lower() == "file"
+
+
 def _order_list(order_by: Sequence[str] | None) -> list[str] | None:
     if order_by is None:
         return None

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trackyard import validation
 from trackyard.errors import ErrorCode, TrackyardError, local_path_error
+from trackyard.uri import split_uri
 
 if TYPE_CHECKING:
     from trackyard.client import MlflowClient
@@ -284,7 +285,7 @@ def _split_last(path: str) -> tuple[str, str]:
 
 def _split_models_uri(uri: str) -> tuple[str, str]:
     """``models:/m/3/data/x`` -> (``models:/m/3``, ``data/x``); ``models:/m@a/x`` likewise."""
-    parts = urllib.parse.urlsplit(uri, allow_fragments=False)
+    parts = split_uri(uri, allow_fragments=False)
     if parts.scheme != "models" or parts.netloc or not parts.path.startswith("/"):
         return uri, ""  # resolve_models_uri explains what is wrong with it
     segments = parts.path[1:].split("/")
@@ -303,6 +304,8 @@ def _content_root(client: MlflowClient, version: ModelVersion) -> str:
     store = client._registry_store
     location = store.get_model_version_download_uri(version.name, version.version)
     for _ in range(_MAX_URI_HOPS):
+        # checked again here: a store written by other tools may hold any source
+        validation.validate_model_version_source(location)
         if location.startswith("runs:"):
             from trackyard.uri import parse_runs_uri
 
@@ -320,7 +323,7 @@ def _content_root(client: MlflowClient, version: ModelVersion) -> str:
 
 def _split_uri(uri: str) -> tuple[str, str]:
     """Split a repository URI or local path into (parent URI, last segment)."""
-    parts = urllib.parse.urlsplit(uri)
+    parts = split_uri(uri)
     if len(parts.scheme) <= 1:  # a local path (or a Windows drive)
         if uri.endswith(("/", os.sep)):
             return uri, ""
@@ -335,7 +338,7 @@ def _append(uri: str, path: str) -> str:
     """``uri`` with the relative artifact ``path`` appended (percent-quoted for file: URIs)."""
     if not path:
         return uri
-    parts = urllib.parse.urlsplit(uri)
+    parts = split_uri(uri)
     if len(parts.scheme) <= 1:
         return os.path.join(uri, *path.split("/"))
     quoted = urllib.parse.quote(path) if parts.scheme == "file" else path

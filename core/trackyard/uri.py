@@ -25,18 +25,37 @@ __all__ = [
     "parse_prompts_uri",
     "parse_runs_uri",
     "resolve_models_uri",
+    "split_uri",
     "version_storage_location",
 ]
 
 _SECRET_QUERY_KEYS = re.compile(r"(?i)(pass(word)?|secret|token|key|credential|sig|signature)")
 
 
+def split_uri(uri: str, *, allow_fragments: bool = True) -> urllib.parse.SplitResult:
+    """``urllib.parse.urlsplit``, refusing what it cannot split (e.g. ``s3://a]b``).
+
+    Raises:
+        TrackyardError: ``INVALID_PARAMETER_VALUE`` instead of the ``ValueError`` urlsplit
+            raises for a malformed network location.
+    """
+    try:
+        return urllib.parse.urlsplit(uri, allow_fragments=allow_fragments)
+    except ValueError as exc:
+        raise TrackyardError(
+            f"Invalid URI {mask_credentials(uri)!r}: {exc}.", ErrorCode.INVALID_PARAMETER_VALUE
+        ) from None
+
+
+_USERINFO_PASSWORD = re.compile(r"(//[^/:@]*:)[^@/]*@")
+
+
 def mask_credentials(uri: str) -> str:
     """Return ``uri`` with any password and secret-looking query values replaced by ``***``."""
     try:
         parts = urllib.parse.urlsplit(uri)
-    except ValueError:
-        return uri
+    except ValueError:  # not splittable: still hide a user:password@ part
+        return _USERINFO_PASSWORD.sub(r"\1***@", uri)
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, _, hostport = netloc.rpartition("@")
@@ -117,7 +136,7 @@ class StoreURI(NamedTuple):
 
 def parse_runs_uri(uri: str) -> tuple[str, str]:
     """Split ``runs:/<run_id>/<path>`` into ``(run_id, path)``; the path may be empty."""
-    parts = urllib.parse.urlsplit(uri)
+    parts = split_uri(uri)
     if parts.scheme != "runs" or parts.netloc:
         raise TrackyardError(
             f"Not a proper runs:/ URI: {uri!r}. Expected runs:/<run_id>/<artifact path>.",
@@ -180,7 +199,7 @@ def parse_models_uri(uri: str) -> ModelsURI:
     """
     if not isinstance(uri, str):
         raise _improper_models_uri(uri)
-    parts = urllib.parse.urlsplit(uri, allow_fragments=False)
+    parts = split_uri(uri, allow_fragments=False)
     path = parts.path
     if parts.scheme != "models" or parts.netloc or not path.startswith("/") or len(path) < 2:
         raise _improper_models_uri(uri)
@@ -230,7 +249,7 @@ def parse_prompts_uri(uri: str) -> PromptsURI:
 
     if not isinstance(uri, str):
         raise improper()
-    parts = urllib.parse.urlsplit(uri, allow_fragments=False)
+    parts = split_uri(uri, allow_fragments=False)
     path = parts.path
     if parts.scheme != "prompts" or parts.netloc or not path.startswith("/") or len(path) < 2:
         raise improper()

@@ -38,6 +38,7 @@ __all__ = [
     "validate_history_paging",
     "validate_key",
     "validate_metric",
+    "validate_model_version_source",
     "validate_param",
     "validate_run_id",
     "validate_run_name",
@@ -60,11 +61,20 @@ MAX_ENTITIES_PER_BATCH = 1000
 MAX_BATCH_LOG_REQUEST_SIZE = 1_000_000
 MAX_RUN_NAME_LENGTH = 250  # MLflow has no check; its column is VARCHAR(250)
 DEFAULT_ARTIFACT_LOCATION_MAX_LENGTH = 2048
+#: Artifact path limits, checked before any I/O: most filesystems hold names of at most 255
+#: bytes, and no store needs deeper trees or longer paths than these.
+MAX_ARTIFACT_PATH_SEGMENT_BYTES = 255
+MAX_ARTIFACT_PATH_DEPTH = 64
+MAX_ARTIFACT_PATH_LENGTH = 1024
 
 _KEY_RE = re.compile(r"^[/\w.\- :]*$" if os.name != "nt" else r"^[/\w.\- ]*$")
 _RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
 _EXPERIMENT_ID_RE = re.compile(r"^\s*[-+]?[0-9]+\s*\Z")
 _WINDOWS_DRIVE_RE = re.compile(r"^[a-zA-Z]:")
+# C0 and C1 control characters and DEL: never part of a name or a location.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What separates segments of a source, in any of its decoded forms.
+_SOURCE_SEPARATORS_RE = re.compile(r"[/\\?#&=;]")
 
 # Keys that passed validate_key; keys repeat a lot (100,000 points over a handful of names).
 _valid_keys: dict[str, None] = {}
@@ -81,6 +91,30 @@ def _env_flag(names: Sequence[str], default: bool) -> bool:
         if raw is not None:
             return raw.strip().lower() in ("1", "true", "yes", "on")
     return default
+
+
+def _refuse_control(text: str, what: str) -> None:
+    """Refuse NUL and other control characters in a name or location."""
+    found = _CONTROL_RE.search(text)
+    if found is not None:
+        raise _invalid(
+            f"Invalid {what} {text[:80]!r}: control characters such as "
+            f"{found.group()!r} are not allowed (at position {found.start()})."
+        )
+
+
+def _refuse_unsplittable(text: str, what: str) -> None:
+    """Refuse a URI that ``urllib.parse`` cannot split (e.g. ``s3://a]b``)."""
+    try:
+        urllib.parse.urlsplit(text)
+    except ValueError as exc:
+        raise _invalid(f"Invalid {what} {text[:200]!r}: {exc}.") from None
+
+
+def _refuse_nul(value: str, what: str, key: str) -> None:
+    """Refuse a NUL byte in a value: databases such as PostgreSQL cannot store it."""
+    if "\x00" in value:
+        raise _invalid(f"Invalid {what} value for key {key!r}: NUL bytes are not allowed.")
 
 
 def truncate_long_values() -> bool:
@@ -152,6 +186,7 @@ def validate_param(key: object, value: object) -> Param:
     """Check a param and return it with its value as a (possibly truncated) string."""
     k = validate_key(key, "param")
     v = value if isinstance(value, str) else str(value)
+    _refuse_nul(v, "param", k)
     return Param(k, _check_value_length(v, MAX_PARAM_VAL_LENGTH, "param", k, truncate=True))
 
 
@@ -159,6 +194,7 @@ def validate_tag(key: object, value: object) -> RunTag:
     """Check a run tag and return it with its value as a (possibly truncated) string."""
     k = validate_key(key, "tag")
     v = value if isinstance(value, str) else str(value)
+    _refuse_nul(v, "tag", k)
     return RunTag(k, _check_value_length(v, MAX_TAG_VAL_LENGTH, "tag", k, truncate=True))
 
 
@@ -168,6 +204,7 @@ def validate_experiment_tag(key: object, value: object) -> tuple[str, str]:
     if len(k) > MAX_EXPERIMENT_TAG_KEY_LENGTH:  # pragma: no cover - equal to the key limit
         raise _invalid(f"Experiment tag key {k!r} is too long")
     v = value if isinstance(value, str) else str(value)
+    _refuse_nul(v, "experiment tag", k)
     _check_value_length(v, MAX_EXPERIMENT_TAG_VAL_LENGTH, "experiment tag", k, truncate=False)
     return k, v
 
@@ -389,11 +426,13 @@ def validate_experiment_id(experiment_id: object) -> str:
 
 
 def validate_experiment_name(name: object) -> str:
-    """Check an experiment name: a non-blank string of at most 500 characters."""
+    """Check an experiment name: a non-blank string of at most 500 characters, without NUL
+    or other control characters."""
     if not isinstance(name, str):
         raise _invalid(f"Invalid experiment name: {name!r}. Expected a string.")
     if not name.strip():
         raise _invalid("Invalid experiment name: the name cannot be empty or only whitespace.")
+    _refuse_control(name, "experiment name")
     if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
         raise _invalid(
             f"Experiment name is {len(name)} characters long; "
@@ -403,11 +442,14 @@ def validate_experiment_name(name: object) -> str:
 
 
 def validate_experiment_artifact_location(location: str | None) -> str | None:
-    """Check an experiment's artifact location (not ``runs:``, bounded length)."""
+    """Check an experiment's artifact location (not ``runs:``, bounded length, no NUL or
+    other control characters)."""
     if location is None or location == "":
         return None
     if not isinstance(location, str):
         raise _invalid(f"Invalid artifact location: {location!r}")
+    _refuse_control(location, "artifact location")
+    _refuse_unsplittable(location, "artifact location")
     if location.startswith("runs:"):
         raise _invalid(
             f"Artifact location cannot be a runs:/ URI, got {location!r}. "
@@ -429,6 +471,7 @@ def validate_run_name(run_name: object, tags: dict[str, str] | None = None) -> s
         return None
     if not isinstance(run_name, str):
         raise _invalid(f"Invalid run name: {run_name!r}. Expected a string.")
+    _refuse_nul(run_name, "run name", "run_name")
     if len(run_name) > MAX_RUN_NAME_LENGTH:
         raise _invalid(f"Run name is {len(run_name)} characters long; the limit is 250.")
     validate_run_name_agrees(run_name, tags)
@@ -469,7 +512,14 @@ def validate_artifact_path(path: str | None, *, allow_empty: bool = True) -> str
             raise _invalid(
                 f"Invalid artifact path: {path!r}. Backslashes, '#' and NUL bytes are not allowed."
             )
-        if form.startswith("/") or _WINDOWS_DRIVE_RE.match(form) or form.startswith("~"):
+        folded = "/".join(seg for seg in form.split("/") if seg not in ("", "."))
+        if (
+            form.startswith("/")
+            or _WINDOWS_DRIVE_RE.match(folded)
+            or folded.startswith("~")
+            or _WINDOWS_DRIVE_RE.match(form)
+            or form.startswith("~")
+        ):
             raise _invalid(f"Invalid artifact path: {path!r}. Absolute paths are not allowed.")
         if any(seg == ".." for seg in form.split("/")):
             raise _invalid(f"Invalid artifact path: {path!r}. '..' segments are not allowed.")
@@ -477,7 +527,73 @@ def validate_artifact_path(path: str | None, *, allow_empty: bool = True) -> str
     canonical = "/".join(parts)
     if not canonical and not allow_empty:
         raise _invalid("Invalid artifact path: the path cannot be empty.")
+    _check_artifact_path_size(path, canonical, parts)
     return canonical
+
+
+def _check_artifact_path_size(path: str, canonical: str, parts: list[str]) -> None:
+    """Refuse paths no filesystem holds (or that no store needs) before any I/O."""
+    shown = path if len(path) <= 80 else path[:77] + "..."
+    if len(canonical) > MAX_ARTIFACT_PATH_LENGTH:
+        raise _invalid(
+            f"Invalid artifact path: {shown!r} is {len(canonical)} characters long; "
+            f"the limit is {MAX_ARTIFACT_PATH_LENGTH}."
+        )
+    if len(parts) > MAX_ARTIFACT_PATH_DEPTH:
+        raise _invalid(
+            f"Invalid artifact path: {shown!r} has {len(parts)} segments; "
+            f"the limit is {MAX_ARTIFACT_PATH_DEPTH}."
+        )
+    for seg in parts:
+        if len(seg) * 4 > MAX_ARTIFACT_PATH_SEGMENT_BYTES and (
+            len(seg.encode("utf-8", "surrogatepass")) > MAX_ARTIFACT_PATH_SEGMENT_BYTES
+        ):
+            raise _invalid(
+                f"Invalid artifact path: {shown!r} has a segment longer than "
+                f"{MAX_ARTIFACT_PATH_SEGMENT_BYTES} bytes, more than a file name can hold."
+            )
+
+
+_SOURCE_DECODE_ROUNDS = 4
+
+
+def validate_model_version_source(source: object) -> str:
+    """Check a model version's ``source`` and return it.
+
+    A source is a path or URI (``runs:/``, ``models:/``, ``file://``, ``s3://``,
+    ``mlflow-artifacts:`` ...). Refused: a source that is not a string, holds NUL or other
+    control characters, or has a ``..`` segment in any form: plain, percent-encoded once or
+    more, written with backslashes, or in the query or fragment (after ``?`` or ``#``).
+
+    Raises:
+        TrackyardError: ``INVALID_PARAMETER_VALUE`` naming the rule that failed.
+    """
+    if not isinstance(source, str):
+        raise _invalid(f"A model version source must be a string, got {source!r}")
+    _refuse_control(source, "model version source")
+    _refuse_unsplittable(source, "model version source")
+    forms = [source]
+    decoded = source
+    for _ in range(_SOURCE_DECODE_ROUNDS):
+        nxt = urllib.parse.unquote(decoded, errors="surrogateescape")
+        if nxt == decoded:
+            break
+        forms.append(nxt)
+        decoded = nxt
+    else:
+        raise _invalid(
+            f"Invalid model version source {source[:200]!r}: it is percent-encoded more than "
+            f"{_SOURCE_DECODE_ROUNDS} times over."
+        )
+    for form in forms:
+        if "\x00" in form:
+            raise _invalid(f"Invalid model version source {source[:200]!r}: NUL bytes.")
+        if any(seg.strip() == ".." for seg in _SOURCE_SEPARATORS_RE.split(form)):
+            raise _invalid(
+                f"Invalid model version source {source[:200]!r}: '..' segments are not "
+                "allowed in a source, in any encoding."
+            )
+    return source
 
 
 # ---------------------------------------------------------------------------------------------
@@ -519,6 +635,9 @@ def validate_model_name(name: object, what: str = "model") -> str:
         raise _invalid(f"Invalid {what} name: {name!r}. Names must be strings.")
     if name == "":
         raise _invalid(f"Missing value for required parameter 'name': the {what} name is empty.")
+    if not name.strip():
+        raise _invalid(f"Invalid {what} name {name!r}: the name cannot be only whitespace.")
+    _refuse_control(name, f"{what} name")
     if "/" in name or ":" in name:
         raise _invalid(f"Invalid {what} name {name!r}. Names cannot contain '/' or ':'.")
     resolved = _path_not_unique(name)
@@ -592,6 +711,7 @@ def validate_registry_tag(key: object, value: object) -> tuple[str, str]:
     if len(k) > MAX_MODEL_REGISTRY_TAG_KEY_LENGTH:  # pragma: no cover - equal to the key limit
         raise _invalid(f"Tag key {k[:40]!r}... is too long")
     v = value if isinstance(value, str) else str(value)
+    _refuse_nul(v, "tag", k)
     _check_value_length(v, MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH, "tag", k, truncate=False)
     return k, v
 

@@ -664,7 +664,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
             for entry in it:
                 name = entry.name
                 if (
-                    name not in RESERVED_EXPERIMENT_FOLDERS
+                    name.lower() not in RESERVED_EXPERIMENT_FOLDERS
                     and not name.startswith(".")
                     and entry.is_dir(follow_symlinks=False)
                 ):
@@ -674,6 +674,9 @@ class FileTrackingStore(TrackingStore, CachedReader):
         """The folder of a run (in an active or deleted experiment)."""
         if not isinstance(run_id, str) or not _ID_RE.match(run_id):
             raise _invalid(f"Invalid run ID: {run_id!r}")
+        if run_id.lower() in RESERVED_EXPERIMENT_FOLDERS:
+            # the store's own folders (an experiment's tags/ ...) are never read as a run
+            raise _run_not_found(run_id)
         if not refresh:
             cached = self._run_dirs.get(run_id)
             if cached is not None:

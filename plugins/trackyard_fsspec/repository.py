@@ -562,7 +562,8 @@ class FsspecArtifactRepository(ArtifactRepository):
 
         Paths are relative to the root (``"dir/file.txt"``); ``file_size`` is None for
         directories. Returns [] when ``path`` is a file or does not exist. For local roots,
-        symbolic links that resolve outside the root are left out.
+        symbolic links that resolve outside the root, and links to a folder on the way to
+        ``path`` (which would make a walk go round forever), are left out.
         """
         rel = self._validated(path)
         infos = self._list_local(rel) if self.is_local else self._list_remote(rel)
@@ -583,16 +584,23 @@ class FsspecArtifactRepository(ArtifactRepository):
                 if child is None:
                     continue
                 try:
-                    if entry.is_symlink() and not self._inside_root(
-                        os.path.realpath(entry.path), real_root
-                    ):
-                        _logger.warning(
-                            "Skipping artifact %r: it is a symbolic link that leaves the "
-                            "artifact root %r.",
-                            child,
-                            self.root,
-                        )
-                        continue
+                    if entry.is_symlink():
+                        real = os.path.realpath(entry.path)
+                        if not self._inside_root(real, real_root):
+                            _logger.warning(
+                                "Skipping artifact %r: it is a symbolic link that leaves the "
+                                "artifact root %r.",
+                                child,
+                                self.root,
+                            )
+                            continue
+                        if entry.is_dir() and real in self._ancestors(real_root, rel):
+                            _logger.warning(
+                                "Skipping artifact %r: it is a symbolic link to a folder "
+                                "that contains it (a cycle).",
+                                child,
+                            )
+                            continue
                     if entry.is_dir():
                         infos.append(FileInfo(child, True, None))
                     elif entry.is_file():
@@ -600,6 +608,16 @@ class FsspecArtifactRepository(ArtifactRepository):
                 except OSError:  # vanished while listing
                     continue
         return infos
+
+    @staticmethod
+    def _ancestors(real_root: str, rel: str) -> set[str]:
+        """The resolved folders on the way from the root to ``rel``, both included."""
+        found = {real_root}
+        path = real_root
+        for part in rel.split("/") if rel else ():
+            path = os.path.realpath(os.path.join(path, part))
+            found.add(path)
+        return found
 
     def _list_remote(self, rel: str) -> list[FileInfo]:
         fs = self.fs

@@ -331,3 +331,38 @@ def test_module_is_reachable_as_an_attribute() -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert trackyard.artifacts is artifacts
+
+
+@pytest.mark.parametrize(
+    "source", ["{src}/../../outside", "{src}/%2e%2e/%2e%2e/outside", "runs:/{run}/../../x"]
+)
+def test_a_traversing_source_written_by_another_tool_is_refused_at_download(
+    world: dict[str, Any], uri: str, tmp_path: Path, source: str
+) -> None:
+    """Sources are checked again when a version is downloaded: the store may hold one that
+    was never validated (written by an older tool), and it must not lead out of its root."""
+    import sqlalchemy as sa
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("SECRET")
+    bad = source.format(src=tmp_path / "src" / "model", run=world.get("run_id", "r"))
+    engine = sa.create_engine(uri)
+    with engine.begin() as conn:  # what another tool could have written
+        conn.execute(
+            sa.text(
+                "UPDATE model_versions SET source = :s, storage_location = :s WHERE version = 2"
+            ),
+            {"s": bad},
+        )
+    engine.dispose()
+    dst = tmp_path / "dl"
+    expect(
+        ErrorCode.INVALID_PARAMETER_VALUE,
+        artifacts.download_artifacts,
+        "models:/m/2",
+        dst_path=str(dst),
+        tracking_uri=uri,
+    )
+    assert tree(tmp_path).count("dl/secret.txt") == 0
+    assert not dst.exists() or tree(dst) == []

@@ -8,7 +8,7 @@ import pytest
 
 from trackyard import validation as v
 from trackyard.entities import Metric, Param, RunTag
-from trackyard.errors import TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError
 
 
 def invalid(fn, *args, **kwargs) -> str:
@@ -271,3 +271,48 @@ def test_artifact_paths_refused(path: str) -> None:
 
 def test_empty_artifact_path_refused_when_a_file_is_needed() -> None:
     invalid(v.validate_artifact_path, "", allow_empty=False)
+
+
+# -- hardening: sources, names, artifact path limits ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "s3://bucket/path/model",
+        "runs:/0123456789abcdef0123456789abcdef/model",
+        "models:/m/1",
+        "models:/m@champion",
+        "/tmp/a..b/model..v2",
+        "file:///tmp/x%20y",
+        "dbfs:/a/b",
+        "https://host/x?a=b&c=d",
+        "mlflow-artifacts:/1/abc/artifacts/model",
+        "C:\\models\\m",
+        "relative/path",
+        "%",
+    ],
+)
+def test_ordinary_model_version_sources_are_taken(source: str) -> None:
+    from trackyard.validation import validate_model_version_source
+
+    assert validate_model_version_source(source) == source
+
+
+def test_sources_encoded_too_many_times_are_refused() -> None:
+    from trackyard.validation import validate_model_version_source
+
+    nested = "%78"  # "x", then percent-encoded five more times
+    for _ in range(5):
+        nested = nested.replace("%", "%25")
+    with pytest.raises(TrackyardError) as excinfo:
+        validate_model_version_source(nested)
+    assert excinfo.value.error_code == ErrorCode.INVALID_PARAMETER_VALUE
+
+
+@pytest.mark.parametrize("name", ["ok name", " padded ", "ünïcode", "emoji 🙂", "a.b-c_d"])
+def test_ordinary_names_are_taken(name: str) -> None:
+    from trackyard.validation import validate_experiment_name, validate_model_name
+
+    assert validate_experiment_name(name) == name
+    assert validate_model_name(name) == name

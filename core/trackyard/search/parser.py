@@ -41,7 +41,13 @@ from typing import NoReturn
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.search.ast import And, Comparison, Entity, Expr, Op, Or, OrderKey, SearchKind
 
-__all__ = ["complete_order", "parse_filter", "parse_order_by"]
+__all__ = [
+    "MAX_FILTER_COMPARISONS",
+    "MAX_FILTER_VALUES",
+    "complete_order",
+    "parse_filter",
+    "parse_order_by",
+]
 
 # ---------------------------------------------------------------------------------------------
 # Tokens
@@ -94,6 +100,13 @@ _KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "LIKE", "ILIKE", "NULL"})
 _MAX_INT = 2**63 - 1
 # Deeper nesting than this is refused (it would otherwise exhaust Python's recursion limit).
 _MAX_DEPTH = 64
+#: Most comparisons one filter may hold: larger filters exceed what databases take in one
+#: expression (SQLite refuses expression trees deeper than 1,000), so the parser refuses
+#: them with INVALID_PARAMETER_VALUE before any store sees them.
+MAX_FILTER_COMPARISONS = 200
+#: Most values one filter may hold in all (each value of an ``IN`` list counts): databases
+#: bind each as a query parameter, and PostgreSQL takes at most 65,535 per query.
+MAX_FILTER_VALUES = 5000
 # Longer filters are parsed every time: the cache would otherwise keep them alive.
 _MAX_CACHED = 4096
 # Filters longer than this are shortened in error messages.
@@ -547,6 +560,8 @@ class _FilterParser(_Parser):
     def __init__(self, text: str, kind: SearchKind):
         super().__init__(text, kind)
         self._rules = _FILTER_RULES[kind]
+        self._comparisons = 0
+        self._values = 0
 
     def parse(self) -> Expr:
         expr = self._parse_or(0)
@@ -592,6 +607,13 @@ class _FilterParser(_Parser):
         return inner
 
     def _parse_comparison(self) -> Comparison:
+        self._comparisons += 1
+        if self._comparisons > MAX_FILTER_COMPARISONS:
+            self._fail(
+                f"the filter has more than {MAX_FILTER_COMPARISONS} comparisons",
+                self._peek().pos,
+                "split the search, or use IN (...) for many values of one key",
+            )
         prefix, key, pos, source = self._read_identifier("a comparison")
         entity, rule, label = self._resolve(prefix, key, pos, source)
         op, op_pos, op_text = self._parse_comparator(source)
@@ -603,7 +625,16 @@ class _FilterParser(_Parser):
                 f"use one of {allowed}",
             )
         value = self._parse_value(op, rule.value_type, label)
+        if not isinstance(value, tuple):
+            self._count_value(pos)
         return Comparison(entity, rule.key, op, value, pos)
+
+    def _count_value(self, pos: int) -> None:
+        self._values += 1
+        if self._values > MAX_FILTER_VALUES:
+            self._fail(
+                f"the filter has more than {MAX_FILTER_VALUES} values", pos, "split the search"
+            )
 
     def _resolve(
         self, prefix: str | None, key: str, pos: int, source: str
@@ -750,6 +781,7 @@ class _FilterParser(_Parser):
                     token.pos,
                 )
             items.append(token.value)
+            self._count_value(token.pos)
             separator = self._next()
             if separator.kind == _RPAREN:
                 return tuple(items)

@@ -39,6 +39,7 @@ from trackyard.entities import FileInfo
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.testing._backend import BackendCheck
 from trackyard.testing._client import require_capability
+from trackyard.testing._hostile import EDGE_ARTIFACT_PATHS, LIMIT_ARTIFACT_PATHS
 
 if TYPE_CHECKING:
     from trackyard.stores import ArtifactRepository
@@ -62,8 +63,10 @@ BAD_ARTIFACT_PATHS: tuple[str, ...] = (
     "C:/x",
     "a\x00b",
     "a/b#c",
+    *EDGE_ARTIFACT_PATHS,
 )
-"""Artifact paths every repository must refuse with INVALID_PARAMETER_VALUE."""
+"""Artifact paths every repository must refuse with INVALID_PARAMETER_VALUE (before any I/O:
+the last ones are longer or deeper than a filesystem holds)."""
 
 
 def _write(path: Path, data: bytes | str) -> Path:
@@ -464,6 +467,70 @@ class ArtifactRepositorySuite(BackendCheck):
         _expect_code(excinfo, ErrorCode.INVALID_PARAMETER_VALUE)
         assert artifact_repo.list_artifacts() == []
         assert _local_tree(dst_dir) == {}
+
+    def test_paths_at_the_limits_round_trip(
+        self, artifact_repo: ArtifactRepository, dst_dir: Path
+    ) -> None:
+        for path in LIMIT_ARTIFACT_PATHS:
+            artifact_repo.write_bytes(b"edge", path)
+            assert self._fetch(artifact_repo, path, dst_dir) == b"edge"
+        assert len(_remote_tree(artifact_repo)) == len(LIMIT_ARTIFACT_PATHS)
+
+    # -- symbolic links (local roots) -------------------------------------------------------------
+    @staticmethod
+    def _local_root_or_skip(repo: ArtifactRepository) -> Path:
+        """The folder of a repository on the local filesystem (skips for other storage)."""
+        import urllib.parse
+        import urllib.request
+
+        uri = repo.artifact_uri
+        parts = urllib.parse.urlsplit(uri)
+        if len(parts.scheme) <= 1:
+            return Path(uri)
+        if parts.scheme == "file":
+            return Path(urllib.request.url2pathname(parts.path))
+        pytest.skip(f"{uri!r} is not on the local filesystem: no symbolic links to follow")
+
+    def test_links_leaving_the_root_are_not_followed(
+        self, artifact_repo: ArtifactRepository, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        artifact_repo.write_bytes(b"inside", "dir/inside.txt")
+        root = self._local_root_or_skip(artifact_repo)
+        outside = tmp_path_factory.mktemp("outside")
+        _write(outside / "secret.txt", "SECRET")
+        os.symlink(outside, root / "dir" / "escape")
+        os.symlink(outside / "secret.txt", root / "secret-link.txt")
+        dst = tmp_path_factory.mktemp("dl")
+        assert _remote_tree(artifact_repo) == {"dir/inside.txt": 6}
+        artifact_repo.download_artifacts("", str(dst))
+        assert _local_tree(dst) == {"dir/inside.txt": b"inside"}
+        for path in ("dir/escape/secret.txt", "secret-link.txt", "dir/escape"):
+            with pytest.raises(TrackyardError) as excinfo:
+                artifact_repo.download_artifacts(path, str(dst))
+            assert excinfo.value.error_code in (
+                ErrorCode.INVALID_PARAMETER_VALUE,
+                ErrorCode.RESOURCE_DOES_NOT_EXIST,
+            )
+        assert b"SECRET" not in b"".join(_local_tree(dst).values())
+
+    def test_link_cycles_are_not_followed(
+        self, artifact_repo: ArtifactRepository, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        artifact_repo.write_bytes(b"a", "a/file.txt")
+        artifact_repo.write_bytes(b"b", "b/file.txt")
+        root = self._local_root_or_skip(artifact_repo)
+        os.symlink(root, root / "a" / "to-root")  # a link to the root itself
+        os.symlink(root / "a", root / "a" / "self")  # a link to its own folder
+        os.symlink(root / "b", root / "a" / "to-b")  # a -> b -> a: a cycle of two links
+        os.symlink(root / "a", root / "b" / "to-a")
+        tree = _remote_tree(artifact_repo)
+        assert len(tree) < 10, tree
+        assert {"a/file.txt", "b/file.txt"} <= set(tree)
+        dst = tmp_path_factory.mktemp("dl")
+        artifact_repo.download_artifacts("", str(dst))
+        downloaded = _local_tree(dst)
+        assert {"a/file.txt", "b/file.txt"} <= set(downloaded)
+        assert len(downloaded) < 10
 
     # -- deleting ---------------------------------------------------------------------------------
     def test_delete_without_the_capability_is_refused(

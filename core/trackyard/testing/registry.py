@@ -39,6 +39,7 @@ from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.plugins.hookspecs import Event, hookimpl
 from trackyard.testing._backend import BackendCheck
 from trackyard.testing._client import make_client, require_capability
+from trackyard.testing._hostile import RegistryHostileInputCheck
 from trackyard.testing._processes import RegistryProcessesCheck
 
 __all__ = ["MODEL_SEARCH_CASES", "VERSION_SEARCH_CASES", "RegistryStoreSuite"]
@@ -209,7 +210,7 @@ class _Listener:
         return [e.name for e in self.events]
 
 
-class RegistryStoreSuite(BackendCheck, RegistryProcessesCheck):
+class RegistryStoreSuite(BackendCheck, RegistryProcessesCheck, RegistryHostileInputCheck):
     """Mixin test class: subclass it and override the ``registry_store`` fixture."""
 
     backend_kind = "registry"

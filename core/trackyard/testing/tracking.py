@@ -21,6 +21,7 @@ from trackyard.entities import LifecycleStage, Metric, Param, Run, RunTag, ViewT
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.testing._backend import BackendCheck
 from trackyard.testing._client import make_client, require_capability
+from trackyard.testing._hostile import TrackingHostileInputCheck
 from trackyard.testing._processes import TrackingProcessesCheck
 from trackyard.testing.analytics import AnalyticsChecks
 
@@ -122,7 +123,9 @@ EXPERIMENT_SEARCH_CASES: list[tuple[str, list[str] | None, str]] = [
 ]
 
 
-class TrackingStoreSuite(BackendCheck, TrackingProcessesCheck, AnalyticsChecks):
+class TrackingStoreSuite(
+    BackendCheck, TrackingProcessesCheck, TrackingHostileInputCheck, AnalyticsChecks
+):
     """Mixin test class: subclass it and override the ``tracking_store`` fixture."""
 
     backend_kind = "tracking"
