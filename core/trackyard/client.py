@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from trackyard import config, validation
+from trackyard._logged_model_client import LoggedModelClientMixin
 from trackyard._names import generate_run_name
 from trackyard._registry_client import RegistryClientMixin
 from trackyard.entities import (
@@ -56,7 +57,7 @@ class RunOperations:
         """Wait for the operations (they are already complete)."""
 
 
-class MlflowClient(RegistryClientMixin):
+class MlflowClient(RegistryClientMixin, LoggedModelClientMixin):
     """The MLflow client API: experiments, runs, metrics, params, tags and artifacts.
 
     Args:

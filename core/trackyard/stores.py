@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
+from trackyard._logged_model_store import LoggedModelStoreMixin
 from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
@@ -74,6 +75,9 @@ class Capabilities:
         prompts: the registry keeps prompts (registered models tagged as prompts).
         delete_artifacts: ``delete_artifacts`` works (artifact repositories); without it the
             method raises FEATURE_DISABLED.
+        logged_models: the tracking store keeps logged models (``create_logged_model`` and
+            the rest of :class:`trackyard._logged_model_store.LoggedModelStoreMixin`), and
+            records metrics logged with a ``model_id`` as points of that model.
     """
 
     transactions: bool = False
@@ -82,6 +86,7 @@ class Capabilities:
     concurrent_versions: bool = False
     prompts: bool = False
     delete_artifacts: bool = False
+    logged_models: bool = False
 
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
@@ -117,7 +122,7 @@ def unsupported(store: object, feature: str) -> TrackyardError:
     )
 
 
-class TrackingStore(ABC):
+class TrackingStore(LoggedModelStoreMixin, ABC):
     """Experiments, runs, metrics, params and tags.
 
     A backend is constructed as ``Store(store_uri=..., artifact_uri=...)``, where
@@ -271,7 +276,7 @@ class TrackingStore(ABC):
         """
         return None
 
-    def close(self) -> None:  # noqa: B027 - optional hook, default does nothing
+    def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
 
 
