@@ -18,6 +18,7 @@ from trackyard import config, validation
 from trackyard._logged_model_client import LoggedModelClientMixin
 from trackyard._names import generate_run_name
 from trackyard._registry_client import RegistryClientMixin
+from trackyard._run_io_client import RunInputsClientMixin
 from trackyard.entities import (
     Experiment,
     ExperimentTag,
@@ -57,7 +58,7 @@ class RunOperations:
         """Wait for the operations (they are already complete)."""
 
 
-class MlflowClient(RegistryClientMixin, LoggedModelClientMixin):
+class MlflowClient(RegistryClientMixin, LoggedModelClientMixin, RunInputsClientMixin):
     """The MLflow client API: experiments, runs, metrics, params, tags and artifacts.
 
     Args:

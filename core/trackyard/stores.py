@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
 from trackyard._logged_model_store import LoggedModelStoreMixin
+from trackyard._run_io_store import RunInputsStoreMixin
 from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
@@ -78,6 +79,9 @@ class Capabilities:
         logged_models: the tracking store keeps logged models (``create_logged_model`` and
             the rest of :class:`trackyard._logged_model_store.LoggedModelStoreMixin`), and
             records metrics logged with a ``model_id`` as points of that model.
+        datasets: the tracking store keeps run inputs and outputs (``log_inputs``,
+            ``log_outputs``; ``Run.inputs``/``Run.outputs``) and filters runs on
+            ``datasets.``.
     """
 
     transactions: bool = False
@@ -87,6 +91,7 @@ class Capabilities:
     prompts: bool = False
     delete_artifacts: bool = False
     logged_models: bool = False
+    datasets: bool = False
 
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
@@ -122,7 +127,7 @@ def unsupported(store: object, feature: str) -> TrackyardError:
     )
 
 
-class TrackingStore(LoggedModelStoreMixin, ABC):
+class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, ABC):
     """Experiments, runs, metrics, params and tags.
 
     A backend is constructed as ``Store(store_uri=..., artifact_uri=...)``, where

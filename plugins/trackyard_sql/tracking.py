@@ -57,6 +57,7 @@ from trackyard_sql.compiler import (
 )
 from trackyard_sql.database import Database, chunks, fetch_scalar
 from trackyard_sql.logged_models import SqlLoggedModels
+from trackyard_sql.run_inputs import SqlRunInputs
 from trackyard_sql.runs import (
     DBL_MAX,
     build_run,
@@ -141,7 +142,7 @@ def _absolute_location(location: str) -> str:
     return os.path.abspath(location)
 
 
-class SqlTrackingStore(SqlLoggedModels, TrackingStore):
+class SqlTrackingStore(SqlLoggedModels, SqlRunInputs, TrackingStore):
     """MLflow's tracking store API over a SQL database in MLflow's table layout.
 
     Args:
@@ -160,7 +161,11 @@ class SqlTrackingStore(SqlLoggedModels, TrackingStore):
     """
 
     capabilities = Capabilities(
-        transactions=True, concurrent_processes=True, search_or=True, logged_models=True
+        transactions=True,
+        concurrent_processes=True,
+        search_or=True,
+        logged_models=True,
+        datasets=True,
     )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:

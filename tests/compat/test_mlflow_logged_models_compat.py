@@ -3,8 +3,8 @@
 1. MLflow creates logged models (tags, params, metrics logged with ``model_id`` and datasets,
    finalized, one deleted); trackyard reads each one exactly as MLflow does and its searches
    return MLflow's models in MLflow's order.
-2. trackyard creates logged models the same way; MLflow reads them (get and search) as
-   trackyard does.
+2. trackyard creates logged models the same way, and logs a run's dataset and model inputs
+   and model outputs; MLflow reads them (get and search) as trackyard does.
 
 SQLite always; PostgreSQL and MariaDB when their services are configured. Needs
 ``TRACKYARD_TEST_MLFLOW_PYTHON``; skips otherwise.
@@ -18,7 +18,14 @@ import pytest
 
 from tests.compat.peer import requires_mlflow, run_mlflow
 from tests.compat.test_mlflow_sql_compat import db_uri  # noqa: F401 - the fixture
-from trackyard.entities import Metric
+from trackyard.entities import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LoggedModelInput,
+    LoggedModelOutput,
+    Metric,
+)
 from trackyard.testing import make_client
 from trackyard_sql.tracking import SqlTrackingStore
 
@@ -102,7 +109,19 @@ _MLFLOW_READS = (
 from mlflow import MlflowClient
 
 client = MlflowClient(tracking_uri=ARGS["uri"])
-emit(dump(client, [ARGS["exp"]], ARGS["ids"], ARGS["searches"]))
+result = dump(client, [ARGS["exp"]], ARGS["ids"], ARGS["searches"])
+run = client.get_run(ARGS["run"])
+result["inputs"] = sorted(
+    [i.dataset.name, i.dataset.digest, i.dataset.source_type, i.dataset.source,
+     sorted([t.key, t.value] for t in i.tags)]
+    for i in run.inputs.dataset_inputs
+)
+result["model_inputs"] = [m.model_id for m in run.inputs.model_inputs]
+result["model_outputs"] = [[m.model_id, m.step] for m in run.outputs.model_outputs]
+result["by_dataset"] = [
+    r.info.run_id for r in client.search_runs([ARGS["exp"]], "datasets.context = 'training'")
+]
+emit(result)
 """
 )
 
@@ -200,8 +219,27 @@ def test_mlflow_reads_logged_models_trackyard_wrote(db_uri: str, tmp_path: Any) 
             ids.append(m.model_id)
         gone = client.create_logged_model(exp, name="gone")
         client.delete_logged_model(gone.model_id)
+        client.log_inputs(
+            run,
+            [
+                DatasetInput(
+                    Dataset("train", "t1", "local", "/data/t.csv"),
+                    (InputTag("mlflow.data.context", "training"),),
+                ),
+                DatasetInput(Dataset("eval", "e1", "local", "/data/e.csv")),
+            ],
+            [LoggedModelInput(ids[0])],
+        )
+        client.log_outputs(run, [LoggedModelOutput(ids[1], 7)])
         mine = _dump(client, [exp], ids)
     finally:
         store.close()
-    theirs = run_mlflow(_MLFLOW_READS, uri=db_uri, exp=exp, ids=ids, searches=_searches())
+    theirs = run_mlflow(_MLFLOW_READS, uri=db_uri, exp=exp, ids=ids, run=run, searches=_searches())
+    assert theirs.pop("inputs") == [
+        ["eval", "e1", "local", "/data/e.csv", []],
+        ["train", "t1", "local", "/data/t.csv", [["mlflow.data.context", "training"]]],
+    ]
+    assert theirs.pop("model_inputs") == [ids[0]]
+    assert theirs.pop("model_outputs") == [[ids[1], 7]]
+    assert theirs.pop("by_dataset") == [run]
     assert theirs == mine

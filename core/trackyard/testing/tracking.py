@@ -23,6 +23,7 @@ from trackyard.testing._backend import BackendCheck
 from trackyard.testing._client import make_client, require_capability
 from trackyard.testing._processes import TrackingProcessesCheck
 from trackyard.testing.logged_models import LoggedModelChecks
+from trackyard.testing.run_inputs import RunInputChecks
 
 __all__ = ["EXPERIMENT_SEARCH_CASES", "SEARCH_CASES", "TrackingStoreSuite"]
 
@@ -122,7 +123,7 @@ EXPERIMENT_SEARCH_CASES: list[tuple[str, list[str] | None, str]] = [
 ]
 
 
-class TrackingStoreSuite(BackendCheck, TrackingProcessesCheck, LoggedModelChecks):
+class TrackingStoreSuite(BackendCheck, TrackingProcessesCheck, LoggedModelChecks, RunInputChecks):
     """Mixin test class: subclass it and override the ``tracking_store`` fixture."""
 
     backend_kind = "tracking"

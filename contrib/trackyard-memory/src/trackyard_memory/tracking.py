@@ -30,15 +30,20 @@ from typing import Any
 
 from trackyard import config, search
 from trackyard.entities import (
+    DatasetInput,
     Experiment,
     ExperimentTag,
     LifecycleStage,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     PagedList,
     Param,
     Run,
     RunData,
     RunInfo,
+    RunInputs,
+    RunOutputs,
     RunStatus,
     RunTag,
     ViewType,
@@ -55,6 +60,7 @@ from trackyard.validation import validate_history_paging
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
 from trackyard_memory.logged_models import MemoryLoggedModels
+from trackyard_memory.run_inputs import MemoryRunInputs
 
 __all__ = ["MemoryTrackingStore"]
 
@@ -171,6 +177,9 @@ class _Run:
     tags: dict[str, str] = field(default_factory=dict)
     history: dict[str, _History] = field(default_factory=dict)
     latest: dict[str, Metric] = field(default_factory=dict)
+    dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[LoggedModelInput] = field(default_factory=list)
+    model_outputs: list[LoggedModelOutput] = field(default_factory=list)
 
     def info(self) -> RunInfo:
         return RunInfo(
@@ -193,6 +202,8 @@ class _Run:
                 params=[Param(k, v) for k, v in self.params.items()],
                 tags=[RunTag(k, v) for k, v in self.tags.items()],
             ),
+            RunInputs(tuple(self.dataset_inputs), tuple(self.model_inputs)),
+            RunOutputs(tuple(self.model_outputs)),
         )
 
 
@@ -227,7 +238,7 @@ def _chooses_default_root(artifact_uri: str | None) -> bool:
     return artifact_uri.rstrip("/") in (default, os.path.abspath(default))
 
 
-class MemoryTrackingStore(MemoryLoggedModels, TrackingStore):
+class MemoryTrackingStore(MemoryLoggedModels, MemoryRunInputs, TrackingStore):
     """MLflow's tracking store API over plain Python objects in this process.
 
     Args:
@@ -243,7 +254,9 @@ class MemoryTrackingStore(MemoryLoggedModels, TrackingStore):
         TrackyardError: INVALID_PARAMETER_VALUE for a malformed ``memory://`` URI.
     """
 
-    capabilities = Capabilities(transactions=True, search_or=True, logged_models=True)
+    capabilities = Capabilities(
+        transactions=True, search_or=True, logged_models=True, datasets=True
+    )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         store_uri = store_uri or "memory://"
