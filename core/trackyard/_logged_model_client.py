@@ -196,8 +196,9 @@ class LoggedModelClientMixin:
         local = os.fspath(model_path) if model_path is not None else None
         run_path = None
         if local is not None and not os.path.exists(local):
-            run_path = validation.validate_artifact_path(local, allow_empty=False)
+            run_path = validation.validate_artifact_path(local, allow_empty=False).rstrip("/")
             local = None
+            self._require_run_artifact(run_id, run_path)
         model = self._tracking_store.create_logged_model(
             run.info.experiment_id,
             name=name,
@@ -219,6 +220,18 @@ class LoggedModelClientMixin:
             self._tracking_store.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
             raise
         return self.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+
+    def _require_run_artifact(self, run_id: str, path: str) -> None:
+        import posixpath
+
+        repo = self._artifact_repo(run_id)  # type: ignore[attr-defined]
+        parent = posixpath.dirname(path)
+        if not any(info.path == path for info in repo.list_artifacts(parent or None)):
+            raise TrackyardError(
+                f"model_path {path!r} is neither a local file or directory nor an artifact "
+                f"of run {run_id!r}.",
+                ErrorCode.RESOURCE_DOES_NOT_EXIST,
+            )
 
     def _copy_run_files(self, run_id: str, path: str, model_id: str) -> None:
         import tempfile
