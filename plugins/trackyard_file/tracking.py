@@ -18,6 +18,7 @@ Layout (MLflow 3.x's, so either tool reads what the other wrote)::
           .trackyard.lock               the run's lock; holds the undo journal of a multi-file
                                         write while it is in progress (trackyard only)
           .trackyard-metrics.json       latest-metrics summary (trackyard only)
+        models/<model_id>/              logged models (see :mod:`trackyard_file.logged_models`)
 
 Safety:
 
@@ -115,6 +116,7 @@ from trackyard_file._fs import (
 )
 from trackyard_file._metrics import Entry
 from trackyard_file._txn import Txn, recover
+from trackyard_file.logged_models import FileLoggedModels
 
 if TYPE_CHECKING:
     from trackyard.search.request import ExperimentSearch, RunSearch
@@ -219,7 +221,7 @@ class _State:
 # The store
 
 
-class FileTrackingStore(TrackingStore, CachedReader):
+class FileTrackingStore(FileLoggedModels, TrackingStore, CachedReader):
     """MLflow's tracking store API over a folder in MLflow's ``mlruns`` layout.
 
     Args:
@@ -235,7 +237,9 @@ class FileTrackingStore(TrackingStore, CachedReader):
         TrackyardError: the root exists but is not a folder, or the URI is not a local one.
     """
 
-    capabilities = Capabilities(transactions=True, concurrent_processes=True, search_or=True)
+    capabilities = Capabilities(
+        transactions=True, concurrent_processes=True, search_or=True, logged_models=True
+    )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         store_uri = store_uri or "./mlruns"
@@ -1159,6 +1163,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
                         for m in points
                     ),
                 )
+            self._plan_model_metrics(txn, run_id, metrics)
             if not txn:
                 return
             known = self._known_entries(run_dir) if grouped else {}
