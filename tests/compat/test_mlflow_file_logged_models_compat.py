@@ -1,7 +1,9 @@
-"""Logged models in the file store: trackyard and MLflow 3.17.2 read each other's folders.
+"""Logged models and run inputs in the file store: trackyard and MLflow 3.17.2 read each
+other's folders.
 
 Each side creates logged models (tags, params, one ``acc`` point per dataset logged with
-``model_id``, finalized, one deleted) through its own ``MlflowClient``; the other side reads
+``model_id``, finalized, one deleted) and logs a run's dataset and model inputs and a model
+output through its own ``MlflowClient``; the other side reads
 every model and runs a few searches, and the two dumps must agree. (MLflow's file store shows
 only the newest point per dataset of each metric; with one point per dataset both views are
 the same.) Metric filters are not compared: MLflow's file store evaluates them differently
@@ -18,8 +20,7 @@ from typing import Any
 import pytest
 
 from tests.compat.peer import requires_mlflow, run_mlflow
-from trackyard import MlflowClient
-from trackyard.entities import Metric
+from trackyard import MlflowClient, entities
 
 pytestmark = [pytest.mark.compat, requires_mlflow]
 
@@ -33,7 +34,17 @@ SEARCHES: list[list[Any]] = [
 ]
 
 _DUMP = r"""
-def dump(client, exp, ids, searches):
+def dump(client, exp, ids, searches, run):
+    r = client.get_run(run)
+    links = {
+        "datasets": sorted(
+            [i.dataset.name, i.dataset.digest, i.dataset.source_type, i.dataset.source,
+             sorted([t.key, t.value] for t in i.tags)]
+            for i in r.inputs.dataset_inputs
+        ),
+        "model_inputs": sorted(m.model_id for m in r.inputs.model_inputs),
+        "model_outputs": sorted([m.model_id, m.step] for m in r.outputs.model_outputs),
+    }
     models = {}
     for mid in ids:
         m = client.get_logged_model(mid)
@@ -51,10 +62,11 @@ def dump(client, exp, ids, searches):
             [exp], filter_string=flt or None, max_results=1000, order_by=order)]
         for flt, order in searches
     ]
-    return {"models": models, "searches": found}
+    return {"models": models, "searches": found, "links": links}
 
 
-def populate(client, Metric, T0):
+def populate(client, E, T0):
+    Metric = E.Metric
     exp = client.create_experiment("lm-file-compat")
     run = client.create_run(exp).info.run_id
     ids = []
@@ -75,18 +87,24 @@ def populate(client, Metric, T0):
         ids.append(m.model_id)
     gone = client.create_logged_model(exp, name="gone")
     client.delete_logged_model(gone.model_id)
-    return exp, ids
+    context = [E.InputTag("mlflow.data.context", "training")]
+    client.log_inputs(run, datasets=[
+        E.DatasetInput(E.Dataset("train", "t1", "local", "/data/t.csv"), context),
+        E.DatasetInput(E.Dataset("eval", "e1", "local", "/data/e.csv"), []),
+    ], models=[E.LoggedModelInput(ids[0])])
+    client.log_outputs(run, [E.LoggedModelOutput(ids[1], 7)])
+    return exp, ids, run
 """
 
 _MLFLOW_WRITES = (
     _DUMP
     + r"""
 from mlflow import MlflowClient
-from mlflow.entities import Metric
+import mlflow.entities as E
 
 client = MlflowClient(tracking_uri=ARGS["uri"])
-exp, ids = populate(client, Metric, ARGS["t0"])
-emit({"exp": exp, "ids": ids, **dump(client, exp, ids, ARGS["searches"])})
+exp, ids, run = populate(client, E, ARGS["t0"])
+emit({"exp": exp, "ids": ids, "run": run, **dump(client, exp, ids, ARGS["searches"], run)})
 """
 )
 
@@ -96,7 +114,7 @@ _MLFLOW_READS = (
 from mlflow import MlflowClient
 
 client = MlflowClient(tracking_uri=ARGS["uri"])
-emit(dump(client, ARGS["exp"], ARGS["ids"], ARGS["searches"]))
+emit(dump(client, ARGS["exp"], ARGS["ids"], ARGS["searches"], ARGS["run"]))
 """
 )
 
@@ -111,16 +129,18 @@ def test_trackyard_reads_logged_models_mlflow_wrote(tmp_path: Path) -> None:
     uri = (tmp_path / "mlruns").as_uri()
     written = run_mlflow(_MLFLOW_WRITES, uri=uri, t0=T0, searches=SEARCHES)
     client = MlflowClient(tracking_uri=uri)
-    mine = _local()["dump"](client, written["exp"], written["ids"], SEARCHES)
+    mine = _local()["dump"](client, written["exp"], written["ids"], SEARCHES, written["run"])
     assert mine["models"] == written["models"]
     assert mine["searches"] == written["searches"]
+    assert mine["links"] == written["links"]
 
 
 def test_mlflow_reads_logged_models_trackyard_wrote(tmp_path: Path) -> None:
     uri = (tmp_path / "mlruns").as_uri()
     client = MlflowClient(tracking_uri=uri)
     scope = _local()
-    exp, ids = scope["populate"](client, Metric, T0)
-    mine = scope["dump"](client, exp, ids, SEARCHES)
-    theirs = run_mlflow(_MLFLOW_READS, uri=uri, exp=exp, ids=ids, searches=SEARCHES)
+    exp, ids, run = scope["populate"](client, entities, T0)
+    mine = scope["dump"](client, exp, ids, SEARCHES, run)
+    assert mine["links"]["model_outputs"] == [[ids[1], 7]]
+    theirs = run_mlflow(_MLFLOW_READS, uri=uri, exp=exp, ids=ids, run=run, searches=SEARCHES)
     assert theirs == mine
