@@ -292,7 +292,12 @@ class RegistryClientMixin:
         description = _optional_text(description, "description")
         store = self._registry_store
         if source.startswith("models:"):
-            resolve_models_uri(store, source)  # refuse what names nothing, before writing
+            logged_id = _logged_model_id(source)
+            if logged_id is not None:  # refuse what names nothing, before writing
+                self.get_logged_model(logged_id)  # type: ignore[attr-defined]
+                model_id = model_id or logged_id
+            else:
+                resolve_models_uri(store, source)
         elif (
             _is_local_source(source) and IS_PROMPT_TAG_KEY in store.get_registered_model(name).tags
         ):
@@ -488,6 +493,11 @@ class RegistryClientMixin:
                 f"Unsupported source model URI {src_model_uri!r}: copy_model_version copies "
                 "models:/ URIs (and, in trackyard, runs:/ URIs)."
             )
+        logged_id = _logged_model_id(src_model_uri)
+        if logged_id is not None:  # a logged model: register it
+            self.get_logged_model(logged_id)  # type: ignore[attr-defined]
+            self._ensure_registered_model(dst_name)
+            return self.create_model_version(dst_name, src_model_uri, model_id=logged_id)
         src = self._not_a_prompt_version(resolve_models_uri(self._registry_store, src_model_uri))
         self._ensure_registered_model(dst_name)
         return self.create_model_version(
@@ -1019,3 +1029,13 @@ def _refuse_marker(key: str) -> None:
         raise TrackyardError.invalid_parameter_value(
             f"The tag {IS_PROMPT_TAG_KEY!r} marks a prompt and cannot be changed."
         )
+
+
+def _logged_model_id(uri: str) -> str | None:
+    """The logged model id a ``models:/<model_id>`` URI names, or None."""
+    from trackyard.uri import parse_models_uri
+
+    try:
+        return parse_models_uri(uri).model_id
+    except TrackyardError:
+        return None

@@ -187,6 +187,9 @@ def locate(client: MlflowClient, uri: str, path: str = "") -> Location:
         run_id, sub = parse_runs_uri(uri)
         return locate_run_path(client, run_id, _join(sub, path))
     if uri.startswith("models:"):
+        logged = _logged_model_location(client, uri, path)
+        if logged is not None:
+            return logged
         base, sub = _split_models_uri(uri)
         version = _resolve_version(client, base)
         sub = validation.validate_artifact_path(_join(sub, path))
@@ -293,6 +296,28 @@ def _split_models_uri(uri: str) -> tuple[str, str]:
     return "models:/" + "/".join(segments[:head]), "/".join(segments[head:])
 
 
+def _logged_model_location(client: MlflowClient, uri: str, path: str) -> Location | None:
+    """What ``models:/<model_id>[/<path>]`` names: a path under a logged model's artifacts.
+
+    A single segment without ``@`` is a logged model id (as in MLflow); with more segments,
+    the first must have the form of a logged model id (``m-`` and 32 hex digits).
+    None when ``uri`` names a registered model version instead.
+    """
+    from trackyard.entities.logged_model import is_logged_model_id
+
+    parts = urllib.parse.urlsplit(uri, allow_fragments=False)
+    if parts.scheme != "models" or parts.netloc or not parts.path.startswith("/"):
+        return None
+    segments = parts.path[1:].split("/")
+    head = segments[0]
+    single = len(segments) == 1 and head and "@" not in head
+    if not (single or is_logged_model_id(head)):
+        return None
+    model = client.get_logged_model(head)
+    sub = validation.validate_artifact_path(_join("/".join(segments[1:]), path))
+    return Location(model.artifact_location, sub)
+
+
 def _resolve_version(client: MlflowClient, uri: str) -> ModelVersion:
     from trackyard.uri import resolve_models_uri
 
@@ -313,6 +338,9 @@ def _content_root(client: MlflowClient, version: ModelVersion) -> str:
             return _append(_run_root(client, run_id), validation.validate_artifact_path(sub))
         if not location.startswith("models:"):
             return location
+        logged = _logged_model_location(client, location, "")
+        if logged is not None:
+            return _append(logged.root, logged.path)
         nxt = _resolve_version(client, location)
         location = store.get_model_version_download_uri(nxt.name, nxt.version)
     raise TrackyardError.invalid_parameter_value(

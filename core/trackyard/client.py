@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal, SupportsFloat, overload
 from trackyard import config, validation
 from trackyard._analytics_client import AnalyticsClientMixin
 from trackyard._artifact_client import ArtifactClientMixin
+from trackyard._logged_model_client import LoggedModelClientMixin
 from trackyard._names import generate_run_name
 from trackyard._registry_client import RegistryClientMixin
+from trackyard._run_io_client import RunInputsClientMixin
 from trackyard.clock import now_ms
 from trackyard.entities import (
     Experiment,
@@ -58,7 +60,13 @@ class RunOperations:
         """Wait for the operations (they are already complete)."""
 
 
-class MlflowClient(AnalyticsClientMixin, RegistryClientMixin, ArtifactClientMixin):
+class MlflowClient(
+    AnalyticsClientMixin,
+    RegistryClientMixin,
+    ArtifactClientMixin,
+    LoggedModelClientMixin,
+    RunInputsClientMixin,
+):
     """The MLflow client API: experiments, runs, metrics, params, tags and artifacts.
 
     Args:

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
+from trackyard._logged_model_store import LoggedModelStoreMixin
+from trackyard._run_io_store import RunInputsStoreMixin
 from trackyard.clock import now_ms
 from trackyard.errors import ErrorCode, TrackyardError
 
@@ -75,6 +77,12 @@ class Capabilities:
         prompts: the registry keeps prompts (registered models tagged as prompts).
         delete_artifacts: ``delete_artifacts`` works (artifact repositories); without it the
             method raises FEATURE_DISABLED.
+        logged_models: the tracking store keeps logged models (``create_logged_model`` and
+            the rest of :class:`trackyard._logged_model_store.LoggedModelStoreMixin`), and
+            records metrics logged with a ``model_id`` as points of that model.
+        datasets: the tracking store keeps run inputs and outputs (``log_inputs``,
+            ``log_outputs``; ``Run.inputs``/``Run.outputs``) and filters runs on
+            ``datasets.``.
     """
 
     transactions: bool = False
@@ -83,6 +91,8 @@ class Capabilities:
     concurrent_versions: bool = False
     prompts: bool = False
     delete_artifacts: bool = False
+    logged_models: bool = False
+    datasets: bool = False
 
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
@@ -134,7 +144,7 @@ def unsupported(store: object, feature: str) -> TrackyardError:
     )
 
 
-class TrackingStore(ABC):
+class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, ABC):
     """Experiments, runs, metrics, params and tags.
 
     A backend is constructed as ``Store(store_uri=..., artifact_uri=...)``, where
@@ -301,7 +311,7 @@ class TrackingStore(ABC):
         """
         return None
 
-    def close(self) -> None:  # noqa: B027 - optional hook, default does nothing
+    def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
 
 

@@ -277,15 +277,17 @@ def resolve_models_uri(store: RegistryStore, uri: str | ModelsURI) -> ModelVersi
     Raises:
         TrackyardError: ``INVALID_PARAMETER_VALUE`` for a malformed URI or unknown stage;
             ``RESOURCE_DOES_NOT_EXIST`` when it names nothing; ``FEATURE_DISABLED`` for a
-            logged model id (``models:/<id>``), which trackyard does not support yet.
+            logged model id (``models:/<id>``): logged models live in the tracking store,
+            and the client resolves those URIs there.
     """
     from trackyard.validation import validate_stage
 
     parsed = uri if isinstance(uri, ModelsURI) else parse_models_uri(uri)
     if parsed.model_id is not None or parsed.name is None:
         raise TrackyardError(
-            f"{parsed.raw!r} names a logged model (models:/<model_id>); trackyard does not "
-            "support logged models yet. Use models:/<name>/<version>, models:/<name>/latest "
+            f"{parsed.raw!r} names a logged model (models:/<model_id>), which a registry "
+            "store cannot resolve: MlflowClient resolves it through the tracking store "
+            "(get_logged_model). Here use models:/<name>/<version>, models:/<name>/latest "
             "or models:/<name>@<alias>.",
             ErrorCode.FEATURE_DISABLED,
         )
@@ -318,5 +320,7 @@ def version_storage_location(store: RegistryStore, source: str) -> str:
     download URI of the version it names (resolved now, as MLflow does at creation)."""
     if not source.startswith("models:"):
         return source
+    if parse_models_uri(source).model_id is not None:
+        return source  # a logged model: the client resolves it through the tracking store
     src = resolve_models_uri(store, source)
     return store.get_model_version_download_uri(src.name, src.version)

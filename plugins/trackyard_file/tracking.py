@@ -8,16 +8,18 @@ Layout (MLflow 3.x's, so either tool reads what the other wrote)::
       <experiment_id>/                  18 random digits; "0" is Default
         meta.yaml                       experiment fields (artifact_location, name, ...)
         tags/<key>                      value, no trailing newline; "/" in a key makes sub-folders
-        datasets/<id>/meta.yaml         datasets referenced by run inputs (MLflow writes them)
+        datasets/<id>/meta.yaml         datasets referenced by run inputs
         <run_id>/                       32 hex digits
           meta.yaml                     run fields; status and source_type as integers
           metrics/<key>                 "<timestamp> <value> <step>[ <dataset> <digest>]" lines
           params/<key>, tags/<key>      value, no trailing newline
-          inputs/<id>/meta.yaml         dataset inputs (MLflow writes them)
+          inputs/<id>/meta.yaml         dataset and model inputs
+          outputs/<model_id>/meta.yaml  model outputs (see :mod:`trackyard_file.run_inputs`)
           artifacts/                    the default artifact folder
           .trackyard.lock               the run's lock; holds the undo journal of a multi-file
                                         write while it is in progress (trackyard only)
           .trackyard-metrics.json       latest-metrics summary (trackyard only)
+        models/<model_id>/              logged models (see :mod:`trackyard_file.logged_models`)
 
 Safety:
 
@@ -78,6 +80,7 @@ from trackyard.entities import (
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
     RunStatus,
     RunTag,
     SourceType,
@@ -115,6 +118,8 @@ from trackyard_file._fs import (
 )
 from trackyard_file._metrics import Entry
 from trackyard_file._txn import Txn, recover
+from trackyard_file.logged_models import FileLoggedModels
+from trackyard_file.run_inputs import FileRunInputs, read_model_links
 
 if TYPE_CHECKING:
     from trackyard.search.request import ExperimentSearch, RunSearch
@@ -185,6 +190,7 @@ class _State:
         "inputs",
         "meta",
         "meta_sig",
+        "outputs",
         "params",
         "racy",
         "stamp_sig",
@@ -203,6 +209,7 @@ class _State:
         params: dict[str, str],
         entries: dict[str, Entry],
         inputs: RunInputs,
+        outputs: RunOutputs,
     ) -> None:
         self.meta_sig = meta_sig
         self.stamp_sig = stamp_sig
@@ -213,13 +220,14 @@ class _State:
         self.params = params
         self.entries = entries
         self.inputs = inputs
+        self.outputs = outputs
 
 
 # ---------------------------------------------------------------------------------------------
 # The store
 
 
-class FileTrackingStore(TrackingStore, CachedReader):
+class FileTrackingStore(FileLoggedModels, FileRunInputs, TrackingStore, CachedReader):
     """MLflow's tracking store API over a folder in MLflow's ``mlruns`` layout.
 
     Args:
@@ -235,7 +243,13 @@ class FileTrackingStore(TrackingStore, CachedReader):
         TrackyardError: the root exists but is not a folder, or the URI is not a local one.
     """
 
-    capabilities = Capabilities(transactions=True, concurrent_processes=True, search_or=True)
+    capabilities = Capabilities(
+        transactions=True,
+        concurrent_processes=True,
+        search_or=True,
+        logged_models=True,
+        datasets=True,
+    )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         store_uri = store_uri or "./mlruns"
@@ -796,6 +810,9 @@ class FileTrackingStore(TrackingStore, CachedReader):
             params, racy_params = self._read_values(os.path.join(run_dir, PARAMS), racy_after)
             entries, racy_metrics = self._latest_entries(run_dir, racy_after)
             inputs = self._read_inputs(run_dir)
+            model_inputs, model_outputs = read_model_links(self._read_meta, run_dir)
+            if model_inputs:
+                inputs = RunInputs(inputs.dataset_inputs, model_inputs)
         state = _State(
             meta_sig=sig(st_meta),
             stamp_sig=stamp,
@@ -812,6 +829,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
             params=params,
             entries=entries,
             inputs=inputs,
+            outputs=RunOutputs(model_outputs),
         )
         self._trim_caches()
         self._states[run_dir] = state
@@ -873,6 +891,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
                 tags=[RunTag(k, v) for k, v in tags.items()],
             ),
             inputs=state.inputs,
+            outputs=state.outputs,
         )
 
     def _load_summary(self, run_dir: str) -> dict[str, Entry]:
@@ -1162,6 +1181,7 @@ class FileTrackingStore(TrackingStore, CachedReader):
                         for m in points
                     ),
                 )
+            self._plan_model_metrics(txn, run_id, metrics)
             if not txn:
                 return
             known = self._known_entries(run_dir) if grouped else {}

@@ -16,6 +16,8 @@ from trackyard.entities import (
     DatasetInput,
     Experiment,
     InputTag,
+    LoggedModelInput,
+    LoggedModelOutput,
     Run,
     RunData,
     RunInfo,
@@ -25,6 +27,7 @@ from trackyard.entities import (
 from trackyard_sql.compiler import RUN_COLUMNS
 from trackyard_sql.database import chunks
 from trackyard_sql.dialect import Dialect
+from trackyard_sql.run_inputs import load_model_links
 from trackyard_sql.schema import DATASET_SOURCE_TYPE, RUN_DESTINATION_TYPE
 
 __all__ = [
@@ -45,8 +48,8 @@ _IN_CHUNK = 500  # ids per IN (...) list
 _NO_INPUTS = RunInputs()  # immutable: shared by every run without inputs
 _NO_OUTPUTS = RunOutputs()
 
-#: (runs row, latest (key, value, timestamp, step), latest values, params, tags, dataset
-#: inputs) of one run: what a Run is built from.
+#: (runs row, latest (key, value, timestamp, step), latest values, params, tags, (dataset
+#: inputs, model inputs, model outputs)) of one run: what a Run is built from.
 RunParts = tuple[
     tuple[Any, ...],
     list[tuple[str, float, int, int]],
@@ -109,10 +112,12 @@ def run_info_from_row(row: Sequence[Any]) -> RunInfo:
 
 def build_run(parts: RunParts) -> Run:
     """A fresh Run from its parts (containers are copied, so callers may change them)."""
-    row, metric_rows, metrics, params, tags, inputs = parts
+    row, metric_rows, metrics, params, tags, links = parts
     data = RunData._from_parts(metric_rows, metrics.copy(), params.copy(), tags.copy())
-    run_inputs = RunInputs(dataset_inputs=inputs) if inputs else _NO_INPUTS
-    return Run(run_info_from_row(row), data, run_inputs, _NO_OUTPUTS)
+    datasets, models_in, models_out = links
+    run_inputs = RunInputs(datasets, models_in) if datasets or models_in else _NO_INPUTS
+    run_outputs = RunOutputs(models_out) if models_out else _NO_OUTPUTS
+    return Run(run_info_from_row(row), data, run_inputs, run_outputs)
 
 
 def run_rows(d: Dialect, cur: Any, run_ids: Sequence[str]) -> list[tuple[Any, ...]]:
@@ -137,6 +142,8 @@ def fetch_run_parts(
     params: dict[str, dict[str, str]] = {i: {} for i in ids}
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
     inputs: dict[str, list[DatasetInput]] = {i: [] for i in ids}
+    models_in: dict[str, list[LoggedModelInput]] = {i: [] for i in ids}
+    models_out: dict[str, list[LoggedModelOutput]] = {i: [] for i in ids}
     for chunk in chunks(ids, _IN_CHUNK):
         marks = d.marks(len(chunk))
         cur.execute(
@@ -159,6 +166,7 @@ def fetch_run_parts(
                 owner[rid][key] = value
         if datasets:
             _load_inputs(d, cur, chunk, inputs)
+            load_model_links(d, cur, chunk, models_in, models_out)
     return {
         row[0]: (
             tuple(row),
@@ -166,7 +174,7 @@ def fetch_run_parts(
             {m[0]: m[1] for m in metrics[row[0]]},
             params[row[0]],
             tags[row[0]],
-            tuple(inputs[row[0]]),
+            (tuple(inputs[row[0]]), tuple(models_in[row[0]]), tuple(models_out[row[0]])),
         )
         for row in rows
     }

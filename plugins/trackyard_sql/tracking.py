@@ -56,6 +56,8 @@ from trackyard_sql.compiler import (
     compile_run_search,
 )
 from trackyard_sql.database import Database, chunks, fetch_scalar
+from trackyard_sql.logged_models import SqlLoggedModels
+from trackyard_sql.run_inputs import SqlRunInputs
 from trackyard_sql.runs import (
     DBL_MAX,
     build_run,
@@ -140,7 +142,7 @@ def _absolute_location(location: str) -> str:
     return os.path.abspath(location)
 
 
-class SqlTrackingStore(TrackingStore):
+class SqlTrackingStore(SqlLoggedModels, SqlRunInputs, TrackingStore):
     """MLflow's tracking store API over a SQL database in MLflow's table layout.
 
     Args:
@@ -158,7 +160,13 @@ class SqlTrackingStore(TrackingStore):
             has MLflow's tables at a schema too old for this store.
     """
 
-    capabilities = Capabilities(transactions=True, concurrent_processes=True, search_or=True)
+    capabilities = Capabilities(
+        transactions=True,
+        concurrent_processes=True,
+        search_or=True,
+        logged_models=True,
+        datasets=True,
+    )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         store_uri = store_uri or config.get_tracking_uri()
@@ -762,6 +770,8 @@ class SqlTrackingStore(TrackingStore):
             for key, (rank, nan) in sorted(latest.items())
         ]
 
+        has_model_metrics = any(m.model_id is not None for m in metrics)
+
         def write(cur: Any) -> None:
             self._writer.lock_active_run(cur, run_id)
             if param_rows:
@@ -775,6 +785,8 @@ class SqlTrackingStore(TrackingStore):
             if metric_rows:
                 self._writer.insert_metrics(cur, metric_rows)
                 self._writer.update_latest(cur, latest_rows)
+                if has_model_metrics:
+                    self._write_model_metrics(cur, run_id, metrics)
 
         self._db.write(write)
 

@@ -29,6 +29,13 @@ from trackyard_sql.schema import TRACKING_TABLES
 from trackyard_sql.tracking import SqlTrackingStore
 
 _engines: dict[str, Any] = {}
+# children first: they reference runs and experiments
+LOGGED_MODEL_TABLES = (
+    "logged_model_metrics",
+    "logged_model_params",
+    "logged_model_tags",
+    "logged_models",
+)
 
 
 def empty_database(uri: str) -> None:
@@ -40,7 +47,7 @@ def empty_database(uri: str) -> None:
         engine = _engines[uri] = sa.create_engine(uri, pool_size=1)
     with engine.begin() as conn:
         existing = set(sa.inspect(conn).get_table_names())
-        for table in reversed(TRACKING_TABLES):
+        for table in (*LOGGED_MODEL_TABLES, *reversed(TRACKING_TABLES)):
             if table in existing:
                 conn.exec_driver_sql(f"DELETE FROM {table}")
 

@@ -23,6 +23,14 @@ from trackyard.entities._tracking import (
     SourceType,
     ViewType,
 )
+from trackyard.entities.logged_model import (
+    LoggedModel,
+    LoggedModelInput,
+    LoggedModelOutput,
+    LoggedModelParameter,
+    LoggedModelStatus,
+    LoggedModelTag,
+)
 
 __all__ = [
     "Dataset",
@@ -32,6 +40,12 @@ __all__ = [
     "FileInfo",
     "InputTag",
     "LifecycleStage",
+    "LoggedModel",
+    "LoggedModelInput",
+    "LoggedModelOutput",
+    "LoggedModelParameter",
+    "LoggedModelStatus",
+    "LoggedModelTag",
     "Metric",
     "PagedList",
     "Param",

@@ -396,7 +396,7 @@ class DatasetInput:
 
 @dataclass(slots=True, frozen=True)
 class RunInputs:
-    """What a run consumed: datasets and models."""
+    """What a run consumed: datasets and models (``LoggedModelInput``)."""
 
     dataset_inputs: tuple[DatasetInput, ...] = ()
     model_inputs: tuple[Any, ...] = ()
@@ -404,7 +404,7 @@ class RunInputs:
 
 @dataclass(slots=True, frozen=True)
 class RunOutputs:
-    """What a run produced: models."""
+    """What a run produced: models (``LoggedModelOutput``, with a step)."""
 
     model_outputs: tuple[Any, ...] = ()
 

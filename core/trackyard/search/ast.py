@@ -38,6 +38,7 @@ class SearchKind(str, Enum):
     REGISTERED_MODELS = "registered_models"
     MODEL_VERSIONS = "model_versions"
     PROMPTS = "prompts"
+    LOGGED_MODELS = "logged_models"
 
 
 class Entity(str, Enum):

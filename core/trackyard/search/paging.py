@@ -36,6 +36,7 @@ DEFAULT_MAX_RESULTS: Mapping[SearchKind, int] = MappingProxyType(
         SearchKind.REGISTERED_MODELS: 100,
         SearchKind.PROMPTS: 1000,
         SearchKind.MODEL_VERSIONS: 10000,
+        SearchKind.LOGGED_MODELS: 100,
     }
 )
 
@@ -47,6 +48,8 @@ MAX_RESULTS_CAP: Mapping[SearchKind, int] = MappingProxyType(
         SearchKind.REGISTERED_MODELS: 1000,
         SearchKind.PROMPTS: 1000,
         SearchKind.MODEL_VERSIONS: 200000,
+        # MLflow sets no cap on logged-model searches; this one only bounds memory.
+        SearchKind.LOGGED_MODELS: 1_000_000,
     }
 )
 
@@ -123,7 +126,8 @@ def validate_max_results(max_results: int | None, kind: SearchKind = SearchKind.
     """Check ``max_results`` for a search of ``kind`` and apply the default.
 
     Defaults and caps (default / cap): runs 1000 / 50000, experiments 1000 / 50000,
-    registered models 100 / 1000, model versions 10000 / 200000, prompts 1000 / 1000.
+    registered models 100 / 1000, model versions 10000 / 200000, prompts 1000 / 1000,
+    logged models 100 / 1,000,000.
 
     Args:
         max_results: what the caller asked for, or None for the kind's default.

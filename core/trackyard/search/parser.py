@@ -379,6 +379,37 @@ _FILTER_RULES: Mapping[SearchKind, _FilterRules] = {
             Entity.TAG: _EntityRule("tag", any_key=(_STRING_OPS, _STRING)),
         },
     ),
+    # Logged models: MLflow accepts only the plural prefixes here.
+    SearchKind.LOGGED_MODELS: _FilterRules(
+        prefixes={
+            "attributes": Entity.ATTRIBUTE,
+            "metrics": Entity.METRIC,
+            "params": Entity.PARAM,
+            "tags": Entity.TAG,
+        },
+        entities={
+            Entity.ATTRIBUTE: _EntityRule(
+                "attribute",
+                keys=_keys(
+                    ("model_id", _STRING_OPS | _LIST_OPS, _STRING),
+                    ("name", _STRING_OPS | _LIST_OPS, _STRING),
+                    ("status", _STRING_OPS | _LIST_OPS, _STRING),
+                    ("source_run_id", _STRING_OPS | _LIST_OPS, _STRING),
+                    ("model_type", _STRING_OPS | _LIST_OPS, _STRING),
+                    ("creation_timestamp", _NUMERIC_OPS, _INT),
+                    ("last_updated_timestamp", _NUMERIC_OPS, _INT),
+                    aliases={
+                        "creation_time": "creation_timestamp",
+                        "creation_timestamp_ms": "creation_timestamp",
+                        "last_updated_timestamp_ms": "last_updated_timestamp",
+                    },
+                ),
+            ),
+            Entity.METRIC: _EntityRule("metric", any_key=(_NUMERIC_OPS, _FLOAT)),
+            Entity.PARAM: _EntityRule("param", any_key=(_STRING_OPS | _LIST_OPS, _STRING)),
+            Entity.TAG: _EntityRule("tag", any_key=(_STRING_OPS | _LIST_OPS, _STRING)),
+        },
+    ),
 }
 
 _REGISTERED_MODEL_ORDER = _OrderRules(
@@ -436,6 +467,28 @@ _ORDER_RULES: Mapping[SearchKind, _OrderRules] = {
         },
         refused={},
     ),
+    SearchKind.LOGGED_MODELS: _OrderRules(
+        prefixes={"metrics": Entity.METRIC, "attributes": Entity.ATTRIBUTE},
+        any_key=frozenset({Entity.METRIC}),
+        attributes={
+            **{
+                name: name
+                for name in (
+                    "model_id",
+                    "name",
+                    "status",
+                    "source_run_id",
+                    "model_type",
+                    "creation_timestamp",
+                    "last_updated_timestamp",
+                )
+            },
+            "creation_time": "creation_timestamp",
+            "creation_timestamp_ms": "creation_timestamp",
+            "last_updated_timestamp_ms": "last_updated_timestamp",
+        },
+        refused={},
+    ),
 }
 
 _ENTITY_NOUN = {
@@ -469,6 +522,9 @@ def complete_order(kind: SearchKind, keys: Sequence[OrderKey]) -> tuple[OrderKey
         add("experiment_id", True)
     elif kind in (SearchKind.REGISTERED_MODELS, SearchKind.PROMPTS):
         add("name", True)
+    elif kind is SearchKind.LOGGED_MODELS:
+        add("creation_timestamp", False)
+        add("model_id", True)
     else:
         if not keys:  # MLflow 3.17.2's default when order_by is empty: newest change first
             add("last_updated_timestamp", False)
@@ -938,7 +994,9 @@ def parse_order_by(
     - model versions: no order_by gives ``last_updated_timestamp DESC, name ASC,
       version_number DESC`` (as MLflow 3.17.2 does); otherwise ``name ASC`` and
       ``version_number DESC`` are appended unless given;
-    - prompts: as registered models.
+    - prompts: as registered models;
+    - logged models: ``creation_timestamp DESC`` unless given, then ``model_id ASC`` unless
+      given.
 
     Results are cached as filters are (see :func:`parse_filter`).
 

@@ -30,7 +30,7 @@ return ``req.paged(rows)``. Callers that walk every page use :meth:`SearchReques
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -49,7 +49,9 @@ if TYPE_CHECKING:
     from trackyard.entities import PagedList
 
 __all__ = [
+    "DatasetOrderKey",
     "ExperimentSearch",
+    "LoggedModelSearch",
     "ModelVersionSearch",
     "RegisteredModelSearch",
     "RunSearch",
@@ -345,3 +347,276 @@ def _map(expr: Expr, fn: Callable[[Comparison], Expr]) -> Expr:
         return And(tuple(_map(item, fn) for item in expr.items))
     assert isinstance(expr, Or)
     return Or(tuple(_map(item, fn) for item in expr.items))
+
+
+# -- logged models -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DatasetOrderKey(OrderKey):
+    """An order key of a logged-model search that may be scoped to one dataset.
+
+    For ``metrics.<key>``, only points logged with ``dataset_name`` (and ``dataset_digest``
+    when given) count; the key's value is the newest such point (greatest timestamp, then
+    step, then the smallest run id), as in MLflow.
+    """
+
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoggedModelSearch(SearchRequest):
+    """A logged-model search: models of ``experiment_ids`` that are not deleted.
+
+    Attributes:
+        experiment_ids: the experiments searched (strings).
+        datasets: ``(dataset_name, dataset_digest or None)`` pairs. When given, metric
+            comparisons only look at points logged with one of these datasets, and without
+            any metric comparison a model matches only if it has such a point (MLflow's rule).
+        token_scope: what page tokens of this search carry besides the offset (the
+            experiment ids, filter and order as the caller gave them, in MLflow's token
+            format); a token made for another search is refused.
+
+    Metric comparisons hold when *any* point of the metric satisfies them (MLflow's rule);
+    metric order keys use the newest point (see :class:`DatasetOrderKey`).
+    """
+
+    kind: ClassVar[SearchKind] = SearchKind.LOGGED_MODELS
+
+    experiment_ids: tuple[str, ...] = ()
+    datasets: tuple[tuple[str, str | None], ...] = ()
+    token_scope: str = ""
+
+    def __post_init__(self) -> None:
+        SearchRequest.__post_init__(self)
+        object.__setattr__(self, "experiment_ids", tuple(str(e) for e in self.experiment_ids))
+        object.__setattr__(self, "datasets", tuple(self.datasets))
+
+    @classmethod
+    def parse(
+        cls,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[Mapping[str, Any]] | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[Mapping[str, Any] | str] | None = None,
+        page_token: str | None = None,
+    ) -> LoggedModelSearch:
+        """Check and parse a logged-model search's arguments (ids must already be validated).
+
+        ``order_by`` items are MLflow's objects ``{"field_name": "metrics.acc",
+        "ascending": False, "dataset_name": ..., "dataset_digest": ...}`` or clause strings
+        (``"metrics.acc DESC"``). ``datasets`` items are ``{"dataset_name": ...,
+        "dataset_digest": ...}`` (the digest optional).
+
+        Raises:
+            TrackyardError: ``INVALID_PARAMETER_VALUE`` for any invalid argument, or a page
+                token issued for a search with other experiment ids, filter or order.
+        """
+        from trackyard.search.parser import parse_filter, parse_order_by
+
+        ids = [str(e) for e in experiment_ids]
+        n = validate_max_results(max_results, cls.kind)
+        expr = parse_filter(filter_string, cls.kind)
+        dataset_pairs = _dataset_filters(datasets)
+        clauses, scoped = _order_items(order_by)
+        order = list(parse_order_by(clauses, cls.kind))
+        for i, (name, digest) in enumerate(scoped):
+            if name is not None or digest is not None:
+                key = order[i]
+                order[i] = DatasetOrderKey(key.entity, key.key, key.ascending, name, digest)
+        scope = _token_scope(ids, filter_string, order_by)
+        offset = _decode_scoped_token(page_token, scope)
+        return cls(
+            filter=expr,
+            order_by=tuple(order),
+            max_results=n,
+            offset=offset,
+            experiment_ids=tuple(ids),
+            datasets=dataset_pairs,
+            token_scope=scope,
+        )
+
+    def _token(self, offset: int) -> str:
+        import base64
+        import json
+
+        payload = json.loads(self.token_scope) if self.token_scope else {}
+        payload["offset"] = offset
+        return base64.b64encode(json.dumps(payload).encode("utf-8")).decode("ascii")
+
+    @property
+    def page_token(self) -> str | None:
+        """The page token that asks for this request's page (None for the first page)."""
+        return self._token(self.offset) if self.offset else None
+
+    def page(self, ordered: Sequence[T]) -> PagedList[T]:
+        """As :meth:`SearchRequest.page`, with this search's tokens."""
+        from trackyard.entities import PagedList
+
+        end = self.offset + self.max_results
+        token = self._token(end) if end < len(ordered) else None
+        return PagedList(ordered[self.offset : end], token)
+
+    def paged(self, rows: Sequence[T]) -> PagedList[T]:
+        """As :meth:`SearchRequest.paged`, with this search's tokens."""
+        from trackyard.entities import PagedList
+
+        if len(rows) > self.max_results:
+            return PagedList(rows[: self.max_results], self._token(self.offset + self.max_results))
+        return PagedList(rows, None)
+
+    def next_page(self, page: PagedList[Any]) -> LoggedModelSearch | None:
+        """The request for the page after ``page`` (which this request returned), or None."""
+        if not page.token:
+            return None
+        return replace(self, offset=_decode_scoped_token(page.token, self.token_scope))
+
+
+def _dataset_filters(
+    datasets: Sequence[Mapping[str, Any]] | None,
+) -> tuple[tuple[str, str | None], ...]:
+    if datasets is None:
+        return ()
+    if isinstance(datasets, (str, bytes, Mapping)) or not isinstance(datasets, Sequence):
+        raise TrackyardError.invalid_parameter_value(
+            f"Invalid datasets {datasets!r}: expected a list of "
+            "{'dataset_name': ..., 'dataset_digest': ...} objects"
+        )
+    pairs: list[tuple[str, str | None]] = []
+    for item in datasets:
+        if not isinstance(item, Mapping):
+            raise TrackyardError.invalid_parameter_value(
+                f"Invalid datasets item {item!r}: expected a dict with 'dataset_name'"
+            )
+        unknown = set(item) - {"dataset_name", "dataset_digest"}
+        if unknown:
+            raise TrackyardError.invalid_parameter_value(
+                f"Invalid datasets item {item!r}: unknown keys {sorted(unknown)}"
+            )
+        name = item.get("dataset_name")
+        digest = item.get("dataset_digest")
+        if not isinstance(name, str) or not name:
+            raise TrackyardError.invalid_parameter_value(
+                "`dataset_name` in the `datasets` clause must be specified."
+            )
+        if digest is not None and not isinstance(digest, str):
+            raise TrackyardError.invalid_parameter_value(
+                f"Invalid dataset_digest {digest!r}: expected a string"
+            )
+        pairs.append((name, digest or None))
+    return tuple(pairs)
+
+
+def _order_items(
+    order_by: Sequence[Mapping[str, Any] | str] | None,
+) -> tuple[list[str], list[tuple[str | None, str | None]]]:
+    """Clause strings for the parser, and each clause's dataset scope."""
+    if order_by is None:
+        return [], []
+    if isinstance(order_by, (str, Mapping)):
+        order_by = [order_by]
+    if not isinstance(order_by, Sequence):
+        raise TrackyardError.invalid_parameter_value(
+            f"Invalid order_by {order_by!r}: expected a list of order objects or strings"
+        )
+    clauses: list[str] = []
+    scoped: list[tuple[str | None, str | None]] = []
+    allowed = {"field_name", "ascending", "dataset_name", "dataset_digest"}
+    for item in order_by:
+        if isinstance(item, str):
+            clauses.append(item)
+            scoped.append((None, None))
+            continue
+        if not isinstance(item, Mapping):
+            raise TrackyardError.invalid_parameter_value(
+                f"Invalid order_by item {item!r}: expected a dict with 'field_name' or a string"
+            )
+        unknown = set(item) - allowed
+        if unknown:
+            raise TrackyardError.invalid_parameter_value(
+                f"Invalid order_by item {item!r}: unknown keys {sorted(unknown)}"
+            )
+        field_name = item.get("field_name")
+        if not isinstance(field_name, str) or not field_name.strip():
+            raise TrackyardError.invalid_parameter_value(
+                f"Invalid order_by item {item!r}: 'field_name' must be a non-empty string"
+            )
+        ascending = item.get("ascending", True)
+        if not isinstance(ascending, bool):
+            raise TrackyardError.invalid_parameter_value(
+                f"Invalid order_by item {item!r}: 'ascending' must be a bool"
+            )
+        name, digest = item.get("dataset_name"), item.get("dataset_digest")
+        for label, value in (("dataset_name", name), ("dataset_digest", digest)):
+            if value is not None and not isinstance(value, str):
+                raise TrackyardError.invalid_parameter_value(
+                    f"Invalid order_by item {item!r}: {label!r} must be a string"
+                )
+        if (name or digest) and not field_name.startswith("metrics."):
+            raise TrackyardError.invalid_parameter_value(
+                f"Invalid order_by item {item!r}: only metrics can be scoped to a dataset"
+            )
+        clauses.append(f"{field_name} {'ASC' if ascending else 'DESC'}")
+        scoped.append((name or None, digest or None))
+    return clauses, scoped
+
+
+def _token_scope(
+    experiment_ids: list[str],
+    filter_string: str | None,
+    order_by: Sequence[Mapping[str, Any] | str] | None,
+) -> str:
+    import json
+
+    order: Any = None
+    if order_by:
+        items = [order_by] if isinstance(order_by, (str, Mapping)) else list(order_by)
+        order = [dict(o) if isinstance(o, Mapping) else o for o in items]
+    return json.dumps(
+        {
+            "experiment_ids": experiment_ids,
+            "filter_string": filter_string or None,
+            "order_by": order,
+        }
+    )
+
+
+def _decode_scoped_token(token: str | None, scope: str) -> int:
+    """The offset of a logged-model page token issued for the search described by ``scope``."""
+    import base64
+    import binascii
+    import json
+
+    from trackyard.search.paging import MAX_PAGE_TOKEN_OFFSET
+
+    if token is None or token == "":
+        return 0
+    shown = repr(token) if len(repr(token)) <= 80 else repr(token)[:77] + "..."
+    bad = TrackyardError(
+        f"Invalid page token {shown}: it was not issued by a previous search",
+        ErrorCode.INVALID_PARAMETER_VALUE,
+    )
+    if not isinstance(token, str) or len(token) > 100_000:
+        raise bad
+    try:
+        payload = json.loads(base64.b64decode(token.encode("ascii"), validate=True))
+    except (UnicodeError, binascii.Error, ValueError, RecursionError):
+        raise bad from None
+    if not isinstance(payload, dict):
+        raise bad
+    offset = payload.pop("offset", 0)
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        raise bad
+    if not 0 <= offset <= MAX_PAGE_TOKEN_OFFSET:
+        raise bad
+    expected = json.loads(scope)
+    for key in ("experiment_ids", "filter_string", "order_by"):
+        if payload.get(key) != expected.get(key):
+            label = key.replace("_", " ")
+            raise TrackyardError(
+                f"Invalid page token: its {label} ({payload.get(key)!r}) differ from this "
+                f"search's ({expected.get(key)!r}); a token only continues the search that "
+                "issued it",
+                ErrorCode.INVALID_PARAMETER_VALUE,
+            )
+    return offset

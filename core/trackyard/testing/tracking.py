@@ -24,6 +24,8 @@ from trackyard.testing._client import make_client, require_capability
 from trackyard.testing._hostile import TrackingHostileInputCheck
 from trackyard.testing._processes import TrackingProcessesCheck
 from trackyard.testing.analytics import AnalyticsChecks
+from trackyard.testing.logged_models import LoggedModelChecks
+from trackyard.testing.run_inputs import RunInputChecks
 
 __all__ = ["EXPERIMENT_SEARCH_CASES", "SEARCH_CASES", "TrackingStoreSuite"]
 
@@ -124,7 +126,12 @@ EXPERIMENT_SEARCH_CASES: list[tuple[str, list[str] | None, str]] = [
 
 
 class TrackingStoreSuite(
-    BackendCheck, TrackingProcessesCheck, TrackingHostileInputCheck, AnalyticsChecks
+    BackendCheck,
+    TrackingProcessesCheck,
+    TrackingHostileInputCheck,
+    AnalyticsChecks,
+    LoggedModelChecks,
+    RunInputChecks,
 ):
     """Mixin test class: subclass it and override the ``tracking_store`` fixture."""
 
@@ -505,8 +512,12 @@ class TrackingStoreSuite(
         assert client.get_metric_history(run_id, "absent") == []
 
     def test_log_metric_defaults_and_extras(self, client: Any, run_id: str) -> None:
+        model_id = None  # a model id means something only to stores with logged models
+        if client._store.capabilities.logged_models:
+            experiment_id = client.get_run(run_id).info.experiment_id
+            model_id = client.create_logged_model(experiment_id).model_id
         client.log_metric(
-            run_id, "d", 2, dataset_name="train", dataset_digest="abc", model_id="m-1"
+            run_id, "d", 2, dataset_name="train", dataset_digest="abc", model_id=model_id
         )
         (point,) = client.get_metric_history(run_id, "d")
         assert point.value == 2.0 and isinstance(point.value, float)

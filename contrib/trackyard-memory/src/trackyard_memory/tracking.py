@@ -30,15 +30,20 @@ from typing import Any
 
 from trackyard import config, search
 from trackyard.entities import (
+    DatasetInput,
     Experiment,
     ExperimentTag,
     LifecycleStage,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     PagedList,
     Param,
     Run,
     RunData,
     RunInfo,
+    RunInputs,
+    RunOutputs,
     RunStatus,
     RunTag,
     ViewType,
@@ -54,6 +59,8 @@ from trackyard.stores import Capabilities, TrackingStore, new_run_tags, now_ms
 from trackyard.validation import validate_history_paging
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
+from trackyard_memory.logged_models import MemoryLoggedModels
+from trackyard_memory.run_inputs import MemoryRunInputs
 
 __all__ = ["MemoryTrackingStore"]
 
@@ -170,6 +177,9 @@ class _Run:
     tags: dict[str, str] = field(default_factory=dict)
     history: dict[str, _History] = field(default_factory=dict)
     latest: dict[str, Metric] = field(default_factory=dict)
+    dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[LoggedModelInput] = field(default_factory=list)
+    model_outputs: list[LoggedModelOutput] = field(default_factory=list)
 
     def info(self) -> RunInfo:
         return RunInfo(
@@ -192,6 +202,8 @@ class _Run:
                 params=[Param(k, v) for k, v in self.params.items()],
                 tags=[RunTag(k, v) for k, v in self.tags.items()],
             ),
+            RunInputs(tuple(self.dataset_inputs), tuple(self.model_inputs)),
+            RunOutputs(tuple(self.model_outputs)),
         )
 
 
@@ -226,7 +238,7 @@ def _chooses_default_root(artifact_uri: str | None) -> bool:
     return artifact_uri.rstrip("/") in (default, os.path.abspath(default))
 
 
-class MemoryTrackingStore(TrackingStore):
+class MemoryTrackingStore(MemoryLoggedModels, MemoryRunInputs, TrackingStore):
     """MLflow's tracking store API over plain Python objects in this process.
 
     Args:
@@ -242,7 +254,9 @@ class MemoryTrackingStore(TrackingStore):
         TrackyardError: INVALID_PARAMETER_VALUE for a malformed ``memory://`` URI.
     """
 
-    capabilities = Capabilities(transactions=True, search_or=True)
+    capabilities = Capabilities(
+        transactions=True, search_or=True, logged_models=True, datasets=True
+    )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         store_uri = store_uri or "memory://"
@@ -520,8 +534,10 @@ class MemoryTrackingStore(TrackingStore):
         tag_map = {t.key: t.value for t in tags}
         points = [_copy_metric(m) for m in metrics]
         with self._lock:
-            run = self._active_run(self._data(), run_id)
+            data = self._data()
+            run = self._active_run(data, run_id)
             # 1. check: nothing below this block may fail.
+            self._check_model_metrics(data, points)
             for key, value in new_params.items():
                 old = run.params.get(key)
                 if old is not None and old != value:
@@ -531,6 +547,7 @@ class MemoryTrackingStore(TrackingStore):
                         f"Attempted logging new value {value!r}."
                     )
             # 2. apply.
+            self._record_model_metrics(data, run_id, points)
             run.params.update(new_params)
             if tag_map:
                 run.tags.update(tag_map)

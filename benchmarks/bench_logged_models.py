@@ -1,0 +1,235 @@
+"""Logged-model benchmark: trackyard against MLflow 3.x on SQLite, in one run, on one machine.
+
+Both libraries run the *same* scenario code through their ``MlflowClient``, each in its own
+interpreter and on its own fresh SQLite file:
+
+    python benchmarks/bench_logged_models.py --mlflow-python .venv-mlflow/bin/python
+
+Scenario: 10,000 logged models in one experiment (two tags, one param, an ``acc`` point on a
+``train`` and an ``eval`` dataset each), created by trackyard; MLflow searches a copy of that
+database (MLflow opens it as its own; ``--separate-data`` makes MLflow create its own models,
+at about 0.1 s a model). Then ``search_logged_models`` with a metric filter
+(``metrics.acc > 0.95``, first page of 100: the issue's target), the same ordered by the
+metric, with a param filter, with a dataset restriction, and ``get_logged_model``. Reads
+report the best of several repetitions after a warm-up call.
+
+Run by hand; figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from typing import Any
+
+from _harness import emit, fmt_seconds, mlflow_interpreter, run_worker, timed
+
+
+def _best(fn: Any, repeat: int) -> tuple[float, Any]:
+    fn()
+    times = []
+    result = None
+    for _ in range(repeat):
+        t, result = timed(fn)
+        times.append(t)
+    return min(times), result
+
+
+def run_scenarios(lib: str, db_path: str, n_models: int, populated: bool) -> dict[str, Any]:
+    """Run every scenario with ``lib``'s MlflowClient against a fresh SQLite file."""
+    import logging
+    import warnings
+
+    warnings.simplefilter("ignore")
+    logging.disable(logging.INFO)
+    if lib == "trackyard":
+        from trackyard import MlflowClient
+        from trackyard.entities import Metric
+    else:
+        from mlflow import MlflowClient
+        from mlflow.entities import Metric
+
+    os.environ["TRACKYARD_ARTIFACT_ROOT"] = os.path.join(os.path.dirname(db_path), "artifacts")
+    uri = f"sqlite:///{db_path}"
+    client = MlflowClient(tracking_uri=uri)
+    out: dict[str, Any] = {}
+    if populated:  # the same database, filled by the other library: only searches are timed
+        exp = client.get_experiment_by_name("bench").experiment_id
+        ids = [m.model_id for m in client.search_logged_models([exp], max_results=n_models)]
+        out["init_s"] = out["populate_s"] = None
+        return _searches(client, exp, ids, out)
+    out["init_s"], exp = timed(lambda: client.create_experiment("bench"))
+    run = client.create_run(exp).info.run_id
+
+    def populate() -> list[str]:
+        ids = []
+        for i in range(n_models):
+            m = client.create_logged_model(
+                exp,
+                name=f"model-{i}",
+                source_run_id=run,
+                tags={"team": f"t{i % 7}", "kind": "clf"},
+                params={"lr": str(10 ** -(i % 4))},
+                model_type="sklearn",
+            )
+            acc = (i * 7919 % 10000) / 10000
+            client.log_batch(
+                run,
+                metrics=[
+                    Metric(
+                        "acc",
+                        acc,
+                        1_700_000_000_000 + i,
+                        0,
+                        model_id=m.model_id,
+                        dataset_name="train",
+                        dataset_digest="t1",
+                    ),
+                    Metric(
+                        "acc",
+                        1 - acc,
+                        1_700_000_000_000 + i,
+                        1,
+                        model_id=m.model_id,
+                        dataset_name="eval",
+                        dataset_digest="e1",
+                    ),
+                ],
+            )
+            ids.append(m.model_id)
+        return ids
+
+    out["populate_s"], ids = timed(populate)
+    return _searches(client, exp, ids, out)
+
+
+def _searches(client: Any, exp: str, ids: list[str], out: dict[str, Any]) -> dict[str, Any]:
+
+    def metric_filter() -> int:
+        return len(client.search_logged_models([exp], filter_string="metrics.acc > 0.95"))
+
+    out["metric_filter_s"], out["metric_filter_hits"] = _best(metric_filter, 5)
+
+    def metric_ordered() -> int:
+        return len(
+            client.search_logged_models(
+                [exp],
+                filter_string="metrics.acc > 0.95",
+                order_by=[{"field_name": "metrics.acc", "ascending": False}],
+            )
+        )
+
+    out["metric_order_s"], out["metric_order_hits"] = _best(metric_ordered, 5)
+
+    def param_filter() -> int:
+        return len(
+            client.search_logged_models([exp], filter_string="params.lr = '0.01'", max_results=100)
+        )
+
+    out["param_filter_s"], out["param_filter_hits"] = _best(param_filter, 5)
+
+    def dataset_filter() -> int:
+        return len(
+            client.search_logged_models(
+                [exp],
+                filter_string="metrics.acc > 0.95",
+                datasets=[{"dataset_name": "eval"}],
+            )
+        )
+
+    out["dataset_filter_s"], out["dataset_filter_hits"] = _best(dataset_filter, 5)
+
+    picks = ids[:: max(1, len(ids) // 20)][:20]
+
+    def gets() -> int:
+        for mid in picks:
+            client.get_logged_model(mid)
+        return len(picks)
+
+    t, n = _best(gets, 5)
+    out["get_s"] = t / n
+    return out
+
+
+def _in_subprocess(
+    python: str, lib: str, args: argparse.Namespace, tmp: str, populated_from: str | None = None
+) -> dict[str, Any]:
+    db = os.path.join(tmp, lib, "bench.db")
+    os.makedirs(os.path.dirname(db), exist_ok=True)
+    cmd = [
+        python,
+        os.path.abspath(__file__),
+        "--worker",
+        lib,
+        "--db",
+        db,
+        "--models",
+        str(args.models),
+    ]
+    if populated_from:
+        import shutil
+
+        for suffix in ("", "-wal", "-shm"):  # SQLite in WAL mode may keep pages aside
+            if os.path.exists(populated_from + suffix):
+                shutil.copyfile(populated_from + suffix, db + suffix)
+        cmd.append("--populated")
+    return run_worker(cmd, f"{lib} worker", cwd=os.path.dirname(db))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=int, default=10_000)
+    parser.add_argument(
+        "--mlflow-python",
+        default=None,
+        help="interpreter with mlflow==3.17.2 (default: this one, if it has mlflow)",
+    )
+    parser.add_argument("--worker", choices=["trackyard", "mlflow"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--separate-data",
+        action="store_true",
+        help="let MLflow create its own models too (slow: about 0.1 s a model) instead of "
+        "searching a copy of the database trackyard filled",
+    )
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--populated", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        emit(run_scenarios(args.worker, args.db, args.models, args.populated))
+        return
+
+    mlflow_python = mlflow_interpreter(args.mlflow_python)
+    print(f"logged models={args.models}")
+    print(f"trackyard: {sys.executable}\nmlflow:    {mlflow_python or '(not available)'}\n")
+    with tempfile.TemporaryDirectory(prefix="trackyard-bench-") as tmp:
+        ty = _in_subprocess(sys.executable, "trackyard", args, tmp)
+        shared = None if args.separate_data else os.path.join(tmp, "trackyard", "bench.db")
+        ml = _in_subprocess(mlflow_python, "mlflow", args, tmp, shared) if mlflow_python else {}
+
+    rows = [
+        (f"create {args.models} models + 2 metric points each", "populate_s", ""),
+        (f"search metrics.acc > 0.95 (x{ty['metric_filter_hits']})", "metric_filter_s", ">= 10x"),
+        (f"  ... ordered by metrics.acc (x{ty['metric_order_hits']})", "metric_order_s", ""),
+        (f"search params.lr = '0.01' (x{ty['param_filter_hits']})", "param_filter_s", ""),
+        (f"search metric on dataset eval (x{ty['dataset_filter_hits']})", "dataset_filter_s", ""),
+        ("get_logged_model", "get_s", ""),
+    ]
+    print(f"{'scenario':<52} {'trackyard':>11} {'mlflow':>11} {'speed-up':>9}  target")
+    for label, key, target in rows:
+        a, b = ty.get(key), ml.get(key)
+        ratio = f"{b / a:.1f}x" if a and b else "-"
+        print(f"{label:<52} {fmt_seconds(a, 2):>11} {fmt_seconds(b, 2):>11} {ratio:>9}  {target}")
+    for key in (
+        "metric_filter_hits",
+        "metric_order_hits",
+        "param_filter_hits",
+        "dataset_filter_hits",
+    ):
+        if ml and ml.get(key) != ty.get(key):
+            print(f"warning: {key} differs: trackyard {ty.get(key)}, mlflow {ml.get(key)}")
+
+
+if __name__ == "__main__":
+    main()

