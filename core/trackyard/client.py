@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, SupportsFloat
 from trackyard import config, validation
 from trackyard._names import generate_run_name
 from trackyard._registry_client import RegistryClientMixin
+from trackyard._tracing_client import TracingClientMixin
 from trackyard.entities import (
     Experiment,
     ExperimentTag,
@@ -56,7 +57,7 @@ class RunOperations:
         """Wait for the operations (they are already complete)."""
 
 
-class MlflowClient(RegistryClientMixin):
+class MlflowClient(RegistryClientMixin, TracingClientMixin):
     """The MLflow client API: experiments, runs, metrics, params, tags and artifacts.
 
     Args:

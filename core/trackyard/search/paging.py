@@ -36,6 +36,7 @@ DEFAULT_MAX_RESULTS: Mapping[SearchKind, int] = MappingProxyType(
         SearchKind.REGISTERED_MODELS: 100,
         SearchKind.PROMPTS: 1000,
         SearchKind.MODEL_VERSIONS: 10000,
+        SearchKind.TRACES: 100,
     }
 )
 
@@ -47,6 +48,7 @@ MAX_RESULTS_CAP: Mapping[SearchKind, int] = MappingProxyType(
         SearchKind.REGISTERED_MODELS: 1000,
         SearchKind.PROMPTS: 1000,
         SearchKind.MODEL_VERSIONS: 200000,
+        SearchKind.TRACES: 50000,
     }
 )
 

@@ -88,7 +88,7 @@ _GROUP_KIND = {
 }
 _QUOTE_KINDS = {_SQ: "'", _DQ: '"', _BT: "`"}
 _INTEGER_RE = re.compile(r"[+-]?\d+")
-_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "LIKE", "ILIKE", "NULL"})
+_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "LIKE", "ILIKE", "RLIKE", "NULL"})
 
 # Numeric attributes are epoch milliseconds or version numbers: keep them in SQL's BIGINT.
 _MAX_INT = 2**63 - 1
@@ -175,6 +175,8 @@ _STRING_OPS = frozenset({Op.EQ, Op.NE, Op.LIKE, Op.ILIKE})
 _LIST_OPS = frozenset({Op.IN, Op.NOT_IN})
 _NUMERIC_OPS = frozenset({Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE})
 _NULL_OPS = frozenset({Op.IS_NULL, Op.IS_NOT_NULL})
+_TRACE_STRING_OPS = _STRING_OPS | {Op.RLIKE}
+_TRACE_TAG_OPS = _TRACE_STRING_OPS | _NULL_OPS
 _OP_ORDER = (
     Op.EQ,
     Op.NE,
@@ -188,6 +190,7 @@ _OP_ORDER = (
     Op.NOT_IN,
     Op.IS_NULL,
     Op.IS_NOT_NULL,
+    Op.RLIKE,
 )
 _SYMBOL_OPS = {"=": Op.EQ, "!=": Op.NE, "<": Op.LT, "<=": Op.LE, ">": Op.GT, ">=": Op.GE}
 
@@ -203,6 +206,7 @@ class _KeyRule:
     key: str
     ops: frozenset[Op]
     value_type: str
+    entity: Entity | None = None  # set when the key is stored elsewhere (trace ``name``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,12 +241,18 @@ class _OrderRules:
     any_key: frozenset[Entity]
     attributes: Mapping[str, str]
     refused: Mapping[str, str]
+    elsewhere: Mapping[str, tuple[Entity, str]] | None = None  # attribute -> (entity, key)
 
 
 def _keys(
-    *rules: tuple[str, frozenset[Op], str], aliases: Mapping[str, str] | None = None
+    *rules: tuple[str, frozenset[Op], str] | _KeyRule, aliases: Mapping[str, str] | None = None
 ) -> dict[str, _KeyRule]:
-    table = {name: _KeyRule(name, ops, vtype) for name, ops, vtype in rules}
+    table = {
+        rule.key if isinstance(rule, _KeyRule) else rule[0]: (
+            rule if isinstance(rule, _KeyRule) else _KeyRule(*rule)
+        )
+        for rule in rules
+    }
     for alias, target in (aliases or {}).items():
         table[alias] = table[target]
     return table
@@ -366,6 +376,54 @@ _FILTER_RULES: Mapping[SearchKind, _FilterRules] = {
             Entity.TAG: _EntityRule("tag", any_key=(_STRING_OPS, _STRING)),
         },
     ),
+    # MLflow's SearchTraceUtils: name, run_id and prompt are a tag / metadata in disguise.
+    SearchKind.TRACES: _FilterRules(
+        prefixes={
+            **dict.fromkeys(("attribute", "attributes", "trace"), Entity.ATTRIBUTE),
+            **dict.fromkeys(("tag", "tags"), Entity.TAG),
+            **dict.fromkeys(("metadata", "request_metadata"), Entity.METADATA),
+            "span": Entity.SPAN,
+        },
+        entities={
+            Entity.ATTRIBUTE: _EntityRule(
+                "attribute",
+                keys=_keys(
+                    ("request_id", _TRACE_STRING_OPS | _LIST_OPS, _STRING),
+                    ("client_request_id", _TRACE_STRING_OPS | _LIST_OPS, _STRING),
+                    ("status", _TRACE_STRING_OPS | _LIST_OPS, _STRING),
+                    ("timestamp_ms", _NUMERIC_OPS, _INT),
+                    ("execution_time_ms", _NUMERIC_OPS, _INT),
+                    ("end_time_ms", _NUMERIC_OPS, _INT),
+                    _KeyRule("name", _TRACE_TAG_OPS | _LIST_OPS, _STRING, Entity.TAG),
+                    _KeyRule("run_id", _TRACE_TAG_OPS | _LIST_OPS, _STRING, Entity.METADATA),
+                    _KeyRule("prompt", _TRACE_TAG_OPS | _LIST_OPS, _STRING, Entity.TAG),
+                    aliases={
+                        "timestamp": "timestamp_ms",
+                        "execution_time": "execution_time_ms",
+                        "end_time": "end_time_ms",
+                        "trace_id": "request_id",
+                    },
+                ),
+                refused={"text": "full-text search of span content is not supported"},
+            ),
+            Entity.TAG: _EntityRule("tag", any_key=(_TRACE_TAG_OPS | _LIST_OPS, _STRING)),
+            Entity.METADATA: _EntityRule("metadata", any_key=(_TRACE_TAG_OPS | _LIST_OPS, _STRING)),
+            Entity.SPAN: _EntityRule(
+                "span field",
+                keys=_keys(
+                    ("name", _TRACE_STRING_OPS | _LIST_OPS, _STRING),
+                    ("type", _TRACE_STRING_OPS | _LIST_OPS, _STRING),
+                    ("status", _TRACE_STRING_OPS | _LIST_OPS, _STRING),
+                ),
+            ),
+        },
+    ),
+}
+# where trace search keys named as attributes are kept
+_TRACE_KEY_HOMES: Mapping[str, tuple[Entity, str]] = {
+    "name": (Entity.TAG, "mlflow.traceName"),
+    "run_id": (Entity.METADATA, "mlflow.sourceRun"),
+    "prompt": (Entity.TAG, "mlflow.linkedPrompts"),
 }
 
 _REGISTERED_MODEL_ORDER = _OrderRules(
@@ -423,6 +481,32 @@ _ORDER_RULES: Mapping[SearchKind, _OrderRules] = {
         },
         refused={},
     ),
+    SearchKind.TRACES: _OrderRules(
+        prefixes={
+            **dict.fromkeys(("attribute", "attributes", "trace"), Entity.ATTRIBUTE),
+            **dict.fromkeys(("tag", "tags"), Entity.TAG),
+            **dict.fromkeys(("metadata", "request_metadata"), Entity.METADATA),
+        },
+        any_key=frozenset({Entity.TAG, Entity.METADATA}),
+        attributes={
+            **{
+                name: name
+                for name in (
+                    "experiment_id",
+                    "timestamp_ms",
+                    "execution_time_ms",
+                    "end_time_ms",
+                    "status",
+                    "request_id",
+                )
+            },
+            "timestamp": "timestamp_ms",
+            "execution_time": "execution_time_ms",
+            "end_time": "end_time_ms",
+        },
+        refused={},
+        elsewhere={k: v for k, v in _TRACE_KEY_HOMES.items() if k != "prompt"},
+    ),
 }
 
 _ENTITY_NOUN = {
@@ -431,6 +515,8 @@ _ENTITY_NOUN = {
     Entity.TAG: "tags",
     Entity.ATTRIBUTE: "attributes",
     Entity.DATASET: "datasets",
+    Entity.METADATA: "metadata",
+    Entity.SPAN: "span",
 }
 
 
@@ -456,6 +542,9 @@ def complete_order(kind: SearchKind, keys: Sequence[OrderKey]) -> tuple[OrderKey
         add("experiment_id", True)
     elif kind in (SearchKind.REGISTERED_MODELS, SearchKind.PROMPTS):
         add("name", True)
+    elif kind is SearchKind.TRACES:
+        add("timestamp_ms", False)
+        add("request_id", True)
     else:
         if not keys:  # MLflow 3.17.2's default when order_by is empty: newest change first
             add("last_updated_timestamp", False)
@@ -603,6 +692,9 @@ class _FilterParser(_Parser):
                 f"use one of {allowed}",
             )
         value = self._parse_value(op, rule.value_type, label)
+        if rule.entity is not None:  # a trace's name / run_id: a tag / metadata key
+            entity, key = rule.entity, _TRACE_KEY_HOMES[rule.key][1]
+            return Comparison(entity, key, op, value, pos)
         return Comparison(entity, rule.key, op, value, pos)
 
     def _resolve(
@@ -649,7 +741,7 @@ class _FilterParser(_Parser):
                 token.pos,
             )
         word = token.text.upper()
-        if word in ("LIKE", "ILIKE", "IN"):
+        if word in ("LIKE", "ILIKE", "IN", "RLIKE"):
             return Op(word), token.pos, token.text
         if word == "NOT":
             second = self._next()
@@ -819,6 +911,8 @@ class _OrderParser(_Parser):
             return entity, key
         if key in rules.refused:
             self._fail(f"cannot order {kind_name} by '{_clip(key)}'", pos, rules.refused[key])
+        if rules.elsewhere and key in rules.elsewhere:
+            return rules.elsewhere[key]
         canonical = rules.attributes.get(key)
         if canonical is None:
             valid = ", ".join(sorted(rules.attributes))

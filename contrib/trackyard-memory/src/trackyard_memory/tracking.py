@@ -54,6 +54,7 @@ from trackyard.stores import Capabilities, TrackingStore, new_run_tags, now_ms
 from trackyard.validation import validate_history_paging
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
+from trackyard_memory.traces import MemoryTraceMixin
 
 __all__ = ["MemoryTrackingStore"]
 
@@ -226,7 +227,7 @@ def _chooses_default_root(artifact_uri: str | None) -> bool:
     return artifact_uri.rstrip("/") in (default, os.path.abspath(default))
 
 
-class MemoryTrackingStore(TrackingStore):
+class MemoryTrackingStore(MemoryTraceMixin, TrackingStore):
     """MLflow's tracking store API over plain Python objects in this process.
 
     Args:
@@ -242,7 +243,7 @@ class MemoryTrackingStore(TrackingStore):
         TrackyardError: INVALID_PARAMETER_VALUE for a malformed ``memory://`` URI.
     """
 
-    capabilities = Capabilities(transactions=True, search_or=True)
+    capabilities = Capabilities(transactions=True, search_or=True, traces=True, assessments=True)
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         store_uri = store_uri or "memory://"
