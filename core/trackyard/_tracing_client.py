@@ -80,7 +80,9 @@ class TracingClientMixin:
     """Tracing methods of :class:`trackyard.MlflowClient` (MLflow 3.17.2's signatures)."""
 
     if TYPE_CHECKING:
-        _tracking_store: TrackingStore
+
+        @property
+        def _tracking_store(self) -> TrackingStore: ...
 
     # -- helpers ---------------------------------------------------------------------------
     def _trace_store(self) -> TrackingStore:

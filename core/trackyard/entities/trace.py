@@ -373,7 +373,10 @@ class Span:
             name=str(d.get("name") or ""),
             start_time_ns=int(d.get("start_time_unix_nano") or 0),
             end_time_ns=None if end is None else int(end),
-            status=SpanStatus(status.get("code") or "UNSET", status.get("message") or ""),
+            status=SpanStatus(
+                SpanStatus.of(status.get("code") or "UNSET").status_code,
+                status.get("message") or "",
+            ),
             attributes=attributes,
             events=[SpanEvent.from_dict(e) for e in d.get("events") or ()],
         )
