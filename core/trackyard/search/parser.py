@@ -39,6 +39,23 @@ from functools import lru_cache
 from typing import NoReturn
 
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.search._rules import (
+    _FLOAT,
+    _INT,
+    _LIST_OPS,
+    _NULL_OPS,
+    _NUMERIC_OPS,
+    _OP_ORDER,
+    _STRING,
+    _STRING_OPS,
+    _SYMBOL_OPS,
+    _EntityRule,
+    _FilterRules,
+    _KeyRule,
+    _keys,
+    _OrderRules,
+)
+from trackyard.search._trace_rules import TRACE_FILTER_RULES, TRACE_KEY_HOMES, TRACE_ORDER_RULES
 from trackyard.search.ast import And, Comparison, Entity, Expr, Op, Or, OrderKey, SearchKind
 
 __all__ = ["complete_order", "parse_filter", "parse_order_by"]
@@ -171,92 +188,6 @@ def _tokenize(text: str) -> list[_Token]:
 # ---------------------------------------------------------------------------------------------
 # Rules per search kind
 
-_STRING_OPS = frozenset({Op.EQ, Op.NE, Op.LIKE, Op.ILIKE})
-_LIST_OPS = frozenset({Op.IN, Op.NOT_IN})
-_NUMERIC_OPS = frozenset({Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE})
-_NULL_OPS = frozenset({Op.IS_NULL, Op.IS_NOT_NULL})
-_TRACE_STRING_OPS = _STRING_OPS | {Op.RLIKE}
-_TRACE_TAG_OPS = _TRACE_STRING_OPS | _NULL_OPS
-_OP_ORDER = (
-    Op.EQ,
-    Op.NE,
-    Op.LT,
-    Op.LE,
-    Op.GT,
-    Op.GE,
-    Op.LIKE,
-    Op.ILIKE,
-    Op.IN,
-    Op.NOT_IN,
-    Op.IS_NULL,
-    Op.IS_NOT_NULL,
-    Op.RLIKE,
-)
-_SYMBOL_OPS = {"=": Op.EQ, "!=": Op.NE, "<": Op.LT, "<=": Op.LE, ">": Op.GT, ">=": Op.GE}
-
-_STRING = "string"
-_FLOAT = "float"
-_INT = "int"
-
-
-@dataclass(frozen=True, slots=True)
-class _KeyRule:
-    """What a key accepts: its canonical name, comparators and value type."""
-
-    key: str
-    ops: frozenset[Op]
-    value_type: str
-    entity: Entity | None = None  # set when the key is stored elsewhere (trace ``name``)
-
-
-@dataclass(frozen=True, slots=True)
-class _EntityRule:
-    """The keys of one entity: either any key with one rule, or a fixed set of keys."""
-
-    label: str
-    any_key: tuple[frozenset[Op], str] | None = None
-    keys: Mapping[str, _KeyRule] | None = None
-    refused: Mapping[str, str] | None = None
-
-    def lookup(self, key: str) -> _KeyRule | None:
-        if self.any_key is not None:
-            return _KeyRule(key, *self.any_key)
-        assert self.keys is not None
-        return self.keys.get(key)
-
-    def valid_keys(self) -> list[str]:
-        assert self.keys is not None
-        return sorted({rule.key for rule in self.keys.values()})
-
-
-@dataclass(frozen=True, slots=True)
-class _FilterRules:
-    prefixes: Mapping[str, Entity]
-    entities: Mapping[Entity, _EntityRule]
-
-
-@dataclass(frozen=True, slots=True)
-class _OrderRules:
-    prefixes: Mapping[str, Entity]
-    any_key: frozenset[Entity]
-    attributes: Mapping[str, str]
-    refused: Mapping[str, str]
-    elsewhere: Mapping[str, tuple[Entity, str]] | None = None  # attribute -> (entity, key)
-
-
-def _keys(
-    *rules: tuple[str, frozenset[Op], str] | _KeyRule, aliases: Mapping[str, str] | None = None
-) -> dict[str, _KeyRule]:
-    table = {
-        rule.key if isinstance(rule, _KeyRule) else rule[0]: (
-            rule if isinstance(rule, _KeyRule) else _KeyRule(*rule)
-        )
-        for rule in rules
-    }
-    for alias, target in (aliases or {}).items():
-        table[alias] = table[target]
-    return table
-
 
 _RUN_PREFIXES: Mapping[str, Entity] = {
     "metric": Entity.METRIC,
@@ -377,53 +308,7 @@ _FILTER_RULES: Mapping[SearchKind, _FilterRules] = {
         },
     ),
     # MLflow's SearchTraceUtils: name, run_id and prompt are a tag / metadata in disguise.
-    SearchKind.TRACES: _FilterRules(
-        prefixes={
-            **dict.fromkeys(("attribute", "attributes", "trace"), Entity.ATTRIBUTE),
-            **dict.fromkeys(("tag", "tags"), Entity.TAG),
-            **dict.fromkeys(("metadata", "request_metadata"), Entity.METADATA),
-            "span": Entity.SPAN,
-        },
-        entities={
-            Entity.ATTRIBUTE: _EntityRule(
-                "attribute",
-                keys=_keys(
-                    ("request_id", _TRACE_STRING_OPS | _LIST_OPS, _STRING),
-                    ("client_request_id", _TRACE_STRING_OPS | _LIST_OPS, _STRING),
-                    ("status", _TRACE_STRING_OPS | _LIST_OPS, _STRING),
-                    ("timestamp_ms", _NUMERIC_OPS, _INT),
-                    ("execution_time_ms", _NUMERIC_OPS, _INT),
-                    ("end_time_ms", _NUMERIC_OPS, _INT),
-                    _KeyRule("name", _TRACE_TAG_OPS | _LIST_OPS, _STRING, Entity.TAG),
-                    _KeyRule("run_id", _TRACE_TAG_OPS | _LIST_OPS, _STRING, Entity.METADATA),
-                    _KeyRule("prompt", _TRACE_TAG_OPS | _LIST_OPS, _STRING, Entity.TAG),
-                    aliases={
-                        "timestamp": "timestamp_ms",
-                        "execution_time": "execution_time_ms",
-                        "end_time": "end_time_ms",
-                        "trace_id": "request_id",
-                    },
-                ),
-                refused={"text": "full-text search of span content is not supported"},
-            ),
-            Entity.TAG: _EntityRule("tag", any_key=(_TRACE_TAG_OPS | _LIST_OPS, _STRING)),
-            Entity.METADATA: _EntityRule("metadata", any_key=(_TRACE_TAG_OPS | _LIST_OPS, _STRING)),
-            Entity.SPAN: _EntityRule(
-                "span field",
-                keys=_keys(
-                    ("name", _TRACE_STRING_OPS | _LIST_OPS, _STRING),
-                    ("type", _TRACE_STRING_OPS | _LIST_OPS, _STRING),
-                    ("status", _TRACE_STRING_OPS | _LIST_OPS, _STRING),
-                ),
-            ),
-        },
-    ),
-}
-# where trace search keys named as attributes are kept
-_TRACE_KEY_HOMES: Mapping[str, tuple[Entity, str]] = {
-    "name": (Entity.TAG, "mlflow.traceName"),
-    "run_id": (Entity.METADATA, "mlflow.sourceRun"),
-    "prompt": (Entity.TAG, "mlflow.linkedPrompts"),
+    SearchKind.TRACES: TRACE_FILTER_RULES,
 }
 
 _REGISTERED_MODEL_ORDER = _OrderRules(
@@ -481,32 +366,7 @@ _ORDER_RULES: Mapping[SearchKind, _OrderRules] = {
         },
         refused={},
     ),
-    SearchKind.TRACES: _OrderRules(
-        prefixes={
-            **dict.fromkeys(("attribute", "attributes", "trace"), Entity.ATTRIBUTE),
-            **dict.fromkeys(("tag", "tags"), Entity.TAG),
-            **dict.fromkeys(("metadata", "request_metadata"), Entity.METADATA),
-        },
-        any_key=frozenset({Entity.TAG, Entity.METADATA}),
-        attributes={
-            **{
-                name: name
-                for name in (
-                    "experiment_id",
-                    "timestamp_ms",
-                    "execution_time_ms",
-                    "end_time_ms",
-                    "status",
-                    "request_id",
-                )
-            },
-            "timestamp": "timestamp_ms",
-            "execution_time": "execution_time_ms",
-            "end_time": "end_time_ms",
-        },
-        refused={},
-        elsewhere={k: v for k, v in _TRACE_KEY_HOMES.items() if k != "prompt"},
-    ),
+    SearchKind.TRACES: TRACE_ORDER_RULES,
 }
 
 _ENTITY_NOUN = {
@@ -693,7 +553,7 @@ class _FilterParser(_Parser):
             )
         value = self._parse_value(op, rule.value_type, label)
         if rule.entity is not None:  # a trace's name / run_id: a tag / metadata key
-            entity, key = rule.entity, _TRACE_KEY_HOMES[rule.key][1]
+            entity, key = rule.entity, TRACE_KEY_HOMES[rule.key][1]
             return Comparison(entity, key, op, value, pos)
         return Comparison(entity, rule.key, op, value, pos)
 
