@@ -933,12 +933,7 @@ def test_dataset_filters_match_the_evaluator(store: SqlTrackingStore) -> None:
         "datasets.name = 'eval' AND datasets.context = 'evaluation'",
         "datasets.name = 'train-v2' OR datasets.context = 'Training'",
     ):
-        want = [
-            r.info.run_id
-            for r in search.search_runs_in_memory(
-                everything, RunSearch.parse([exp], flt, max_results=1000)
-            )
-        ]
+        want = [r.info.run_id for r in search.search_runs_in_memory(everything, RunSearch.parse([exp], flt, max_results=1000))]
         got = [r.info.run_id for r in _runs(store, [exp], flt)]
         assert got == want, flt
 
