@@ -32,6 +32,9 @@ __all__ = [
     "get_registry_uri",
     "get_tracking_uri",
     "hookimpl",
+    "log_expectation",
+    "log_feedback",
+    "override_feedback",
     "set_registry_uri",
     "set_tracking_uri",
 ]
@@ -43,6 +46,10 @@ def __getattr__(name: str) -> Any:
         from trackyard.plugins.hookspecs import hookimpl
 
         return hookimpl
+    if name in ("log_feedback", "log_expectation", "override_feedback"):
+        from trackyard import _assessment_api
+
+        return getattr(_assessment_api, name)
     if name == "artifacts":  # ``trackyard.artifacts.download_artifacts(...)``, as in MLflow
         import trackyard.artifacts
 

@@ -21,6 +21,7 @@ from trackyard._logged_model_client import LoggedModelClientMixin
 from trackyard._names import generate_run_name
 from trackyard._registry_client import RegistryClientMixin
 from trackyard._run_io_client import RunInputsClientMixin
+from trackyard._tracing_client import TracingClientMixin
 from trackyard.clock import now_ms
 from trackyard.entities import (
     Experiment,
@@ -66,6 +67,7 @@ class MlflowClient(
     ArtifactClientMixin,
     LoggedModelClientMixin,
     RunInputsClientMixin,
+    TracingClientMixin,
 ):
     """The MLflow client API: experiments, runs, metrics, params, tags and artifacts.
 

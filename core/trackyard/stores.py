@@ -41,11 +41,14 @@ if TYPE_CHECKING:
         RegisteredModel,
         RegisteredModelTag,
     )
+    from trackyard.entities.trace import Span, Trace, TraceInfo
+    from trackyard.entities.trace_assessment import Assessment
     from trackyard.search.request import (
         ExperimentSearch,
         ModelVersionSearch,
         RegisteredModelSearch,
         RunSearch,
+        TraceSearch,
     )
 
 __all__ = [
@@ -83,6 +86,11 @@ class Capabilities:
         datasets: the tracking store keeps run inputs and outputs (``log_inputs``,
             ``log_outputs``; ``Run.inputs``/``Run.outputs``) and filters runs on
             ``datasets.``.
+        traces: the tracking store keeps traces and their spans (``start_trace``,
+            ``log_spans``, ``get_trace``, ``search_traces``, trace tags, ``delete_traces``),
+            held to ``trackyard.testing.TraceStoreSuite``.
+        assessments: the tracking store keeps assessments of traces (feedback and
+            expectations), held to the assessment tests of ``TraceStoreSuite``.
     """
 
     transactions: bool = False
@@ -93,6 +101,8 @@ class Capabilities:
     delete_artifacts: bool = False
     logged_models: bool = False
     datasets: bool = False
+    traces: bool = False
+    assessments: bool = False
 
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
@@ -292,6 +302,87 @@ class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, ABC):
 
         Only runs of ``request.experiment_ids`` in the stages of ``request.view_type`` match.
         """
+
+    # -- traces (capability ``traces``; these defaults raise FEATURE_DISABLED) ---------------
+    def start_trace(self, trace_info: TraceInfo) -> TraceInfo:
+        """Record a trace's info (create it, or replace its fields and merge its tags).
+
+        The experiment must exist and be active. Returns the info as stored (with the tags
+        the store adds, such as ``mlflow.artifactLocation``).
+        """
+        raise unsupported(self, "traces")
+
+    def log_spans(self, location: str, spans: Sequence[Span]) -> list[Span]:
+        """Store finished spans of traces of experiment ``location`` (replacing same ids)."""
+        raise unsupported(self, "traces")
+
+    def get_trace_info(self, trace_id: str) -> TraceInfo:
+        """Return a trace's info with its assessments (RESOURCE_DOES_NOT_EXIST if absent)."""
+        raise unsupported(self, "traces")
+
+    def get_trace(self, trace_id: str) -> Trace:
+        """Return a trace with its spans (ordered by start time) and assessments."""
+        raise unsupported(self, "traces")
+
+    def batch_get_traces(self, trace_ids: Sequence[str]) -> list[Trace]:
+        """Return the traces of ``trace_ids`` in that order, skipping absent ones.
+
+        This default calls :meth:`get_trace` for each; stores may fetch them at once.
+        """
+        traces = []
+        for trace_id in trace_ids:
+            try:
+                traces.append(self.get_trace(trace_id))
+            except TrackyardError as exc:
+                if exc.error_code != ErrorCode.RESOURCE_DOES_NOT_EXIST:
+                    raise
+        return traces
+
+    def search_traces(self, request: TraceSearch) -> PagedList[TraceInfo]:
+        """Return the page of trace infos ``request`` asks for (see ``trace_evaluator``)."""
+        raise unsupported(self, "traces")
+
+    def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
+        """Set (or overwrite) a trace tag."""
+        raise unsupported(self, "traces")
+
+    def delete_trace_tag(self, trace_id: str, key: str) -> None:
+        """Delete a trace tag (RESOURCE_DOES_NOT_EXIST if absent)."""
+        raise unsupported(self, "traces")
+
+    def delete_traces(
+        self,
+        experiment_id: str,
+        max_timestamp_millis: int | None = None,
+        max_traces: int | None = None,
+        trace_ids: Sequence[str] | None = None,
+    ) -> int:
+        """Delete traces of one experiment and return how many were deleted.
+
+        Exactly one of ``trace_ids`` (those traces, when they belong to the experiment) and
+        ``max_timestamp_millis`` (traces that started at or before it, oldest first, at most
+        ``max_traces`` of them) is given; the client checks that.
+        """
+        raise unsupported(self, "traces")
+
+    # -- assessments (capability ``assessments``) --------------------------------------------
+    def create_assessment(self, assessment: Assessment) -> Assessment:
+        """Store a new assessment (its id and times are set); if it overrides another, that
+        one becomes invalid in the same write. RESOURCE_DOES_NOT_EXIST for a missing trace.
+        """
+        raise unsupported(self, "assessments")
+
+    def get_assessment(self, trace_id: str | None, assessment_id: str) -> Assessment:
+        """Return an assessment (``trace_id`` None: look it up by id alone)."""
+        raise unsupported(self, "assessments")
+
+    def update_assessment(self, assessment: Assessment) -> Assessment:
+        """Replace a stored assessment's mutable fields with ``assessment``'s."""
+        raise unsupported(self, "assessments")
+
+    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
+        """Delete an assessment; one it overrode becomes valid again."""
+        raise unsupported(self, "assessments")
 
     @classmethod
     def explain_error(cls, exc: BaseException, uri: str) -> str | None:

@@ -727,3 +727,31 @@ def validate_stage(stage: object) -> str:
     raise _invalid(
         f"Invalid Model Version stage: {stage!r}. Value must be one of {', '.join(Stage.ALL)}."
     )
+
+
+# -- traces ---------------------------------------------------------------------------------------
+MAX_TRACE_TAG_KEY_LENGTH = 250
+MAX_TRACE_TAG_VAL_LENGTH = 8000
+_TRACE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,49}$")
+_SPAN_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+
+
+def validate_trace_id(trace_id: object, what: str = "trace") -> str:
+    """Check a trace id (``tr-`` + 32 hex, or an older MLflow request id) and return it."""
+    if not isinstance(trace_id, str) or not _TRACE_ID_RE.match(trace_id):
+        raise _invalid(f"Invalid {what} id: {trace_id!r}. Trace ids look like 'tr-' + 32 hex.")
+    return trace_id
+
+
+def validate_span_id(span_id: object, what: str = "span") -> str:
+    """Check a span id (16 lower-case hex digits) and return it."""
+    if not isinstance(span_id, str) or not _SPAN_ID_RE.match(span_id):
+        raise _invalid(f"Invalid {what} id: {span_id!r}. Span ids are 16 hex digits.")
+    return span_id
+
+
+def validate_trace_tag(key: object, value: object) -> tuple[str, str]:
+    """Check a trace tag: MLflow's key rules (250 characters); the value is cut to 8,000."""
+    k = validate_key(key, "trace tag")
+    v = value if isinstance(value, str) else str(value)
+    return k, _check_value_length(v, MAX_TRACE_TAG_VAL_LENGTH, "trace tag", k, truncate=True)

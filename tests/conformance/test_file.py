@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from trackyard.testing import RegistryStoreSuite, TrackingStoreSuite
+from trackyard.testing import RegistryStoreSuite, TraceStoreSuite, TrackingStoreSuite
 from trackyard_file.registry import FileRegistryStore
 from trackyard_file.tracking import FileTrackingStore
 
@@ -38,6 +38,16 @@ class TestFileRegistry(RegistryStoreSuite):
     @pytest.fixture
     def registry_store(self, tmp_path: Path) -> FileRegistryStore:
         return FileRegistryStore(str(tmp_path / "mlruns"))
+
+    @pytest.fixture
+    def tracking_store(self, tmp_path: Path) -> FileTrackingStore:
+        return FileTrackingStore(str(tmp_path / "mlruns"), str(tmp_path / "artifacts"))
+
+
+class TestFileTraces(TraceStoreSuite):
+    """The file store does not keep traces yet: the kit checks that it refuses them."""
+
+    covers = "trackyard_file.tracking:FileTrackingStore"
 
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> FileTrackingStore:

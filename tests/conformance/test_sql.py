@@ -24,7 +24,7 @@ from tests._services import (
     requires_postgres,
     worker_database_uri,
 )
-from trackyard.testing import TrackingStoreSuite
+from trackyard.testing import TraceStoreSuite, TrackingStoreSuite
 from trackyard_sql.schema import TRACKING_TABLES
 from trackyard_sql.tracking import SqlTrackingStore
 
@@ -111,3 +111,13 @@ class TestMySQL(TrackingStoreSuite):
         uri = worker_database_uri(mysql_base_uri(), "conformance")
         empty_database(uri)
         yield from _store(uri, tmp_path)
+
+
+class TestSqliteTraces(TraceStoreSuite):
+    """The SQL store does not keep traces yet: the kit checks that it refuses them."""
+
+    covers = "trackyard_sql.tracking:SqlTrackingStore"
+
+    @pytest.fixture
+    def tracking_store(self, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+        yield from _store(f"sqlite:///{tmp_path / 'traces.db'}", tmp_path)

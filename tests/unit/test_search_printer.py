@@ -115,9 +115,9 @@ def comparisons(draw: Any, kind: SearchKind) -> Comparison:
         ops, value_type = entity_rule.any_key
     else:
         assert entity_rule.keys is not None
-        rule = draw(st.sampled_from(sorted({r.key: r for r in entity_rule.keys.values()}.items())))[
-            1
-        ]
+        # keys kept elsewhere (a trace's `name` is a tag) never reach the AST as attributes
+        rules_here = {r.key: r for r in entity_rule.keys.values() if r.entity is None}
+        rule = draw(st.sampled_from(sorted(rules_here.items())))[1]
         key, ops, value_type = rule.key, rule.ops, rule.value_type
     op = draw(st.sampled_from(sorted(ops, key=lambda o: o.value)))
     return Comparison(entity, key, op, _value(draw, op, value_type))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from trackyard.backends import get_registry_store, get_tracking_store
-from trackyard.testing import RegistryStoreSuite, TrackingStoreSuite
+from trackyard.testing import RegistryStoreSuite, TraceStoreSuite, TrackingStoreSuite
 
 from trackyard_memory import fresh_uri, reset
 from trackyard_memory.registry import MemoryRegistryStore
@@ -91,3 +91,17 @@ class TestAnonymousMemoryRegistry(RegistryStoreSuite):
         store = MemoryRegistryStore(store_uri="memory://")
         yield store
         store.close()
+
+
+class TestMemoryTraces(TraceStoreSuite):
+    """Traces, spans and assessments in a named memory store."""
+
+    covers = "trackyard_memory.tracking:MemoryTrackingStore"
+
+    @pytest.fixture
+    def tracking_store(self) -> Iterator[MemoryTrackingStore]:
+        uri = fresh_uri("traces")
+        store = get_tracking_store(uri)
+        assert isinstance(store, MemoryTrackingStore)
+        yield store
+        reset(uri)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from trackyard.backends import get_tracking_store
-from trackyard.testing import TrackingStoreSuite
+from trackyard.testing import TraceStoreSuite, TrackingStoreSuite
 
 from trackyard_tee import format_tee_uri
 from trackyard_tee.store import TeeTrackingStore
@@ -51,4 +51,16 @@ class TestTeeFileToSqlite(TrackingStoreSuite):
     def tracking_store(self, tmp_path: Path) -> Iterator[TeeTrackingStore]:
         yield from _tee(
             [f"file://{tmp_path / 'mlruns'}", f"sqlite:///{tmp_path / 'secondary.db'}"], tmp_path
+        )
+
+
+class TestTeeTraces(TraceStoreSuite):
+    """The tee store does not mirror traces: the kit checks that it refuses them."""
+
+    covers = "trackyard_tee.store:TeeTrackingStore"
+
+    @pytest.fixture
+    def tracking_store(self, tmp_path: Path) -> Iterator[TeeTrackingStore]:
+        yield from _tee(
+            [f"sqlite:///{tmp_path / 'primary.db'}", str(tmp_path / "mlruns")], tmp_path
         )

@@ -39,6 +39,7 @@ class SearchKind(str, Enum):
     MODEL_VERSIONS = "model_versions"
     PROMPTS = "prompts"
     LOGGED_MODELS = "logged_models"
+    TRACES = "traces"
 
 
 class Entity(str, Enum):
@@ -49,6 +50,8 @@ class Entity(str, Enum):
     TAG = "tag"
     ATTRIBUTE = "attribute"
     DATASET = "dataset"
+    METADATA = "metadata"  # trace metadata (``metadata.<key>``)
+    SPAN = "span"  # a trace's spans (``span.name``): matches when any span matches
 
 
 class Op(str, Enum):
@@ -66,6 +69,7 @@ class Op(str, Enum):
     NOT_IN = "NOT IN"
     IS_NULL = "IS NULL"
     IS_NOT_NULL = "IS NOT NULL"
+    RLIKE = "RLIKE"  # regular expression search (traces only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ DEFAULT_MAX_RESULTS: Mapping[SearchKind, int] = MappingProxyType(
         SearchKind.PROMPTS: 1000,
         SearchKind.MODEL_VERSIONS: 10000,
         SearchKind.LOGGED_MODELS: 100,
+        SearchKind.TRACES: 100,
     }
 )
 
@@ -50,6 +51,7 @@ MAX_RESULTS_CAP: Mapping[SearchKind, int] = MappingProxyType(
         SearchKind.MODEL_VERSIONS: 200000,
         # MLflow sets no cap on logged-model searches; this one only bounds memory.
         SearchKind.LOGGED_MODELS: 1_000_000,
+        SearchKind.TRACES: 50000,
     }
 )
 

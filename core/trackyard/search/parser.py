@@ -39,6 +39,23 @@ from functools import lru_cache
 from typing import NoReturn
 
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.search._rules import (
+    _FLOAT,
+    _INT,
+    _LIST_OPS,
+    _NULL_OPS,
+    _NUMERIC_OPS,
+    _OP_ORDER,
+    _STRING,
+    _STRING_OPS,
+    _SYMBOL_OPS,
+    _EntityRule,
+    _FilterRules,
+    _KeyRule,
+    _keys,
+    _OrderRules,
+)
+from trackyard.search._trace_rules import TRACE_FILTER_RULES, TRACE_KEY_HOMES, TRACE_ORDER_RULES
 from trackyard.search.ast import And, Comparison, Entity, Expr, Op, Or, OrderKey, SearchKind
 
 __all__ = [
@@ -94,7 +111,7 @@ _GROUP_KIND = {
 }
 _QUOTE_KINDS = {_SQ: "'", _DQ: '"', _BT: "`"}
 _INTEGER_RE = re.compile(r"[+-]?\d+")
-_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "LIKE", "ILIKE", "NULL"})
+_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "LIKE", "ILIKE", "RLIKE", "NULL"})
 
 # Numeric attributes are epoch milliseconds or version numbers: keep them in SQL's BIGINT.
 _MAX_INT = 2**63 - 1
@@ -183,82 +200,6 @@ def _tokenize(text: str) -> list[_Token]:
 
 # ---------------------------------------------------------------------------------------------
 # Rules per search kind
-
-_STRING_OPS = frozenset({Op.EQ, Op.NE, Op.LIKE, Op.ILIKE})
-_LIST_OPS = frozenset({Op.IN, Op.NOT_IN})
-_NUMERIC_OPS = frozenset({Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE})
-_NULL_OPS = frozenset({Op.IS_NULL, Op.IS_NOT_NULL})
-_OP_ORDER = (
-    Op.EQ,
-    Op.NE,
-    Op.LT,
-    Op.LE,
-    Op.GT,
-    Op.GE,
-    Op.LIKE,
-    Op.ILIKE,
-    Op.IN,
-    Op.NOT_IN,
-    Op.IS_NULL,
-    Op.IS_NOT_NULL,
-)
-_SYMBOL_OPS = {"=": Op.EQ, "!=": Op.NE, "<": Op.LT, "<=": Op.LE, ">": Op.GT, ">=": Op.GE}
-
-_STRING = "string"
-_FLOAT = "float"
-_INT = "int"
-
-
-@dataclass(frozen=True, slots=True)
-class _KeyRule:
-    """What a key accepts: its canonical name, comparators and value type."""
-
-    key: str
-    ops: frozenset[Op]
-    value_type: str
-
-
-@dataclass(frozen=True, slots=True)
-class _EntityRule:
-    """The keys of one entity: either any key with one rule, or a fixed set of keys."""
-
-    label: str
-    any_key: tuple[frozenset[Op], str] | None = None
-    keys: Mapping[str, _KeyRule] | None = None
-    refused: Mapping[str, str] | None = None
-
-    def lookup(self, key: str) -> _KeyRule | None:
-        if self.any_key is not None:
-            return _KeyRule(key, *self.any_key)
-        assert self.keys is not None
-        return self.keys.get(key)
-
-    def valid_keys(self) -> list[str]:
-        assert self.keys is not None
-        return sorted({rule.key for rule in self.keys.values()})
-
-
-@dataclass(frozen=True, slots=True)
-class _FilterRules:
-    prefixes: Mapping[str, Entity]
-    entities: Mapping[Entity, _EntityRule]
-
-
-@dataclass(frozen=True, slots=True)
-class _OrderRules:
-    prefixes: Mapping[str, Entity]
-    any_key: frozenset[Entity]
-    attributes: Mapping[str, str]
-    refused: Mapping[str, str]
-
-
-def _keys(
-    *rules: tuple[str, frozenset[Op], str], aliases: Mapping[str, str] | None = None
-) -> dict[str, _KeyRule]:
-    table = {name: _KeyRule(name, ops, vtype) for name, ops, vtype in rules}
-    for alias, target in (aliases or {}).items():
-        table[alias] = table[target]
-    return table
 
 
 _RUN_PREFIXES: Mapping[str, Entity] = {
@@ -410,6 +351,8 @@ _FILTER_RULES: Mapping[SearchKind, _FilterRules] = {
             Entity.TAG: _EntityRule("tag", any_key=(_STRING_OPS | _LIST_OPS, _STRING)),
         },
     ),
+    # MLflow's SearchTraceUtils: name, run_id and prompt are a tag / metadata in disguise.
+    SearchKind.TRACES: TRACE_FILTER_RULES,
 }
 
 _REGISTERED_MODEL_ORDER = _OrderRules(
@@ -489,6 +432,7 @@ _ORDER_RULES: Mapping[SearchKind, _OrderRules] = {
         },
         refused={},
     ),
+    SearchKind.TRACES: TRACE_ORDER_RULES,
 }
 
 _ENTITY_NOUN = {
@@ -497,6 +441,8 @@ _ENTITY_NOUN = {
     Entity.TAG: "tags",
     Entity.ATTRIBUTE: "attributes",
     Entity.DATASET: "datasets",
+    Entity.METADATA: "metadata",
+    Entity.SPAN: "span",
 }
 
 
@@ -525,6 +471,9 @@ def complete_order(kind: SearchKind, keys: Sequence[OrderKey]) -> tuple[OrderKey
     elif kind is SearchKind.LOGGED_MODELS:
         add("creation_timestamp", False)
         add("model_id", True)
+    elif kind is SearchKind.TRACES:
+        add("timestamp_ms", False)
+        add("request_id", True)
     else:
         if not keys:  # MLflow 3.17.2's default when order_by is empty: newest change first
             add("last_updated_timestamp", False)
@@ -683,6 +632,9 @@ class _FilterParser(_Parser):
         value = self._parse_value(op, rule.value_type, label)
         if not isinstance(value, tuple):
             self._count_value(pos)
+        if rule.entity is not None:  # a trace's name / run_id: a tag / metadata key
+            entity, key = rule.entity, TRACE_KEY_HOMES[rule.key][1]
+            return Comparison(entity, key, op, value, pos)
         return Comparison(entity, rule.key, op, value, pos)
 
     def _count_value(self, pos: int) -> None:
@@ -736,7 +688,7 @@ class _FilterParser(_Parser):
                 token.pos,
             )
         word = token.text.upper()
-        if word in ("LIKE", "ILIKE", "IN"):
+        if word in ("LIKE", "ILIKE", "IN", "RLIKE"):
             return Op(word), token.pos, token.text
         if word == "NOT":
             second = self._next()
@@ -907,6 +859,8 @@ class _OrderParser(_Parser):
             return entity, key
         if key in rules.refused:
             self._fail(f"cannot order {kind_name} by '{_clip(key)}'", pos, rules.refused[key])
+        if rules.elsewhere and key in rules.elsewhere:
+            return rules.elsewhere[key]
         canonical = rules.attributes.get(key)
         if canonical is None:
             valid = ", ".join(sorted(rules.attributes))

@@ -50,13 +50,15 @@ _PREFIX = {
     Entity.PARAM: "params.",
     Entity.TAG: "tags.",
     Entity.DATASET: "datasets.",
+    Entity.METADATA: "metadata.",
+    Entity.SPAN: "span.",
     Entity.ATTRIBUTE: "",
 }
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Words that must not stand bare after a prefix: trackyard's keywords, and the words MLflow's
 # tokenizer (sqlparse) reads as keywords wherever they appear.
 _RESERVED = frozenset(
-    {"AND", "OR", "NOT", "IN", "IS", "LIKE", "ILIKE", "NULL", "ASC", "DESC"}
+    {"AND", "OR", "NOT", "IN", "IS", "LIKE", "ILIKE", "RLIKE", "NULL", "ASC", "DESC"}
     | {"CASE", "VALUES", "USING", "FROM", "AS"}
 )
 # Characters MLflow's order_by reader turns into shell quoting (it reads backticks as `"`).

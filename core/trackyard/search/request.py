@@ -56,6 +56,7 @@ __all__ = [
     "RegisteredModelSearch",
     "RunSearch",
     "SearchRequest",
+    "TraceSearch",
 ]
 
 T = TypeVar("T")
@@ -328,6 +329,39 @@ class ModelVersionSearch(SearchRequest):
     ) -> ModelVersionSearch:
         """Check and parse a model-version search's arguments."""
         return cls(**cls._parsed_common(filter_string, order_by, max_results, page_token))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TraceSearch(SearchRequest):
+    """A trace search over the traces of ``experiment_ids``.
+
+    The filter uses MLflow's trace keys: ``name`` and ``run_id`` arrive as the tag
+    ``mlflow.traceName`` and the metadata ``mlflow.sourceRun`` (see
+    :func:`trackyard.search.parse_filter` with ``SearchKind.TRACES``); ``span.<field>``
+    comparisons match a trace when any of its spans matches. Default order: newest first,
+    then ``request_id``; default page size 100.
+    """
+
+    kind: ClassVar[SearchKind] = SearchKind.TRACES
+
+    experiment_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        SearchRequest.__post_init__(self)
+        object.__setattr__(self, "experiment_ids", tuple(str(e) for e in self.experiment_ids))
+
+    @classmethod
+    def parse(
+        cls,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[str] | str | None = None,
+        page_token: str | None = None,
+    ) -> TraceSearch:
+        """Check and parse a trace search's arguments (ids must already be validated)."""
+        parts = cls._parsed_common(filter_string, order_by, max_results, page_token)
+        return cls(experiment_ids=tuple(experiment_ids), **parts)
 
 
 # -- helpers -----------------------------------------------------------------------------------

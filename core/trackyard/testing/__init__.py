@@ -31,11 +31,13 @@ from trackyard.testing._client import make_client, require_capability
 if TYPE_CHECKING:
     from trackyard.testing.artifacts import ArtifactRepositorySuite
     from trackyard.testing.registry import RegistryStoreSuite
+    from trackyard.testing.traces import TraceStoreSuite
     from trackyard.testing.tracking import TrackingStoreSuite
 
 __all__ = [
     "ArtifactRepositorySuite",
     "RegistryStoreSuite",
+    "TraceStoreSuite",
     "TrackingStoreSuite",
     "make_client",
     "require_capability",
@@ -47,6 +49,10 @@ def __getattr__(name: str) -> Any:
         from trackyard.testing.tracking import TrackingStoreSuite
 
         return TrackingStoreSuite
+    if name == "TraceStoreSuite":
+        from trackyard.testing.traces import TraceStoreSuite
+
+        return TraceStoreSuite
     if name == "ArtifactRepositorySuite":
         from trackyard.testing.artifacts import ArtifactRepositorySuite
 

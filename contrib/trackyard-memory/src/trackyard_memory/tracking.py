@@ -61,6 +61,7 @@ from trackyard.validation import validate_history_paging
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
 from trackyard_memory.logged_models import MemoryLoggedModels
 from trackyard_memory.run_inputs import MemoryRunInputs
+from trackyard_memory.traces import MemoryTraceMixin
 
 __all__ = ["MemoryTrackingStore"]
 
@@ -238,7 +239,7 @@ def _chooses_default_root(artifact_uri: str | None) -> bool:
     return artifact_uri.rstrip("/") in (default, os.path.abspath(default))
 
 
-class MemoryTrackingStore(MemoryLoggedModels, MemoryRunInputs, TrackingStore):
+class MemoryTrackingStore(MemoryTraceMixin, MemoryLoggedModels, MemoryRunInputs, TrackingStore):
     """MLflow's tracking store API over plain Python objects in this process.
 
     Args:
@@ -255,7 +256,12 @@ class MemoryTrackingStore(MemoryLoggedModels, MemoryRunInputs, TrackingStore):
     """
 
     capabilities = Capabilities(
-        transactions=True, search_or=True, logged_models=True, datasets=True
+        transactions=True,
+        search_or=True,
+        logged_models=True,
+        datasets=True,
+        traces=True,
+        assessments=True,
     )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
