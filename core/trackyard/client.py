@@ -19,6 +19,7 @@ from trackyard._analytics_client import AnalyticsClientMixin
 from trackyard._artifact_client import ArtifactClientMixin
 from trackyard._logged_model_client import LoggedModelClientMixin
 from trackyard._names import generate_run_name
+from trackyard._prompt_client import PromptClientMixin
 from trackyard._registry_client import RegistryClientMixin
 from trackyard._run_io_client import RunInputsClientMixin
 from trackyard._tracing_client import TracingClientMixin
@@ -64,6 +65,7 @@ class RunOperations:
 class MlflowClient(
     AnalyticsClientMixin,
     RegistryClientMixin,
+    PromptClientMixin,
     ArtifactClientMixin,
     LoggedModelClientMixin,
     RunInputsClientMixin,
