@@ -20,6 +20,9 @@ Layout (MLflow 3.x's, so either tool reads what the other wrote)::
                                         write while it is in progress (trackyard only)
           .trackyard-metrics.json       latest-metrics summary (trackyard only)
         models/<model_id>/              logged models (see :mod:`trackyard_file.logged_models`)
+        traces/<trace_id>/              traces, their tags, metadata, assessments and (with the
+                                        default artifact root) spans (see
+                                        :mod:`trackyard_file._trace_files`)
 
 Safety:
 
@@ -49,7 +52,7 @@ trusted on a two-``stat`` check for a short while (see :meth:`FileTrackingStore.
 otherwise every file is checked with ``stat`` and only changed ones are read. Searches use
 the reference evaluator of :mod:`trackyard.search`. The store's parts live in
 :mod:`trackyard_file._layout` (names and paths), :mod:`trackyard_file.experiments`,
-:mod:`trackyard_file.runs`, :mod:`trackyard_file.logged_models` and
+:mod:`trackyard_file.runs`, :mod:`trackyard_file.traces`, :mod:`trackyard_file.logged_models` and
 :mod:`trackyard_file.run_inputs`.
 """
 
@@ -76,6 +79,7 @@ from trackyard_file.experiments import FileExperiments
 from trackyard_file.logged_models import FileLoggedModels
 from trackyard_file.run_inputs import FileRunInputs
 from trackyard_file.runs import FileRuns, _State
+from trackyard_file.traces import FileTraces
 
 __all__ = ["LOCK_FILE", "REVALIDATE_ENV", "SUMMARY_FILE", "FileTrackingStore"]
 
@@ -86,6 +90,7 @@ REVALIDATE_ENV = "TRACKYARD_FILE_REVALIDATE_SECONDS"
 
 
 class FileTrackingStore(
+    FileTraces,
     FileRuns,
     FileExperiments,
     FileLoggedModels,
@@ -115,6 +120,8 @@ class FileTrackingStore(
         search_or=True,
         logged_models=True,
         datasets=True,
+        traces=True,
+        assessments=True,
     )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
@@ -140,6 +147,7 @@ class FileTrackingStore(
         self._metric_cache: dict[str, dict[str, Entry]] = {}
         self._run_dirs: dict[str, str] = {}
         self._states: dict[str, _State] = {}
+        self._trace_dirs: dict[str, str] = {}
         try:
             self._revalidate = float(os.environ.get(REVALIDATE_ENV, "2"))
         except ValueError:
@@ -156,6 +164,7 @@ class FileTrackingStore(
         self._metric_cache.clear()
         self._run_dirs.clear()
         self._states.clear()
+        self._trace_dirs.clear()
 
     # -- bootstrap -------------------------------------------------------------------------
     def _bootstrap(self) -> None:
@@ -181,6 +190,7 @@ class FileTrackingStore(
             self._metric_cache,
             self._run_dirs,
             self._states,
+            self._trace_dirs,
         ):
             if len(cache) > _CACHE_LIMIT:
                 cache.clear()
