@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from trackyard.entities.trace import TraceInfo, TraceLocation
+from trackyard.entities.trace import Span, TraceInfo, TraceLocation
 from trackyard.entities.trace_assessment import AssessmentSource, Expectation, Feedback
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.testing import make_client
@@ -216,3 +216,37 @@ def test_malformed_trace_files_are_skipped(
         assert [t.info.trace_id for t in fresh.search_traces([exp])] == [good]
     assert any(bad in r.getMessage() for r in caplog.records)
     assert fresh.get_trace(good).info.assessments == []
+
+
+def test_spans_under_a_remote_artifact_root(tmp_path: Path) -> None:
+    """A non-local artifact root (fsspec's memory://) goes through the artifact repository."""
+    pytest.importorskip("fsspec", reason="the memory:// artifact root needs fsspec")
+    from trackyard.backends import get_artifact_repository
+
+    bucket = f"memory://ty-traces-{tmp_path.name}"
+    client = make_client(FileTrackingStore(str(tmp_path / "mlruns"), bucket))
+    exp = client.create_experiment("e")
+    tid = _trace(client, exp)
+    location = client.get_trace(tid).info.tags["mlflow.artifactLocation"]
+    assert location == f"{bucket}/{exp}/traces/{tid}/artifacts"
+    names = [f.path for f in get_artifact_repository(location).list_artifacts()]
+    assert names == ["traces.json"]
+    assert [s.name for s in client.get_trace(tid).data.spans] == ["answer", "llm"]
+    got = client.search_traces([exp], "span.type = 'LLM'")
+    assert [t.info.trace_id for t in got] == [tid]
+    assert client.delete_traces(exp, trace_ids=[tid]) == 1
+    assert get_artifact_repository(location).list_artifacts() == []
+
+
+def test_log_spans_of_an_unknown_trace_writes_nothing(root: Path, client: Any) -> None:
+    exp = client.create_experiment("e")
+    tid = _trace(client, exp)
+    store = client._store
+    spans = client.get_trace(tid).data.spans
+    before = {f: (root / f).read_bytes() for f in _files(root)}
+    stranger = Span.from_dict({**spans[0].to_dict(), "trace_id": None})
+    stranger.trace_id = "tr-" + "7" * 32
+    with pytest.raises(TrackyardError) as excinfo:
+        store.log_spans(exp, [*spans, stranger])
+    assert excinfo.value.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST
+    assert {f: (root / f).read_bytes() for f in _files(root)} == before
