@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ from trackyard.search.trace_evaluator import (
 )
 from trackyard.stores import now_ms
 from trackyard_file._fs import (
+    RACY_NS,
     FileLock,
     read_bytes,
     remove_empty_parents,
@@ -160,10 +162,11 @@ class FileTraces:
 
     def _load_info(self, trace_dir: str) -> TraceInfo | None:
         """A trace folder's info (without assessments); None if it is not (or no longer) one."""
+        racy_after = time.time_ns() - RACY_NS  # older files are cached by signature
         try:
             meta = self._read_meta(os.path.join(trace_dir, TRACE_INFO))
-            tags, _ = self._read_values(os.path.join(trace_dir, TAGS))
-            metadata, _ = self._read_values(os.path.join(trace_dir, REQUEST_METADATA))
+            tags, _ = self._read_values(os.path.join(trace_dir, TAGS), racy_after)
+            metadata, _ = self._read_values(os.path.join(trace_dir, REQUEST_METADATA), racy_after)
             info = info_from_yaml(meta, tags, metadata)
         except (FileNotFoundError, NotADirectoryError):
             return None
