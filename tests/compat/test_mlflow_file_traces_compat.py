@@ -5,8 +5,10 @@ Each side writes, through its own client and its own ``log_feedback`` / ``log_ex
 tags (one set after the trace ended, one deleted) and assessments (a feedback with metadata,
 an override of it, an expectation with a structured value), then deletes one trace; the
 other side reads every trace (info, metadata, tags, spans, assessments) and runs a few
-searches, and the two dumps must agree. MLflow's trace export is made synchronous so the
-traces are on disk when its snippet ends. Needs ``TRACKYARD_TEST_MLFLOW_PYTHON``; skips
+searches, and the two dumps must agree. Then each side changes the other's traces (a tag
+set and one deleted, a feedback, an override, a deleted trace) and the first side reads the
+changes. MLflow's trace export is made synchronous so the traces are on disk when its
+snippet ends. Needs ``TRACKYARD_TEST_MLFLOW_PYTHON``; skips
 otherwise.
 """
 
@@ -20,6 +22,7 @@ import pytest
 import trackyard
 from tests.compat.peer import requires_mlflow, run_mlflow
 from trackyard import MlflowClient, entities
+from trackyard.entities.trace_assessment import Feedback
 
 pytestmark = [pytest.mark.compat, requires_mlflow]
 
@@ -133,18 +136,45 @@ emit({"exp": exp, "ids": ids, "deleted": deleted, **dump(client, exp, ids, ARGS[
 _MLFLOW_READS = (
     _CODE
     + r"""
+import mlflow
 from mlflow import MlflowClient
 
+mlflow.set_tracking_uri(ARGS["uri"])
 client = MlflowClient(tracking_uri=ARGS["uri"])
-out = dump(client, ARGS["exp"], ARGS["ids"], ARGS["searches"])
+ids = ARGS["ids"]
+out = dump(client, ARGS["exp"], ids, ARGS["searches"])
 try:
     client.get_trace(ARGS["deleted"])
     out["deleted_found"] = True
 except Exception:
     out["deleted_found"] = False
+# then MLflow changes what trackyard wrote: a tag, a feedback, a deleted trace
+client.set_trace_tag(ids[0], "from_mlflow", "yes")
+client.set_trace_tag(ids[0], "later", "changed")
+out["judge"] = mlflow.log_feedback(trace_id=ids[0], name="judge", value=True).assessment_id
+out["removed"] = client.delete_traces(ARGS["exp"], trace_ids=[ids[2]])
 emit(out)
 """
 )
+
+
+_MLFLOW_CHECKS = r"""
+from mlflow import MlflowClient
+
+client = MlflowClient(tracking_uri=ARGS["uri"])
+ids = ARGS["ids"]
+found = client.search_traces(experiment_ids=[ARGS["exp"]], order_by=["timestamp_ms ASC"])
+first = client.get_trace(ids[0]).info
+judge = [a for a in first.assessments if a.name == "judge"][0]
+third = client.get_trace(ids[2]).info
+emit({
+    "search": [t.info.trace_id for t in found],
+    "tags": dict(first.tags),
+    "judge": [judge.assessment_id, judge.value, judge.rationale, judge.valid],
+    "quality": sorted([a.assessment_id, a.valid] for a in third.assessments
+                      if a.name == "quality"),
+})
+"""
 
 
 def _local() -> dict[str, Any]:
@@ -178,6 +208,25 @@ def test_trackyard_reads_traces_mlflow_wrote(tmp_path: Path) -> None:
     # the span and assessment filters trackyard adds work on MLflow's files too
     got = client.search_traces([written["exp"]], "span.status = 'ERROR'")
     assert [t.info.trace_id for t in got] == [written["ids"][1]]
+    # then trackyard changes what MLflow wrote, and MLflow reads the changes
+    ids = written["ids"]
+    client.set_trace_tag(ids[0], "from_trackyard", "yes")
+    client.delete_trace_tag(ids[0], "later")
+    judge = client.log_assessment(Feedback("judge", "good", trace_id=ids[0], rationale="r"))
+    first_quality = next(
+        a for a in client.get_trace(ids[2]).info.assessments if a.name == "quality"
+    )
+    override = client.log_assessment(
+        Feedback("quality", 9, trace_id=ids[2], overrides=first_quality.assessment_id)
+    )
+    assert client.delete_traces(written["exp"], trace_ids=[ids[1]]) == 1
+    theirs = run_mlflow(_MLFLOW_CHECKS, uri=uri, exp=written["exp"], ids=ids)
+    assert theirs["search"] == [ids[0], ids[2]]
+    assert theirs["tags"]["from_trackyard"] == "yes" and "later" not in theirs["tags"]
+    assert theirs["judge"] == [judge.assessment_id, "good", "r", True]
+    assert theirs["quality"] == sorted(
+        [[first_quality.assessment_id, False], [override.assessment_id, True]]
+    )
 
 
 def test_mlflow_reads_traces_trackyard_wrote(tmp_path: Path) -> None:
@@ -195,4 +244,14 @@ def test_mlflow_reads_traces_trackyard_wrote(tmp_path: Path) -> None:
         _MLFLOW_READS, uri=uri, exp=exp, ids=ids, searches=SEARCHES, deleted=deleted
     )
     assert theirs.pop("deleted_found") is False
+    judge, removed = theirs.pop("judge"), theirs.pop("removed")
     assert theirs == mine
+    # trackyard reads MLflow's changes to the traces it wrote
+    assert removed == 1
+    fresh = MlflowClient(tracking_uri=uri)
+    assert [t.info.trace_id for t in fresh.search_traces([exp], order_by=["timestamp"])] == ids[:2]
+    info = fresh.get_trace(ids[0]).info
+    assert info.tags["from_mlflow"] == "yes" and info.tags["later"] == "changed"
+    got = fresh.get_assessment(ids[0], judge)
+    assert (got.name, got.value, got.valid) == ("judge", True, True)
+    assert len(info.assessments) == 4
