@@ -341,6 +341,8 @@ class FileTraces:
                     if not existing:
                         shutil.rmtree(trace_dir, ignore_errors=True)
                     raise
+                if existing:
+                    info.assessments = self._load_assessments(trace_dir)
         self._trace_dirs[trace_id] = trace_dir
         return info
 

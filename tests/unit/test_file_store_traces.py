@@ -250,3 +250,20 @@ def test_log_spans_of_an_unknown_trace_writes_nothing(root: Path, client: Any) -
         store.log_spans(exp, [*spans, stranger])
     assert excinfo.value.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST
     assert {f: (root / f).read_bytes() for f in _files(root)} == before
+
+
+def test_start_trace_again_merges_and_keeps_assessments(root: Path, client: Any) -> None:
+    exp = client.create_experiment("e")
+    tid = _trace(client, exp, tags={"a": "1"})
+    client.log_assessment(Feedback("q", 1, trace_id=tid))
+    store = client._store
+    info = store.get_trace_info(tid)
+    info.tags = {"b": "2"}
+    info.trace_metadata = {"m": "x"}
+    info.state = "ERROR"
+    back = store.start_trace(info)
+    assert back.tags["a"] == "1" and back.tags["b"] == "2" and back.trace_metadata["m"] == "x"
+    assert [a.name for a in back.assessments] == ["q"]
+    got = _fresh(root).get_trace(tid)
+    assert got.info.state == "ERROR" and got.info.tags == back.tags
+    assert [s.name for s in got.data.spans] == ["answer", "llm"]
