@@ -45,10 +45,20 @@ class TestFileRegistry(RegistryStoreSuite):
 
 
 class TestFileTraces(TraceStoreSuite):
-    """The file store does not keep traces yet: the kit checks that it refuses them."""
+    """Traces with a separate artifact root: spans live outside the trace folders."""
 
     covers = "trackyard_file.tracking:FileTrackingStore"
 
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> FileTrackingStore:
         return FileTrackingStore(str(tmp_path / "mlruns"), str(tmp_path / "artifacts"))
+
+
+class TestFileTracesDefaultRoot(TraceStoreSuite):
+    """Traces with the default artifact root (MLflow's): spans in ``traces/<id>/artifacts``."""
+
+    covers = "trackyard_file.tracking:FileTrackingStore"
+
+    @pytest.fixture
+    def tracking_store(self, tmp_path: Path) -> FileTrackingStore:
+        return FileTrackingStore((tmp_path / "mlruns").as_uri(), None)

@@ -230,3 +230,81 @@ def test_searching_while_other_processes_write(tmp_path: Path) -> None:
     runs = _client(root).search_runs([exp_id], max_results=1000)
     assert len(runs) == 40
     assert all(r.data.metrics == {"m": 29.0, "n": -29.0} for r in runs)
+
+
+_OVERRIDES = """
+    import sys
+    from trackyard.entities.trace_assessment import Feedback
+    from trackyard.testing import make_client
+    from trackyard_file.tracking import FileTrackingStore
+    root, trace_id, worker, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    client = make_client(FileTrackingStore(root))
+    previous = None
+    for i in range(n):
+        fb = client.log_assessment(
+            Feedback(f"w{worker}", i, trace_id=trace_id, overrides=previous))
+        previous = fb.assessment_id
+        client.set_trace_tag(trace_id, f"w{worker}-{i}", str(i))
+        print(previous, flush=True)
+"""
+
+
+def _check_override_chains(root: Path, trace_id: str) -> dict[str, list[Any]]:
+    """Every overridden assessment is invalid, every other one valid; returns them by name."""
+    trace = _client(root).get_trace(trace_id)
+    by_id = {a.assessment_id: a for a in trace.info.assessments}
+    overridden = {a.overrides for a in by_id.values() if a.overrides}
+    assert overridden <= set(by_id)
+    for a in by_id.values():
+        assert a.valid is (a.assessment_id not in overridden), a
+    chains: dict[str, list[Any]] = {}
+    for a in sorted(by_id.values(), key=lambda a: a.value):
+        chains.setdefault(a.name, []).append(a)
+    trace_dir = Path(_client(root)._store._locate_trace(trace_id))
+    for folder in ("assessments", "tags", "request_metadata"):
+        if (trace_dir / folder).exists():  # temporary files never sit where MLflow lists
+            assert not [p for p in (trace_dir / folder).iterdir() if p.name.startswith(".")]
+    return chains
+
+
+def _one_trace(root: Path) -> str:
+    client = _client(root)
+    exp = client.create_experiment("e")
+    span = client.start_trace("t", experiment_id=exp)
+    client.end_trace(span.trace_id)
+    return str(span.trace_id)
+
+
+def test_three_processes_assess_one_trace(tmp_path: Path) -> None:
+    root = tmp_path / "mlruns"
+    trace_id = _one_trace(root)
+    n = 15
+    procs = [_spawn(_OVERRIDES, str(root), trace_id, str(w), str(n)) for w in range(3)]
+    for proc in procs:
+        _finish(proc)
+    chains = _check_override_chains(root, trace_id)
+    assert sorted(chains) == ["w0", "w1", "w2"]
+    for chain in chains.values():
+        assert [a.value for a in chain] == list(range(n))
+        assert [a.valid for a in chain] == [False] * (n - 1) + [True]
+    tags = _client(root).get_trace(trace_id).info.tags
+    assert {f"w{w}-{i}" for w in range(3) for i in range(n)} <= set(tags)
+
+
+def test_killed_assessor_leaves_consistent_overrides(tmp_path: Path) -> None:
+    root = tmp_path / "mlruns"
+    trace_id = _one_trace(root)
+    rng = random.Random(7)
+    for round_ in range(4):
+        proc = _spawn(_OVERRIDES, str(root), trace_id, f"k{round_}", "400")
+        assert proc.stdout is not None
+        for _ in range(3):  # it is writing: kill it at some point of its next writes
+            assert proc.stdout.readline()
+        time.sleep(rng.random() * 0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    chains = _check_override_chains(root, trace_id)
+    assert len(chains) == 4
+    for chain in chains.values():
+        assert [a.valid for a in chain][-1] is True
+        assert [a.value for a in chain] == list(range(len(chain)))

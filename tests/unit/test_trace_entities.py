@@ -141,3 +141,12 @@ def test_trace_grammar_maps_mlflow_keys() -> None:
 def test_rlike_is_for_traces_only(bad: str) -> None:
     with pytest.raises(TrackyardError, match="RLIKE"):
         parse_filter(bad, "runs")
+
+
+def test_filter_has_spans() -> None:
+    from trackyard.search.trace_evaluator import filter_has_spans
+
+    assert filter_has_spans(None) is False
+    assert filter_has_spans(parse_filter("name = 'a' AND tags.t = 'x'", "traces")) is False
+    assert filter_has_spans(parse_filter("span.type = 'LLM'", "traces")) is True
+    assert filter_has_spans(parse_filter("name = 'a' AND span.name LIKE 'r%'", "traces")) is True

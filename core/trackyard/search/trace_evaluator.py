@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SpanFields",
+    "filter_has_spans",
     "search_traces_in_memory",
     "sort_traces",
     "trace_matches",
@@ -135,7 +136,11 @@ def sort_traces(infos: Iterable[TraceInfo], order: Sequence[OrderKey]) -> list[T
 
 
 def filter_has_spans(expr: Expr | None) -> bool:
-    """Whether ``expr`` has a ``span.`` comparison (so spans must be looked at)."""
+    """Whether ``expr`` has a ``span.`` comparison, so a store must read spans to evaluate it.
+
+    Stores that keep spans apart from the trace info (the file store) use it to skip reading
+    them for filters that do not look at spans.
+    """
     if expr is None:
         return False
     if isinstance(expr, Comparison):
