@@ -37,7 +37,7 @@ from trackyard.errors import ErrorCode, TrackyardError
 if TYPE_CHECKING:
     from trackyard.stores import TrackingStore
 
-__all__ = ["LiveTrace", "LiveTraces", "live_traces", "new_live_span"]
+__all__ = ["LiveTrace", "LiveTraces", "live_traces", "new_live_span", "trace_info_for"]
 
 _OPEN_AT_END = "The span was still open when its trace ended."
 _user: str | None = None
@@ -56,21 +56,37 @@ def _current_user() -> str:
 class LiveTrace:
     """One trace in progress: its spans, tags and metadata until it ends."""
 
-    __slots__ = ("experiment_id", "lock", "metadata", "root", "spans", "store", "tags", "trace_id")
+    __slots__ = (
+        "experiment_id",
+        "lock",
+        "metadata",
+        "overrides",
+        "root",
+        "spans",
+        "store",
+        "tags",
+        "trace_id",
+        "tracking_uri",
+    )
 
     def __init__(
         self,
-        store: TrackingStore,
+        store: TrackingStore | None,
         experiment_id: str,
         trace_id: str,
         tags: dict[str, str],
         metadata: dict[str, str],
+        tracking_uri: str | None = None,
     ) -> None:
+        #: None for traces of the fluent API: they are written off-thread to ``tracking_uri``.
         self.store = store
+        self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
         self.trace_id = trace_id
         self.tags = tags
         self.metadata = metadata
+        #: TraceInfo fields set by ``update_current_trace`` (client_request_id, previews, state).
+        self.overrides: dict[str, str] = {}
         self.spans: dict[str, LiveSpan] = {}
         self.lock = threading.Lock()
         self.root: LiveSpan = None  # type: ignore[assignment] # set by LiveTraces.start
@@ -155,43 +171,58 @@ class LiveTrace:
                     span.status = SpanStatus(SpanStatusCode.ERROR, _OPEN_AT_END)
                     span.end_time_ns = max(end, span.start_time_ns)
             spans: list[Span] = list(self.spans.values())
-            return self._info(root), spans
-
-    def _info(self, root: LiveSpan) -> TraceInfo:
-        raw = root.raw_attributes
-        inputs = raw.get(SpanAttributeKey.INPUTS)
-        outputs = raw.get(SpanAttributeKey.OUTPUTS)
-        metadata = {
-            TraceMetadataKey.SCHEMA_VERSION: "3",
-            TraceMetadataKey.USER: _current_user(),
-            **self.metadata,
-        }
-        if inputs is not None:
-            metadata[TraceMetadataKey.INPUTS] = str(truncate_preview(inputs, METADATA_MAX_LENGTH))
-        if outputs is not None:
-            metadata[TraceMetadataKey.OUTPUTS] = str(truncate_preview(outputs, METADATA_MAX_LENGTH))
-        tags = {TraceTagKey.TRACE_NAME: root.name, **self.tags}
-        assert root.end_time_ns is not None
-        start_ms = root.start_time_ns // 1_000_000
-        state = (
-            TraceState.ERROR if root.status.status_code is SpanStatusCode.ERROR else TraceState.OK
-        )
-        return TraceInfo(
-            trace_id=self.trace_id,
-            trace_location=TraceLocation(self.experiment_id),
-            request_time=start_ms,
-            state=state,
-            request_preview=truncate_preview(inputs),
-            response_preview=truncate_preview(outputs),
-            execution_duration=root.end_time_ns // 1_000_000 - start_ms,
-            trace_metadata=metadata,
-            tags=tags,
-        )
+            info = trace_info_for(self.trace_id, self.experiment_id, root, self.tags, self.metadata)
+            for key, value in self.overrides.items():
+                setattr(info, key, value)
+            return info, spans
 
     def export(self, info: TraceInfo, spans: list[Span]) -> None:
-        """Write the finished trace to its store."""
+        """Write the finished trace to its store (queue it, for a trace of the fluent API)."""
+        live_traces.note_ended(self.trace_id)
+        if self.store is None:
+            from trackyard.tracing._export import submit
+
+            submit(self.tracking_uri, info, spans)
+            return
         self.store.start_trace(info)
         self.store.log_spans(self.experiment_id, spans)
+
+
+def trace_info_for(
+    trace_id: str,
+    experiment_id: str,
+    root: Span,
+    tags: Mapping[str, str],
+    metadata: Mapping[str, str],
+) -> TraceInfo:
+    """The info of a finished trace whose root span is ``root`` (state, previews, metadata)."""
+    raw = root.raw_attributes
+    inputs = raw.get(SpanAttributeKey.INPUTS)
+    outputs = raw.get(SpanAttributeKey.OUTPUTS)
+    meta = {
+        TraceMetadataKey.SCHEMA_VERSION: "3",
+        TraceMetadataKey.USER: _current_user(),
+        **metadata,
+    }
+    if inputs is not None:
+        meta[TraceMetadataKey.INPUTS] = str(truncate_preview(inputs, METADATA_MAX_LENGTH))
+    if outputs is not None:
+        meta[TraceMetadataKey.OUTPUTS] = str(truncate_preview(outputs, METADATA_MAX_LENGTH))
+    all_tags = {TraceTagKey.TRACE_NAME: root.name, **tags}
+    end_ns = root.end_time_ns if root.end_time_ns is not None else root.start_time_ns
+    start_ms = root.start_time_ns // 1_000_000
+    state = TraceState.ERROR if root.status.status_code is SpanStatusCode.ERROR else TraceState.OK
+    return TraceInfo(
+        trace_id=trace_id,
+        trace_location=TraceLocation(experiment_id),
+        request_time=start_ms,
+        state=state,
+        request_preview=truncate_preview(inputs),
+        response_preview=truncate_preview(outputs),
+        execution_duration=end_ns // 1_000_000 - start_ms,
+        trace_metadata=meta,
+        tags=all_tags,
+    )
 
 
 def _end_callback(live: LiveTrace) -> Callable[..., None]:
@@ -267,10 +298,21 @@ class LiveTraces:
         self._traces: dict[str, LiveTrace] = {}
         self._lock = threading.Lock()
         self.exporter: Any = None  # set by trackyard's background exporter when it runs
+        self.last_trace_id: str | None = None
+        self._thread_last = threading.local()
+
+    def note_ended(self, trace_id: str) -> None:
+        """Remember the last trace that ended (process-wide and in this thread)."""
+        self.last_trace_id = trace_id
+        self._thread_last.trace_id = trace_id
+
+    def thread_last_trace_id(self) -> str | None:
+        """The last trace that ended in this thread."""
+        return getattr(self._thread_last, "trace_id", None)
 
     def start(
         self,
-        store: TrackingStore,
+        store: TrackingStore | None,
         experiment_id: str,
         name: str,
         span_type: str,
@@ -279,10 +321,15 @@ class LiveTraces:
         tags: dict[str, str],
         metadata: dict[str, str],
         start_time_ns: int | None,
+        tracking_uri: str | None = None,
     ) -> LiveTrace:
-        """Start a trace and its root span."""
+        """Start a trace and its root span.
+
+        With ``store=None`` the finished trace is queued for the background exporter, which
+        writes it to the store of ``tracking_uri``.
+        """
         trace_id = new_trace_id()
-        live = LiveTrace(store, experiment_id, trace_id, tags, metadata)
+        live = LiveTrace(store, experiment_id, trace_id, tags, metadata, tracking_uri)
         raw = _span_attributes(trace_id, span_type, inputs, attributes)
         raw[SpanAttributeKey.EXPERIMENT_ID] = encode_attribute(experiment_id)
         root = LiveSpan(
