@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["LiveTrace", "LiveTraces", "live_traces", "new_live_span", "trace_info_for"]
 
 _OPEN_AT_END = "The span was still open when its trace ended."
+_OK = SpanStatus(SpanStatusCode.OK)
 _user: str | None = None
 
 
@@ -60,6 +61,7 @@ class LiveTrace:
         "experiment_id",
         "lock",
         "metadata",
+        "on_end",
         "overrides",
         "root",
         "spans",
@@ -90,6 +92,7 @@ class LiveTrace:
         self.spans: dict[str, LiveSpan] = {}
         self.lock = threading.Lock()
         self.root: LiveSpan = None  # type: ignore[assignment] # set by LiveTraces.start
+        self.on_end = _end_callback(self)  # what LiveSpan.end() of this trace's spans calls
 
     def set_tag(self, key: str, value: str) -> None:
         with self.lock:
@@ -138,7 +141,7 @@ class LiveTrace:
         if status is not None:
             span.status = status
         elif span.status.status_code is SpanStatusCode.UNSET:
-            span.status = SpanStatus(SpanStatusCode.OK)
+            span.status = _OK
         span.end_time_ns = end
 
     def end_span(
@@ -244,7 +247,11 @@ def _end_callback(live: LiveTrace) -> Callable[..., None]:
 
 
 def _span_attributes(
-    trace_id: str, span_type: str, inputs: Any, attributes: Mapping[str, Any]
+    trace_id: str,
+    span_type: str,
+    inputs: Any,
+    attributes: Mapping[str, Any],
+    encoded: Mapping[str, str] | None,
 ) -> dict[str, str]:
     raw = {
         SpanAttributeKey.REQUEST_ID: encode_attribute(trace_id),
@@ -254,6 +261,8 @@ def _span_attributes(
         raw[SpanAttributeKey.INPUTS] = encode_attribute(inputs)
     for key, value in attributes.items():
         raw[key] = encode_attribute(value)
+    if encoded:
+        raw.update(encoded)
     return raw
 
 
@@ -265,9 +274,13 @@ def new_live_span(
     inputs: Any,
     attributes: Mapping[str, Any],
     start_time_ns: int | None,
+    encoded: Mapping[str, str] | None = None,
 ) -> LiveSpan:
-    """Start a span under ``parent_id`` in ``live`` and return it."""
-    raw = _span_attributes(live.trace_id, span_type, inputs, attributes)
+    """Start a span under ``parent_id`` in ``live`` and return it.
+
+    ``encoded`` are attributes already JSON-encoded (the decorator encodes its once).
+    """
+    raw = _span_attributes(live.trace_id, span_type, inputs, attributes, encoded)
     with live.lock:
         if parent_id not in live.spans:
             raise TrackyardError(
@@ -286,7 +299,7 @@ def new_live_span(
             time.time_ns() if start_time_ns is None else start_time_ns,
             attributes=raw,
         )
-        span._on_end = _end_callback(live)
+        span._on_end = live.on_end
         live.spans[span.span_id] = span
     return span
 
@@ -322,6 +335,7 @@ class LiveTraces:
         metadata: dict[str, str],
         start_time_ns: int | None,
         tracking_uri: str | None = None,
+        encoded: Mapping[str, str] | None = None,
     ) -> LiveTrace:
         """Start a trace and its root span.
 
@@ -330,7 +344,7 @@ class LiveTraces:
         """
         trace_id = new_trace_id()
         live = LiveTrace(store, experiment_id, trace_id, tags, metadata, tracking_uri)
-        raw = _span_attributes(trace_id, span_type, inputs, attributes)
+        raw = _span_attributes(trace_id, span_type, inputs, attributes, encoded)
         raw[SpanAttributeKey.EXPERIMENT_ID] = encode_attribute(experiment_id)
         root = LiveSpan(
             trace_id,
@@ -340,7 +354,7 @@ class LiveTraces:
             time.time_ns() if start_time_ns is None else start_time_ns,
             attributes=raw,
         )
-        root._on_end = _end_callback(live)
+        root._on_end = live.on_end
         live.root = root
         live.spans[root.span_id] = root
         with self._lock:

@@ -35,9 +35,16 @@ def memory_uri(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     reset(uri)
 
 
+def _start_ns(trace: Trace) -> int:
+    root = trace.data.root_span
+    return root.start_time_ns if root is not None else trace.info.request_time * 1_000_000
+
+
 def _traces() -> list[Trace]:
+    """The stored traces in the order they started (to the nanosecond: several traces
+    start within one millisecond, which is all ``timestamp_ms`` tells apart)."""
     trackyard.flush_trace_async_logging()
-    return list(MlflowClient().search_traces(["0"], order_by=["timestamp_ms ASC"]))
+    return sorted(MlflowClient().search_traces(["0"]), key=_start_ns)
 
 
 def _only_trace() -> Trace:

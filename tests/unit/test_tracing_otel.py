@@ -51,7 +51,8 @@ def _provider(exporter: TrackyardSpanExporter, batch: bool = False) -> TracerPro
 
 
 def _traces(uri: str, experiment: str = "0") -> list[Trace]:
-    return list(MlflowClient(uri).search_traces([experiment], order_by=["timestamp_ms ASC"]))
+    traces = MlflowClient(uri).search_traces([experiment])
+    return sorted(traces, key=lambda t: min(s.start_time_ns for s in t.data.spans))
 
 
 def test_an_otel_trace_becomes_a_trackyard_trace(uri: str) -> None:

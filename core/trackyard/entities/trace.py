@@ -209,12 +209,17 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
+# One encoder for every attribute: json.dumps with options builds a new encoder per call,
+# which is most of the cost of a small value (and spans encode several per call).
+_encoder = json.JSONEncoder(default=_json_default, ensure_ascii=False)
+
+
 def encode_attribute(value: Any) -> str:
     """JSON-encode an attribute value as MLflow stores it (unknown objects as ``str()``)."""
     try:
-        return json.dumps(value, default=_json_default, ensure_ascii=False)
+        return _encoder.encode(value)
     except (TypeError, ValueError):
-        return json.dumps(str(value), ensure_ascii=False)
+        return _encoder.encode(str(value))
 
 
 def decode_attribute(raw: str) -> Any:

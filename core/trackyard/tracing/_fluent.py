@@ -69,6 +69,7 @@ def _open(
     attributes: Mapping[str, Any],
     experiment_id: str | None = None,
     run_id: str | None = None,
+    encoded: Mapping[str, str] | None = None,
 ) -> LiveSpan:
     """Start a span under the active one, or a new trace when none is active."""
     parent = _active.get()
@@ -76,7 +77,9 @@ def _open(
         live = live_traces.get(parent.trace_id)
         if live is not None:
             try:
-                return new_live_span(live, name, parent.span_id, span_type, None, attributes, None)
+                return new_live_span(
+                    live, name, parent.span_id, span_type, None, attributes, None, encoded
+                )
             except TrackyardError:  # the parent's trace ended meanwhile: start a new one
                 pass
     from trackyard._tracing_client import default_experiment_id
@@ -94,15 +97,19 @@ def _open(
         metadata,
         None,
         tracking_uri=get_tracking_uri(),
+        encoded=encoded,
     )
     return live.root
 
 
+_NO_ATTRIBUTES: Mapping[str, Any] = {}
+
+
 def _try_open(
-    name: str, span_type: str, attributes: Mapping[str, Any], experiment_id: str | None
+    name: str, span_type: str, encoded: Mapping[str, str], experiment_id: str | None
 ) -> LiveSpan | None:
     try:
-        return _open(name, span_type, attributes, experiment_id)
+        return _open(name, span_type, _NO_ATTRIBUTES, experiment_id, None, encoded)
     except Exception:
         _log.warning("Could not start span %r; running untraced.", name, exc_info=True)
         return None
@@ -129,22 +136,55 @@ def _set_outputs(span: LiveSpan, outputs: Any) -> None:
 
 
 class _InputCapture:
-    """Bound arguments of a call as a dict (``self``, and a class as ``cls``, left out)."""
+    """Bound arguments of a call as a dict (``self``, and a class as ``cls``, left out).
 
-    __slots__ = ("fn", "sig")
+    Functions whose parameters are all plain (positional-or-keyword) are bound by a fast
+    path; others, and calls the fast path cannot place, go through ``inspect``.
+    """
+
+    __slots__ = ("fast", "fn", "sig")
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
         self.sig: inspect.Signature | None = None
+        self.fast: tuple[tuple[str, ...], dict[str, Any]] | None = None
+
+    def _prepare(self) -> inspect.Signature:
+        sig = inspect.signature(self.fn)
+        params = list(sig.parameters.values())
+        if all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
+            names = tuple(p.name for p in params)
+            defaults = {p.name: p.default for p in params if p.default is not p.empty}
+            self.fast = (names, defaults)
+        self.sig = sig
+        return sig
+
+    def _bind_fast(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        assert self.fast is not None
+        names, defaults = self.fast
+        n = len(args)
+        if n > len(names):
+            return None
+        arguments = dict(zip(names, args, strict=False))
+        used = 0
+        for name in names[n:]:
+            if name in kwargs:
+                arguments[name] = kwargs[name]
+                used += 1
+            elif name in defaults:
+                arguments[name] = defaults[name]
+            else:
+                return None
+        return arguments if used == len(kwargs) else None
 
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            sig = self.sig
-            if sig is None:
-                sig = self.sig = inspect.signature(self.fn)
-            bound = sig.bind(*args, **kwargs)
-            bound.apply_defaults()
-            arguments = bound.arguments
+            sig = self.sig or self._prepare()
+            arguments = self._bind_fast(args, kwargs) if self.fast is not None else None
+            if arguments is None:
+                bound = sig.bind(*args, **kwargs)
+                bound.apply_defaults()
+                arguments = bound.arguments
             if arguments.get("self") is not None:
                 del arguments["self"]
             first = next(iter(arguments), None)
@@ -222,7 +262,8 @@ def trace(
             raise TrackyardError.invalid_parameter_value(f"@trace decorates functions, got {fn!r}")
         span_name = name or getattr(fn, "__name__", None) or type(fn).__name__
         fn_attrs = {FUNCTION_NAME: getattr(fn, "__name__", span_name), **attrs}
-        return _wrap(fn, span_name, span_type, fn_attrs, output_reducer, experiment_id)
+        encoded = {k: encode_attribute(v) for k, v in fn_attrs.items()}  # once, not per call
+        return _wrap(fn, span_name, span_type, encoded, output_reducer, experiment_id)
 
     return decorator(func) if func is not None else decorator
 
@@ -241,7 +282,7 @@ def _wrap(
     fn: Callable[..., Any],
     name: str,
     span_type: str,
-    attrs: dict[str, Any],
+    attrs: dict[str, str],
     reducer: Callable[[list[Any]], Any] | None,
     experiment_id: str | None,
 ) -> Callable[..., Any]:
@@ -318,7 +359,7 @@ def _wrap_gen(
     fn: Callable[..., Iterator[Any]],
     name: str,
     span_type: str,
-    attrs: dict[str, Any],
+    attrs: dict[str, str],
     reducer: Callable[[list[Any]], Any] | None,
     experiment_id: str | None,
     capture: _InputCapture,
@@ -381,7 +422,7 @@ def _wrap_async_gen(
     fn: Callable[..., AsyncIterator[Any]],
     name: str,
     span_type: str,
-    attrs: dict[str, Any],
+    attrs: dict[str, str],
     reducer: Callable[[list[Any]], Any] | None,
     experiment_id: str | None,
     capture: _InputCapture,
