@@ -472,3 +472,29 @@ def test_bad_decorator_arguments() -> None:
         trackyard.trace(sampling_ratio_override=2.0)
     with pytest.raises(TrackyardError), trackyard.start_span(""):
         pass
+
+
+def test_fast_input_binding_agrees_with_inspect() -> None:
+    import inspect
+
+    from trackyard.tracing._fluent import _InputCapture
+
+    def plain(a: Any, b: Any = 2, c: Any = None) -> None: ...
+
+    def varied(a: Any, /, b: Any, *args: Any, c: Any = 3, **kw: Any) -> None: ...
+
+    calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = [
+        (plain, (1,), {}),
+        (plain, (1, 5), {"c": 9}),
+        (plain, (), {"a": 1, "c": 3}),
+        (plain, (1,), {"b": [1], "c": {"x": 1}}),
+        (varied, (1, 2, 3, 4), {"c": 5, "z": 6}),
+        (varied, (1,), {"b": 2}),
+    ]
+    for fn, args, kwargs in calls:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+        bound.apply_defaults()
+        got = _InputCapture(fn)(args, kwargs)
+        assert got == dict(bound.arguments) and list(got or ()) == list(bound.arguments)
+    for args, kwargs in [((1, 2, 3, 4), {}), ((1,), {"a": 2}), ((), {"b": 1}), ((1,), {"d": 1})]:
+        assert _InputCapture(plain)(args, kwargs) is None  # what Python refuses is not bound

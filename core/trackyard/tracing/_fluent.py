@@ -30,6 +30,7 @@ from trackyard.entities.trace import (
     TraceMetadataKey,
     TraceState,
     encode_attribute,
+    new_span_id,
 )
 from trackyard.errors import TrackyardError
 
@@ -46,6 +47,8 @@ _log = logging.getLogger("trackyard.tracing")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 _active: ContextVar[LiveSpan | None] = ContextVar("trackyard_active_span", default=None)
+#: The trace id of a span that could not be started and belongs to no trace.
+_DETACHED_TRACE_ID = "tr-" + "0" * 32
 
 #: Span attribute naming the traced function; event names for streamed chunks (MLflow's).
 FUNCTION_NAME = "mlflow.spanFunctionName"
@@ -403,9 +406,11 @@ def _wrap_gen(
                 except BaseException as exc:  # .throw() into us: pass it on
                     thrown, sent = exc, None
         except GeneratorExit:  # closed early: what was produced so far is the output
-            gen.close()
-            _stream_outputs(span, items, reducer)
-            _close(span)
+            try:
+                gen.close()
+            finally:
+                _stream_outputs(span, items, reducer)
+                _close(span)
             raise
         except BaseException as exc:
             _stream_outputs(span, items, reducer)
@@ -468,9 +473,11 @@ def _wrap_async_gen(
                 except BaseException as exc:
                     thrown, sent = exc, None
         except GeneratorExit:
-            await agen.aclose()
-            _stream_outputs(span, items, reducer)
-            _close(span)
+            try:
+                await agen.aclose()
+            finally:
+                _stream_outputs(span, items, reducer)
+                _close(span)
             raise
         except BaseException as exc:
             _stream_outputs(span, items, reducer)
@@ -507,7 +514,13 @@ def start_span(
             f"A span name must be a non-empty string, got {name!r}"
         )
     experiment_id = _destination_experiment(trace_destination)
-    span = _open(name, span_type or SpanType.UNKNOWN, attrs, experiment_id, run_id)
+    try:
+        span = _open(name, span_type or SpanType.UNKNOWN, attrs, experiment_id, run_id)
+    except Exception:
+        # As MLflow yields a no-op span: the block runs, its span is recorded nowhere.
+        _log.warning("Could not start span %r; it is not recorded.", name, exc_info=True)
+        yield LiveSpan(_DETACHED_TRACE_ID, new_span_id(), None, name, time.time_ns())
+        return
     token = _active.set(span)
     try:
         yield span
