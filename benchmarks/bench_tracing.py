@@ -23,6 +23,7 @@ Run by hand; figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import sys
@@ -88,9 +89,25 @@ def _round(fn: Callable[[int], Any], traces: int) -> tuple[float, float]:
     return time.perf_counter() - wall, time.thread_time() - cpu
 
 
+class _Counter(logging.Handler):
+    """Counts the warnings a library logs (dropped or failed trace exports)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self.first: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = record.getMessage()[:160]
+
+
 def run_scenarios(lib_name: str, db_path: str, rounds: int, traces: int) -> dict[str, Any]:
     """Time the call tree plain, decorated and with start_span; then the flush."""
     out: dict[str, Any] = {}
+    counter = _Counter()
+    logging.getLogger(lib_name).addHandler(counter)
     if lib_name == "trackyard":
         import trackyard as lib
         from trackyard.backends import get_tracking_store
@@ -150,6 +167,8 @@ def run_scenarios(lib_name: str, db_path: str, rounds: int, traces: int) -> dict
         if not token:
             break
     out["traces_found"] = found
+    out["warnings"] = counter.count
+    out["first_warning"] = counter.first
     return out
 
 
@@ -212,8 +231,10 @@ def main() -> None:
             f"{lib}: best round {res['decorated_wall_us_min']:.1f} µs/span wall (@trace); "
             f"caller time {res['caller_s']:.2f} s; flush after the rounds "
             f"{res['flush_s'] * 1000:.0f} ms; traces stored "
-            f"{res['traces_found']} of {res['traces_made']}"
+            f"{res['traces_found']} of {res['traces_made']}; {res['warnings']} warnings logged"
         )
+        if res["first_warning"]:
+            print(f"  first warning: {res['first_warning']}")
 
 
 if __name__ == "__main__":

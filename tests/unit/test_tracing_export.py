@@ -174,3 +174,37 @@ def test_import_and_decorating_stay_light() -> None:
     )
     assert json.loads(out[0]) is False  # import trackyard does not load the tracing package
     assert json.loads(out[1]) == []
+
+
+def test_a_full_queue_drops_traces_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    from trackyard.backends import get_tracking_store
+
+    for name in ("t1", "t2", "t3", "t4"):
+        with trackyard.start_span(name):
+            pass
+    trackyard.flush_trace_async_logging()
+    client = MlflowClient()
+    made = {t.info.tags["mlflow.traceName"]: t for t in client.search_traces(["0"])}
+    client.delete_traces("0", trace_ids=[t.info.trace_id for t in made.values()])
+    uri = trackyard.get_tracking_uri()
+
+    monkeypatch.setenv("MLFLOW_ASYNC_TRACE_LOGGING_MAX_QUEUE_SIZE", "2")
+    exporter = _export.TraceExporter()
+    store = get_tracking_store(uri)
+    with caplog.at_level(logging.WARNING, logger="trackyard.tracing"):
+        with store._lock:  # type: ignore[attr-defined] # the store is busy: writes wait
+            exporter.submit(uri, made["t1"].info, made["t1"].data.spans)
+            deadline = time.monotonic() + 10
+            while exporter._queue and time.monotonic() < deadline:  # the worker took t1
+                time.sleep(0.001)
+            for name in ("t2", "t3", "t4"):
+                exporter.submit(uri, made[name].info, made[name].data.spans)
+        assert exporter.flush(timeout=30)
+    assert exporter.dropped == 1
+    names = sorted(t.info.tags["mlflow.traceName"] for t in client.search_traces(["0"]))
+    assert names == ["t1", "t2", "t3"]
+    assert "export queue is full (2 traces)" in caplog.text

@@ -251,6 +251,9 @@ def truncate_preview(text: str | None, limit: int = PREVIEW_MAX_LENGTH) -> str |
 
 
 # -- spans ------------------------------------------------------------------------------------
+_UNSET = SpanStatus()  # statuses are frozen: one instance serves every new span
+
+
 class Span:
     """One finished span of a trace (read-only; :class:`LiveSpan` is the open kind).
 
@@ -294,7 +297,7 @@ class Span:
         self.name = name
         self.start_time_ns = start_time_ns
         self.end_time_ns = end_time_ns
-        self.status = status or SpanStatus()
+        self.status = status or _UNSET
         self._attributes: dict[str, str] = dict(attributes or {})
         self.events: list[SpanEvent] = list(events)
 

@@ -6,9 +6,11 @@ what is queued, groups it by (tracking URI, experiment) and writes each group wi
 write is logged (``trackyard.tracing``), never raised into user code; when a group fails,
 its traces are retried one by one so one bad trace loses only itself.
 
-The queue is drained at interpreter exit and by :func:`flush`. Setting
-``MLFLOW_ENABLE_ASYNC_TRACE_LOGGING=false`` (MLflow's switch) writes in the caller's thread
-instead, with the same error handling.
+The queue is drained at interpreter exit and by :func:`flush`. It holds at most
+``MLFLOW_ASYNC_TRACE_LOGGING_MAX_QUEUE_SIZE`` traces (1,000, as in MLflow): a trace that
+finds it full is dropped with a warning rather than blocking the traced code or growing
+without bound. Setting ``MLFLOW_ENABLE_ASYNC_TRACE_LOGGING=false`` (MLflow's switch) writes
+in the caller's thread instead, with the same error handling.
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ EXIT_TIMEOUT_S = 30.0
 _Item = tuple["str | None", "TraceInfo", "list[Span]"]
 
 
+DEFAULT_QUEUE_SIZE = 1000
+_FULL_WARNING_EVERY_S = 30.0
+
+
+def _queue_size() -> int:
+    raw = os.environ.get("MLFLOW_ASYNC_TRACE_LOGGING_MAX_QUEUE_SIZE", "")
+    try:
+        return max(1, int(raw)) if raw.strip() else DEFAULT_QUEUE_SIZE
+    except ValueError:
+        return DEFAULT_QUEUE_SIZE
+
+
 def _async_enabled() -> bool:
     value = os.environ.get("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "true").strip().lower()
     return value not in ("false", "0", "no", "off")
@@ -64,6 +78,9 @@ class TraceExporter:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._warned: set[str] = set()
+        self._max = _queue_size()
+        self._dropped = 0
+        self._last_full_warning = 0.0
 
     # -- caller side -----------------------------------------------------------------------
     def submit(self, uri: str | None, info: TraceInfo, spans: list[Span]) -> None:
@@ -71,6 +88,9 @@ class TraceExporter:
         with self._cond:
             if self._pid != os.getpid():  # a forked child: the parent's thread is not here
                 self._reset_after_fork()
+            if len(self._queue) >= self._max:
+                self._drop(info)
+                return
             self._queue.append((uri, info, spans))
             self._submitted += 1
             if self._thread is None:
@@ -93,6 +113,24 @@ class TraceExporter:
                     return False
                 self._cond.wait(remaining)
         return True
+
+    def _drop(self, info: TraceInfo) -> None:
+        self._dropped += 1
+        now = time.monotonic()
+        if now - self._last_full_warning >= _FULL_WARNING_EVERY_S:
+            self._last_full_warning = now
+            _log.warning(
+                "The trace export queue is full (%d traces); trace %s is dropped (%d so far). "
+                "Raise MLFLOW_ASYNC_TRACE_LOGGING_MAX_QUEUE_SIZE, or use a faster store.",
+                self._max,
+                info.trace_id,
+                self._dropped,
+            )
+
+    @property
+    def dropped(self) -> int:
+        """Traces dropped because the queue was full."""
+        return self._dropped
 
     @property
     def pending(self) -> int:
