@@ -208,3 +208,26 @@ def test_a_full_queue_drops_traces_with_a_warning(
     names = sorted(t.info.tags["mlflow.traceName"] for t in client.search_traces(["0"]))
     assert names == ["t1", "t2", "t3"]
     assert "export queue is full (2 traces)" in caplog.text
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork (POSIX)")
+def test_a_forked_child_exports_its_own_traces() -> None:
+    import os
+
+    _request(2)  # the parent's export thread is running
+    trackyard.flush_trace_async_logging()
+    pid = os.fork()
+    if pid == 0:  # the child: a fresh queue and worker, the parent's are not here
+        code = 1
+        try:
+            with trackyard.start_span("in-child"):
+                _leaf(1)
+            ok = trackyard.tracing.flush(timeout=30)
+            names = [t.info.tags["mlflow.traceName"] for t in MlflowClient().search_traces(["0"])]
+            code = 0 if ok and sorted(names) == ["_request", "in-child"] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    names = [t.info.tags["mlflow.traceName"] for t in MlflowClient().search_traces(["0"])]
+    assert names == ["_request"]  # the child's memory store was its own

@@ -81,6 +81,8 @@ class TraceExporter:
         self._max = _queue_size()
         self._dropped = 0
         self._last_full_warning = 0.0
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._reset_after_fork)
 
     # -- caller side -----------------------------------------------------------------------
     def submit(self, uri: str | None, info: TraceInfo, spans: list[Span]) -> None:
@@ -138,6 +140,8 @@ class TraceExporter:
         return self._submitted - self._done
 
     def _reset_after_fork(self) -> None:
+        # The parent's worker thread does not exist here, and it may have held the lock.
+        self._cond = threading.Condition()
         self._queue.clear()
         self._submitted = self._done = 0
         self._thread = None
