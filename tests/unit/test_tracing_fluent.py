@@ -498,3 +498,17 @@ def test_fast_input_binding_agrees_with_inspect() -> None:
         assert got == dict(bound.arguments) and list(got or ()) == list(bound.arguments)
     for args, kwargs in [((1, 2, 3, 4), {}), ((1,), {"a": 2}), ((), {"b": 1}), ((1,), {"d": 1})]:
         assert _InputCapture(plain)(args, kwargs) is None  # what Python refuses is not bound
+
+
+def test_start_span_links_a_run_and_tolerates_an_early_end() -> None:
+    client = MlflowClient()
+    run = client.create_run("0").info.run_id
+    with trackyard.start_span("linked", run_id=run) as span:
+        span.set_outputs(1)
+        span.end()  # ended inside the block: leaving it does not end it again
+    with pytest.raises(TrackyardError), trackyard.start_span("bad-run", run_id="not a run id"):
+        pass
+    (trace,) = client.search_traces(["0"], run_id=run)
+    assert trace.info.trace_metadata["mlflow.sourceRun"] == run
+    assert trace.data.spans[0].outputs == 1
+    assert [t.info.tags["mlflow.traceName"] for t in _traces()] == ["linked"]

@@ -88,7 +88,7 @@ def _open(
     from trackyard._tracing_client import default_experiment_id
     from trackyard.config import get_tracking_uri
 
-    metadata = {TraceMetadataKey.SOURCE_RUN: run_id} if run_id else {}
+    metadata = {TraceMetadataKey.SOURCE_RUN: run_id} if run_id is not None else {}
     live = live_traces.start(
         None,
         experiment_id or default_experiment_id(),
@@ -120,11 +120,12 @@ def _try_open(
 
 def _close(span: LiveSpan, error: BaseException | None = None) -> None:
     """End ``span`` (recording ``error`` first); log, never raise, a tracing failure."""
+    if span.end_time_ns is not None:  # ended already (span.end() inside the block)
+        return
     try:
         if error is not None:
             span.record_exception(error)
-        if span.end_time_ns is None:
-            span.end()
+        span.end()
     except Exception:
         _log.warning("Could not end span %r.", span.name, exc_info=True)
 
@@ -514,6 +515,10 @@ def start_span(
             f"A span name must be a non-empty string, got {name!r}"
         )
     experiment_id = _destination_experiment(trace_destination)
+    if run_id is not None:
+        from trackyard import validation
+
+        run_id = validation.validate_run_id(run_id)
     try:
         span = _open(name, span_type or SpanType.UNKNOWN, attrs, experiment_id, run_id)
     except Exception:
