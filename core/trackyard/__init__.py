@@ -29,6 +29,10 @@ __all__ = [
     "MlflowException",
     "TrackyardError",
     "__version__",
+    "flush_trace_async_logging",
+    "get_active_trace_id",
+    "get_current_active_span",
+    "get_last_active_trace_id",
     "get_registry_uri",
     "get_tracking_uri",
     "hookimpl",
@@ -37,7 +41,23 @@ __all__ = [
     "override_feedback",
     "set_registry_uri",
     "set_tracking_uri",
+    "start_span",
+    "trace",
+    "update_current_trace",
 ]
+
+# MLflow 3.17.2's fluent tracing names, loaded on first use from trackyard.tracing.
+_TRACING = frozenset(
+    (
+        "flush_trace_async_logging",
+        "get_active_trace_id",
+        "get_current_active_span",
+        "get_last_active_trace_id",
+        "start_span",
+        "trace",
+        "update_current_trace",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -50,6 +70,14 @@ def __getattr__(name: str) -> Any:
         from trackyard import _assessment_api
 
         return getattr(_assessment_api, name)
+    if name in _TRACING:
+        import trackyard.tracing
+
+        return getattr(trackyard.tracing, name)
+    if name == "tracing":
+        import trackyard.tracing
+
+        return trackyard.tracing
     if name == "artifacts":  # ``trackyard.artifacts.download_artifacts(...)``, as in MLflow
         import trackyard.artifacts
 

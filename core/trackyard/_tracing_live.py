@@ -37,9 +37,10 @@ from trackyard.errors import ErrorCode, TrackyardError
 if TYPE_CHECKING:
     from trackyard.stores import TrackingStore
 
-__all__ = ["LiveTrace", "LiveTraces", "live_traces", "new_live_span"]
+__all__ = ["LiveTrace", "LiveTraces", "live_traces", "new_live_span", "trace_info_for"]
 
 _OPEN_AT_END = "The span was still open when its trace ended."
+_OK = SpanStatus(SpanStatusCode.OK)
 _user: str | None = None
 
 
@@ -56,24 +57,42 @@ def _current_user() -> str:
 class LiveTrace:
     """One trace in progress: its spans, tags and metadata until it ends."""
 
-    __slots__ = ("experiment_id", "lock", "metadata", "root", "spans", "store", "tags", "trace_id")
+    __slots__ = (
+        "experiment_id",
+        "lock",
+        "metadata",
+        "on_end",
+        "overrides",
+        "root",
+        "spans",
+        "store",
+        "tags",
+        "trace_id",
+        "tracking_uri",
+    )
 
     def __init__(
         self,
-        store: TrackingStore,
+        store: TrackingStore | None,
         experiment_id: str,
         trace_id: str,
         tags: dict[str, str],
         metadata: dict[str, str],
+        tracking_uri: str | None = None,
     ) -> None:
+        #: None for traces of the fluent API: they are written off-thread to ``tracking_uri``.
         self.store = store
+        self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
         self.trace_id = trace_id
         self.tags = tags
         self.metadata = metadata
+        #: TraceInfo fields set by ``update_current_trace`` (client_request_id, previews, state).
+        self.overrides: dict[str, str] = {}
         self.spans: dict[str, LiveSpan] = {}
         self.lock = threading.Lock()
         self.root: LiveSpan = None  # type: ignore[assignment] # set by LiveTraces.start
+        self.on_end = _end_callback(self)  # what LiveSpan.end() of this trace's spans calls
 
     def set_tag(self, key: str, value: str) -> None:
         with self.lock:
@@ -122,7 +141,7 @@ class LiveTrace:
         if status is not None:
             span.status = status
         elif span.status.status_code is SpanStatusCode.UNSET:
-            span.status = SpanStatus(SpanStatusCode.OK)
+            span.status = _OK
         span.end_time_ns = end
 
     def end_span(
@@ -155,43 +174,58 @@ class LiveTrace:
                     span.status = SpanStatus(SpanStatusCode.ERROR, _OPEN_AT_END)
                     span.end_time_ns = max(end, span.start_time_ns)
             spans: list[Span] = list(self.spans.values())
-            return self._info(root), spans
-
-    def _info(self, root: LiveSpan) -> TraceInfo:
-        raw = root.raw_attributes
-        inputs = raw.get(SpanAttributeKey.INPUTS)
-        outputs = raw.get(SpanAttributeKey.OUTPUTS)
-        metadata = {
-            TraceMetadataKey.SCHEMA_VERSION: "3",
-            TraceMetadataKey.USER: _current_user(),
-            **self.metadata,
-        }
-        if inputs is not None:
-            metadata[TraceMetadataKey.INPUTS] = str(truncate_preview(inputs, METADATA_MAX_LENGTH))
-        if outputs is not None:
-            metadata[TraceMetadataKey.OUTPUTS] = str(truncate_preview(outputs, METADATA_MAX_LENGTH))
-        tags = {TraceTagKey.TRACE_NAME: root.name, **self.tags}
-        assert root.end_time_ns is not None
-        start_ms = root.start_time_ns // 1_000_000
-        state = (
-            TraceState.ERROR if root.status.status_code is SpanStatusCode.ERROR else TraceState.OK
-        )
-        return TraceInfo(
-            trace_id=self.trace_id,
-            trace_location=TraceLocation(self.experiment_id),
-            request_time=start_ms,
-            state=state,
-            request_preview=truncate_preview(inputs),
-            response_preview=truncate_preview(outputs),
-            execution_duration=root.end_time_ns // 1_000_000 - start_ms,
-            trace_metadata=metadata,
-            tags=tags,
-        )
+            info = trace_info_for(self.trace_id, self.experiment_id, root, self.tags, self.metadata)
+            for key, value in self.overrides.items():
+                setattr(info, key, value)
+            return info, spans
 
     def export(self, info: TraceInfo, spans: list[Span]) -> None:
-        """Write the finished trace to its store."""
+        """Write the finished trace to its store (queue it, for a trace of the fluent API)."""
+        live_traces.note_ended(self.trace_id)
+        if self.store is None:
+            from trackyard.tracing._export import submit
+
+            submit(self.tracking_uri, info, spans)
+            return
         self.store.start_trace(info)
         self.store.log_spans(self.experiment_id, spans)
+
+
+def trace_info_for(
+    trace_id: str,
+    experiment_id: str,
+    root: Span,
+    tags: Mapping[str, str],
+    metadata: Mapping[str, str],
+) -> TraceInfo:
+    """The info of a finished trace whose root span is ``root`` (state, previews, metadata)."""
+    raw = root.raw_attributes
+    inputs = raw.get(SpanAttributeKey.INPUTS)
+    outputs = raw.get(SpanAttributeKey.OUTPUTS)
+    meta = {
+        TraceMetadataKey.SCHEMA_VERSION: "3",
+        TraceMetadataKey.USER: _current_user(),
+        **metadata,
+    }
+    if inputs is not None:
+        meta[TraceMetadataKey.INPUTS] = str(truncate_preview(inputs, METADATA_MAX_LENGTH))
+    if outputs is not None:
+        meta[TraceMetadataKey.OUTPUTS] = str(truncate_preview(outputs, METADATA_MAX_LENGTH))
+    all_tags = {TraceTagKey.TRACE_NAME: root.name, **tags}
+    end_ns = root.end_time_ns if root.end_time_ns is not None else root.start_time_ns
+    start_ms = root.start_time_ns // 1_000_000
+    state = TraceState.ERROR if root.status.status_code is SpanStatusCode.ERROR else TraceState.OK
+    return TraceInfo(
+        trace_id=trace_id,
+        trace_location=TraceLocation(experiment_id),
+        request_time=start_ms,
+        state=state,
+        request_preview=truncate_preview(inputs),
+        response_preview=truncate_preview(outputs),
+        execution_duration=end_ns // 1_000_000 - start_ms,
+        trace_metadata=meta,
+        tags=all_tags,
+    )
 
 
 def _end_callback(live: LiveTrace) -> Callable[..., None]:
@@ -213,7 +247,11 @@ def _end_callback(live: LiveTrace) -> Callable[..., None]:
 
 
 def _span_attributes(
-    trace_id: str, span_type: str, inputs: Any, attributes: Mapping[str, Any]
+    trace_id: str,
+    span_type: str,
+    inputs: Any,
+    attributes: Mapping[str, Any],
+    encoded: Mapping[str, str] | None,
 ) -> dict[str, str]:
     raw = {
         SpanAttributeKey.REQUEST_ID: encode_attribute(trace_id),
@@ -223,6 +261,8 @@ def _span_attributes(
         raw[SpanAttributeKey.INPUTS] = encode_attribute(inputs)
     for key, value in attributes.items():
         raw[key] = encode_attribute(value)
+    if encoded:
+        raw.update(encoded)
     return raw
 
 
@@ -234,9 +274,13 @@ def new_live_span(
     inputs: Any,
     attributes: Mapping[str, Any],
     start_time_ns: int | None,
+    encoded: Mapping[str, str] | None = None,
 ) -> LiveSpan:
-    """Start a span under ``parent_id`` in ``live`` and return it."""
-    raw = _span_attributes(live.trace_id, span_type, inputs, attributes)
+    """Start a span under ``parent_id`` in ``live`` and return it.
+
+    ``encoded`` are attributes already JSON-encoded (the decorator encodes its once).
+    """
+    raw = _span_attributes(live.trace_id, span_type, inputs, attributes, encoded)
     with live.lock:
         if parent_id not in live.spans:
             raise TrackyardError(
@@ -255,7 +299,7 @@ def new_live_span(
             time.time_ns() if start_time_ns is None else start_time_ns,
             attributes=raw,
         )
-        span._on_end = _end_callback(live)
+        span._on_end = live.on_end
         live.spans[span.span_id] = span
     return span
 
@@ -267,10 +311,21 @@ class LiveTraces:
         self._traces: dict[str, LiveTrace] = {}
         self._lock = threading.Lock()
         self.exporter: Any = None  # set by trackyard's background exporter when it runs
+        self.last_trace_id: str | None = None
+        self._thread_last = threading.local()
+
+    def note_ended(self, trace_id: str) -> None:
+        """Remember the last trace that ended (process-wide and in this thread)."""
+        self.last_trace_id = trace_id
+        self._thread_last.trace_id = trace_id
+
+    def thread_last_trace_id(self) -> str | None:
+        """The last trace that ended in this thread."""
+        return getattr(self._thread_last, "trace_id", None)
 
     def start(
         self,
-        store: TrackingStore,
+        store: TrackingStore | None,
         experiment_id: str,
         name: str,
         span_type: str,
@@ -279,11 +334,17 @@ class LiveTraces:
         tags: dict[str, str],
         metadata: dict[str, str],
         start_time_ns: int | None,
+        tracking_uri: str | None = None,
+        encoded: Mapping[str, str] | None = None,
     ) -> LiveTrace:
-        """Start a trace and its root span."""
+        """Start a trace and its root span.
+
+        With ``store=None`` the finished trace is queued for the background exporter, which
+        writes it to the store of ``tracking_uri``.
+        """
         trace_id = new_trace_id()
-        live = LiveTrace(store, experiment_id, trace_id, tags, metadata)
-        raw = _span_attributes(trace_id, span_type, inputs, attributes)
+        live = LiveTrace(store, experiment_id, trace_id, tags, metadata, tracking_uri)
+        raw = _span_attributes(trace_id, span_type, inputs, attributes, encoded)
         raw[SpanAttributeKey.EXPERIMENT_ID] = encode_attribute(experiment_id)
         root = LiveSpan(
             trace_id,
@@ -293,7 +354,7 @@ class LiveTraces:
             time.time_ns() if start_time_ns is None else start_time_ns,
             attributes=raw,
         )
-        root._on_end = _end_callback(live)
+        root._on_end = live.on_end
         live.root = root
         live.spans[root.span_id] = root
         with self._lock:

@@ -209,12 +209,17 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
+# One encoder for every attribute: json.dumps with options builds a new encoder per call,
+# which is most of the cost of a small value (and spans encode several per call).
+_encoder = json.JSONEncoder(default=_json_default, ensure_ascii=False)
+
+
 def encode_attribute(value: Any) -> str:
     """JSON-encode an attribute value as MLflow stores it (unknown objects as ``str()``)."""
     try:
-        return json.dumps(value, default=_json_default, ensure_ascii=False)
+        return _encoder.encode(value)
     except (TypeError, ValueError):
-        return json.dumps(str(value), ensure_ascii=False)
+        return _encoder.encode(str(value))
 
 
 def decode_attribute(raw: str) -> Any:
@@ -246,6 +251,9 @@ def truncate_preview(text: str | None, limit: int = PREVIEW_MAX_LENGTH) -> str |
 
 
 # -- spans ------------------------------------------------------------------------------------
+_UNSET = SpanStatus()  # statuses are frozen: one instance serves every new span
+
+
 class Span:
     """One finished span of a trace (read-only; :class:`LiveSpan` is the open kind).
 
@@ -289,7 +297,7 @@ class Span:
         self.name = name
         self.start_time_ns = start_time_ns
         self.end_time_ns = end_time_ns
-        self.status = status or SpanStatus()
+        self.status = status or _UNSET
         self._attributes: dict[str, str] = dict(attributes or {})
         self.events: list[SpanEvent] = list(events)
 
