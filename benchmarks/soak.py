@@ -3,7 +3,7 @@
 Run by hand, never in the test suite::
 
     python benchmarks/soak.py                          # an hour per backend (the target)
-    python benchmarks/soak.py --seconds 120 --rate 50 sqlite file
+    python benchmarks/soak.py --seconds 120 --rate 50 sqlite file duckdb
     python benchmarks/soak.py --seconds 600 postgresql mysql   # needs TRACKYARD_TEST_*_URI
 
 Each backend gets a fresh store in a temporary folder (PostgreSQL and MariaDB: the database in
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-BACKENDS = ("sqlite", "file", "memory", "postgresql", "mysql")
+BACKENDS = ("sqlite", "file", "memory", "duckdb", "postgresql", "mysql")
 
 
 def rss_mib() -> float:
@@ -52,6 +52,8 @@ def open_client(name: str, tmp: Path) -> Any:
         return make_client(get_tracking_store(f"sqlite:///{tmp / 'soak.db'}", artifacts))
     if name == "file":
         return make_client(get_tracking_store(str(tmp / "mlruns"), artifacts))
+    if name == "duckdb":
+        return make_client(get_tracking_store(f"duckdb:///{tmp / 'soak.duckdb'}", artifacts))
     if name == "memory":
         from trackyard_memory.tracking import MemoryTrackingStore
 
