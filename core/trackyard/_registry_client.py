@@ -91,8 +91,8 @@ class RegistryClientMixin:
     def _emit_registry(self, event: str, entity: Any, /, **data: Any) -> None:
         """Fire ``trackyard_on_event`` after a committed registry change.
 
-        ``entity`` may be a zero-argument callable: it is called only when a plugin listens,
-        so building the event costs nothing otherwise.
+        ``entity`` may be a zero-argument callable: it is called only when a listener reads
+        ``event.entity``, so building the event costs nothing otherwise.
         """
         from trackyard.plugins.hookspecs import Event
         from trackyard.plugins.manager import get_plugin_manager
@@ -101,13 +101,10 @@ class RegistryClientMixin:
         manager = get_plugin_manager()
         if not manager.has_event_listeners():
             return
-        if callable(entity):
-            try:
-                entity = entity()
-            except TrackyardError as exc:  # e.g. deleted meanwhile: still report the change
-                _logger.debug("could not load the entity of event %s: %s", event, exc)
-                entity = None
-        manager.notify(Event(event, entity, mask_credentials(self._registry_uri), data))
+        # a loader stays lazy: the Event calls it when a listener reads ``event.entity``
+        manager.notify(
+            Event(event, entity, mask_credentials(self._registry_uri), data, self._reg_store)
+        )
 
     def _listening(self) -> bool:
         from trackyard.plugins.manager import get_plugin_manager

@@ -22,6 +22,7 @@ from trackyard._names import generate_run_name
 from trackyard._registry_client import RegistryClientMixin
 from trackyard._run_io_client import RunInputsClientMixin
 from trackyard._tracing_client import TracingClientMixin
+from trackyard._webhook_client import WebhookClientMixin
 from trackyard.clock import now_ms
 from trackyard.entities import (
     Experiment,
@@ -68,6 +69,7 @@ class MlflowClient(
     LoggedModelClientMixin,
     RunInputsClientMixin,
     TracingClientMixin,
+    WebhookClientMixin,
 ):
     """The MLflow client API: experiments, runs, metrics, params, tags and artifacts.
 

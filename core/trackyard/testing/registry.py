@@ -41,6 +41,7 @@ from trackyard.testing._backend import BackendCheck
 from trackyard.testing._client import make_client, require_capability
 from trackyard.testing._hostile import RegistryHostileInputCheck
 from trackyard.testing._processes import RegistryProcessesCheck
+from trackyard.testing.webhooks import WebhookChecks
 
 __all__ = ["MODEL_SEARCH_CASES", "VERSION_SEARCH_CASES", "RegistryStoreSuite"]
 
@@ -210,7 +211,9 @@ class _Listener:
         return [e.name for e in self.events]
 
 
-class RegistryStoreSuite(BackendCheck, RegistryProcessesCheck, RegistryHostileInputCheck):
+class RegistryStoreSuite(
+    BackendCheck, RegistryProcessesCheck, RegistryHostileInputCheck, WebhookChecks
+):
     """Mixin test class: subclass it and override the ``registry_store`` fixture."""
 
     backend_kind = "registry"
