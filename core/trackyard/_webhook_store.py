@@ -18,20 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError, webhook_not_found
 
 if TYPE_CHECKING:
     from trackyard.entities import PagedList
     from trackyard.entities.webhook import Webhook, WebhookEvent, WebhookStatus
 
 __all__ = ["WebhookStoreMixin", "webhook_not_found"]
-
-
-def webhook_not_found(webhook_id: str) -> TrackyardError:
-    """MLflow's error for a webhook that does not exist (or was deleted)."""
-    return TrackyardError(
-        f"Webhook with ID {webhook_id} not found.", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
 
 
 def _disabled(store: object) -> TrackyardError:

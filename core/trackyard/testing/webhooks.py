@@ -133,13 +133,14 @@ class WebhookChecks:
         assert kept.status == WebhookStatus.ACTIVE
 
         registry_client.delete_webhook(hook.webhook_id)
-        for call in (
-            lambda: registry_client.get_webhook(hook.webhook_id),
-            lambda: registry_client.update_webhook(hook.webhook_id, name="x"),
-            lambda: registry_client.delete_webhook(hook.webhook_id),
-        ):
+        calls: list[tuple[str, dict[str, Any]]] = [
+            ("get_webhook", {}),
+            ("update_webhook", {"name": "x"}),
+            ("delete_webhook", {}),
+        ]
+        for method, kwargs in calls:
             with pytest.raises(TrackyardError) as exc:
-                call()
+                getattr(registry_client, method)(hook.webhook_id, **kwargs)
             assert _code(exc) == ErrorCode.RESOURCE_DOES_NOT_EXIST
         assert list(registry_client.list_webhooks()) == []
 

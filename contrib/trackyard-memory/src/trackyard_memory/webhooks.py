@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from trackyard._webhook_store import webhook_not_found
 from trackyard.entities import PagedList
 from trackyard.entities.webhook import Webhook, WebhookEvent, WebhookStatus
+from trackyard.errors import webhook_not_found
 from trackyard.search.evaluator import paginate
 from trackyard.stores import now_ms
 
