@@ -413,3 +413,17 @@ def test_memory_store_delivers_too(receiver: Receiver, loopback_allowed: None) -
     _drain()
     assert [b["data"]["name"] for b in receiver.bodies()] == ["m"]
     assert verify_signature(SECRET, receiver.requests[0][1], receiver.requests[0][2])
+
+
+def test_file_store_delivers_and_keeps_secrets_encrypted(
+    tmp_path: Path, receiver: Receiver, loopback_allowed: None, fernet_key: str
+) -> None:
+    client = MlflowClient(str(tmp_path / "mlruns"))
+    hook = client.create_webhook("h", receiver.url, ["model_version.created"], secret=SECRET)
+    client.create_registered_model("m")
+    client.create_model_version("m", "/tmp/source")
+    _drain()
+    assert [b["data"]["version"] for b in receiver.bodies()] == ["1"]
+    assert verify_signature(SECRET, receiver.requests[0][1], receiver.requests[0][2])
+    stored = (tmp_path / "mlruns" / ".trackyard-webhooks.json").read_text()
+    assert hook.webhook_id in stored and SECRET not in stored
