@@ -77,6 +77,8 @@ class RegistryClientMixin:
     _registry_uri: str
     #: The registry store, resolved on first use (tests may bind one directly).
     _reg_store: RegistryStore | None = None
+    #: (registry URI, its masked form), computed once for events.
+    _masked_registry_uri: tuple[str, str] | None = None
 
     # -- plumbing --------------------------------------------------------------------------
     @property
@@ -101,10 +103,14 @@ class RegistryClientMixin:
         manager = get_plugin_manager()
         if not manager.has_event_listeners():
             return
+        masked = self._masked_registry_uri
+        if masked is None or masked[0] != self._registry_uri:
+            masked = self._masked_registry_uri = (
+                self._registry_uri,
+                mask_credentials(self._registry_uri),
+            )
         # a loader stays lazy: the Event calls it when a listener reads ``event.entity``
-        manager.notify(
-            Event(event, entity, mask_credentials(self._registry_uri), data, self._reg_store)
-        )
+        manager.notify(Event(event, entity, masked[1], data, self._reg_store))
 
     def _listening(self) -> bool:
         from trackyard.plugins.manager import get_plugin_manager

@@ -50,4 +50,6 @@ def trackyard_on_event(event: Event) -> None:
         return
     from trackyard.webhooks.delivery import handle_event
 
-    handle_event(event.name, event.entity, event.data, store)
+    # the entity is read only for events whose payload needs it (a tag event's loader
+    # would cost a store read)
+    handle_event(event.name, lambda: event.entity, event.data, store)

@@ -224,6 +224,7 @@ class Dispatcher:
         self._cache = {}
         self._generation = 0
         self.pid = os.getpid()
+        self._max_workers = max(1, int(_setting("DELIVERY_MAX_WORKERS", 10)))
         #: Counters: events queued and dropped, deliveries that succeeded and failed.
         self.stats = {"queued": 0, "dropped": 0, "delivered": 0, "failed": 0}
 
@@ -242,7 +243,7 @@ class Dispatcher:
             return False
         with self._lock:
             self.stats["queued"] += 1
-            if len(self._workers) < int(_setting("DELIVERY_MAX_WORKERS", 10)):
+            if len(self._workers) < self._max_workers:
                 worker = threading.Thread(target=self._work, name="trackyard-webhook", daemon=True)
                 self._workers.append(worker)
                 worker.start()
@@ -346,8 +347,9 @@ def forget_webhooks() -> None:
 def handle_event(name: str, entity: Any, data: Mapping[str, Any], store: Any) -> bool:
     """Queue delivery of a committed registry change; True if webhooks may receive it.
 
-    Cheap and non-blocking: returns at once when the event is not a webhook event or the
-    store keeps no webhooks.
+    ``entity`` may be a zero-argument callable (see
+    :func:`~trackyard.webhooks.payloads.event_payload`). Cheap and non-blocking: returns at
+    once when the event is not a webhook event or the store keeps no webhooks.
     """
     if store is None or not getattr(getattr(store, "capabilities", None), "webhooks", False):
         return False

@@ -38,6 +38,7 @@ TIMESTAMP_HEADER = "X-MLflow-Timestamp"
 DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
 _VERSION = "v1"
 
+_EVENTS: dict[str, WebhookEvent] = {}  # parsed event names
 _EXAMPLES: dict[str, dict[str, Any]] = {
     "registered_model.created": {
         "name": "example_model",
@@ -111,14 +112,19 @@ def event_payload(
     Args:
         name: the event name (``"model_version.created"``).
         entity: the event's entity (a RegisteredModel, ModelVersion, Prompt, PromptVersion,
-            RegisteredModelAlias) or None.
+            RegisteredModelAlias) or None; or a zero-argument callable returning it, called
+            only for the events whose payload needs it (``*.created`` and aliases).
         data: the event's extra facts (``name``, ``version``, ``key``, ``value``).
     """
-    try:
-        event = WebhookEvent.from_str(name)
-    except Exception:
-        return None
+    event = _EVENTS.get(name)
+    if event is None:
+        try:
+            event = _EVENTS[name] = WebhookEvent.from_str(name)
+        except Exception:
+            return None
     entity_kind, action = event.entity.value, event.action.value
+    if callable(entity) and not entity_kind.endswith("_tag"):
+        entity = entity()
     if entity_kind in ("registered_model", "prompt") and action == "created":
         if entity is None:
             return None
