@@ -93,8 +93,9 @@ class RegistryClientMixin:
     def _emit_registry(self, event: str, entity: Any, /, **data: Any) -> None:
         """Fire ``trackyard_on_event`` after a committed registry change.
 
-        ``entity`` may be a zero-argument callable: it is called only when a listener reads
-        ``event.entity``, so building the event costs nothing otherwise.
+        ``entity`` may be a zero-argument callable: it is called only when a plugin listens
+        (and, when every listener is marked ``lazy_entity``, only if one reads it), so
+        building the event costs nothing otherwise.
         """
         from trackyard.plugins.hookspecs import Event
         from trackyard.plugins.manager import get_plugin_manager
@@ -109,7 +110,13 @@ class RegistryClientMixin:
                 self._registry_uri,
                 mask_credentials(self._registry_uri),
             )
-        # a loader stays lazy: the Event calls it when a listener reads ``event.entity``
+        if callable(entity) and manager.event_entities_wanted():
+            try:  # a listener may keep the event: load the entity as it is now
+                entity = entity()
+            except TrackyardError as exc:  # e.g. deleted meanwhile: still report the change
+                _logger.debug("could not load the entity of event %s: %s", event, exc)
+                entity = None
+        # otherwise a loader stays lazy: the Event calls it if a listener reads the entity
         manager.notify(Event(event, entity, masked[1], data, self._reg_store))
 
     def _listening(self) -> bool:

@@ -53,3 +53,7 @@ def trackyard_on_event(event: Event) -> None:
     # the entity is read only for events whose payload needs it (a tag event's loader
     # would cost a store read)
     handle_event(event.name, lambda: event.entity, event.data, store)
+
+
+# it reads ``event.entity`` only during the call: the client may leave it unloaded
+trackyard_on_event.lazy_entity = True  # type: ignore[attr-defined]

@@ -192,7 +192,10 @@ def trackyard_on_event(event: Event) -> None:
     """Be told about a change after it was committed.
 
     Called for every implementation; an exception in one is logged and does not stop the
-    others or undo the change.
+    others or undo the change. An implementation that reads ``event.entity`` only during the
+    call (or never) may say so with the function attribute ``lazy_entity = True``: when all
+    listeners say so, the client leaves the entity to be loaded on first access, sparing a
+    store read per event.
 
     Args:
         event: what changed.

@@ -1,10 +1,11 @@
 """Webhook delivery: a background worker pool that POSTs events, never the caller.
 
 :func:`handle_event` (called by the built-in ``trackyard_webhooks`` plugin from
-``trackyard_on_event``, after the change committed) only puts the event on a bounded queue.
-Worker threads take it from there: they look up the store's ACTIVE webhooks for the event
-(cached for ``TRACKYARD_WEBHOOK_CACHE_TTL`` seconds, forgotten at once when this process
-changes a webhook), build MLflow's payload and POST it to each.
+``trackyard_on_event``, after the change committed) runs on the caller's thread but never
+waits for the network: it reads the store's ACTIVE webhooks for the event (cached for
+``TRACKYARD_WEBHOOK_CACHE_TTL`` seconds, forgotten at once when this process changes a
+webhook), builds MLflow's payload and puts the delivery on a bounded queue. Worker threads
+send it; they never touch the store, which its owner may close at any time.
 
 Each POST goes through :func:`trackyard.webhooks.urls.check_url` and connects to one of the
 addresses that check resolved (no second DNS lookup), sends no credentials, follows no
@@ -203,14 +204,26 @@ def test_webhook(
 
 
 @dataclass(frozen=True)
+class _Target:
+    webhook_id: str
+    url: str
+    secret: str | None
+    unreadable: str | None = None  # why the secret cannot be used
+
+
+@dataclass(frozen=True)
 class _Job:
-    store: Any
     event: WebhookEvent
     payload: dict[str, Any]
+    targets: tuple[_Target, ...]
 
 
 class Dispatcher:
-    """A bounded queue of events and the worker threads that deliver them."""
+    """A bounded queue of deliveries and the worker threads that send them.
+
+    Only :meth:`targets` reads the store, on the caller's thread and cached: workers never
+    touch a store (which its owner may close at any time), they only send HTTP requests.
+    """
 
     def __init__(self) -> None:
         self._queue: queue.Queue[_Job] = queue.Queue(int(_setting("QUEUE_SIZE", 10_000)))
@@ -218,22 +231,63 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
-        # (id(store), event) -> (expiry, store, webhooks with their secrets); the store is
-        # kept so that its id cannot be reused by another store while the entry lives
-        self._cache: dict[tuple[int, WebhookEvent], tuple[float, Any, list[tuple[Webhook, Any]]]]
+        # (id(store), event) -> (expiry, store, targets); the store is kept so that its id
+        # cannot be reused by another store while the entry lives
+        self._cache: dict[tuple[int, WebhookEvent], tuple[float, Any, tuple[_Target, ...]]]
         self._cache = {}
         self._generation = 0
         self.pid = os.getpid()
         self._max_workers = max(1, int(_setting("DELIVERY_MAX_WORKERS", 10)))
-        #: Counters: events queued and dropped, deliveries that succeeded and failed.
+        #: Counters: jobs queued and dropped, deliveries that succeeded and failed.
         self.stats = {"queued": 0, "dropped": 0, "delivered": 0, "failed": 0}
 
-    def submit(self, store: Any, event: WebhookEvent, payload: dict[str, Any]) -> bool:
-        """Queue an event for delivery without waiting; False if the queue was full."""
+    def targets(self, store: Any, event: WebhookEvent) -> tuple[_Target, ...]:
+        """The store's ACTIVE webhooks for ``event`` with their secrets (cached).
+
+        A store that cannot list webhooks (an old database, an error) gives none; the
+        problem is logged.
+        """
+        key = (id(store), event)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+            generation = self._generation
+            if hit is not None and hit[0] > now and hit[1] is store:
+                return hit[2]
+        found: list[_Target] = []
+        try:
+            token: str | None = None
+            while True:
+                page = store.list_webhooks_by_event(event, max_results=1000, page_token=token)
+                for hook in page:
+                    if not hook.status.is_active():
+                        continue
+                    try:
+                        secret = store.get_webhook_secret(hook.webhook_id)
+                    except TrackyardError as exc:
+                        found.append(_Target(hook.webhook_id, hook.url, None, exc.message))
+                    else:
+                        found.append(_Target(hook.webhook_id, hook.url, secret))
+                token = page.token
+                if not token:
+                    break
+        except Exception as exc:
+            _logger.warning("cannot list the webhooks of %r for %s: %s", store, event, exc)
+            found = []
+        result = tuple(found)
+        with self._lock:
+            if generation == self._generation:
+                self._cache[key] = (now + _setting("CACHE_TTL", 60.0), store, result)
+        return result
+
+    def submit(
+        self, event: WebhookEvent, payload: dict[str, Any], targets: tuple[_Target, ...]
+    ) -> bool:
+        """Queue a delivery to ``targets`` without waiting; False if the queue was full."""
         with self._lock:
             self._pending += 1
         try:
-            self._queue.put_nowait(_Job(store, event, payload))
+            self._queue.put_nowait(_Job(event, payload, targets))
         except queue.Full:
             with self._idle:
                 self._pending -= 1
@@ -256,7 +310,7 @@ class Dispatcher:
             self._generation += 1
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every queued event was delivered or given up; False on timeout."""
+        """Wait until every queued delivery was made or given up; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
             while self._pending:
@@ -265,32 +319,6 @@ class Dispatcher:
                     return False
                 self._idle.wait(left)
         return True
-
-    def _webhooks(self, store: Any, event: WebhookEvent) -> list[tuple[Webhook, Any]]:
-        key = (id(store), event)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(key)
-            generation = self._generation
-            if hit is not None and hit[0] > now and hit[1] is store:
-                return hit[2]
-        found: list[tuple[Webhook, Any]] = []
-        token: str | None = None
-        while True:
-            page = store.list_webhooks_by_event(event, max_results=1000, page_token=token)
-            for hook in page:
-                if hook.status.is_active():
-                    try:
-                        found.append((hook, store.get_webhook_secret(hook.webhook_id)))
-                    except TrackyardError as exc:
-                        found.append((hook, exc))
-            token = page.token
-            if not token:
-                break
-        with self._lock:
-            if generation == self._generation:
-                self._cache[key] = (now + _setting("CACHE_TTL", 60.0), store, found)
-        return found
 
     def _work(self) -> None:
         while True:
@@ -305,21 +333,21 @@ class Dispatcher:
                     self._idle.notify_all()
 
     def _deliver(self, job: _Job) -> None:
-        for hook, secret in self._webhooks(job.store, job.event):
-            if isinstance(secret, TrackyardError):
-                _logger.error("webhook %s not delivered: %s", hook.webhook_id, secret.message)
+        for target in job.targets:
+            if target.unreadable is not None:
+                _logger.error("webhook %s not delivered: %s", target.webhook_id, target.unreadable)
                 with self._lock:
                     self.stats["failed"] += 1
                 continue
-            body, headers = payloads.build_request(job.event, job.payload, secret)
-            result = send(hook.url, body, headers)
+            body, headers = payloads.build_request(job.event, job.payload, target.secret)
+            result = send(target.url, body, headers)
             with self._lock:
                 self.stats["delivered" if result.ok else "failed"] += 1
             if not result.ok:
                 _logger.error(
                     "webhook %s (%s) for %s failed: %s",
-                    hook.webhook_id,
-                    hook.url,
+                    target.webhook_id,
+                    target.url,
                     job.event,
                     result.error,
                 )
@@ -345,18 +373,27 @@ def forget_webhooks() -> None:
 
 
 def handle_event(name: str, entity: Any, data: Mapping[str, Any], store: Any) -> bool:
-    """Queue delivery of a committed registry change; True if webhooks may receive it.
+    """Queue delivery of a committed registry change; True if a webhook will receive it.
 
+    Runs on the caller's thread and never waits for the network: it returns at once when
+    the event is not a webhook event or the store keeps no webhooks, reads the store's
+    matching webhooks (cached for ``TRACKYARD_WEBHOOK_CACHE_TTL``) and queues the delivery.
     ``entity`` may be a zero-argument callable (see
-    :func:`~trackyard.webhooks.payloads.event_payload`). Cheap and non-blocking: returns at
-    once when the event is not a webhook event or the store keeps no webhooks.
+    :func:`~trackyard.webhooks.payloads.event_payload`).
     """
     if store is None or not getattr(getattr(store, "capabilities", None), "webhooks", False):
+        return False
+    event = payloads.webhook_event(name)
+    if event is None:
+        return False
+    dispatcher = get_dispatcher()
+    targets = dispatcher.targets(store, event)
+    if not targets:
         return False
     built = payloads.event_payload(name, entity, data)
     if built is None:
         return False
-    return get_dispatcher().submit(store, *built)
+    return dispatcher.submit(built[0], built[1], targets)
 
 
 def _drain_at_exit() -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "example_payload",
     "sign",
     "verify_signature",
+    "webhook_event",
 ]
 
 SIGNATURE_HEADER = "X-MLflow-Signature"
@@ -104,6 +105,17 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def webhook_event(name: str) -> WebhookEvent | None:
+    """The webhook event an event name stands for (``"model_version.created"``), or None."""
+    event = _EVENTS.get(name)
+    if event is None:
+        try:
+            event = _EVENTS[name] = WebhookEvent.from_str(name)
+        except Exception:
+            return None
+    return event
+
+
 def event_payload(
     name: str, entity: Any, data: Mapping[str, Any]
 ) -> tuple[WebhookEvent, dict[str, Any]] | None:
@@ -116,12 +128,9 @@ def event_payload(
             only for the events whose payload needs it (``*.created`` and aliases).
         data: the event's extra facts (``name``, ``version``, ``key``, ``value``).
     """
-    event = _EVENTS.get(name)
+    event = webhook_event(name)
     if event is None:
-        try:
-            event = _EVENTS[name] = WebhookEvent.from_str(name)
-        except Exception:
-            return None
+        return None
     entity_kind, action = event.entity.value, event.action.value
     if callable(entity) and not entity_kind.endswith("_tag"):
         entity = entity()
