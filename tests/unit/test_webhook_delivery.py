@@ -427,3 +427,52 @@ def test_file_store_delivers_and_keeps_secrets_encrypted(
     assert verify_signature(SECRET, receiver.requests[0][1], receiver.requests[0][2])
     stored = (tmp_path / "mlruns" / ".trackyard-webhooks.json").read_text()
     assert hook.webhook_id in stored and SECRET not in stored
+
+
+def test_full_queue_drops_instead_of_blocking(
+    client: MlflowClient,
+    receiver: Receiver,
+    loopback_allowed: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRACKYARD_WEBHOOK_QUEUE_SIZE", "2")
+    monkeypatch.setenv("TRACKYARD_WEBHOOK_DELIVERY_MAX_WORKERS", "1")
+    monkeypatch.setattr(delivery, "_dispatcher", None)  # a dispatcher with these settings
+    client.create_registered_model("m")
+    client.create_model_version("m", "/tmp/source")
+    client.create_webhook("slow", receiver.url, ["model_version_tag.set"])
+    receiver.delay = 1.0
+    started = time.monotonic()
+    for i in range(10):
+        client.set_model_version_tag("m", "1", f"k{i}", "v")
+    assert time.monotonic() - started < 1.0
+    stats = delivery.get_dispatcher().stats
+    assert stats["dropped"] >= 5 and stats["queued"] + stats["dropped"] == 10
+    _drain()
+    assert len(receiver.requests) == stats["queued"]
+
+
+def test_pending_deliveries_finish_at_exit(
+    tmp_path: Path, receiver: Receiver, fernet_key: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = f"""
+import time
+from trackyard import MlflowClient
+client = MlflowClient({f"sqlite:///{tmp_path / 'exit.db'}"!r})
+client.create_webhook("h", {receiver.url!r}, ["registered_model.created"], secret="s")
+for i in range(5):
+    client.create_registered_model(f"m{{i}}")
+# exits at once: the atexit drain sends what is queued
+"""
+    receiver.delay = 0.3
+    env = {
+        **os.environ,
+        urls.ALLOWED_NETWORKS_ENV: "127.0.0.0/8",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": fernet_key,
+    }
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    assert sorted(b["data"]["name"] for b in receiver.bodies()) == [f"m{i}" for i in range(5)]
