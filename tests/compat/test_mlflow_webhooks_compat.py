@@ -120,3 +120,27 @@ def test_trackyard_reads_webhooks_mlflow_wrote(tmp_path: Path, key: str) -> None
         env={"MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": key},
     )
     assert again == {"status": "ACTIVE", "secret": "rotated"}
+
+
+def test_mlflow_file_store_ignores_the_webhook_file(tmp_path: Path, key: str) -> None:
+    root = tmp_path / "mlruns"
+    client = MlflowClient(str(root))
+    experiment_id = client.create_experiment("e")
+    client.create_registered_model("m")
+    client.create_webhook("h", URL, ["registered_model.created"], secret="s")
+    assert (root / ".trackyard-webhooks.json").is_file()
+    seen = run_mlflow(
+        """
+        import warnings
+        warnings.simplefilter("ignore")
+        from mlflow import MlflowClient
+        client = MlflowClient(tracking_uri=ARGS["uri"], registry_uri=ARGS["uri"])
+        emit({
+            "experiments": sorted(e.name for e in client.search_experiments()),
+            "models": [m.name for m in client.search_registered_models()],
+        })
+        """,
+        uri=root.as_uri(),
+    )
+    assert seen == {"experiments": ["Default", "e"], "models": ["m"]}
+    assert client.get_experiment(experiment_id).name == "e"
