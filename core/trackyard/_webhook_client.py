@@ -227,7 +227,9 @@ class WebhookClientMixin:
             if isinstance(name, (list, tuple)) and events is not None:  # 3rd positional
                 description, status, model_name = events, description, secret or model_name
             url, secret = _from_spec(spec)
-            name, events = f"webhook-{uuid.uuid4().hex[:12]}", doc_events
+            if not isinstance(name, str):  # the document's form has no name: make one up
+                name = f"webhook-{uuid.uuid4().hex[:12]}"
+            events = doc_events
         _refuse_model_name(model_name)
         name = validate_webhook_name(name)
         checked_events = validate_webhook_events(events)

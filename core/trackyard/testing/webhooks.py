@@ -256,6 +256,10 @@ class WebhookChecks:
             events=["prompt.created"], http_url_spec={"url": URL}, status="ACTIVE"
         )
         assert kw.status == WebhookStatus.ACTIVE and kw.name != hook.name
+        named = registry_client.create_webhook(
+            "named", events=["prompt.created"], http_url_spec={"url": URL}
+        )
+        assert named.name == "named" and named.url == URL
         with pytest.raises(TrackyardError) as exc:
             registry_client.create_webhook(
                 ["model_version.created"], {"url": URL}, model_name="some-model"
