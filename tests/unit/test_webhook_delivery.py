@@ -270,7 +270,7 @@ def test_refused_before_any_connection(url: str) -> None:
     with pytest.raises(TrackyardError) as exc:
         delivery.post(url, b"{}", {}, timeout=30)
     assert exc.value.error_code == ErrorCode.INVALID_PARAMETER_VALUE
-    assert time.monotonic() - started < 2  # a connection attempt to 10.0.0.1 would hang
+    assert time.monotonic() - started < 5  # a connection attempt to 10.0.0.1 would hang
     result = delivery.send(url, b"{}", {})
     assert not result.ok and result.attempts == 1  # refusals are never retried
 
@@ -350,7 +350,8 @@ def test_slow_endpoint_never_slows_the_caller(
     for i in range(30):
         client.set_model_version_tag("m", "1", f"k{i}", "v")
     elapsed = time.monotonic() - started
-    assert elapsed < 1.0, f"30 tag writes took {elapsed:.2f}s with a 1 s endpoint"
+    # waiting for the endpoint would take 30 s (3 s even with all ten workers in parallel)
+    assert elapsed < 2.5, f"30 tag writes took {elapsed:.2f}s with a 1 s endpoint"
     _drain()
     keys = sorted(b["data"]["key"] for b in receiver.bodies())
     assert keys == sorted(f"k{i}" for i in range(30))
@@ -445,7 +446,7 @@ def test_full_queue_drops_instead_of_blocking(
     started = time.monotonic()
     for i in range(10):
         client.set_model_version_tag("m", "1", f"k{i}", "v")
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0  # waiting on the one worker would take 10 s
     stats = delivery.get_dispatcher().stats
     assert stats["dropped"] >= 5 and stats["queued"] + stats["dropped"] == 10
     _drain()
