@@ -219,6 +219,18 @@ def render_hooks() -> str:
 
 
 def _dataclass_signature(cls: type) -> str:
+    module = cls.__module__.replace(".hookspecs", "")
+    if not dataclasses.is_dataclass(cls):  # a plain class: its constructor's parameters
+        import inspect
+
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        shown = []
+        for p in params:
+            text = f"{p.name}: {_annotation(p.annotation)}"
+            if p.default is not inspect.Parameter.empty:
+                text += f" = {p.default!r}"
+            shown.append(text)
+        return f"{module}.{cls.__name__}({', '.join(shown)})"
     parts = []
     for f in dataclasses.fields(cls):
         text = f"{f.name}: {_annotation(f.type)}"

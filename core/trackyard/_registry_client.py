@@ -67,6 +67,8 @@ class RegistryClientMixin:
     _registry_uri: str
     #: The registry store, resolved on first use (tests may bind one directly).
     _reg_store: RegistryStore | None = None
+    #: (registry URI, its masked form), computed once for events.
+    _masked_registry_uri: tuple[str, str] | None = None
 
     # -- plumbing --------------------------------------------------------------------------
     @property
@@ -81,8 +83,9 @@ class RegistryClientMixin:
     def _emit_registry(self, event: str, entity: Any, /, **data: Any) -> None:
         """Fire ``trackyard_on_event`` after a committed registry change.
 
-        ``entity`` may be a zero-argument callable: it is called only when a plugin listens,
-        so building the event costs nothing otherwise.
+        ``entity`` may be a zero-argument callable: it is called only when a plugin listens
+        (and, when every listener is marked ``lazy_entity``, only if one reads it), so
+        building the event costs nothing otherwise.
         """
         from trackyard.plugins.hookspecs import Event
         from trackyard.plugins.manager import get_plugin_manager
@@ -91,13 +94,20 @@ class RegistryClientMixin:
         manager = get_plugin_manager()
         if not manager.has_event_listeners():
             return
-        if callable(entity):
-            try:
+        masked = self._masked_registry_uri
+        if masked is None or masked[0] != self._registry_uri:
+            masked = self._masked_registry_uri = (
+                self._registry_uri,
+                mask_credentials(self._registry_uri),
+            )
+        if callable(entity) and manager.event_entities_wanted():
+            try:  # a listener may keep the event: load the entity as it is now
                 entity = entity()
             except TrackyardError as exc:  # e.g. deleted meanwhile: still report the change
                 _logger.debug("could not load the entity of event %s: %s", event, exc)
                 entity = None
-        manager.notify(Event(event, entity, mask_credentials(self._registry_uri), data))
+        # otherwise a loader stays lazy: the Event calls it if a listener reads the entity
+        manager.notify(Event(event, entity, masked[1], data, self._reg_store))
 
     def _listening(self) -> bool:
         from trackyard.plugins.manager import get_plugin_manager

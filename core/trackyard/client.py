@@ -23,6 +23,7 @@ from trackyard._prompt_client import PromptClientMixin
 from trackyard._registry_client import RegistryClientMixin
 from trackyard._run_io_client import RunInputsClientMixin
 from trackyard._tracing_client import TracingClientMixin
+from trackyard._webhook_client import WebhookClientMixin
 from trackyard.clock import now_ms
 from trackyard.entities import (
     Experiment,
@@ -70,6 +71,7 @@ class MlflowClient(
     LoggedModelClientMixin,
     RunInputsClientMixin,
     TracingClientMixin,
+    WebhookClientMixin,
 ):
     """The MLflow client API: experiments, runs, metrics, params, tags and artifacts.
 

@@ -29,6 +29,7 @@ __all__ = [
     "registered_model_exists",
     "registered_model_not_found",
     "run_not_found",
+    "webhook_not_found",
 ]
 
 
@@ -295,6 +296,13 @@ def registered_model_not_found(name: str) -> TrackyardError:
     """The ``RESOURCE_DOES_NOT_EXIST`` error for an unknown registered model."""
     return TrackyardError(
         f"Registered Model with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
+    )
+
+
+def webhook_not_found(webhook_id: str) -> TrackyardError:
+    """The ``RESOURCE_DOES_NOT_EXIST`` error for an unknown (or deleted) webhook."""
+    return TrackyardError(
+        f"Webhook with ID {webhook_id} not found.", ErrorCode.RESOURCE_DOES_NOT_EXIST
     )
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from trackyard._logged_model_store import LoggedModelStoreMixin
 from trackyard._run_io_store import RunInputsStoreMixin
+from trackyard._webhook_store import WebhookStoreMixin
 from trackyard.clock import now_ms
 from trackyard.errors import ErrorCode, TrackyardError
 
@@ -91,6 +92,10 @@ class Capabilities:
             held to ``trackyard.testing.TraceStoreSuite``.
         assessments: the tracking store keeps assessments of traces (feedback and
             expectations), held to the assessment tests of ``TraceStoreSuite``.
+        webhooks: the registry store keeps webhooks (``create_webhook`` and the rest of
+            :class:`trackyard._webhook_store.WebhookStoreMixin`), held to
+            ``trackyard.testing.webhooks.WebhookChecks``; the client then delivers
+            registry events to them.
     """
 
     transactions: bool = False
@@ -103,6 +108,7 @@ class Capabilities:
     datasets: bool = False
     traces: bool = False
     assessments: bool = False
+    webhooks: bool = False
 
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
@@ -406,7 +412,7 @@ class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, ABC):
         """Release connections and files; the store is unusable afterwards."""
 
 
-class RegistryStore(ABC):
+class RegistryStore(WebhookStoreMixin, ABC):
     """Registered models, model versions, their tags and aliases.
 
     Constructed as ``Store(store_uri=..., tracking_uri=...)``; cached per process and shared
@@ -539,7 +545,7 @@ class RegistryStore(ABC):
         """As :meth:`TrackingStore.explain_error`, for the registry store serving ``uri``."""
         return None
 
-    def close(self) -> None:  # noqa: B027 - optional hook, default does nothing
+    def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
 
 

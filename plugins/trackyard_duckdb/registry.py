@@ -14,7 +14,8 @@ the same URI. MLflow's registry rules, as the conformance kit checks them:
 - a ``models:/`` source is resolved when the version is created and its download location is
   kept as the version's storage location;
 - prompts are registered models and versions tagged ``mlflow.prompt.is_prompt = 'true'`` (the
-  client writes them); searches leave them out unless the filter asks for them.
+  client writes them); searches leave them out unless the filter asks for them;
+- webhooks live in their own tables (:mod:`trackyard_duckdb.webhooks`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from trackyard.errors import (
 from trackyard.stores import Capabilities, RegistryStore, now_ms
 from trackyard_duckdb import _registry_search
 from trackyard_duckdb._database import Database, open_database, parse_location
+from trackyard_duckdb.webhooks import DuckDBWebhooks
 
 if TYPE_CHECKING:
     from trackyard.search.request import ModelVersionSearch, RegisteredModelSearch
@@ -80,7 +82,7 @@ def _pairs(keys: Sequence[tuple[int, int]], alias: str = "") -> tuple[str, list[
     )
 
 
-class DuckDBRegistryStore(RegistryStore):
+class DuckDBRegistryStore(DuckDBWebhooks, RegistryStore):
     """MLflow's model registry store API over a DuckDB database (trackyard's own schema).
 
     Args:
@@ -95,7 +97,9 @@ class DuckDBRegistryStore(RegistryStore):
 
     # each flag is held to its kit tests (tests/conformance/test_duckdb.py); one writing
     # process per file, so no concurrent_processes
-    capabilities = Capabilities(search_or=True, concurrent_versions=True, prompts=True)
+    capabilities = Capabilities(
+        search_or=True, concurrent_versions=True, prompts=True, webhooks=True
+    )
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
         store_uri = store_uri or config.get_registry_uri(tracking_uri)

@@ -21,6 +21,9 @@ deleted ones included; a deleted version keeps its folder with stage ``Deleted_I
 and loses its aliases; prompts are registered models tagged ``mlflow.prompt.is_prompt`` and
 are left out of searches unless asked for (:mod:`trackyard.search.registry_evaluator`).
 
+Webhooks (which MLflow's file store does not keep) live in ``<root>/.trackyard-webhooks.json``
+(:mod:`trackyard_file.webhooks`).
+
 Safety: every change happens under the registry lock. New versions are assembled in a hidden
 folder and renamed to ``version-<n>`` in one step, so MLflow never sees a version without its
 ``meta.yaml``; a renamed model is one folder rename; a deleted model is first renamed to a
@@ -66,6 +69,7 @@ from trackyard_file._fs import (
     write_atomic,
 )
 from trackyard_file._txn import Txn, recover
+from trackyard_file.webhooks import FileWebhooks
 
 __all__ = ["FileRegistryStore"]
 
@@ -118,7 +122,7 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-class FileRegistryStore(RegistryStore, CachedReader):
+class FileRegistryStore(FileWebhooks, RegistryStore, CachedReader):
     """MLflow's model registry store API over the ``models/`` folder of a file store root.
 
     Args:
@@ -128,7 +132,11 @@ class FileRegistryStore(RegistryStore, CachedReader):
     """
 
     capabilities = Capabilities(
-        concurrent_processes=True, search_or=True, concurrent_versions=True, prompts=True
+        concurrent_processes=True,
+        search_or=True,
+        concurrent_versions=True,
+        prompts=True,
+        webhooks=True,
     )
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:

@@ -22,6 +22,8 @@ Design:
   CASCADE``).
 - **Reads are one query** (:mod:`trackyard_sql.registry_rows`); searches are compiled by
   :mod:`trackyard_sql.compiler`.
+- **Webhooks** live in MLflow's ``webhooks`` tables (:mod:`trackyard_sql.webhooks`), their
+  secrets encrypted as MLflow encrypts them.
 - **Prompts** are registered models and versions carrying ``mlflow.prompt.is_prompt``; both
   searches leave them out unless the filter asks for them
   (:mod:`trackyard.search.registry_evaluator` defines when).
@@ -57,6 +59,7 @@ from trackyard_sql.compiler import compile_model_version_filter, compile_registe
 from trackyard_sql.database import Database
 from trackyard_sql.registry_rows import VERSION_COLUMNS, RegistryReader
 from trackyard_sql.schema import REGISTRY_TABLES, WORKSPACE_DEFAULT
+from trackyard_sql.webhooks import SqlWebhooks
 
 __all__ = ["SqlRegistryStore"]
 
@@ -92,7 +95,7 @@ _LABELS: dict[tuple[str, str], str] = {
 _KEY = '"key"'  # a reserved word on MySQL: always quoted
 
 
-class SqlRegistryStore(RegistryStore):
+class SqlRegistryStore(SqlWebhooks, RegistryStore):
     """MLflow's model registry store API over a SQL database in MLflow's table layout.
 
     Args:
@@ -107,7 +110,11 @@ class SqlRegistryStore(RegistryStore):
     """
 
     capabilities = Capabilities(
-        concurrent_processes=True, search_or=True, concurrent_versions=True, prompts=True
+        concurrent_processes=True,
+        search_or=True,
+        concurrent_versions=True,
+        prompts=True,
+        webhooks=True,
     )
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:

@@ -28,7 +28,7 @@ from tests._services import (
 )
 from trackyard.testing import RegistryStoreSuite
 from trackyard_sql.registry import SqlRegistryStore
-from trackyard_sql.schema import REGISTRY_TABLES, TRACKING_TABLES
+from trackyard_sql.schema import REGISTRY_TABLES, TRACKING_TABLES, WEBHOOK_TABLES
 from trackyard_sql.tracking import SqlTrackingStore
 
 _engines: dict[str, Any] = {}
@@ -43,7 +43,11 @@ def empty_database(uri: str) -> None:
         engine = _engines[uri] = sa.create_engine(uri, pool_size=1)
     with engine.begin() as conn:
         existing = set(sa.inspect(conn).get_table_names())
-        for table in (*reversed(REGISTRY_TABLES), *reversed(TRACKING_TABLES)):
+        for table in (
+            *reversed(WEBHOOK_TABLES),
+            *reversed(REGISTRY_TABLES),
+            *reversed(TRACKING_TABLES),
+        ):
             if table in existing:
                 conn.exec_driver_sql(f"DELETE FROM {table}")
 

@@ -12,7 +12,7 @@ one of its schemes is used.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -57,21 +57,68 @@ class BackendSpec:
             raise ValueError(f"BackendSpec target must be 'module:Class', got {self.target!r}")
 
 
-@dataclass(frozen=True)
 class Event:
     """A committed change, passed to :func:`trackyard_on_event`.
 
     Attributes:
         name: ``"<entity>.<action>"``, e.g. ``"run.created"``, ``"experiment.deleted"``.
-        entity: the entity after the change (a Run, Experiment, ...), or its id.
+        entity: the entity after the change (a Run, Experiment, ...), or its id. The client
+            may pass a zero-argument callable instead: it is called on first access (and
+            its TrackyardError turns into None), so listeners that do not read the entity
+            cost no store read.
         store_uri: the masked URI of the store that committed it.
         data: extra facts about the change.
+        store: the store object that committed it (registry events: the registry store),
+            so a listener can read more from it; None when unknown.
     """
 
-    name: str
-    entity: Any
-    store_uri: str = ""
-    data: Mapping[str, Any] = field(default_factory=dict)
+    __slots__ = ("_entity", "_loaded", "data", "name", "store", "store_uri")
+
+    def __init__(
+        self,
+        name: str,
+        entity: Any,
+        store_uri: str = "",
+        data: Mapping[str, Any] | None = None,
+        store: Any = None,
+    ) -> None:
+        self.name = name
+        self._entity = entity
+        self._loaded = not callable(entity)
+        self.store_uri = store_uri
+        self.data: Mapping[str, Any] = {} if data is None else data
+        self.store = store
+
+    @property
+    def entity(self) -> Any:
+        """The changed entity (loaded on first access when the client passed a loader)."""
+        if not self._loaded:
+            from trackyard.errors import TrackyardError
+
+            try:
+                self._entity = self._entity()
+            except TrackyardError:  # e.g. deleted meanwhile: still report the change
+                self._entity = None
+            self._loaded = True
+        return self._entity
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (self.name, self.entity, self.store_uri, dict(self.data)) == (
+            other.name,
+            other.entity,
+            other.store_uri,
+            dict(other.data),
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(name={self.name!r}, entity={self.entity!r}, "
+            f"store_uri={self.store_uri!r}, data={dict(self.data)!r})"
+        )
 
 
 @hookspec
@@ -145,7 +192,10 @@ def trackyard_on_event(event: Event) -> None:
     """Be told about a change after it was committed.
 
     Called for every implementation; an exception in one is logged and does not stop the
-    others or undo the change.
+    others or undo the change. An implementation that reads ``event.entity`` only during the
+    call (or never) may say so with the function attribute ``lazy_entity = True``: when all
+    listeners say so, the client leaves the entity to be loaded on first access, sparing a
+    store read per event.
 
     Args:
         event: what changed.

@@ -477,6 +477,20 @@ class PluginManager:
         impls = self._pm.hook.trackyard_on_event.get_hookimpls()
         return any(not (i.wrapper or i.hookwrapper) for i in impls)
 
+    def event_entities_wanted(self) -> bool:
+        """Whether a listener may read ``event.entity`` after its call returned.
+
+        False when every ``trackyard_on_event`` implementation carries the function
+        attribute ``lazy_entity = True`` (it reads the entity, if at all, during the call):
+        the client may then leave the entity to be loaded on first access.
+        """
+        self.load()
+        impls = self._pm.hook.trackyard_on_event.get_hookimpls()
+        return any(
+            not (i.wrapper or i.hookwrapper) and not getattr(i.function, "lazy_entity", False)
+            for i in impls
+        )
+
     def extend_cli(self, cli: click.Group) -> None:
         """Let plugins add commands to the CLI."""
         for _ in self._results("trackyard_cli", cli=cli):

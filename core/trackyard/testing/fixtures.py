@@ -19,6 +19,7 @@ run shared with other suites, since each conftest.py sets it up for its own fold
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -41,6 +42,7 @@ ISOLATED_VARIABLES: tuple[str, ...] = (
     "TRACKYARD_DISABLE_PLUGINS",
     "TRACKYARD_STRICT_PLUGINS",
     "TRACKYARD_TRACE_PLUGINS",
+    "TRACKYARD_WEBHOOK_ALLOWED_NETWORKS",
 )
 
 
@@ -61,6 +63,9 @@ def reset_state() -> None:
         manager._reported.clear()
     config.set_tracking_uri(None)
     config.set_registry_uri(None)
+    delivery = sys.modules.get("trackyard.webhooks.delivery")
+    if delivery is not None:  # cached webhook lists belong to the stores just closed
+        delivery.forget_webhooks()
 
 
 def isolation(

@@ -47,6 +47,7 @@ from trackyard.testing._registry_search import (
     VERSION_SEARCH_CASES,
     RegistrySearchCheck,
 )
+from trackyard.testing.webhooks import WebhookChecks
 
 __all__ = ["MODEL_SEARCH_CASES", "VERSION_SEARCH_CASES", "RegistryStoreSuite"]
 
@@ -57,6 +58,7 @@ class RegistryStoreSuite(
     RegistryPromptsCheck,
     RegistryProcessesCheck,
     RegistryHostileInputCheck,
+    WebhookChecks,
 ):
     """Mixin test class: subclass it and override the ``registry_store`` fixture."""
 

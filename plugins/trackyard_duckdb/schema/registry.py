@@ -1,4 +1,4 @@
-"""Model registry tables: registered models, versions, their tags and aliases.
+"""Model registry tables: registered models, versions, their tags and aliases; webhooks.
 
 A registered model has an integer ``model_key``; versions, tags and aliases refer to it, so
 renaming a model rewrites one row. Deleted versions stay as rows (stage
@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["MIGRATIONS", "NAME", "TABLES", "VERSION"]
 
 NAME = "registry"
-VERSION = 1
+VERSION = 2
 
 #: Tables of this family, parents first.
 TABLES: tuple[str, ...] = (
@@ -20,6 +20,8 @@ TABLES: tuple[str, ...] = (
     "model_versions",
     "model_version_tags",
     "registered_model_aliases",
+    "webhooks",
+    "webhook_events",
 )
 
 MIGRATIONS: dict[int, list[str]] = {
@@ -63,6 +65,24 @@ MIGRATIONS: dict[int, list[str]] = {
             model_key BIGINT NOT NULL,
             alias VARCHAR NOT NULL,
             version BIGINT NOT NULL
+        )""",
+    ],
+    # version 2: webhooks (MLflow's columns; secrets are Fernet tokens, deletes remove rows)
+    2: [
+        """CREATE TABLE webhooks (
+            webhook_id VARCHAR NOT NULL PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            description VARCHAR,
+            url VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            secret VARCHAR,
+            creation_timestamp BIGINT NOT NULL,
+            last_updated_timestamp BIGINT NOT NULL
+        )""",
+        """CREATE TABLE webhook_events (
+            webhook_id VARCHAR NOT NULL,
+            entity VARCHAR NOT NULL,
+            action VARCHAR NOT NULL
         )""",
     ],
 }

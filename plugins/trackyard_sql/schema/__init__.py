@@ -39,6 +39,7 @@ __all__ = [
     "RUN_DESTINATION_TYPE",
     "SPECS",
     "TRACKING_TABLES",
+    "WEBHOOK_TABLES",
     "WORKSPACE_DEFAULT",
     "WORKSPACE_ROW",
     "build_metadata",
@@ -82,6 +83,10 @@ TRACKING_TABLES: tuple[str, ...] = tuple(t.name for t in tracking.TABLES)
 #: The tables the registry store reads and writes, parents first.
 REGISTRY_TABLES: tuple[str, ...] = tuple(
     t.name for t in registry.TABLES if not t.name.startswith("webhook")
+)
+#: The webhook tables (kept by the registry store's webhook methods), parents first.
+WEBHOOK_TABLES: tuple[str, ...] = tuple(
+    t.name for t in registry.TABLES if t.name.startswith("webhook")
 )
 
 

@@ -38,6 +38,7 @@ from trackyard.search import ModelVersionSearch, RegisteredModelSearch
 from trackyard.stores import Capabilities, RegistryStore, now_ms
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
+from trackyard_memory.webhooks import MemoryWebhooks, _WebhookData
 
 __all__ = ["MemoryRegistryStore"]
 
@@ -129,7 +130,7 @@ class _RegistryData:
         self.models: dict[str, _Model] = {}
 
 
-class MemoryRegistryStore(RegistryStore):
+class MemoryRegistryStore(MemoryWebhooks, RegistryStore):
     """MLflow's model registry store API over plain Python objects in this process.
 
     Args:
@@ -141,7 +142,9 @@ class MemoryRegistryStore(RegistryStore):
         TrackyardError: INVALID_PARAMETER_VALUE for a malformed ``memory://`` URI.
     """
 
-    capabilities = Capabilities(search_or=True, concurrent_versions=True, prompts=True)
+    capabilities = Capabilities(
+        search_or=True, concurrent_versions=True, prompts=True, webhooks=True
+    )
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
         store_uri = store_uri or "memory://"
@@ -156,6 +159,9 @@ class MemoryRegistryStore(RegistryStore):
 
     def _models(self) -> dict[str, _Model]:
         return self._space.part(_REGISTRY, _RegistryData).models
+
+    def _webhook_data(self) -> _WebhookData:
+        return self._space.part("webhooks", _WebhookData)
 
     def close(self) -> None:
         """Forget an anonymous store's registry; a named store's data stays."""
