@@ -23,6 +23,10 @@ Semantics are MLflow 3.17.2's:
   ``KeyboardInterrupt`` too, as in MLflow) leaves the block; a run still active at interpreter
   exit is ended FINISHED;
 * logging functions start a run when none is active.
+
+One difference: logging to the active run goes to the store the run was started in, even
+if the tracking URI changed since (MLflow would send it to the new URI, where the run does
+not exist); this also keeps environment reads off the hot path.
 """
 
 from __future__ import annotations
@@ -130,8 +134,10 @@ class ActiveRun(Run):
     """The run ``start_run`` returns: a :class:`~trackyard.entities.Run` (as it was when it
     started) that is also a context manager ending the run on exit."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, client: MlflowClient | None = None) -> None:
         super().__init__(run.info, run.data, run.inputs, run.outputs)
+        # Logging to the active run goes to the store it was started in.
+        self._client = client or _client()
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -211,7 +217,7 @@ def start_run(
         run = _create(client, experiment_id, run_name, parent_run_id, user_tags)
     if log_system_metrics:
         _logger.warning("trackyard does not collect system metrics; log_system_metrics ignored.")
-    active = ActiveRun(run)
+    active = ActiveRun(run, client)
     stack.append(active)
     return active
 
@@ -278,7 +284,7 @@ def end_run(status: str = "FINISHED") -> None:
     os.environ.pop("MLFLOW_RUN_ID", None)
     run = stack.pop()
     _state.last_run_id = run.info.run_id
-    _client().set_terminated(run.info.run_id, status)
+    run._client.set_terminated(run.info.run_id, status)
 
 
 def active_run() -> ActiveRun | None:
@@ -306,12 +312,14 @@ def get_parent_run(run_id: str) -> Run | None:
     return _client().get_parent_run(run_id)
 
 
-def _run_id(run_id: str | None = None) -> str:
-    """``run_id``, else the active run's id, starting a run when none is active."""
+def _target(run_id: str | None = None) -> tuple[MlflowClient, str]:
+    """A client and ``run_id``, else the active run's client and id (starting a run when
+    none is active)."""
     if run_id:
-        return run_id
+        return _client(), run_id
     stack = _state.stack
-    return (stack[-1] if stack else start_run()).info.run_id
+    active = stack[-1] if stack else start_run()
+    return active._client, active.info.run_id
 
 
 # -- experiments --------------------------------------------------------------------------
@@ -449,15 +457,26 @@ def log_metric(
     dataset: Any = None,
 ) -> RunOperations | None:
     """Log one metric point to ``run_id`` or the active run."""
-    return _client().log_metric(
-        _run_id(run_id),
+    if run_id is None:  # the hot path of a training loop: no keyword dicts
+        stack = _state.stack
+        active = stack[-1] if stack else start_run()
+        client, rid = active._client, active.info.run_id
+    else:
+        client, rid = _target(run_id)
+    if dataset is None:
+        return client.log_metric(
+            rid, key, value, timestamp, step, synchronous, None, None, model_id
+        )
+    return client.log_metric(
+        rid,
         key,
         value,
-        timestamp=timestamp,
-        step=step,
-        synchronous=synchronous,
-        model_id=model_id,
-        **_dataset_fields(dataset),
+        timestamp,
+        step,
+        synchronous,
+        dataset.name,
+        dataset.digest,
+        model_id,
     )
 
 
@@ -471,19 +490,20 @@ def log_metrics(
     dataset: Any = None,
 ) -> RunOperations | None:
     """Log several metrics at one step and time, in one batch."""
-    rid = _run_id(run_id)
+    client, rid = _target(run_id)
     ts = now_ms() if timestamp is None else timestamp
     extra = _dataset_fields(dataset)
     points = [
         Metric(key, value, ts, step or 0, model_id=model_id, **extra)
         for key, value in metrics.items()
     ]
-    return _client().log_batch(rid, metrics=points, synchronous=synchronous)
+    return client.log_batch(rid, metrics=points, synchronous=synchronous)
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     """Log a param to the active run; return its value (or a ``RunOperations``)."""
-    return _client().log_param(_run_id(), key, value, synchronous=synchronous)
+    client, rid = _target()
+    return client.log_param(rid, key, value, synchronous=synchronous)
 
 
 def log_params(
@@ -491,23 +511,27 @@ def log_params(
 ) -> RunOperations | None:
     """Log several params in one batch."""
     batch = [Param(key, str(value)) for key, value in params.items()]
-    return _client().log_batch(_run_id(run_id), params=batch, synchronous=synchronous)
+    client, rid = _target(run_id)
+    return client.log_batch(rid, params=batch, synchronous=synchronous)
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
     """Set a tag on the active run."""
-    return _client().set_tag(_run_id(), key, value, synchronous=synchronous)
+    client, rid = _target()
+    return client.set_tag(rid, key, value, synchronous=synchronous)
 
 
 def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> RunOperations | None:
     """Set several tags on the active run in one batch."""
     batch = [RunTag(key, str(value)) for key, value in tags.items()]
-    return _client().log_batch(_run_id(), tags=batch, synchronous=synchronous)
+    client, rid = _target()
+    return client.log_batch(rid, tags=batch, synchronous=synchronous)
 
 
 def delete_tag(key: str) -> None:
     """Delete a tag from the active run."""
-    _client().delete_tag(_run_id(), key)
+    client, rid = _target()
+    client.delete_tag(rid, key)
 
 
 def flush_async_logging() -> None:
@@ -524,31 +548,36 @@ def log_artifact(
     local_path: str, artifact_path: str | None = None, run_id: str | None = None
 ) -> None:
     """Upload a local file or directory to the run's artifacts."""
-    _client().log_artifact(_run_id(run_id), local_path, artifact_path)
+    client, rid = _target(run_id)
+    client.log_artifact(rid, local_path, artifact_path)
 
 
 def log_artifacts(
     local_dir: str, artifact_path: str | None = None, run_id: str | None = None
 ) -> None:
     """Upload a directory's contents to the run's artifacts."""
-    _client().log_artifacts(_run_id(run_id), local_dir, artifact_path)
+    client, rid = _target(run_id)
+    client.log_artifacts(rid, local_dir, artifact_path)
 
 
 def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
     """Save text as an artifact file."""
-    _client().log_text(_run_id(run_id), text, artifact_file)
+    client, rid = _target(run_id)
+    client.log_text(rid, text, artifact_file)
 
 
 def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> None:
     """Save a dict as JSON (or YAML for ``.yaml``/``.yml``)."""
-    _client().log_dict(_run_id(run_id), dictionary, artifact_file)
+    client, rid = _target(run_id)
+    client.log_dict(rid, dictionary, artifact_file)
 
 
 def log_figure(
     figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None
 ) -> None:
     """Save a matplotlib or plotly figure as an artifact of the active run."""
-    _client().log_figure(_run_id(), figure, artifact_file, save_kwargs=save_kwargs)
+    client, rid = _target()
+    client.log_figure(rid, figure, artifact_file, save_kwargs=save_kwargs)
 
 
 def log_image(
@@ -560,17 +589,20 @@ def log_image(
     synchronous: bool | None = False,
 ) -> None:
     """Log an image to the active run, as a file or as a step of the series ``key``."""
-    _client().log_image(_run_id(), image, artifact_file, key, step, timestamp, synchronous)
+    client, rid = _target()
+    client.log_image(rid, image, artifact_file, key, step, timestamp, synchronous)
 
 
 def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
     """Log a DataFrame or dict of columns as a table artifact."""
-    _client().log_table(_run_id(run_id), data, artifact_file)
+    client, rid = _target(run_id)
+    client.log_table(rid, data, artifact_file)
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:
     """The artifact URI of the active run (starting one if needed), or of a path in it."""
-    root = _client().get_run(_run_id()).info.artifact_uri or ""
+    client, rid = _target()
+    root = client.get_run(rid).info.artifact_uri or ""
     if not artifact_path:
         return root
     return root.rstrip("/") + "/" + validation.validate_artifact_path(artifact_path)
