@@ -170,8 +170,11 @@ class _Writer:
 
     def __init__(self, store: TrackingStore) -> None:
         self.store = store
-        self.queue: deque[list[Any]] = deque()
         self.max_pending = _queue_size()
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        self.queue: deque[list[Any]] = deque()
         self.idle = True  # the thread is waiting for work (or not started)
         self._wake = threading.Event()
         self._cv = threading.Condition()
@@ -462,8 +465,12 @@ def _flush_at_exit() -> None:
 
 
 def _forget_in_child() -> None:
-    # A forked child never writes its parent's queue (the parent does) and starts afresh.
-    _writers.clear()
+    # A forked child never writes its parent's queue (the parent does): each writer starts
+    # afresh, with new locks and, on the child's first asynchronous call, its own thread.
+    global _writers_lock
+    _writers_lock = threading.Lock()
+    for writer in _writers.values():
+        writer._fresh_state()
 
 
 atexit.register(_flush_at_exit)

@@ -291,3 +291,28 @@ def test_interpreter_exit_with_a_full_queue_stores_every_point(tmp_path: Path) -
     assert client.get_run(first).data.params == {"p": "1"}
     assert client.get_run(second).data.params == {"doomed": "x"}
     assert "Asynchronous logging failed" in proc.stderr and "doomed" not in proc.stdout
+
+
+def _child_logs(uri: str, run: str) -> None:
+    client = MlflowClient(uri)
+    for i in range(1000):
+        client.log_metric(run, "child", float(i), step=i, synchronous=False)
+    trackyard.flush_async_logging()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs the fork start method")
+def test_a_forked_child_gets_its_own_writer(tmp_path: Path) -> None:
+    import multiprocessing
+
+    uri = f"sqlite:///{tmp_path / 'fork.db'}"
+    client = MlflowClient(uri)
+    run = _run(client)
+    for i in range(500):  # the parent's writer is running when the child is forked
+        client.log_metric(run, "parent", float(i), step=i, synchronous=False)
+    child = multiprocessing.get_context("fork").Process(target=_child_logs, args=(uri, run))
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0
+    trackyard.flush_async_logging()
+    assert len(client.get_metric_history(run, "parent")) == 500
+    assert len(client.get_metric_history(run, "child")) == 1000
