@@ -97,7 +97,9 @@ def __getattr__(name: str) -> Any:
     if name in _FLUENT:
         from trackyard import fluent
 
-        return getattr(fluent, name)
+        value = getattr(fluent, name)
+        globals()[name] = value  # later lookups skip this hook (log_metric in a loop)
+        return value
     if name == "artifacts":  # ``trackyard.artifacts.download_artifacts(...)``, as in MLflow
         import trackyard.artifacts
 
