@@ -316,3 +316,35 @@ def test_a_forked_child_gets_its_own_writer(tmp_path: Path) -> None:
     trackyard.flush_async_logging()
     assert len(client.get_metric_history(run, "parent")) == 500
     assert len(client.get_metric_history(run, "child")) == 1000
+
+
+_FLUENT_EXIT_SCRIPT = """
+import sys
+import trackyard as mlflow
+
+mlflow.set_tracking_uri(sys.argv[1])
+run = mlflow.start_run()  # left active: ended at exit
+for i in range(5000):
+    mlflow.log_metric("m", float(i), step=i, synchronous=False)
+print(run.info.run_id)
+"""
+
+
+def test_fluent_run_left_active_at_exit_is_ended_after_its_queue_is_written(
+    tmp_path: Path,
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'fluent-exit.db'}"
+    env = {**os.environ, "TRACKYARD_ASYNC_LOGGING_QUEUE_SIZE": "500"}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_FLUENT_EXIT_SCRIPT), uri],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stdout.strip()
+    client = MlflowClient(uri)
+    assert client.get_run(run_id).info.status == "FINISHED"
+    assert len(client.get_metric_history(run_id, "m")) == 5000
