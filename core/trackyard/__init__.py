@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from trackyard._async_logging import RunOperations
+from trackyard._async_logging import AsyncLoggingError, RunOperations
 from trackyard.client import MlflowClient
 from trackyard.config import get_registry_uri, get_tracking_uri, set_registry_uri, set_tracking_uri
 from trackyard.errors import MlflowException, TrackyardError
@@ -67,6 +67,7 @@ _FLUENT = frozenset(
 )
 
 __all__ = [
+    "AsyncLoggingError",
     "MlflowClient",
     "MlflowException",
     "RunOperations",
