@@ -188,20 +188,26 @@ class _Writer:
         queue = self.queue
         queue.append(op)
         if self.idle and not self._wake.is_set():
-            if self._thread is None:
-                self._start()
+            if self._thread is None and not self._start():
+                self._drain_here()  # no thread can start (interpreter shutdown): write now
+                return
             self._wake.set()
         if len(queue) >= self.max_pending:
             self._throttle()
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
+        """Start the writer thread; False if no thread can be started now."""
         with self._start_lock:
             if self._thread is None:
                 thread = threading.Thread(
                     target=self._run, name="trackyard-async-logging", daemon=True
                 )
-                thread.start()
+                try:
+                    thread.start()
+                except RuntimeError:  # "can't create new thread at interpreter shutdown"
+                    return False
                 self._thread = thread
+        return True
 
     def _alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
