@@ -172,6 +172,9 @@ class _Writer:
         self.store = store
         self.max_pending = _queue_size()
         self._fresh_state()
+        # Held while the thread is inside the store; taken around fork() so that a child
+        # never inherits a store lock or connection in the middle of a write.
+        self.busy = threading.Lock()
 
     def _fresh_state(self) -> None:
         self.queue: deque[list[Any]] = deque()
@@ -284,7 +287,8 @@ class _Writer:
             with self._cv:
                 self._cv.notify_all()  # space was freed
             try:
-                self._write_window(ops)
+                with self.busy:
+                    self._write_window(ops)
             except BaseException as exc:  # pragma: no cover - _write_window catches per batch
                 _logger.exception("trackyard async logging thread: unexpected error")
                 failure = _Failure("?", "asynchronous write", exc)
@@ -470,14 +474,33 @@ def _flush_at_exit() -> None:
             _logger.error("Asynchronous logging failed (found at exit): %s", failure)
 
 
+_held_for_fork: list[_Writer] = []
+
+
+def _before_fork() -> None:
+    # Wait until no writer thread is inside its store (the current window ends).
+    for writer in list(_writers.values()):
+        writer.busy.acquire()
+        _held_for_fork.append(writer)
+
+
+def _after_fork_in_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop().busy.release()
+
+
 def _forget_in_child() -> None:
     # A forked child never writes its parent's queue (the parent does): each writer starts
     # afresh, with new locks and, on the child's first asynchronous call, its own thread.
     global _writers_lock
     _writers_lock = threading.Lock()
+    _held_for_fork.clear()
     for writer in _writers.values():
         writer._fresh_state()
+        writer.busy = threading.Lock()
 
 
 atexit.register(_flush_at_exit)
-os.register_at_fork(after_in_child=_forget_in_child)
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_forget_in_child
+)
