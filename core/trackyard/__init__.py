@@ -1,5 +1,10 @@
 """trackyard: MLflow's client API over pluggable tracking, registry and artifact backends.
 
+    import trackyard as mlflow                    # the fluent API, as in MLflow
+
+    with mlflow.start_run():
+        mlflow.log_metric("loss", 0.25, step=1)
+
     from trackyard import MlflowClient
 
     client = MlflowClient()                       # sqlite:///trackyard.db by default
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from trackyard._async_logging import AsyncLoggingError, RunOperations
 from trackyard.client import MlflowClient
 from trackyard.config import get_registry_uri, get_tracking_uri, set_registry_uri, set_tracking_uri
 from trackyard.errors import MlflowException, TrackyardError
@@ -24,9 +30,47 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+# The fluent API (trackyard.fluent), imported on first use.
+_FLUENT = frozenset(
+    {
+        "ActiveRun",
+        "active_run",
+        "create_experiment",
+        "delete_tag",
+        "end_run",
+        "flush_async_logging",
+        "get_artifact_uri",
+        "get_experiment",
+        "get_experiment_by_name",
+        "get_parent_run",
+        "get_run",
+        "last_active_run",
+        "log_artifact",
+        "log_artifacts",
+        "log_dict",
+        "log_figure",
+        "log_image",
+        "log_metric",
+        "log_metrics",
+        "log_param",
+        "log_params",
+        "log_table",
+        "log_text",
+        "search_experiments",
+        "search_runs",
+        "set_experiment",
+        "set_experiment_tag",
+        "set_tag",
+        "set_tags",
+        "start_run",
+    }
+)
+
 __all__ = [
+    "AsyncLoggingError",
     "MlflowClient",
     "MlflowException",
+    "RunOperations",
     "TrackyardError",
     "__version__",
     "flush_trace_async_logging",
@@ -44,6 +88,7 @@ __all__ = [
     "start_span",
     "trace",
     "update_current_trace",
+    *sorted(_FLUENT),
 ]
 
 # MLflow 3.17.2's fluent tracing names, loaded on first use from trackyard.tracing.
@@ -78,6 +123,12 @@ def __getattr__(name: str) -> Any:
         import trackyard.tracing
 
         return trackyard.tracing
+    if name in _FLUENT:
+        from trackyard import fluent
+
+        value = getattr(fluent, name)
+        globals()[name] = value  # later lookups skip this hook (log_metric in a loop)
+        return value
     if name == "artifacts":  # ``trackyard.artifacts.download_artifacts(...)``, as in MLflow
         import trackyard.artifacts
 

@@ -107,11 +107,19 @@ def get_artifact_repository(
 
 
 def clear_store_cache() -> None:
-    """Close and forget every cached store (tests; after changing plugins)."""
+    """Close and forget every cached store (tests; after changing plugins).
+
+    Asynchronous logging queued for a store is written first.
+    """
+    import sys
+
     with _lock:
         stores = list(_cache.values())
         _cache.clear()
+    async_logging = sys.modules.get("trackyard._async_logging")
     for store in stores:
+        if async_logging is not None:
+            async_logging.forget_store(store)
         close = getattr(store, "close", None)
         if callable(close):
             close()

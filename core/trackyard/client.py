@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, SupportsFloat, overload
 from trackyard import config, validation
 from trackyard._analytics_client import AnalyticsClientMixin
 from trackyard._artifact_client import ArtifactClientMixin
+from trackyard._async_client import AsyncLoggingClientMixin, async_logging_enabled
+from trackyard._async_logging import RunOperations
 from trackyard._logged_model_client import LoggedModelClientMixin
 from trackyard._names import generate_run_name
 from trackyard._prompt_client import PromptClientMixin
@@ -49,21 +51,8 @@ _RUN_NAME_TAG = "mlflow.runName"
 _USER_TAG = "mlflow.user"
 
 
-class RunOperations:
-    """What MLflow returns for ``synchronous=False`` logging.
-
-    trackyard's stores write fast enough that it logs synchronously in every case, so the
-    operations are complete when this object is returned and :meth:`wait` returns at once.
-    """
-
-    def __init__(self, operation_futures: Sequence[Any] | None = None) -> None:
-        self._futures = list(operation_futures or ())
-
-    def wait(self) -> None:
-        """Wait for the operations (they are already complete)."""
-
-
 class MlflowClient(
+    AsyncLoggingClientMixin,
     AnalyticsClientMixin,
     RegistryClientMixin,
     PromptClientMixin,
@@ -275,14 +264,27 @@ class MlflowClient(
     def set_terminated(
         self, run_id: str, status: str | None = None, end_time: int | None = None
     ) -> None:
-        """End a run: status ``FINISHED`` unless given, end time now unless given."""
+        """End a run: status ``FINISHED`` unless given, end time now unless given.
+
+        Asynchronous logging queued so far is written first; failures of this run's queued
+        operations that nobody reported yet are raised (after the run has ended) as
+        :class:`~trackyard._async_logging.AsyncLoggingError`.
+        """
         run_id = validation.validate_run_id(run_id)
+        try:
+            self._flush_run_async(run_id)
+        except TrackyardError as exc:
+            failure: TrackyardError | None = exc
+        else:
+            failure = None
         status_value = RunStatus.from_string(status or "FINISHED")
         if end_time is not None:
             end_time = validation.validate_timestamp(end_time, "end_time")
         end = now_ms() if end_time is None else end_time
         self._tracking_store.update_run_info(run_id, status_value, end, None)
         self._emit("run.terminated", run_id, status=RunStatus.to_string(status_value))
+        if failure is not None:
+            raise failure
 
     def delete_run(self, run_id: str) -> None:
         """Mark a run deleted."""
@@ -368,7 +370,22 @@ class MlflowClient(
 
         ``value`` is converted as MLflow converts it: numbers, booleans, numeric strings
         (``"0.5"``, ``"nan"``) and one-element arrays or tensors are accepted.
+
+        With ``synchronous=False`` (or ``synchronous=None`` and
+        ``TRACKYARD_ENABLE_ASYNC_LOGGING``/``MLFLOW_ENABLE_ASYNC_LOGGING`` on) the point is
+        queued and a :class:`RunOperations` is returned; see :mod:`trackyard._async_logging`.
         """
+        if synchronous is False or (synchronous is None and async_logging_enabled()):
+            extra = (
+                None
+                if dataset_name is None and dataset_digest is None and model_id is None
+                else {
+                    "model_id": model_id,
+                    "dataset_name": dataset_name,
+                    "dataset_digest": dataset_digest,
+                }
+            )
+            return self._log_metric_async(run_id, key, value, timestamp, step, extra)
         metric = validation.validate_metric(
             key,
             value,
@@ -379,21 +396,28 @@ class MlflowClient(
             dataset_digest=dataset_digest,
         )
         self._tracking_store.log_metric(validation.validate_run_id(run_id), metric)
-        return RunOperations() if synchronous is False else None
+        return None
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
-        """Log a param (write-once: a different value later is INVALID_PARAMETER_VALUE)."""
+        """Log a param (write-once: a different value later is INVALID_PARAMETER_VALUE).
+
+        Returns the value, or a :class:`RunOperations` when logging asynchronously.
+        """
+        if synchronous is False or (synchronous is None and async_logging_enabled()):
+            return self._log_batch_async(run_id, params=[Param(key, value)])
         param = validation.validate_param(key, value)
         self._tracking_store.log_param(validation.validate_run_id(run_id), param)
-        return RunOperations() if synchronous is False else value
+        return value
 
     def set_tag(
         self, run_id: str, key: str, value: Any, synchronous: bool | None = None
     ) -> RunOperations | None:
         """Set a tag on a run (``mlflow.runName`` also renames it)."""
+        if synchronous is False or (synchronous is None and async_logging_enabled()):
+            return self._log_batch_async(run_id, tags=[RunTag(key, value)])
         tag = validation.validate_tag(key, value)
         self._tracking_store.set_tag(validation.validate_run_id(run_id), tag)
-        return RunOperations() if synchronous is False else None
+        return None
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Delete a tag from a run (RESOURCE_DOES_NOT_EXIST if it has none)."""
@@ -412,12 +436,16 @@ class MlflowClient(
 
         Any number of items is accepted and written in one transaction on stores that have
         transactions: if any item is invalid or conflicts, nothing is written.
+        Asynchronously, the items are validated now and written in batches of MLflow's
+        sizes (at most 1000 metrics, 100 params, 100 tags), merged with other queued work.
         """
+        if synchronous is False or (synchronous is None and async_logging_enabled()):
+            return self._log_batch_async(run_id, metrics, params, tags)
         run_id = validation.validate_run_id(run_id)
         m, p, t = validation.validate_batch(metrics, params, tags)
         if m or p or t:
             self._tracking_store.log_batch(run_id, m, p, t)
-        return RunOperations() if synchronous is False else None
+        return None
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Return every point logged for one metric, ordered by timestamp then step."""

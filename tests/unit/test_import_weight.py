@@ -60,3 +60,12 @@ def test_listing_schemes_loads_hook_modules_only() -> None:
     )
     assert _heavy(modules) == []
     assert "trackyard_sql.hooks" in modules and "trackyard_sql.tracking" not in modules
+
+
+def test_fluent_api_loads_pandas_only_in_search_runs() -> None:
+    modules = _modules_after(
+        "import trackyard\n"
+        "assert 'trackyard.fluent' not in __import__('sys').modules\n"
+        "trackyard.active_run(), trackyard.get_tracking_uri()\n"
+    )
+    assert "trackyard.fluent" in modules and _heavy(modules) == []

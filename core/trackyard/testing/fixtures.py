@@ -43,6 +43,12 @@ ISOLATED_VARIABLES: tuple[str, ...] = (
     "TRACKYARD_STRICT_PLUGINS",
     "TRACKYARD_TRACE_PLUGINS",
     "TRACKYARD_WEBHOOK_ALLOWED_NETWORKS",
+    "TRACKYARD_ENABLE_ASYNC_LOGGING",
+    "MLFLOW_ENABLE_ASYNC_LOGGING",
+    "TRACKYARD_ASYNC_LOGGING_QUEUE_SIZE",
+    "MLFLOW_RUN_ID",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_EXPERIMENT_ID",
 )
 
 
@@ -51,12 +57,19 @@ def reset_state() -> None:
 
     Closes and forgets cached stores, drops the plugin manager (the next use loads plugins
     again, reading the environment afresh), forgets which plugin problems were already
-    warned about, and clears the ``set_tracking_uri`` / ``set_registry_uri`` overrides.
+    warned about, clears the ``set_tracking_uri`` / ``set_registry_uri`` overrides and, if
+    the fluent API was used, this thread's active runs and the active experiment (without
+    ending them).
     """
+    import sys
+
     from trackyard import config
     from trackyard.backends import clear_store_cache
     from trackyard.plugins import manager
 
+    fluent = sys.modules.get("trackyard.fluent")
+    if fluent is not None:
+        fluent._reset()
     clear_store_cache()
     manager.reset_plugin_manager()
     with manager._reported_lock:
