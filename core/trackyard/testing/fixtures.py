@@ -61,8 +61,6 @@ def reset_state() -> None:
     the fluent API was used, this thread's active runs and the active experiment (without
     ending them).
     """
-    import sys
-
     from trackyard import config
     from trackyard.backends import clear_store_cache
     from trackyard.plugins import manager
