@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActiveRun",
+    "active_experiment_id",
     "active_run",
     "create_experiment",
     "delete_tag",
@@ -291,6 +292,11 @@ def active_run() -> ActiveRun | None:
     """This thread's active run, or None."""
     stack = _state.stack
     return stack[-1] if stack else None
+
+
+def active_experiment_id() -> str | None:
+    """The experiment ``set_experiment`` chose in this process, or None."""
+    return _active_experiment_id
 
 
 def last_active_run() -> Run | None:

@@ -512,3 +512,28 @@ def test_start_span_links_a_run_and_tolerates_an_early_end() -> None:
     assert trace.info.trace_metadata["mlflow.sourceRun"] == run
     assert trace.data.spans[0].outputs == 1
     assert [t.info.tags["mlflow.traceName"] for t in _traces()] == ["linked"]
+
+
+def test_traces_inside_a_fluent_run_belong_to_it() -> None:
+    experiment = trackyard.set_experiment("traced-runs")
+    exp_id = experiment.experiment_id
+
+    @trackyard.trace
+    def step(x: int) -> int:
+        return x + 1
+
+    with trackyard.start_run() as run:
+        step(1)
+        with trackyard.start_span("block"):
+            pass
+    step(2)  # after the run: still the active experiment, but no run
+    trackyard.flush_trace_async_logging()
+    client = MlflowClient()
+    inside = client.search_traces([exp_id], run_id=run.info.run_id)
+    assert sorted(t.info.tags["mlflow.traceName"] for t in inside) == ["block", "step"]
+    assert all(t.info.trace_metadata["mlflow.sourceRun"] == run.info.run_id for t in inside)
+    everything = client.search_traces([exp_id])
+    assert len(everything) == 3
+    (outside,) = [t for t in everything if "mlflow.sourceRun" not in t.info.trace_metadata]
+    assert outside.data.spans[0].outputs == 3
+    assert client.search_traces(["0"]) == []

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import inspect
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextvars import ContextVar
@@ -66,6 +67,23 @@ def _destination_experiment(destination: Any) -> str | None:
     return validation.validate_experiment_id(experiment_id)
 
 
+def _fluent_run() -> tuple[str | None, str | None]:
+    """The fluent API's active run as ``(run id, experiment id)``, if it is in use.
+
+    A trace started inside ``trackyard.start_run`` belongs to that run (``mlflow.sourceRun``)
+    and its experiment, as in MLflow; otherwise the fluent API's active experiment, if any.
+    The fluent module is only consulted when something has imported it already.
+    """
+    fluent = sys.modules.get("trackyard.fluent")
+    if fluent is None:
+        return None, None
+    run = fluent.active_run()
+    if run is not None:
+        return run.info.run_id, run.info.experiment_id
+    experiment_id: str | None = fluent.active_experiment_id()
+    return None, experiment_id
+
+
 def _open(
     name: str,
     span_type: str,
@@ -88,6 +106,9 @@ def _open(
     from trackyard._tracing_client import default_experiment_id
     from trackyard.config import get_tracking_uri
 
+    if run_id is None:
+        run_id, run_experiment = _fluent_run()
+        experiment_id = experiment_id or run_experiment
     metadata = {TraceMetadataKey.SOURCE_RUN: run_id} if run_id is not None else {}
     live = live_traces.start(
         None,
