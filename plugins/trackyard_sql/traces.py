@@ -26,7 +26,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from trackyard.entities import LifecycleStage, PagedList
-from trackyard.entities.trace import Span, Trace, TraceData, TraceInfo, TraceLocation, TraceTagKey
+from trackyard.entities.trace import (
+    Span,
+    SpanEvent,
+    SpanStatus,
+    Trace,
+    TraceData,
+    TraceInfo,
+    TraceLocation,
+    TraceTagKey,
+)
 from trackyard.entities.trace_assessment import Assessment, AssessmentError, AssessmentSource
 from trackyard.entities.trace_assessment import new_assessment_id as _new_assessment_id
 from trackyard.errors import ErrorCode, TrackyardError
@@ -247,6 +256,45 @@ def _assessment_from_row(row: Sequence[Any]) -> Assessment:
     )
 
 
+_STATUSES: dict[tuple[str, str], SpanStatus] = {}
+
+
+def _span_status(code: Any, message: Any) -> SpanStatus:
+    key = (str(code or "UNSET"), str(message or ""))
+    status = _STATUSES.get(key)
+    if status is None:
+        status = SpanStatus(SpanStatus.of(key[0]).status_code, key[1])
+        if len(_STATUSES) < 64:
+            _STATUSES[key] = status
+    return status
+
+
+def _span_from_row(row: Sequence[Any]) -> Span:
+    """A span from ``(trace_id, span_id, parent_span_id, start, end, content)``.
+
+    The ids and times come from the columns (hex already), the rest from the span JSON;
+    content :meth:`Span.from_dict` would have to normalize (attribute values that are not
+    JSON-encoded strings) goes through it instead.
+    """
+    d = json.loads(row[5])
+    attributes = d.get("attributes") or {}
+    if not all(isinstance(v, str) for v in attributes.values()):
+        return Span.from_dict(d)
+    status = d.get("status") or {}
+    end = row[4]
+    return Span(
+        trace_id=row[0],
+        span_id=row[1],
+        parent_id=row[2] or None,
+        name=str(d.get("name") or ""),
+        start_time_ns=int(row[3]),
+        end_time_ns=None if end is None else int(end),
+        status=_span_status(status.get("code"), status.get("message")),
+        attributes=attributes,
+        events=[SpanEvent.from_dict(e) for e in d.get("events") or ()],
+    )
+
+
 def _span_content(span: Span) -> str:
     return json.dumps(span.to_dict(), ensure_ascii=False)
 
@@ -352,13 +400,14 @@ class SqlTraces:
         spans: dict[str, list[Span]] = {i: [] for i in trace_ids}
         rows = self._select_in(
             cur,
-            "SELECT trace_id, content FROM spans WHERE trace_id",
+            "SELECT trace_id, span_id, parent_span_id, start_time_unix_nano, "
+            "end_time_unix_nano, content FROM spans WHERE trace_id",
             list(trace_ids),
             " ORDER BY trace_id, start_time_unix_nano, span_id",
         )
-        for trace_id, content in rows:
-            if content:  # MLflow empties the content of archived spans
-                spans[trace_id].append(Span.from_dict(json.loads(content)))
+        for row in rows:
+            if row[5]:  # MLflow empties the content of archived spans
+                spans[row[0]].append(_span_from_row(row))
         return spans
 
     def get_trace_info(self, trace_id: str) -> TraceInfo:
