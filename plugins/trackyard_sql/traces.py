@@ -440,8 +440,8 @@ class SqlTraces:
 
         return self._db.read(read)
 
-    def search_traces(self, request: TraceSearch) -> PagedList[TraceInfo]:
-        """Compile and run a trace search: one query for the page's ids, then their infos."""
+    def _search(self, request: TraceSearch, spans: bool) -> PagedList[Any]:
+        """One page of infos, or of whole traces with ``spans``, in one read transaction."""
         self._need_traces()
         ids = [
             int(e)
@@ -452,12 +452,24 @@ class SqlTraces:
             return PagedList([], None)
         sql, params = compile_trace_search(self._dialect, request, ids)
 
-        def read(cur: Any) -> PagedList[TraceInfo]:
+        def read(cur: Any) -> PagedList[Any]:
             cur.execute(sql, params)
             page = request.paged([r[0] for r in cur.fetchall()])
-            return PagedList(self._load_infos(cur, list(page)), page.token)
+            infos = self._load_infos(cur, list(page))
+            if not spans:
+                return PagedList(infos, page.token)
+            found = self._load_spans(cur, [i.trace_id for i in infos])
+            return PagedList([Trace(i, TraceData(found[i.trace_id])) for i in infos], page.token)
 
         return self._db.read(read)
+
+    def search_traces(self, request: TraceSearch) -> PagedList[TraceInfo]:
+        """Compile and run a trace search: one query for the page's ids, then their infos."""
+        return self._search(request, spans=False)
+
+    def search_traces_with_spans(self, request: TraceSearch) -> PagedList[Trace]:
+        """As :meth:`search_traces`, with each trace's spans, in the same transaction."""
+        return self._search(request, spans=True)
 
     # -- writing ---------------------------------------------------------------------------
     def _check_widths(self, table: str, items: dict[str, str], what: str) -> None:

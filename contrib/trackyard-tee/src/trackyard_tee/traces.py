@@ -76,6 +76,9 @@ class TeeTraces:
     def search_traces(self, request: TraceSearch) -> PagedList[TraceInfo]:
         return self.primary.search_traces(request)
 
+    def search_traces_with_spans(self, request: TraceSearch) -> PagedList[Trace]:
+        return self.primary.search_traces_with_spans(request)
+
     def get_assessment(self, trace_id: str | None, assessment_id: str) -> Assessment:
         return self.primary.get_assessment(trace_id, assessment_id)
 
