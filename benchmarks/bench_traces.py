@@ -11,7 +11,7 @@ its client; MLflow searches a copy of that database (MLflow opens it as its own,
 rows are MLflow's). Then ``search_traces`` by a tag (``tags.team = 't3'``, first page of the
 default 100, spans included: the issue's target), the same without spans, by name, by span
 type, the default listing, and ``get_trace``. Reads report the best of several repetitions
-after a warm-up call.
+(15 for the target) after a warm-up call, so passing load on a shared machine counts less.
 
 Run by hand; figures are printed, never asserted.
 """
@@ -94,8 +94,8 @@ def run_scenarios(lib: str, db_path: str, n_traces: int, populated: bool) -> dic
             client.search_traces(experiment_ids=[exp], filter_string=flt, include_spans=spans)
         )
 
-    out["tag_s"], out["tag_hits"] = _best(search("tags.team = 't3'"), 7)
-    out["tag_nospans_s"], _ = _best(search("tags.team = 't3'", False), 7)
+    out["tag_s"], out["tag_hits"] = _best(search("tags.team = 't3'"), 15)
+    out["tag_nospans_s"], _ = _best(search("tags.team = 't3'", False), 15)
     out["name_s"], out["name_hits"] = _best(search("name = 'search'"), 5)
     out["span_s"], out["span_hits"] = _best(search("span.type = 'LLM' AND tags.team = 't5'"), 5)
     out["list_s"], out["list_hits"] = _best(search(None), 5)
