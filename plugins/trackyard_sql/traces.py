@@ -712,9 +712,14 @@ class SqlTraces:
                     params.extend(paging_params)
                 cur.execute(d.sql(sql), params)
                 doomed = [r[0] for r in cur.fetchall()]
+            tables = [
+                (t, c)
+                for t, c in (*_TRACE_CHILDREN, ("trace_info", "request_id"))
+                if self._db.layout.has(t)  # span_metrics and trace_metrics came later
+            ]
             for chunk in chunks(doomed, _IN_CHUNK):
                 marks = d.marks(len(chunk))
-                for table, column in (*_TRACE_CHILDREN, ("trace_info", "request_id")):
+                for table, column in tables:
                     cur.execute(d.sql(f"DELETE FROM {table} WHERE {column} IN ({marks})"), chunk)
             return len(doomed)
 
