@@ -282,14 +282,12 @@ class TracingClientMixin:
         if extra:
             request = request.and_also(*extra)
         live_traces.flush()
-        infos = store.search_traces(request)
         if include_spans:
-            traces = store.batch_get_traces([i.trace_id for i in infos])
-        else:
-            from trackyard.entities.trace import TraceData
+            return store.search_traces_with_spans(request)
+        from trackyard.entities.trace import TraceData
 
-            traces = [Trace(info, TraceData()) for info in infos]
-        return PagedList(traces, infos.token)
+        infos = store.search_traces(request)
+        return PagedList([Trace(info, TraceData()) for info in infos], infos.token)
 
     def delete_traces(
         self,

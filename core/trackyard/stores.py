@@ -348,6 +348,18 @@ class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, ABC):
         """Return the page of trace infos ``request`` asks for (see ``trace_evaluator``)."""
         raise unsupported(self, "traces")
 
+    def search_traces_with_spans(self, request: TraceSearch) -> PagedList[Trace]:
+        """Return the page of whole traces (spans and assessments included) ``request`` asks for.
+
+        What ``MlflowClient.search_traces`` returns by default. This default calls
+        :meth:`search_traces` then :meth:`batch_get_traces`; stores may do both at once (one
+        transaction, each trace's info read once).
+        """
+        from trackyard.entities import PagedList
+
+        infos = self.search_traces(request)
+        return PagedList(self.batch_get_traces([i.trace_id for i in infos]), infos.token)
+
     def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
         """Set (or overwrite) a trace tag."""
         raise unsupported(self, "traces")

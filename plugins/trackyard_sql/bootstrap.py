@@ -48,7 +48,7 @@ _LEGACY_TABLE = "trackyard_schema"
 _LOCK_ID = zlib.crc32(b"trackyard_sql.bootstrap")
 _MYSQL_TEXT_OCTETS = {"TINYTEXT": 255, "TEXT": 65535, "MEDIUMTEXT": 16777215}
 # Tables whose layout stores look at: what they read and write.
-_INSPECTED = (*schema.TRACKING_TABLES, *schema.REGISTRY_TABLES)
+_INSPECTED = (*schema.TRACKING_TABLES, *schema.TRACE_TABLES, *schema.REGISTRY_TABLES)
 
 # Compiled CREATE statements per (dialect, server version, collation): compiling the 65
 # tables takes about 0.1 s, so it is done once per process.

@@ -39,7 +39,7 @@ from trackyard.errors import invalid_parameter as _invalid
 from trackyard.uri import mask_credentials
 from trackyard_sql import explain
 from trackyard_sql.bootstrap import Layout, prepare
-from trackyard_sql.dialect import Dialect, sqlite_lower
+from trackyard_sql.dialect import Dialect, sqlite_lower, sqlite_regexp
 
 __all__ = ["Database", "chunks", "fetch_scalar"]
 
@@ -345,7 +345,7 @@ def _create_engine(url: sa.engine.URL, store_uri: str) -> sa.engine.Engine:
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    """Per-connection SQLite setup: our own transactions, WAL, busy timeout, lower()."""
+    """Per-connection SQLite setup: our own transactions, WAL, busy timeout, lower(), regexp()."""
     dbapi_connection.isolation_level = None  # we issue BEGIN [IMMEDIATE] ourselves
     cur = dbapi_connection.cursor()
     try:
@@ -362,6 +362,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     finally:
         cur.close()
     dbapi_connection.create_function("trackyard_lower", 1, sqlite_lower, deterministic=True)
+    dbapi_connection.create_function("trackyard_regexp", 2, sqlite_regexp, deterministic=True)
 
 
 # -- small helpers for stores -----------------------------------------------------------------

@@ -14,10 +14,12 @@ MySQL, SQLite's default ``BINARY`` collation).
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["LIKE_ESCAPE", "Dialect", "like_to_glob", "sqlite_lower"]
+__all__ = ["LIKE_ESCAPE", "Dialect", "like_to_glob", "sqlite_lower", "sqlite_regexp"]
 
 #: The escape character of LIKE patterns sent to PostgreSQL and MySQL. trackyard's grammar
 #: has no escape syntax (``%`` and ``_`` are always wildcards), so only this character itself
@@ -50,6 +52,22 @@ def like_to_glob(pattern: str) -> str:
 def sqlite_lower(value: object) -> object:
     """``str.lower`` for SQLite's ``trackyard_lower()`` SQL function (NULL stays NULL)."""
     return value.lower() if isinstance(value, str) else value
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def sqlite_regexp(pattern: object, value: object) -> int | None:
+    """SQLite's ``trackyard_regexp(pattern, value)``: 1 when ``pattern`` is found in ``value``.
+
+    Python's :func:`re.search`, case-sensitive; NULL when either side is NULL. The caller
+    checks that the pattern compiles.
+    """
+    if not isinstance(pattern, str) or not isinstance(value, str):
+        return None
+    return 1 if _regex(pattern).search(value) else 0
 
 
 def _escape_like(pattern: str) -> str:

@@ -70,6 +70,7 @@ from trackyard_sql.runs import (
 )
 from trackyard_sql.schema import WORKSPACE_DEFAULT
 from trackyard_sql.snapshot import SearchSnapshots
+from trackyard_sql.traces import TRACE_REQUIRED_COLUMNS, SqlTraces
 from trackyard_sql.writes import RunWriter
 
 __all__ = ["SqlTrackingStore"]
@@ -142,7 +143,7 @@ def _absolute_location(location: str) -> str:
     return os.path.abspath(location)
 
 
-class SqlTrackingStore(SqlLoggedModels, SqlRunInputs, TrackingStore):
+class SqlTrackingStore(SqlTraces, SqlLoggedModels, SqlRunInputs, TrackingStore):
     """MLflow's tracking store API over a SQL database in MLflow's table layout.
 
     Args:
@@ -166,6 +167,8 @@ class SqlTrackingStore(SqlLoggedModels, SqlRunInputs, TrackingStore):
         search_or=True,
         logged_models=True,
         datasets=True,
+        traces=True,
+        assessments=True,
     )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
@@ -180,6 +183,7 @@ class SqlTrackingStore(SqlLoggedModels, SqlRunInputs, TrackingStore):
             self._dialect = self._db.dialect
             self._workspace = WORKSPACE_DEFAULT if layout.has("experiments", "workspace") else None
             self._datasets = all(layout.has(t) for t in _DATASET_TABLES)
+            self._trace_tables = not layout.missing(TRACE_REQUIRED_COLUMNS)
             self._writer = RunWriter(self._db)
             self._snapshots = SearchSnapshots(self._db) if self._dialect.is_sqlite else None
             self._prepare_statements()

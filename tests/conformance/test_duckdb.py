@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from trackyard.testing import RegistryStoreSuite, TrackingStoreSuite
+from trackyard.testing import RegistryStoreSuite, TraceStoreSuite, TrackingStoreSuite
 from trackyard_duckdb.registry import DuckDBRegistryStore
 from trackyard_duckdb.tracking import DuckDBTrackingStore
 
@@ -53,6 +53,14 @@ class TestDuckDBMemory(TrackingStoreSuite):
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> Iterator[DuckDBTrackingStore]:
         yield from _tracking(_memory_uri(), tmp_path)
+
+
+class TestDuckDBTraces(TraceStoreSuite):
+    covers = TRACKING
+
+    @pytest.fixture
+    def tracking_store(self, tmp_path: Path) -> Iterator[DuckDBTrackingStore]:
+        yield from _tracking(_file_uri(tmp_path), tmp_path)
 
 
 class _RegistrySuite(RegistryStoreSuite):

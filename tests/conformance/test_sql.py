@@ -25,7 +25,7 @@ from tests._services import (
     worker_database_uri,
 )
 from trackyard.testing import TraceStoreSuite, TrackingStoreSuite
-from trackyard_sql.schema import TRACKING_TABLES
+from trackyard_sql.schema import TRACE_TABLES, TRACKING_TABLES
 from trackyard_sql.tracking import SqlTrackingStore
 
 _engines: dict[str, Any] = {}
@@ -36,6 +36,8 @@ LOGGED_MODEL_TABLES = (
     "logged_model_tags",
     "logged_models",
 )
+# children first: spans and assessments reference traces, traces reference experiments
+TRACE_CHILD_TABLES = ("span_metrics", "trace_metrics", *reversed(TRACE_TABLES))
 
 
 def empty_database(uri: str) -> None:
@@ -47,7 +49,7 @@ def empty_database(uri: str) -> None:
         engine = _engines[uri] = sa.create_engine(uri, pool_size=1)
     with engine.begin() as conn:
         existing = set(sa.inspect(conn).get_table_names())
-        for table in (*LOGGED_MODEL_TABLES, *reversed(TRACKING_TABLES)):
+        for table in (*TRACE_CHILD_TABLES, *LOGGED_MODEL_TABLES, *reversed(TRACKING_TABLES)):
             if table in existing:
                 conn.exec_driver_sql(f"DELETE FROM {table}")
 
@@ -114,10 +116,42 @@ class TestMySQL(TrackingStoreSuite):
 
 
 class TestSqliteTraces(TraceStoreSuite):
-    """The SQL store does not keep traces yet: the kit checks that it refuses them."""
-
     covers = "trackyard_sql.tracking:SqlTrackingStore"
 
     @pytest.fixture
     def tracking_store(self, tmp_path: Path) -> Iterator[SqlTrackingStore]:
         yield from _store(f"sqlite:///{tmp_path / 'traces.db'}", tmp_path)
+
+
+class TestSqlitePortableTraces(TraceStoreSuite):
+    """Traces through the portable statements of untested dialects, on SQLite."""
+
+    covers = "trackyard_sql.tracking:SqlTrackingStore"
+
+    @pytest.fixture
+    def tracking_store(self, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+        for store in _store(f"sqlite:///{tmp_path / 'traces.db'}", tmp_path):
+            store._use_portable_statements()
+            yield store
+
+
+@requires_postgres
+class TestPostgresTraces(TraceStoreSuite):
+    covers = "trackyard_sql.tracking:SqlTrackingStore"
+
+    @pytest.fixture
+    def tracking_store(self, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+        uri = worker_database_uri(postgres_base_uri(), "conformance")
+        empty_database(uri)
+        yield from _store(uri, tmp_path)
+
+
+@requires_mysql
+class TestMySQLTraces(TraceStoreSuite):
+    covers = "trackyard_sql.tracking:SqlTrackingStore"
+
+    @pytest.fixture
+    def tracking_store(self, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+        uri = worker_database_uri(mysql_base_uri(), "conformance")
+        empty_database(uri)
+        yield from _store(uri, tmp_path)

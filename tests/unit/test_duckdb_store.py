@@ -178,7 +178,8 @@ def test_duckdb_database_of_someone_else(tmp_path: Path) -> None:
     "change, named",
     [
         ("UPDATE trackyard_schema SET version = 99 WHERE family = 'tracking'", "tracking v99"),
-        ("INSERT INTO trackyard_schema VALUES ('traces', 3)", "traces v3"),
+        ("UPDATE trackyard_schema SET version = 3 WHERE family = 'traces'", "traces v3"),
+        ("INSERT INTO trackyard_schema VALUES ('gadgets', 1)", "gadgets v1"),
     ],
 )
 def test_database_of_a_newer_trackyard(tmp_path: Path, change: str, named: str) -> None:

@@ -54,8 +54,8 @@ class TestTeeFileToSqlite(TrackingStoreSuite):
         )
 
 
-class TestTeeTraces(TraceStoreSuite):
-    """The tee store does not mirror traces: the kit checks that it refuses them."""
+class TestTeeTracesToFile(TraceStoreSuite):
+    """A target without traces (the file store, for now): the kit checks the tee refuses them."""
 
     covers = "trackyard_tee.store:TeeTrackingStore"
 
@@ -63,4 +63,17 @@ class TestTeeTraces(TraceStoreSuite):
     def tracking_store(self, tmp_path: Path) -> Iterator[TeeTrackingStore]:
         yield from _tee(
             [f"sqlite:///{tmp_path / 'primary.db'}", str(tmp_path / "mlruns")], tmp_path
+        )
+
+
+class TestTeeSqliteTraces(TraceStoreSuite):
+    """Primary SQLite, secondary SQLite: traces and assessments are mirrored (verified after)."""
+
+    covers = "trackyard_tee.store:TeeTrackingStore"
+
+    @pytest.fixture
+    def tracking_store(self, tmp_path: Path) -> Iterator[TeeTrackingStore]:
+        yield from _tee(
+            [f"sqlite:///{tmp_path / 'primary.db'}", f"sqlite:///{tmp_path / 'secondary.db'}"],
+            tmp_path,
         )

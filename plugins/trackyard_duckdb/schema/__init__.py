@@ -1,7 +1,7 @@
 """The DuckDB store's own columnar schema, one module per entity family.
 
-Each family module (:mod:`.tracking`, :mod:`.registry`; later ones add traces, logged
-models...) declares ``NAME``, ``VERSION`` and ``MIGRATIONS``: the statements that bring the
+Each family module (:mod:`.tracking`, :mod:`.registry`, :mod:`.traces`; later ones add
+logged models...) declares ``NAME``, ``VERSION`` and ``MIGRATIONS``: the statements that bring the
 family from version ``n - 1`` to ``n`` (version 1 creates it). The table
 ``trackyard_schema(family, version)`` records what a database holds.
 
@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from trackyard.errors import ErrorCode, TrackyardError
-from trackyard_duckdb.schema import registry, tracking
+from trackyard_duckdb.schema import registry, traces, tracking
 
 __all__ = ["FAMILIES", "SCHEMA_TABLE", "ensure_schema", "family_versions"]
 
@@ -30,7 +30,7 @@ __all__ = ["FAMILIES", "SCHEMA_TABLE", "ensure_schema", "family_versions"]
 SCHEMA_TABLE = "trackyard_schema"
 
 #: Every family this trackyard knows, in creation order.
-FAMILIES: tuple[ModuleType, ...] = (tracking, registry)
+FAMILIES: tuple[ModuleType, ...] = (tracking, registry, traces)
 
 
 def family_versions() -> dict[str, int]:

@@ -38,6 +38,7 @@ __all__ = [
     "REGISTRY_TABLES",
     "RUN_DESTINATION_TYPE",
     "SPECS",
+    "TRACE_TABLES",
     "TRACKING_TABLES",
     "WEBHOOK_TABLES",
     "WORKSPACE_DEFAULT",
@@ -80,6 +81,14 @@ HEAD_TABLES: frozenset[str] = frozenset(SPECS)
 
 #: The tables the tracking store reads and writes, parents first.
 TRACKING_TABLES: tuple[str, ...] = tuple(t.name for t in tracking.TABLES)
+#: The trace tables the tracking store reads and writes, parents first.
+TRACE_TABLES: tuple[str, ...] = (
+    "trace_info",
+    "trace_tags",
+    "trace_request_metadata",
+    "spans",
+    "assessments",
+)
 #: The tables the registry store reads and writes, parents first.
 REGISTRY_TABLES: tuple[str, ...] = tuple(
     t.name for t in registry.TABLES if not t.name.startswith("webhook")

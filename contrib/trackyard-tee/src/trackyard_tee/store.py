@@ -64,6 +64,7 @@ from trackyard.uri import mask_credentials
 
 from trackyard_tee.config import TeeConfig, parse_tee_uri
 from trackyard_tee.journal import HAS_PROCESS_LOCKS, Record, SecondaryQueue
+from trackyard_tee.traces import TRACE_OPS, TeeTraces
 
 __all__ = [
     "ORIGIN_EXPERIMENT_TAG",
@@ -219,7 +220,7 @@ def _metrics(rows: Sequence[Sequence[Any]]) -> list[Metric]:
     return out
 
 
-class TeeTrackingStore(TrackingStore):
+class TeeTrackingStore(TeeTraces, TrackingStore):
     """A tracking store that writes to several stores and reads from the first.
 
     Args:
@@ -261,6 +262,8 @@ class TeeTrackingStore(TrackingStore):
             concurrent_processes=HAS_PROCESS_LOCKS
             and all(c.capabilities.concurrent_processes for c in classes),
             search_or=primary_caps.search_or,
+            traces=all(c.capabilities.traces for c in classes),
+            assessments=all(c.capabilities.assessments for c in classes),
         )
 
     @property
@@ -594,6 +597,8 @@ class TeeTrackingStore(TrackingStore):
             if replay and a["key"] not in store.get_run(run_id).data.tags:
                 return
             store.delete_tag(run_id, a["key"])
+        elif op in TRACE_OPS:
+            self._apply_trace_op(s, store, op, a, replay=replay)
         else:
             self._apply_experiment_op(s, store, op, a, replay=replay)
 

@@ -2,8 +2,10 @@
 
 :func:`differences` walks every experiment and run of the primary and looks up its mirror on
 each secondary (through the tee's id map), comparing names, lifecycle stages, tags, params,
-latest metrics and full metric histories. It reads everything, so it is an operator's tool
-(``trackyard tee verify``) and a test oracle, not something to run on every write.
+latest metrics and full metric histories; and, when the tee keeps traces, every trace of
+each experiment (state, times, tags, span ids and assessments). It reads everything, so it
+is an operator's tool (``trackyard tee verify``) and a test oracle, not something to run on
+every write.
 
 What is not compared, because it legitimately differs: ids (the map translates them), the
 tee's own origin tags, creation and update times (each store's clock), and run artifact URIs
@@ -20,8 +22,10 @@ from typing import TYPE_CHECKING
 from trackyard.entities import Metric, ViewType
 from trackyard.errors import TrackyardError
 from trackyard.search import ExperimentSearch, RunSearch
+from trackyard.search.request import TraceSearch
 
 from trackyard_tee.store import ORIGIN_EXPERIMENT_TAG
+from trackyard_tee.traces import STORE_OWN_TRACE_TAGS
 
 if TYPE_CHECKING:
     from trackyard.entities import Experiment, Run
@@ -118,6 +122,8 @@ def _compare(
         request: RunSearch | None = RunSearch(
             experiment_ids=(pid,), view_type=ViewType.ALL, max_results=_PAGE
         )
+        if tee.capabilities.traces:
+            diffs.extend(_compare_traces(tee, s, store, pid, sid))
         while request is not None:
             page = primary.search_runs(request)
             for run in page:
@@ -126,6 +132,47 @@ def _compare(
                 compared += 1
                 diffs.extend(_compare_run(tee, s, store, run))
             request = request.next_page(page)
+    return diffs
+
+
+def _trace_summaries(store: TrackingStore, experiment_id: str) -> dict[str, tuple[object, ...]]:
+    """Per trace id: state, times, previews, tags, span ids and assessments (without ids)."""
+    out: dict[str, tuple[object, ...]] = {}
+    request: TraceSearch | None = TraceSearch(experiment_ids=(experiment_id,), max_results=_PAGE)
+    while request is not None:
+        page = store.search_traces(request)
+        traces = store.batch_get_traces([i.trace_id for i in page])
+        for t in traces:
+            i = t.info
+            tags = {k: v for k, v in i.tags.items() if k not in STORE_OWN_TRACE_TAGS}
+            assessments = sorted(
+                (a.name, a.kind, repr(a.value), a.valid, a.rationale) for a in i.assessments
+            )
+            spans = sorted(
+                (sp.span_id, sp.name, sp.status.status_code.value) for sp in t.data.spans
+            )
+            out[i.trace_id] = (
+                i.state,
+                i.request_time,
+                i.execution_duration,
+                tags,
+                spans,
+                assessments,
+            )
+        request = request.next_page(page)
+    return out
+
+
+def _compare_traces(
+    tee: TeeTrackingStore, s: _Secondary, store: TrackingStore, pid: str, sid: str
+) -> list[str]:
+    mine = _trace_summaries(tee.primary, pid)
+    theirs = _trace_summaries(store, sid)
+    diffs = [f"trace {t} is missing" for t in sorted(set(mine) - set(theirs))]
+    diffs += [f"trace {t} is extra" for t in sorted(set(theirs) - set(mine))]
+    for trace_id in sorted(set(mine) & set(theirs)):
+        if mine[trace_id] != theirs[trace_id]:
+            diffs.append(f"trace {trace_id}: {mine[trace_id]!r} != {theirs[trace_id]!r}")
     return diffs
 
 
