@@ -69,6 +69,8 @@ def make_backend(name: str, tmp_path: Path) -> Backend:
         return Backend(name, f"sqlite:///{tmp_path / 'store.db'}", artifacts)
     if name == "file":
         return Backend(name, str(tmp_path / "mlruns"), artifacts)
+    if name == "duckdb":
+        return Backend(name, f"duckdb:///{tmp_path / 'store.duckdb'}", artifacts)
     if name == "memory":
         from trackyard_memory import fresh_uri
 
