@@ -33,7 +33,10 @@ CRASHES = knob("CRASHES", 2)
 EXAMPLES = knob("EXAMPLES", 8)
 
 #: Backends whose data outlives a process: the concurrency and crash tests run on these.
-PERSISTENT = ("sqlite", "postgresql", "mysql", "file")
+PERSISTENT = ("sqlite", "postgresql", "mysql", "file", "duckdb")
+#: Backends that serve several writing processes at once. DuckDB does not: one process may
+#: open a database file at a time, by design (docs/duckdb.md); its writers are threads.
+MULTI_PROCESS = ("sqlite", "postgresql", "mysql", "file")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,11 @@ class Backend:
     name: str
     uri: str
     artifact_root: str
+
+    @property
+    def multi_process(self) -> bool:
+        """Whether several processes may write the store at once."""
+        return self.name in MULTI_PROCESS
 
 
 def _empty_sql_database(uri: str) -> None:
@@ -69,6 +77,8 @@ def make_backend(name: str, tmp_path: Path) -> Backend:
         return Backend(name, f"sqlite:///{tmp_path / 'store.db'}", artifacts)
     if name == "file":
         return Backend(name, str(tmp_path / "mlruns"), artifacts)
+    if name == "duckdb":
+        return Backend(name, f"duckdb:///{tmp_path / 'store.duckdb'}", artifacts)
     if name == "memory":
         from trackyard_memory import fresh_uri
 

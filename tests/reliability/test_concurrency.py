@@ -1,9 +1,14 @@
-"""Many writers at once: processes x threads on every store several processes can share.
+"""Many writers at once: processes x threads on every store whose data outlives a process.
 
 What each test promises (docs/reliability.md): every acknowledged write is present exactly
 once, the latest metric values are right, no error reaches a caller, and nothing deadlocks
 (every worker finishes within its time limit). Sizes come from
 ``TRACKYARD_RELIABILITY_PROCESSES`` / ``_THREADS`` / ``_BATCHES``.
+
+DuckDB lets one process open a database file, by design (docs/duckdb.md): on it the same
+tests run one writer process with as many threads as the other backends have writers in
+all, and a test of its own checks that a second process gets the documented clear error and
+that nothing is lost.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from tests.reliability._backends import (
     PROCESSES,
     THREADS,
     Backend,
+    make_backend,
 )
-from trackyard.entities import ViewType
+from trackyard.backends import clear_store_cache
+from trackyard.entities import Metric, ViewType
 from trackyard.errors import ErrorCode
 
 WORKER = str(Path(__file__).with_name("_worker.py"))
@@ -40,12 +47,38 @@ def client_for(backend: Backend) -> Any:
     )
 
 
-def run_group(backend: Backend, job: dict[str, Any], tmp_path: Path) -> list[list[dict[str, Any]]]:
-    """Start PROCESSES workers on ``job``, release them at once, return each one's lines."""
+def group_shape(backend: Backend) -> tuple[int, int]:
+    """(processes, threads per process) of a group of writers on ``backend``.
+
+    A backend that serves one process at a time (DuckDB) gets one process with as many
+    threads as the others have writers in all.
+    """
+    if backend.multi_process:
+        return PROCESSES, THREADS
+    return 1, PROCESSES * THREADS
+
+
+def run_group(
+    backend: Backend,
+    job: dict[str, Any],
+    tmp_path: Path,
+    *,
+    processes: int | None = None,
+    exit_code: int = 0,
+) -> list[list[dict[str, Any]]]:
+    """Start a group of workers on ``job``, release them at once, return each one's lines.
+
+    The group has :func:`group_shape`'s size unless ``processes`` is given; each worker must
+    end with ``exit_code``. This process's cached stores are closed first, so that it holds
+    no DuckDB file; a test that keeps its own store open holds it on purpose.
+    """
+    shape_processes, threads = group_shape(backend)
+    clear_store_cache()
     go = tmp_path / f"go-{time.monotonic_ns()}"
     procs = []
-    for worker in range(PROCESSES):
+    for worker in range(shape_processes if processes is None else processes):
         payload = {
+            "threads": threads,
             **job,
             "uri": backend.uri,
             "artifact_root": backend.artifact_root,
@@ -74,8 +107,9 @@ def run_group(backend: Backend, job: dict[str, Any], tmp_path: Path) -> list[lis
                 f"worker {n} still running after {TIMEOUT} s (deadlock?): {err[-1500:]}"
             )
             continue
-        if proc.returncode != 0:
-            problems.append(f"worker {n} failed with exit {proc.returncode}: {err[-3000:]}")
+        if proc.returncode != exit_code:
+            tail = out[-1500:] + err[-3000:]
+            problems.append(f"worker {n} ended with exit {proc.returncode}: {tail}")
         lines = [json.loads(line) for line in out.splitlines() if line.strip()]
         outputs.append(lines)
     assert not problems, "\n".join(problems)
@@ -88,22 +122,18 @@ def test_processes_and_threads_log_into_shared_and_own_runs(
     client = client_for(persistent_backend)
     exp_id = client.create_experiment("concurrency")
     shared = client.create_run(exp_id, run_name="shared").info.run_id
-    job = {
-        "job": "log",
-        "experiment_id": exp_id,
-        "shared_run": shared,
-        "threads": THREADS,
-        "batches": BATCHES,
-    }
+    job = {"job": "log", "experiment_id": exp_id, "shared_run": shared, "batches": BATCHES}
     outputs = run_group(persistent_backend, job, tmp_path)
 
+    processes, threads = group_shape(persistent_backend)
     lines = [line for out in outputs for line in out]
     own = {line["writer"]: line["own"] for line in lines if "own" in line}
-    writers = {f"p{p}t{t}" for p in range(PROCESSES) for t in range(THREADS)}
+    writers = {f"p{p}t{t}" for p in range(processes) for t in range(threads)}
     assert set(own) == writers
     acked = Counter(line["writer"] for line in lines if "batch" in line)
     assert acked == dict.fromkeys(writers, BATCHES)
 
+    client = client_for(persistent_backend)
     shared_run = client.get_run(shared)
     for writer in writers:
         history = client.get_metric_history(shared, writer)
@@ -122,11 +152,10 @@ def test_processes_and_threads_log_into_shared_and_own_runs(
 
 
 def test_one_experiment_name_created_at_once(persistent_backend: Backend, tmp_path: Path) -> None:
-    outputs = run_group(
-        persistent_backend, {"job": "same_experiment", "name": "race", "threads": THREADS}, tmp_path
-    )
+    outputs = run_group(persistent_backend, {"job": "same_experiment", "name": "race"}, tmp_path)
+    processes, threads = group_shape(persistent_backend)
     lines = [line for out in outputs for line in out if "done" not in line]
-    assert len(lines) == PROCESSES * THREADS
+    assert len(lines) == processes * threads
     raw = [line["raw"] for line in lines if "raw" in line]
     assert not raw, raw
     created = [line["created"] for line in lines if "created" in line]
@@ -147,17 +176,63 @@ def test_versions_of_one_model_created_at_once(persistent_backend: Backend, tmp_
     client.create_registered_model("raced")
     versions = 4
     outputs = run_group(
-        persistent_backend,
-        {"job": "versions", "model": "raced", "threads": THREADS, "versions": versions},
-        tmp_path,
+        persistent_backend, {"job": "versions", "model": "raced", "versions": versions}, tmp_path
     )
+    processes, threads = group_shape(persistent_backend)
     numbers = sorted(int(line["version"]) for out in outputs for line in out if "version" in line)
-    total = PROCESSES * THREADS * versions
+    total = processes * threads * versions
     assert numbers == list(range(1, total + 1))  # distinct, gap-free, all acknowledged
+    client = client_for(persistent_backend)
     stored = client.search_model_versions("name = 'raced'", max_results=10_000)
     assert sorted(int(v.version) for v in stored) == numbers
     sources = Counter(v.source for v in stored)
     assert len(sources) == total and set(sources.values()) == {1}
+
+
+def test_a_second_process_is_refused_a_duckdb_file_and_nothing_is_lost(tmp_path: Path) -> None:
+    """While one process has a DuckDB file open, writer processes get RESOURCE_CONFLICT
+    naming it, write nothing, and leave the holder able to go on; once it lets go, a writer
+    process opens the file and finds everything the holder wrote."""
+    import os
+
+    from trackyard.testing import make_client
+    from trackyard.testing._state import describe_difference, store_state
+    from trackyard_duckdb.registry import DuckDBRegistryStore
+    from trackyard_duckdb.tracking import DuckDBTrackingStore
+
+    backend = make_backend("duckdb", tmp_path)
+    # stores of their own (not the process's cache, which run_group closes): this process
+    # holds the file while the workers start
+    tracking = DuckDBTrackingStore(store_uri=backend.uri, artifact_uri=backend.artifact_root)
+    registry = DuckDBRegistryStore(store_uri=backend.uri, tracking_uri=backend.uri)
+    try:
+        holder = make_client(tracking, registry)
+        exp_id = holder.create_experiment("held")
+        run_id = holder.create_run(exp_id, run_name="holder").info.run_id
+        holder.log_batch(run_id, metrics=[Metric("m", float(i), 1, i) for i in range(5)])
+        holder.create_registered_model("held")
+        before = store_state(holder, registry=True)
+        job = {"job": "log", "experiment_id": exp_id, "shared_run": run_id, "batches": 2}
+        outputs = run_group(backend, job, tmp_path, processes=PROCESSES, exit_code=3)
+        for out in outputs:
+            assert len(out) == 1 and "open_error" in out[0], out
+            assert out[0]["open_error"] == ErrorCode.RESOURCE_CONFLICT
+            message = out[0]["message"]
+            assert f"in use by another process (PID {os.getpid()}" in message, message
+            assert "nothing was read or written" in message and "sqlite:///" in message
+        after = store_state(holder, registry=True)
+        assert after == before, describe_difference(before, after)
+        holder.log_metric(run_id, "m", 5.0, 1, 5)  # the holder goes on
+    finally:
+        registry.close()
+        tracking.close()
+
+    outputs = run_group(backend, {**job, "threads": 2}, tmp_path, processes=1)
+    assert [line for line in outputs[0] if "batch" in line], outputs
+    client = client_for(backend)
+    history = client.get_metric_history(run_id, "m")
+    assert sorted((m.step, m.value) for m in history) == [(i, float(i)) for i in range(6)]
+    assert [m.name for m in client.search_registered_models()] == ["held"]
 
 
 @pytest.mark.parametrize("threads", [8])
@@ -165,7 +240,6 @@ def test_threads_share_one_memory_store(tmp_path: Path, threads: int) -> None:
     """The in-process store (contrib memory) under the same load from threads."""
     import threading
 
-    from trackyard.entities import Metric
     from trackyard.testing import make_client
 
     memory = pytest.importorskip(

@@ -6,6 +6,8 @@ kills it at a random moment, ``TRACKYARD_RELIABILITY_CRASHES`` times per operati
 backend (the issue's heavy setting is 100). Afterwards the store must open in a new
 process-level client, every acknowledged call must be there, every batch, run, file and
 version must be whole or absent (no torn row or file), and searches and new writes work.
+Runs on every backend whose data outlives a process, DuckDB included: the parent closes its
+stores before the children start, as only one process may open a DuckDB file.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import pytest
 
 from tests.reliability._backends import CRASHES, Backend
 from tests.reliability.test_concurrency import WORKER, client_for
+from trackyard.backends import clear_store_cache
 
 if not hasattr(signal, "SIGKILL"):  # pragma: no cover - Windows
     pytest.skip("SIGKILL is POSIX only", allow_module_level=True)
 
 OPERATIONS = ("log_batch", "create_run", "artifact", "version")
-#: Longest wait for a child to report it is ready (it imports trackyard and opens the store).
+#: Longest wait for a child to report it is ready (it opens the store, makes its first call).
 READY_TIMEOUT = 120.0
 
 
@@ -52,7 +55,7 @@ def _kill_at_random(payload: dict[str, Any], rng: random.Random) -> list[int]:
             raise AssertionError(f"crash worker did not start: {proc.stderr.read()[-2000:]!r}")  # type: ignore[union-attr]
         if select.select([fd], [], [], 0.1)[0]:
             buffered += os.read(fd, 65536)
-    time.sleep(rng.uniform(0.0, 0.8))  # anywhere from before the first call to many calls in
+    time.sleep(rng.uniform(0.0, 0.8))  # anywhere from right after the first call to many in
     proc.send_signal(signal.SIGKILL)
     rest, err = proc.communicate()
     assert proc.returncode == -signal.SIGKILL, err[-2000:]
@@ -81,6 +84,7 @@ def test_sigkill_during_writes_leaves_a_sound_store(
         "run_id": run_id,
         "model": "crashed",
     }
+    clear_store_cache()  # hold no connection or file lock (DuckDB: one process per file)
     acked: set[int] = set()
     start = 0
     for _ in range(CRASHES):

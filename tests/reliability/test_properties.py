@@ -29,7 +29,7 @@ from trackyard import search
 from trackyard.entities import LifecycleStage, Metric, Param, RunTag, ViewType
 from trackyard.errors import ErrorCode, TrackyardError
 
-BACKENDS = ("sqlite", "file", "memory", "postgresql", "mysql")
+BACKENDS = ("sqlite", "file", "memory", "duckdb", "postgresql", "mysql")
 T0 = 1_700_000_000_000
 INVALID = ErrorCode.INVALID_PARAMETER_VALUE
 EXISTS = ErrorCode.RESOURCE_ALREADY_EXISTS
@@ -118,6 +118,8 @@ class Model:
         if kind == "toggle_run":
             run.deleted = not run.deleted
             return set()
+        if kind == "log_batch" and not op[2] and not op[3]:
+            return set()  # an empty batch never reaches the store (as in MLflow's client)
         if run.deleted:
             return {INVALID}
         if kind == "log_metric":
