@@ -1,8 +1,9 @@
 """Search snapshots (SQLite): paging re-sorts nothing and re-reads no run while nothing changed.
 
 Each SQLite connection remembers, per query (experiments, stages, filter, order), the ordered
-run ids from the top of the result and a window ahead, and the parts of runs it loaded. The
-memory is dropped as soon as anything writes to the database: SQLite's ``PRAGMA
+run ids from the top of the result and a window ahead, and the parts of runs it loaded; other
+searches (logged models) file the rows of the pages they read (:meth:`SearchSnapshots.results`).
+The memory is dropped as soon as anything writes to the database: SQLite's ``PRAGMA
 data_version`` changes when another connection (of any process) commits, and
 :attr:`Database.write_epoch <trackyard_sql.database.Database.write_epoch>` counts this
 process's own write transactions (``data_version`` misses writes through the same
@@ -24,29 +25,32 @@ from trackyard_sql.runs import RunParts, build_run, fetch_run_parts, run_rows
 if TYPE_CHECKING:
     from trackyard_sql.database import Database
 
-__all__ = ["SearchSnapshots"]
+__all__ = ["SearchSnapshots", "remember"]
 
 _IDS_AHEAD = 5000  # how far ahead of a page the ordering query reads
 _RUNS_AHEAD = 2000  # how many runs after a page are loaded once someone pages
 _MAX_RUNS = 50_000
 _MAX_QUERIES = 32
+_MAX_MEMO_ROWS = 2000  # larger pages of other searches are not remembered
 _MAX_CONNECTIONS = 64
 
 
 class _Snapshot:
     """What one connection learnt from searches since the database last changed."""
 
-    __slots__ = ("orders", "runs", "version")
+    __slots__ = ("orders", "results", "runs", "version")
 
     def __init__(self, version: tuple[int, int]) -> None:
         self.version = version
         self.orders: dict[Hashable, tuple[list[str], bool]] = {}
         self.runs: dict[str, RunParts] = {}
+        self.results: dict[Hashable, Any] = {}
 
     def reset(self, version: tuple[int, int]) -> None:
         self.version = version
         self.orders.clear()
         self.runs.clear()
+        self.results.clear()
 
 
 class SearchSnapshots:
@@ -86,6 +90,14 @@ class SearchSnapshots:
             if snapshot.version != version:
                 snapshot.reset(version)
             return snapshot
+
+    def results(self, cur: Any) -> dict[Hashable, Any]:
+        """The connection's memo of other searches' pages, emptied by any write.
+
+        Callers file what a query read (never objects handed out: those may be changed) under
+        the query and its parameters, and keep it small: see :func:`remember`.
+        """
+        return self._current(cur).results
 
     def page(
         self,
@@ -136,3 +148,12 @@ class SearchSnapshots:
             runs.update(fetch_run_parts(d, cur, run_rows(d, cur, missing), datasets=datasets))
         token = encode_page_token(offset + limit) if len(ordered) > offset + limit else None
         return PagedList([build_run(runs[i]) for i in page_ids], token)
+
+
+def remember(memo: dict[Hashable, Any], key: Hashable, value: Any, size: int) -> None:
+    """File ``value`` (about ``size`` rows) in a memo of :meth:`SearchSnapshots.results`."""
+    if size > _MAX_MEMO_ROWS:
+        return
+    if len(memo) >= _MAX_QUERIES:
+        memo.clear()
+    memo[key] = value
