@@ -205,8 +205,8 @@ class _Compiler:
         return f"m.status IN ({self.d.marks(len(matching))})"
 
 
-# Per model id: tags, params and metric rows (model_id, name, value, timestamp, step, run_id,
-# dataset name, dataset digest) as read; entities are built afresh from them for every call.
+# Per model id: tags, params and the arguments of its Metric points, as read; entities are
+# built afresh from them for every call.
 _Children = tuple[
     dict[str, dict[str, str]], dict[str, dict[str, str]], dict[str, list[tuple[Any, ...]]]
 ]
@@ -218,19 +218,7 @@ def _build_models(rows: Sequence[Sequence[Any]], children: _Children) -> list[Lo
     out = []
     for r in rows:
         mid = r[0]
-        points = [
-            Metric(
-                k,
-                float(v) if v is not None else 0.0,
-                int(ts),
-                int(step),
-                model_id=mid,
-                dataset_name=dname,
-                dataset_digest=ddigest,
-                run_id=rid,
-            )
-            for _, k, v, ts, step, rid, dname, ddigest in metrics[mid]
-        ]
+        points = [Metric(*point) for point in metrics[mid]]
         out.append(
             LoggedModel(
                 experiment_id=str(r[1]),
@@ -315,8 +303,9 @@ class SqlLoggedModels:
                 ),
                 chunk,
             )
-            for row in cur.fetchall():
-                metrics[row[0]].append(row)
+            for mid, k, v, ts, step, rid, dname, ddigest in cur.fetchall():
+                value = float(v) if v is not None else 0.0
+                metrics[mid].append((k, value, int(ts), int(step), mid, dname, ddigest, rid))
         return tags, params, metrics
 
     def _write_model_params(

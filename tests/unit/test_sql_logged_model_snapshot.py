@@ -41,6 +41,10 @@ def _search(client: Any, exp: str, **kw: Any) -> Any:
     return client.search_logged_models([exp], filter_string=_FILTER, **kw)
 
 
+def _found(client: Any, exp: str, model_id: str) -> Any:
+    return next(m for m in _search(client, exp) if m.model_id == model_id)
+
+
 def test_repeated_search_returns_equal_independent_copies(store: SqlTrackingStore) -> None:
     client = make_client(store)
     exp, _, _ = _seed(client, 10)
@@ -63,7 +67,7 @@ def test_search_sees_writes_of_this_store(store: SqlTrackingStore) -> None:
     exp, run, ids = _seed(client, 10)
     assert len(_search(client, exp)) == 4
     client.set_logged_model_tags(ids[9], {"fresh": "1"})
-    assert _search(client, exp)[0].tags["fresh"] == "1"
+    assert _found(client, exp, ids[9]).tags["fresh"] == "1"
     client.log_batch(run, metrics=[Metric("acc", 0.9, 5_000, 0, model_id=ids[0])])
     found = _search(client, exp)
     assert len(found) == 5 and ids[0] in {m.model_id for m in found}
@@ -76,14 +80,14 @@ def test_search_sees_writes_of_other_connections_and_processes(
 ) -> None:
     client = make_client(store)
     exp, _, ids = _seed(client, 6)
-    assert "other" not in _search(client, exp)[0].tags
+    assert "other" not in _found(client, exp, ids[5]).tags
     with sqlite3.connect(tmp_path / "t.db") as other:  # another connection, same process
         other.execute(
             "INSERT INTO logged_model_tags (model_id, experiment_id, tag_key, tag_value) "
             "VALUES (?, ?, 'other', 'connection')",
             (ids[5], int(exp)),
         )
-    assert _search(client, exp)[0].tags["other"] == "connection"
+    assert _found(client, exp, ids[5]).tags["other"] == "connection"
     script = (
         "import sys\n"
         "from trackyard_sql.tracking import SqlTrackingStore\n"
@@ -93,4 +97,4 @@ def test_search_sees_writes_of_other_connections_and_processes(
     )
     uri = f"sqlite:///{tmp_path / 't.db'}"
     subprocess.run([sys.executable, "-c", script, uri, str(tmp_path / "a"), ids[5]], check=True)
-    assert _search(client, exp)[0].tags["other"] == "process"
+    assert _found(client, exp, ids[5]).tags["other"] == "process"
