@@ -7,6 +7,7 @@ fires here). Needs ``TRACKYARD_TEST_MLFLOW_PYTHON``; skips otherwise.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,8 @@ def test_mlflow_reads_webhooks_trackyard_wrote(tmp_path: Path, key: str) -> None
         secret="shared-secret",
         status="DISABLED",
     )
+    # list_webhooks is newest first by creation time (milliseconds): make the order defined
+    time.sleep(0.005)
     second = client.create_webhook("second", URL, ["registered_model.created"])
     gone = client.create_webhook("gone", URL, ["registered_model.created"])
     client.delete_webhook(gone.webhook_id)
