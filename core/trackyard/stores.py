@@ -58,10 +58,22 @@ __all__ = [
     "RegistryStore",
     "TrackingStore",
     "download_destination",
+    "generate_run_name",
     "new_run_tags",
     "now_ms",
     "unsupported",
 ]
+
+
+def generate_run_name() -> str:
+    """A random ``adjective-noun-number`` name, as the client gives unnamed runs and models.
+
+    Public for stores that name entities themselves (logged models created directly on a
+    store, runs created without a name).
+    """
+    from trackyard._names import generate_run_name as generate
+
+    return generate()
 
 
 @dataclass(frozen=True)

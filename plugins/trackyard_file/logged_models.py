@@ -199,7 +199,7 @@ class FileLoggedModels:
         model_type: str | None = None,
     ) -> LoggedModel:
         """Create a PENDING model in an active experiment."""
-        from trackyard._names import generate_run_name
+        from trackyard.stores import generate_run_name
 
         exp_dir, exp_meta = self._require_experiment(experiment_id)
         stage = exp_meta.get("lifecycle_stage", LifecycleStage.ACTIVE)

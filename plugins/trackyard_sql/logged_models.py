@@ -371,7 +371,7 @@ class SqlLoggedModels:
         model_type: str | None = None,
     ) -> LoggedModel:
         """Create a PENDING model in an active experiment."""
-        from trackyard._names import generate_run_name
+        from trackyard.stores import generate_run_name
 
         d = self._dialect
         model_id = f"m-{uuid.uuid4().hex}"

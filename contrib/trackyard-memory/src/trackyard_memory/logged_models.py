@@ -37,7 +37,7 @@ _DBL_MAX = sys.float_info.max
 
 
 def _names() -> str:
-    from trackyard._names import generate_run_name
+    from trackyard.stores import generate_run_name
 
     return generate_run_name()
 
