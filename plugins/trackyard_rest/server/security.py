@@ -112,28 +112,29 @@ class BodyLimit:
             await _send_error(send, 413, ErrorCode.INVALID_PARAMETER_VALUE, self._message())
             return
         seen = 0
-        started = False
+        exceeded = False
+        replaced = False
         limit = self.limit
         message_text = self._message()
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    exceeded = True
                     raise BodyTooLarge(message_text, ErrorCode.INVALID_PARAMETER_VALUE)
             return message
 
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+        async def guarded(message: Message) -> None:
+            # Whatever the app makes of the interrupted body, the client learns it was too big.
+            nonlocal replaced
+            if exceeded:
+                if not replaced and message["type"] == "http.response.start":
+                    replaced = True
+                    await _send_error(send, 413, ErrorCode.INVALID_PARAMETER_VALUE, message_text)
+                return
             await send(message)
 
-        try:
-            await self.app(scope, counted, tracked)
-        except BodyTooLarge:
-            if started:
-                raise
-            await _send_error(send, 413, ErrorCode.INVALID_PARAMETER_VALUE, message_text)
+        await self.app(scope, counted, guarded)
