@@ -357,13 +357,13 @@ def get_metric_history(
         raise missing("metric_key")
     validation.validate_key(metric_key, "metric")
     store = backend(request).tracking
-    if max_results is None and page_token is None:
+    if not max_results and not page_token:  # MLflow's client sends max_results=0: all
         points = store.get_metric_history(rid, metric_key)
         items = list(points)
         while points.token:  # the whole history, as MLflow's server answers without paging
             points = store.get_metric_history(rid, metric_key, page_token=points.token)
             items.extend(points)
         return json_response(page("metrics", map(metric_json, items), None))
-    limit = validation.validate_history_paging(max_results, page_token)
-    points = store.get_metric_history(rid, metric_key, limit, page_token)
+    validation.validate_history_paging(max_results or None, page_token or None)
+    points = store.get_metric_history(rid, metric_key, max_results or None, page_token or None)
     return json_response(page("metrics", map(metric_json, points), points.token))
