@@ -19,7 +19,7 @@ from starlette.responses import Response
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard_rest.server.wire import json_response
 
-__all__ = ["error_response", "install_error_handlers", "missing", "request_error"]
+__all__ = ["error_response", "install_error_handlers", "missing", "request_error", "required"]
 
 _logger = logging.getLogger("trackyard.server")
 
@@ -37,6 +37,13 @@ def missing(name: str) -> TrackyardError:
         f"Missing value for required parameter '{name}'. See the API docs for more "
         "information about request parameters."
     )
+
+
+def required(value: str | None, name: str) -> str:
+    """``value``, or MLflow's missing-parameter error when it is None."""
+    if value is None:
+        raise missing(name)
+    return value
 
 
 def request_error(errors: list[Any]) -> TrackyardError:

@@ -14,7 +14,7 @@ from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.search.request import ExperimentSearch
 from trackyard_rest.server import idempotency
 from trackyard_rest.server.backend import backend
-from trackyard_rest.server.errors import missing
+from trackyard_rest.server.errors import missing, required
 from trackyard_rest.server.schemas import KeyValue, Request, ViewTypeField, key_values, view_type
 from trackyard_rest.server.wire import empty_response, experiment_json, json_response, page
 
@@ -63,8 +63,7 @@ def create_experiment(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Create an experiment → ``{experiment_id}``."""
-    if body.name is None:
-        raise missing("name")
+    required(body.name, "name")
     store = backend(request).tracking
     name = validation.validate_experiment_name(body.name)
     location = validation.validate_experiment_artifact_location(body.artifact_location or None)
@@ -170,10 +169,7 @@ def update_experiment(body: UpdateExperiment, request: HttpRequest) -> Response:
 def set_experiment_tag(body: SetExperimentTag, request: HttpRequest) -> Response:
     """Set an experiment tag → ``{}``."""
     experiment_id = _experiment_id(body.experiment_id)
-    if body.key is None:
-        raise missing("key")
-    if body.value is None:
-        raise missing("value")
+    required(body.key, "key"), required(body.value, "value")
     k, v = validation.validate_experiment_tag(body.key, body.value)
     backend(request).tracking.set_experiment_tag(experiment_id, ExperimentTag(k, v))
     return empty_response()
@@ -183,8 +179,7 @@ def set_experiment_tag(body: SetExperimentTag, request: HttpRequest) -> Response
 def delete_experiment_tag(body: SetExperimentTag, request: HttpRequest) -> Response:
     """Delete an experiment tag → ``{}``."""
     experiment_id = _experiment_id(body.experiment_id)
-    if body.key is None:
-        raise missing("key")
-    validation.validate_key(body.key, "experiment tag")
-    backend(request).tracking.delete_experiment_tag(experiment_id, body.key)
+    required(body.key, "key")
+    key = validation.validate_key(body.key, "experiment tag")
+    backend(request).tracking.delete_experiment_tag(experiment_id, key)
     return empty_response()

@@ -18,7 +18,7 @@ from trackyard import validation
 from trackyard.entities.model_registry import RegisteredModelTag
 from trackyard.search.request import RegisteredModelSearch
 from trackyard_rest.server.backend import backend
-from trackyard_rest.server.errors import missing
+from trackyard_rest.server.errors import missing, required
 from trackyard_rest.server.schemas import KeyValue, Request, key_values
 from trackyard_rest.server.wire import (
     empty_response,
@@ -113,8 +113,7 @@ def update_registered_model(body: UpdateModel, request: HttpRequest) -> Response
 def rename_registered_model(body: RenameModel, request: HttpRequest) -> Response:
     """Rename → ``{registered_model}``."""
     name = body.checked()
-    if body.new_name is None:
-        raise missing("new_name")
+    required(body.new_name, "new_name")
     new_name = validation.validate_model_name(body.new_name)
     model = backend(request).registry.rename_registered_model(name, new_name)
     return json_response({"registered_model": registered_model_json(model)})
@@ -170,10 +169,7 @@ def get_latest_versions_get(
 def set_registered_model_tag(body: ModelTag, request: HttpRequest) -> Response:
     """Set a model tag → ``{}``."""
     name = body.checked()
-    if body.key is None:
-        raise missing("key")
-    if body.value is None:
-        raise missing("value")
+    required(body.key, "key"), required(body.value, "value")
     k, v = validation.validate_registry_tag(body.key, body.value)
     backend(request).registry.set_registered_model_tag(name, RegisteredModelTag(k, v))
     return empty_response()
@@ -183,10 +179,9 @@ def set_registered_model_tag(body: ModelTag, request: HttpRequest) -> Response:
 def delete_registered_model_tag(body: ModelTag, request: HttpRequest) -> Response:
     """Delete a model tag → ``{}``."""
     name = body.checked()
-    if body.key is None:
-        raise missing("key")
-    validation.validate_key(body.key, "tag")
-    backend(request).registry.delete_registered_model_tag(name, body.key)
+    required(body.key, "key")
+    key = validation.validate_key(body.key, "tag")
+    backend(request).registry.delete_registered_model_tag(name, key)
     return empty_response()
 
 
@@ -194,10 +189,7 @@ def delete_registered_model_tag(body: ModelTag, request: HttpRequest) -> Respons
 def set_alias(body: AliasRequest, request: HttpRequest) -> Response:
     """Point an alias at a version → ``{}``."""
     name = body.checked()
-    if body.alias is None:
-        raise missing("alias")
-    if body.version is None:
-        raise missing("version")
+    required(body.alias, "alias"), required(body.version, "version")
     alias = validation.validate_model_alias(body.alias)
     version = validation.validate_model_version(body.version)
     backend(request).registry.set_registered_model_alias(name, alias, version)
@@ -208,8 +200,7 @@ def set_alias(body: AliasRequest, request: HttpRequest) -> Response:
 def delete_alias(body: AliasRequest, request: HttpRequest) -> Response:
     """Remove an alias → ``{}``."""
     name = body.checked()
-    if body.alias is None:
-        raise missing("alias")
+    required(body.alias, "alias")
     alias = validation.validate_model_alias(body.alias)
     backend(request).registry.delete_registered_model_alias(name, alias)
     return empty_response()

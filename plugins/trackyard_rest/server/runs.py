@@ -24,7 +24,7 @@ from trackyard.errors import TrackyardError
 from trackyard.search.request import RunSearch
 from trackyard_rest.server import idempotency
 from trackyard_rest.server.backend import backend
-from trackyard_rest.server.errors import missing
+from trackyard_rest.server.errors import missing, required
 from trackyard_rest.server.schemas import KeyValue, Request, ViewTypeField, key_values
 from trackyard_rest.server.wire import (
     empty_response,
@@ -239,10 +239,7 @@ def log_metric(body: LogMetric, request: HttpRequest) -> Response:
 def log_param(body: LogParam, request: HttpRequest) -> Response:
     """Log one param (write-once) → ``{}``."""
     run_id = body.rid()
-    if body.key is None:
-        raise missing("key")
-    if body.value is None:
-        raise missing("value")
+    required(body.key, "key"), required(body.value, "value")
     backend(request).tracking.log_param(run_id, validation.validate_param(body.key, body.value))
     return empty_response()
 
@@ -251,10 +248,7 @@ def log_param(body: LogParam, request: HttpRequest) -> Response:
 def set_tag(body: LogParam, request: HttpRequest) -> Response:
     """Set a run tag → ``{}``."""
     run_id = body.rid()
-    if body.key is None:
-        raise missing("key")
-    if body.value is None:
-        raise missing("value")
+    required(body.key, "key"), required(body.value, "value")
     backend(request).tracking.set_tag(run_id, validation.validate_tag(body.key, body.value))
     return empty_response()
 
@@ -263,10 +257,9 @@ def set_tag(body: LogParam, request: HttpRequest) -> Response:
 def delete_tag(body: LogParam, request: HttpRequest) -> Response:
     """Delete a run tag → ``{}`` (404 when the run has no such tag)."""
     run_id = body.rid()
-    if body.key is None:
-        raise missing("key")
-    validation.validate_key(body.key, "tag")
-    backend(request).tracking.delete_tag(run_id, body.key)
+    required(body.key, "key")
+    key = validation.validate_key(body.key, "tag")
+    backend(request).tracking.delete_tag(run_id, key)
     return empty_response()
 
 

@@ -22,7 +22,7 @@ from trackyard.errors import TrackyardError
 from trackyard.search.request import ModelVersionSearch
 from trackyard.uri import split_uri
 from trackyard_rest.server.backend import Backend, backend
-from trackyard_rest.server.errors import missing
+from trackyard_rest.server.errors import missing, required
 from trackyard_rest.server.registry import ModelName, registry_tags
 from trackyard_rest.server.schemas import KeyValue
 from trackyard_rest.server.wire import empty_response, json_response, model_version_json, page
@@ -102,8 +102,7 @@ def check_source(b: Backend, source: str, run_id: str | None, model_id: str | No
 def create_model_version(body: CreateVersion, request: HttpRequest) -> Response:
     """Create the next version → ``{model_version}``."""
     name = body.checked()
-    if body.source is None:
-        raise missing("source")
+    required(body.source, "source")
     source = validation.validate_model_version_source(body.source)
     run_id = validation.validate_run_id(body.run_id) if body.run_id else None
     tags = [ModelVersionTag(k, v) for k, v in registry_tags(body.tags).items()]
@@ -178,8 +177,7 @@ def get_download_uri(
 def transition_stage(body: TransitionStage, request: HttpRequest) -> Response:
     """Move a version to a stage (deprecated in MLflow) → ``{model_version}``."""
     name, version = body.both()
-    if body.stage is None:
-        raise missing("stage")
+    required(body.stage, "stage")
     stage = validation.validate_stage(body.stage)
     found = backend(request).registry.transition_model_version_stage(
         name, version, stage, bool(body.archive_existing_versions)
@@ -191,10 +189,7 @@ def transition_stage(body: TransitionStage, request: HttpRequest) -> Response:
 def set_model_version_tag(body: VersionTag, request: HttpRequest) -> Response:
     """Set a version tag → ``{}``."""
     name, version = body.both()
-    if body.key is None:
-        raise missing("key")
-    if body.value is None:
-        raise missing("value")
+    required(body.key, "key"), required(body.value, "value")
     k, v = validation.validate_registry_tag(body.key, body.value)
     backend(request).registry.set_model_version_tag(name, version, ModelVersionTag(k, v))
     return empty_response()
@@ -204,8 +199,7 @@ def set_model_version_tag(body: VersionTag, request: HttpRequest) -> Response:
 def delete_model_version_tag(body: VersionTag, request: HttpRequest) -> Response:
     """Delete a version tag → ``{}``."""
     name, version = body.both()
-    if body.key is None:
-        raise missing("key")
-    validation.validate_key(body.key, "tag")
-    backend(request).registry.delete_model_version_tag(name, version, body.key)
+    required(body.key, "key")
+    key = validation.validate_key(body.key, "tag")
+    backend(request).registry.delete_model_version_tag(name, version, key)
     return empty_response()
