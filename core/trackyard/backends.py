@@ -54,11 +54,17 @@ def _construct(kind: str, uri: StoreURI, cls: type, *args: Any, **kwargs: Any) -
         ) from exc
 
 
+def _is_uri(root: str) -> bool:
+    """Whether ``root`` has a URI scheme (``s3://b``, ``mlflow-artifacts:/``), not a path."""
+    scheme, sep, _ = root.partition(":")
+    return bool(sep) and len(scheme) > 1 and scheme.replace("-", "").replace("+", "").isalnum()
+
+
 def get_tracking_store(uri: str | None = None, artifact_root: str | None = None) -> TrackingStore:
     """Return the shared tracking store for ``uri`` (default: the configured tracking URI)."""
     uri = uri or config.get_tracking_uri()
     root = artifact_root or config.get_artifact_root()
-    if "://" not in root and not os.path.isabs(root):
+    if not _is_uri(root) and not os.path.isabs(root):
         root = os.path.abspath(root)
     key = ("tracking", uri, root)
     store = _cache.get(key)

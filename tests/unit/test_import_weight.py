@@ -26,6 +26,11 @@ HEAVY = (
     "pymysql",
     "yaml",
     "click",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "anyio",
+    "httptools",
 )
 
 
@@ -69,3 +74,14 @@ def test_fluent_api_loads_pandas_only_in_search_runs() -> None:
         "trackyard.active_run(), trackyard.get_tracking_uri()\n"
     )
     assert "trackyard.fluent" in modules and _heavy(modules) == []
+
+
+def test_server_cli_hook_loads_no_web_stack() -> None:
+    modules = _modules_after(
+        "import trackyard_rest.server.hooks, trackyard_rest.server.config\n"
+        "from trackyard.cli import cli\n"
+        "trackyard_rest.server.hooks.trackyard_cli(cli)\n"
+    )
+    web = {"fastapi", "starlette", "uvicorn", "pydantic", "anyio", "httptools"}
+    assert sorted(m for m in modules if m.split(".")[0] in web) == []
+    assert "trackyard_rest.server.app" not in modules

@@ -1,0 +1,137 @@
+"""The ASGI app: MLflow's REST API over the stores a :class:`ServerConfig` names.
+
+Routes live in one module per subject (:mod:`.experiments`, :mod:`.runs`, :mod:`.registry`,
+:mod:`.versions`); each exposes an ``APIRouter`` with paths relative to
+``/api/2.0/mlflow``, and :data:`ROUTERS` mounts every one of them there and, for MLflow's
+UI, under ``/ajax-api/2.0/mlflow``. A new subject (traces, logged models, webhooks) is one
+more module and one more entry.
+
+Routes are plain ``def`` functions: Starlette runs them in its thread pool, so a slow
+store call never blocks the event loop, and each call takes and returns its own database
+connection (none is held while waiting for another).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from fastapi import APIRouter, FastAPI
+from starlette.responses import PlainTextResponse
+
+import trackyard
+from trackyard_rest.server.backend import Backend
+from trackyard_rest.server.config import ServerConfig
+from trackyard_rest.server.errors import install_error_handlers
+from trackyard_rest.server.security import BodyLimit, HostCheck
+
+__all__ = ["API_PREFIXES", "ROUTERS", "app_from_env", "create_app"]
+
+_logger = logging.getLogger("trackyard.server")
+
+#: Router modules, each mounted under every prefix of :data:`API_PREFIXES`.
+ROUTERS = (
+    "trackyard_rest.server.experiments",
+    "trackyard_rest.server.runs",
+    "trackyard_rest.server.registry",
+    "trackyard_rest.server.versions",
+)
+#: Where the tracking and registry API is served (the second for MLflow's UI).
+API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+
+
+def _meta_router() -> APIRouter:
+    router = APIRouter(tags=["server"])
+
+    @router.get("/health", response_class=PlainTextResponse)
+    def health() -> str:
+        """``OK`` while the server runs."""
+        return "OK"
+
+    @router.get("/version", response_class=PlainTextResponse)
+    def version() -> str:
+        """The trackyard version serving the API."""
+        return trackyard.__version__
+
+    return router
+
+
+def _artifact_router(config: ServerConfig) -> APIRouter | None:
+    """The artifact proxy router, when the module that provides it is installed."""
+    try:
+        module = importlib.import_module("trackyard_rest.server.artifacts")
+    except ImportError:  # merge seam: the proxy lands in its own change
+        _logger.warning("artifact proxy not available; /api/2.0/mlflow-artifacts not served")
+        return None
+    router: APIRouter = module.make_artifact_router(config.destination)
+    return router
+
+
+def create_app(
+    backend_store_uri: str | ServerConfig,
+    registry_store_uri: str | None = None,
+    default_artifact_root: str | None = None,
+    artifacts_destination: str | None = None,
+    serve_artifacts: bool = True,
+    allowed_hosts: tuple[str, ...] | list[str] = (),
+    max_body_bytes: int | None = None,
+    bind_host: str = "127.0.0.1",
+) -> FastAPI:
+    """Build the tracking server app over any trackyard store URI.
+
+    Args:
+        backend_store_uri: the tracking store URI, or a whole :class:`ServerConfig`.
+        registry_store_uri: the registry store URI (default: the tracking URI).
+        default_artifact_root: artifact root of new experiments (default
+            ``mlflow-artifacts:/`` when serving artifacts, else the store's own).
+        artifacts_destination: where the artifact proxy stores files.
+        serve_artifacts: serve ``/api/2.0/mlflow-artifacts/...``.
+        allowed_hosts: extra ``Host`` names to accept (``"*"``: any).
+        max_body_bytes: request body limit of the JSON API.
+        bind_host: the host the server listens on (accepted in ``Host``).
+    """
+    if isinstance(backend_store_uri, ServerConfig):
+        config = backend_store_uri
+    else:
+        from trackyard_rest.server.config import DEFAULT_MAX_BODY_BYTES
+
+        config = ServerConfig(
+            backend_store_uri=backend_store_uri,
+            registry_store_uri=registry_store_uri,
+            default_artifact_root=default_artifact_root,
+            artifacts_destination=artifacts_destination,
+            serve_artifacts=serve_artifacts,
+            allowed_hosts=tuple(allowed_hosts),
+            bind_host=bind_host,
+            max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes,
+        )
+    app = FastAPI(
+        title="trackyard tracking server",
+        version=trackyard.__version__,
+        description="MLflow's REST API (tracking and model registry) over any trackyard store.",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.backend = Backend(config)
+    app.state.config = config
+    install_error_handlers(app)
+    app.include_router(_meta_router())
+    for name in ROUTERS:
+        router: APIRouter = importlib.import_module(name).router
+        for prefix in API_PREFIXES:
+            app.include_router(router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
+    if config.serve_artifacts:
+        artifacts = _artifact_router(config)
+        if artifacts is not None:
+            app.include_router(artifacts)
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    hosts = config.host_names()
+    if hosts is not None:
+        app.add_middleware(HostCheck, allowed=hosts)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of a ``trackyard server`` worker process (config from the environment)."""
+    return create_app(ServerConfig.from_env())

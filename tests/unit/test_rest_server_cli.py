@@ -1,0 +1,91 @@
+"""``trackyard server`` as a command: several worker processes on SQLite, refusals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.rest_server import free_port
+
+pytest.importorskip("uvicorn", reason="the server needs trackyard[server]")
+
+API = "/api/2.0/mlflow"
+
+
+def _trackyard(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from trackyard.cli import main; main()", *args]
+
+
+def test_two_workers_on_sqlite_share_one_database(tmp_path: Path) -> None:
+    port = free_port()
+    uri = f"sqlite:///{tmp_path / 'w.db'}"
+    proc = subprocess.Popen(
+        _trackyard("server", "--backend-store-uri", uri, "--port", str(port), "--workers", "2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(base + "/health", timeout=2).text == "OK":
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        exp = requests.post(base + API + "/experiments/create", json={"name": "w"}, timeout=10)
+        exp_id = exp.json()["experiment_id"]
+        for i in range(20):  # new connections: spread over both workers
+            r = requests.post(
+                base + API + "/runs/create",
+                json={"experiment_id": exp_id, "run_name": f"r{i}"},
+                headers={"Connection": "close"},
+                timeout=10,
+            )
+            assert r.status_code == 200, r.text
+        found = requests.post(
+            base + API + "/runs/search", json={"experiment_ids": [exp_id]}, timeout=10
+        ).json()
+        assert len(found["runs"]) == 20
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
+
+def test_several_workers_refused_for_a_single_process_store(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb", reason="needs trackyard[duckdb]")
+    uri = f"duckdb:///{tmp_path / 'd.duckdb'}"
+    out = subprocess.run(
+        _trackyard("server", "--backend-store-uri", uri, "--workers", "2"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode != 0
+    assert "--workers 2" in out.stderr and "several processes" in out.stderr
+
+
+def test_server_help_lists_mlflow_options() -> None:
+    out = subprocess.run(_trackyard("server", "--help"), capture_output=True, text=True, timeout=60)
+    for option in (
+        "--backend-store-uri",
+        "--registry-store-uri",
+        "--default-artifact-root",
+        "--artifacts-destination",
+        "--serve-artifacts / --no-serve-artifacts",
+        "--allowed-hosts",
+        "--max-body-size",
+        "--workers",
+    ):
+        assert option in out.stdout
