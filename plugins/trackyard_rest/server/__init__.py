@@ -1,0 +1,3 @@
+"""The trackyard tracking server (FastAPI app, CLI command)."""
+
+from __future__ import annotations
