@@ -26,6 +26,9 @@ HEAVY = (
     "pymysql",
     "yaml",
     "click",
+    "fastapi",
+    "starlette",
+    "uvicorn",
 )
 
 
