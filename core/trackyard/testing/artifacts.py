@@ -358,7 +358,7 @@ class ArtifactRepositorySuite(BackendCheck):
         assert artifact_repo.list_artifacts("big") == [FileInfo("big/big.bin", False, len(payload))]
         assert self._fetch(artifact_repo, "big/big.bin", dst_dir) == payload
 
-    # -- reading in place ---------------------------------------------------------------------------
+    # -- reading in place -------------------------------------------------------------------------
     @staticmethod
     def _read_open(repo: ArtifactRepository, path: str, chunk: int = 1 << 20) -> bytes:
         parts = []
