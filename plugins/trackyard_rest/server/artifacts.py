@@ -15,8 +15,9 @@ Routes, relative to ``prefix`` (as ``mlflow server --serve-artifacts`` has them)
 * ``GET artifacts?path=<dir>``: list a directory, ``{"files": [{path, is_dir, file_size}]}``
   with base names as paths (``{}`` when empty);
 * ``GET artifacts/<path>``: download one file, streamed in chunks;
-* ``PUT artifacts/<path>``: upload the raw request body as one file, streamed to a temporary
-  file and then handed to the repository (never held whole in memory);
+* ``PUT artifacts/<path>``: upload the raw request body as one file (a body over 1 MiB is
+  streamed to a temporary file and then handed to the repository: never held whole in
+  memory);
 * ``DELETE artifacts/<path>``: delete a file or directory;
 * ``POST mpu/{create,complete,abort}/<path>`` and ``GET presigned/<path>``: MLflow's
   multipart-transfer routes. No trackyard repository hands out presigned part URLs, so they
@@ -308,13 +309,22 @@ def _size_of(fh: BinaryIO) -> int | None:
 
 
 async def _receive_file(repo: ArtifactRepository, rel: str, request: Request) -> None:
-    """Spool the request body to a temporary file, then log it as ``rel``."""
+    """Store the request body as ``rel``: a body of up to :data:`CHUNK_SIZE` is written
+    from memory; a larger one is spooled to a temporary file as it arrives, then logged."""
+    stream = request.stream()
+    pending = bytearray()
+    async for block in stream:
+        pending += block
+        if len(pending) >= CHUNK_SIZE:
+            break
+    else:
+        await run_in_threadpool(repo.write_bytes, bytes(pending), rel)
+        return
     head, name = posixpath.split(rel)
     with tempfile.TemporaryDirectory(prefix="trackyard-upload-") as tmp:
         local = os.path.join(tmp, name)
         with open(local, "wb") as fh:
-            pending = bytearray()
-            async for block in request.stream():
+            async for block in stream:
                 pending += block
                 if len(pending) >= CHUNK_SIZE:
                     await run_in_threadpool(fh.write, bytes(pending))
