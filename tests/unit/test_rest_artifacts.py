@@ -4,11 +4,13 @@ memory, and every hostile path class of MLflow's CVE history sent as raw request
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
 import os
 import random
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,7 +230,28 @@ def test_large_files_stream_with_bounded_server_memory(local_proxy: Proxy, area:
 
     growth = local_proxy.peak_rss() - before
     assert growth < 24 * 1024 * 1024, f"server peak RSS grew by {growth / 2**20:.1f} MiB"
+
+    # a client that leaves mid-download does not leave the file open on the server
+    blob = str((area / "dest" / "big" / "blob.bin").resolve())
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn.request("GET", f"{ART}/big/blob.bin")
+    response = conn.getresponse()
+    assert len(response.read(1024 * 1024)) == 1024 * 1024
+    assert blob in _open_files(local_proxy.pid)
+    conn.close()
+    deadline = time.monotonic() + 10
+    while blob in _open_files(local_proxy.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert blob not in _open_files(local_proxy.pid)
     assert raw_request(port, "DELETE", f"{ART}/big").status == 200
+
+
+def _open_files(pid: int) -> set[str]:
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            found.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+    return found
 
 
 # -- hostile paths -----------------------------------------------------------------------------

@@ -288,7 +288,9 @@ async def _stream_file(repo: ArtifactRepository, rel: str) -> Response:
             while block := await run_in_threadpool(fh.read, CHUNK_SIZE):
                 yield block
         finally:
-            await run_in_threadpool(stack.close)
+            # closed here, not in a thread: a cancelled stream (the client went away) could
+            # not await one, and closing a file opened for reading does not block
+            stack.close()
 
     name = posixpath.basename(rel)
     headers = {
