@@ -10,12 +10,13 @@ keys or paths that would escape their storage root.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from trackyard._logged_model_store import LoggedModelStoreMixin
 from trackyard._run_io_store import RunInputsStoreMixin
@@ -60,6 +61,7 @@ __all__ = [
     "download_destination",
     "generate_run_name",
     "new_run_tags",
+    "not_a_file",
     "now_ms",
     "unsupported",
 ]
@@ -146,6 +148,15 @@ def download_destination(dst_path: str) -> str:
             ErrorCode.INVALID_PARAMETER_VALUE,
         )
     return dst_root
+
+
+def not_a_file(artifact_path: str, where: str) -> TrackyardError:
+    """The INVALID_PARAMETER_VALUE error for reading a directory as a file (``where`` is
+    the repository's root as it may be shown)."""
+    return TrackyardError(
+        f"Artifact {artifact_path!r} under {where!r} is a directory, not a file.",
+        ErrorCode.INVALID_PARAMETER_VALUE,
+    )
 
 
 def new_run_tags(tags: Sequence[RunTag] | None, run_name: str | None) -> tuple[dict[str, str], str]:
@@ -622,6 +633,33 @@ class ArtifactRepository(ABC):
             with open(local, "wb") as fh:
                 fh.write(data)
             self.log_artifact(local, directory or None)
+
+    @contextlib.contextmanager
+    def open_artifact(self, artifact_file: str) -> Iterator[BinaryIO]:
+        """Open the file ``artifact_file`` (relative to the root) for reading, in binary.
+
+        A context manager: read the stream in chunks to serve a large file without holding
+        it in memory (the tracking server's artifact proxy does). This default downloads the
+        file into a temporary directory, removed on exit; repositories that can read in
+        place override it.
+
+        Raises:
+            TrackyardError: INVALID_PARAMETER_VALUE for an unsafe or empty path, or when the
+                path names a directory; RESOURCE_DOES_NOT_EXIST when there is no such file.
+        """
+        from trackyard.uri import mask_credentials
+        from trackyard.validation import validate_artifact_path
+
+        rel = validate_artifact_path(artifact_file, allow_empty=False)
+        if self._is_directory(rel):
+            raise not_a_file(rel, mask_credentials(self.artifact_uri))
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="trackyard-open-") as tmp:
+            local = os.path.join(tmp, posixpath.basename(rel))
+            self._download_file(rel, local)
+            with open(local, "rb") as fh:
+                yield fh
 
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
         """Delete ``artifact_path`` (or everything) under the root.

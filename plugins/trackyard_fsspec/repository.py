@@ -30,7 +30,7 @@ import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import fsspec
 from fsspec.callbacks import Callback
@@ -41,7 +41,7 @@ from fsspec.registry import registry as _fsspec_registry
 from trackyard.entities import FileInfo
 from trackyard.errors import ErrorCode, PluginLoadError, TrackyardError, local_path_error
 from trackyard.errors import invalid_parameter as _invalid
-from trackyard.stores import ArtifactRepository, Capabilities
+from trackyard.stores import ArtifactRepository, Capabilities, not_a_file
 from trackyard.uri import StoreURI, mask_credentials
 from trackyard.validation import validate_artifact_path
 from trackyard_fsspec.hooks import install_hint
@@ -679,6 +679,34 @@ class FsspecArtifactRepository(ArtifactRepository):
                 self.fs.get_file(source, local_path)
             else:
                 self.fs.get_file(self._remote_path(rel), local_path)
+
+    @contextlib.contextmanager
+    def open_artifact(self, artifact_file: str) -> Iterator[BinaryIO]:
+        """Open the file ``artifact_file`` for reading, in place (nothing is copied).
+
+        A local file is opened at its resolved path, which must lie inside the resolved
+        root (a symbolic link leaving the root is refused); other protocols open fsspec's
+        buffered remote file, which fetches blocks as they are read.
+
+        Raises:
+            TrackyardError: INVALID_PARAMETER_VALUE for an unsafe path, a link leaving the
+                root or a directory; RESOURCE_DOES_NOT_EXIST when there is no such file.
+        """
+        rel = self._validated(artifact_file, allow_empty=False)
+        with _storage_errors(rel, self._where):
+            if self.is_local:
+                source = self._local_path(rel)
+                if os.path.isdir(source):
+                    raise not_a_file(rel, self._where)
+                fh: BinaryIO = open(source, "rb")  # noqa: SIM115 - closed below
+            else:
+                fs = self.fs
+                full = self._remote_path(rel)
+                if fs.info(full).get("type") == "directory":
+                    raise not_a_file(rel, self._where)
+                fh = fs.open(full, "rb")
+        with fh:
+            yield fh
 
     # -- downloading -----------------------------------------------------------------------------
     def download_artifacts(self, artifact_path: str, dst_path: str | None = None) -> str:

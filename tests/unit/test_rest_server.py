@@ -475,6 +475,18 @@ def test_host_check_and_body_limit(tmp_path: Path) -> None:
             ]
         ]
         assert names == ["Default"]
+        # the artifact proxy is part of the app, on both prefixes, and streams past the limit
+        blob = bytes(range(256)) * 64  # 16 KiB > max_body_bytes
+        put = requests.put(
+            url + "/api/2.0/mlflow-artifacts/artifacts/a/b.bin", data=blob, timeout=10
+        )
+        assert put.status_code == 200, put.text
+        listed = requests.get(
+            url + "/ajax-api/2.0/mlflow-artifacts/artifacts", params={"path": "a"}, timeout=10
+        ).json()
+        assert listed["files"] == [{"path": "b.bin", "is_dir": False, "file_size": len(blob)}]
+        got = requests.get(url + "/api/2.0/mlflow-artifacts/artifacts/a/b.bin", timeout=10)
+        assert got.content == blob
     any_host = create_app(f"sqlite:///{tmp_path / 'g.db'}", allowed_hosts=["*"])
     with serve(any_host) as url:
         r = requests.get(url + "/health", headers={"Host": "anything.test"}, timeout=10)

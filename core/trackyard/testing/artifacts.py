@@ -358,6 +358,39 @@ class ArtifactRepositorySuite(BackendCheck):
         assert artifact_repo.list_artifacts("big") == [FileInfo("big/big.bin", False, len(payload))]
         assert self._fetch(artifact_repo, "big/big.bin", dst_dir) == payload
 
+    # -- reading in place -------------------------------------------------------------------------
+    @staticmethod
+    def _read_open(repo: ArtifactRepository, path: str, chunk: int = 1 << 20) -> bytes:
+        parts = []
+        with repo.open_artifact(path) as fh:
+            while block := fh.read(chunk):
+                parts.append(block)
+        return b"".join(parts)
+
+    def test_open_artifact_reads_a_file_in_chunks(
+        self, artifact_repo: ArtifactRepository, src_dir: Path
+    ) -> None:
+        payload = random.Random(11).randbytes(2 * 1024 * 1024 + 5)
+        artifact_repo.log_artifact(str(_write(src_dir / "big.bin", payload)), "d/e")
+        artifact_repo.write_bytes(b"", "empty.txt")
+        assert self._read_open(artifact_repo, "d/e/big.bin", chunk=65536) == payload
+        assert self._read_open(artifact_repo, "./d//e/big.bin") == payload
+        assert self._read_open(artifact_repo, "empty.txt") == b""
+
+    def test_open_artifact_refuses_directories_and_absent_files(
+        self, artifact_repo: ArtifactRepository
+    ) -> None:
+        artifact_repo.write_bytes(b"x", "d/f.txt")
+        for path, code in (
+            ("d", ErrorCode.INVALID_PARAMETER_VALUE),
+            ("", ErrorCode.INVALID_PARAMETER_VALUE),
+            ("nope.txt", ErrorCode.RESOURCE_DOES_NOT_EXIST),
+            ("d/nope.txt", ErrorCode.RESOURCE_DOES_NOT_EXIST),
+        ):
+            with pytest.raises(TrackyardError) as excinfo:
+                self._read_open(artifact_repo, path)
+            _expect_code(excinfo, code)
+
     # -- downloading ------------------------------------------------------------------------------
     def test_download_file_into_dst(
         self, artifact_repo: ArtifactRepository, src_dir: Path, dst_dir: Path
@@ -439,6 +472,7 @@ class ArtifactRepositorySuite(BackendCheck):
             "write_bytes",
             "list_artifacts",
             "download_artifacts",
+            "open_artifact",
             "delete_artifacts",
         ],
     )
@@ -458,6 +492,7 @@ class ArtifactRepositorySuite(BackendCheck):
             "write_bytes": lambda: artifact_repo.write_bytes(b"payload", bad),
             "list_artifacts": lambda: artifact_repo.list_artifacts(bad),
             "download_artifacts": lambda: artifact_repo.download_artifacts(bad, str(dst_dir)),
+            "open_artifact": lambda: self._read_open(artifact_repo, bad),
             "delete_artifacts": lambda: artifact_repo.delete_artifacts(bad),
         }
         if operation == "delete_artifacts":
@@ -507,6 +542,13 @@ class ArtifactRepositorySuite(BackendCheck):
         for path in ("dir/escape/secret.txt", "secret-link.txt", "dir/escape"):
             with pytest.raises(TrackyardError) as excinfo:
                 artifact_repo.download_artifacts(path, str(dst))
+            assert excinfo.value.error_code in (
+                ErrorCode.INVALID_PARAMETER_VALUE,
+                ErrorCode.RESOURCE_DOES_NOT_EXIST,
+            )
+        for path in ("dir/escape/secret.txt", "secret-link.txt"):
+            with pytest.raises(TrackyardError) as excinfo:
+                self._read_open(artifact_repo, path)
             assert excinfo.value.error_code in (
                 ErrorCode.INVALID_PARAMETER_VALUE,
                 ErrorCode.RESOURCE_DOES_NOT_EXIST,

@@ -20,12 +20,13 @@ from fastapi import APIRouter, FastAPI
 from starlette.responses import PlainTextResponse
 
 import trackyard
+from trackyard_rest.server.artifacts import make_artifact_router
 from trackyard_rest.server.backend import Backend
 from trackyard_rest.server.config import ServerConfig
 from trackyard_rest.server.errors import install_error_handlers
 from trackyard_rest.server.security import BodyLimit, HostCheck
 
-__all__ = ["API_PREFIXES", "ROUTERS", "app_from_env", "create_app"]
+__all__ = ["API_PREFIXES", "ARTIFACT_PREFIXES", "ROUTERS", "app_from_env", "create_app"]
 
 _logger = logging.getLogger("trackyard.server")
 
@@ -38,6 +39,8 @@ ROUTERS = (
 )
 #: Where the tracking and registry API is served (the second for MLflow's UI).
 API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+#: Where the artifact proxy is served (the second for MLflow's UI).
+ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
 
 
 def _meta_router() -> APIRouter:
@@ -53,17 +56,6 @@ def _meta_router() -> APIRouter:
         """The trackyard version serving the API."""
         return trackyard.__version__
 
-    return router
-
-
-def _artifact_router(config: ServerConfig) -> APIRouter | None:
-    """The artifact proxy router, when the module that provides it is installed."""
-    try:
-        module = importlib.import_module("trackyard_rest.server.artifacts")
-    except ImportError:  # merge seam: the proxy lands in its own change
-        _logger.warning("artifact proxy not available; /api/2.0/mlflow-artifacts not served")
-        return None
-    router: APIRouter = module.make_artifact_router(config.destination)
     return router
 
 
@@ -122,9 +114,8 @@ def create_app(
         for prefix in API_PREFIXES:
             app.include_router(router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
     if config.serve_artifacts:
-        artifacts = _artifact_router(config)
-        if artifacts is not None:
-            app.include_router(artifacts)
+        for prefix in ARTIFACT_PREFIXES:
+            app.include_router(make_artifact_router(config.destination, prefix=prefix))
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     hosts = config.host_names()
     if hosts is not None:
