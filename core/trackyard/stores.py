@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
+from trackyard._gc_store import DeletedExperiment, DeletedRun, GcStoreMixin
 from trackyard._logged_model_store import LoggedModelStoreMixin
 from trackyard._run_io_store import RunInputsStoreMixin
 from trackyard._webhook_store import WebhookStoreMixin
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ArtifactRepository",
     "Capabilities",
+    "DeletedExperiment",
+    "DeletedRun",
     "RegistryStore",
     "TrackingStore",
     "download_destination",
@@ -108,6 +111,9 @@ class Capabilities:
             :class:`trackyard._webhook_store.WebhookStoreMixin`), held to
             ``trackyard.testing.webhooks.WebhookChecks``; the client then delivers
             registry events to them.
+        gc: the tracking store can list deleted runs and experiments and remove them for
+            good (:class:`trackyard._gc_store.GcStoreMixin`), held to
+            ``trackyard.testing.gc.GcChecks``; ``trackyard gc`` needs it.
     """
 
     transactions: bool = False
@@ -121,6 +127,7 @@ class Capabilities:
     traces: bool = False
     assessments: bool = False
     webhooks: bool = False
+    gc: bool = False
 
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
@@ -172,7 +179,7 @@ def unsupported(store: object, feature: str) -> TrackyardError:
     )
 
 
-class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, ABC):
+class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, GcStoreMixin, ABC):
     """Experiments, runs, metrics, params and tags.
 
     A backend is constructed as ``Store(store_uri=..., artifact_uri=...)``, where
