@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
-from trackyard._gc_store import DeletedExperiment, DeletedRun, GcStoreMixin
+from trackyard._gc_store import DeletedExperiment, DeletedRun, GcStoreMixin, deleted_in_time
 from trackyard._logged_model_store import LoggedModelStoreMixin
 from trackyard._run_io_store import RunInputsStoreMixin
 from trackyard._webhook_store import WebhookStoreMixin
@@ -60,6 +60,7 @@ __all__ = [
     "DeletedRun",
     "RegistryStore",
     "TrackingStore",
+    "deleted_in_time",
     "download_destination",
     "generate_run_name",
     "new_run_tags",
