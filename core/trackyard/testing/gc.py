@@ -46,6 +46,13 @@ def _full_run(client: Any, exp_id: str, *, artifact: bool = True) -> str:
     return run_id
 
 
+def _trace(client: Any, exp_id: str) -> str:
+    root = client.start_trace("root", inputs={"q": 1}, experiment_id=exp_id)
+    client.set_trace_tag(root.trace_id, "k", "v")
+    client.end_trace(root.trace_id, outputs={"a": 2})
+    return str(root.trace_id)
+
+
 def _artifact_files(uri: str) -> list[str]:
     repo = get_artifact_repository(uri)
     found: list[str] = []
@@ -166,6 +173,14 @@ class GcChecks:
         runs = [_full_run(client, doomed, artifact=False) for _ in range(2)]
         other = client.create_experiment("gc-other")
         survivor = _full_run(client, other, artifact=False)
+        traces = store.capabilities.traces
+        if traces:
+            doomed_trace, kept_trace = (_trace(client, e) for e in (doomed, other))
+        if store.capabilities.datasets:
+            from trackyard.entities import Dataset, DatasetInput
+
+            dataset = DatasetInput(Dataset("train", "d1", "local", "/data", None, None))
+            client.log_inputs(runs[1], [dataset])
         refused = _code(store.hard_delete_experiment, doomed)
         assert refused.error_code == ErrorCode.INVALID_PARAMETER_VALUE  # still active
         client.delete_experiment(doomed)
@@ -186,6 +201,10 @@ class GcChecks:
         del before["tracking"][doomed]
         assert after == before, describe_difference(before, after)
         assert client.get_run(survivor).data.params == {"lr": "0.1"}
+        if traces:
+            gone = _code(client.get_trace, doomed_trace)
+            assert gone.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST
+            assert client.get_trace(kept_trace).info.trace_id == kept_trace
         missing = _code(store.hard_delete_experiment, doomed)
         assert missing.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST
         # the name is free again, as after MLflow's gc
