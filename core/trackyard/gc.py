@@ -118,8 +118,10 @@ def parse_older_than(value: str | timedelta | None) -> int | None:
     if isinstance(value, timedelta):
         delta = value
     elif isinstance(value, str):
-        match = _OLDER_THAN.match(value.strip())
-        if not value.strip() or match is None:
+        text = value.strip()
+        negative = text.startswith("-")
+        match = _OLDER_THAN.match(text[1:] if negative else text)
+        if not text.lstrip("-") or match is None:
             raise TrackyardError(
                 f"Could not parse the retention {value!r}: give a duration such as '30d', "
                 "'12h', '2d8h5m20s' or '1.5h' (days, hours, minutes, seconds, in that order).",
@@ -128,6 +130,7 @@ def parse_older_than(value: str | timedelta | None) -> int | None:
         days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
         try:
             delta = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+            delta = -delta if negative and delta else delta
         except OverflowError:
             raise TrackyardError(
                 f"The retention {value!r} is too long.", ErrorCode.INVALID_PARAMETER_VALUE
@@ -246,8 +249,8 @@ def collect(
                 _logger.info("Experiment %s has been permanently deleted.", eid)
         else:
             failures.append(GcProblem("experiment", eid, reason))
-    for problem in failures:
-        _logger.warning("gc left %s %s in place: %s", problem.kind, problem.id, problem.reason)
+    for failure in failures:
+        _logger.warning("gc left %s %s in place: %s", failure.kind, failure.id, failure.reason)
     return GcReport(
         dry_run=dry_run,
         deleted_before=cutoff,

@@ -105,7 +105,7 @@ class SqlGc:
             groups = list(chunks(ids, 500))
 
         def read(cur: Any) -> list[DeletedRun]:
-            out = []
+            out: list[DeletedRun] = []
             for group in groups:
                 sql, args = base, list(params)
                 if group is not None:

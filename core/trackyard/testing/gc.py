@@ -73,8 +73,9 @@ def _run_ids(client: Any, exp_ids: list[str]) -> set[str]:
 
 def _later(monkeypatch: pytest.MonkeyPatch, days: int) -> None:
     """Let garbage collection believe it runs ``days`` days from now."""
-    real = gc_module.now_ms
-    monkeypatch.setattr(gc_module, "now_ms", lambda: real() + days * DAY_MS)
+    from trackyard.clock import now_ms
+
+    monkeypatch.setattr("trackyard.gc.now_ms", lambda: now_ms() + days * DAY_MS)
 
 
 def _tick() -> None:
@@ -120,7 +121,7 @@ class GcChecks:
         assert by_id[first].experiment_id == kept and by_id[inner].experiment_id == doomed
         assert first in by_id[first].artifact_uri
         assert by_id[first].deleted_time is not None
-        assert by_id[first].deleted_time <= after_first < by_id[second].deleted_time  # type: ignore[operator]
+        assert by_id[first].deleted_time <= after_first < by_id[second].deleted_time
         assert [r.run_id for r in store.deleted_runs(after_first)] == [first]
         assert {r.run_id for r in store.deleted_runs(after_second)} == {first, second}
         assert [r.run_id for r in store.deleted_runs(None, [doomed])] == [inner]
