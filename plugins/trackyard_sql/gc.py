@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from trackyard.entities import LifecycleStage
+from trackyard.errors import experiment_not_found as _experiment_not_found
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.errors import run_not_found as _run_not_found
 from trackyard.stores import DeletedExperiment, DeletedRun
@@ -174,21 +175,28 @@ class SqlGc:
         d = self._dialect
 
         def delete(cur: Any) -> None:
-            row = self._experiment_row(cur, experiment_id)
-            eid = row[0]
-            if row[3] != _DELETED:
+            eid = self._experiment_row(cur, experiment_id)[0]
+            lock = " FOR UPDATE" if d.is_postgres or d.is_mysql else ""
+            # Lock the experiment and its runs: a concurrent restore waits, then finds nothing.
+            cur.execute(
+                d.sql(f"SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?{lock}"),
+                (eid,),
+            )
+            locked = cur.fetchone()
+            if locked is None:  # removed meanwhile
+                raise _experiment_not_found(experiment_id)
+            if locked[0] != _DELETED:
                 raise _invalid(
                     f"Experiment {experiment_id} is not in the deleted lifecycle stage; only "
                     "deleted experiments can be removed for good."
                 )
             cur.execute(
-                d.sql("SELECT COUNT(*) FROM runs WHERE experiment_id = ? AND lifecycle_stage = ?"),
-                (eid, _ACTIVE),
+                d.sql(f"SELECT lifecycle_stage FROM runs WHERE experiment_id = ?{lock}"), (eid,)
             )
-            if int(cur.fetchone()[0]):
+            if any(stage == _ACTIVE for (stage,) in cur.fetchall()):
                 raise _invalid(
-                    f"Experiment {experiment_id} still holds active runs; restore-then-delete "
-                    "them, or delete them, before removing it for good."
+                    f"Experiment {experiment_id} still holds active runs; delete them before "
+                    "removing it for good."
                 )
             self._delete_run_links(cur, "SELECT run_uuid FROM runs WHERE experiment_id = ?", [eid])
             self._delete_experiment_links(cur, eid)
