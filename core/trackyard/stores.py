@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
+from trackyard._gc_store import DeletedExperiment, DeletedRun, GcStoreMixin, deleted_in_time
 from trackyard._logged_model_store import LoggedModelStoreMixin
 from trackyard._run_io_store import RunInputsStoreMixin
 from trackyard._webhook_store import WebhookStoreMixin
@@ -56,8 +57,11 @@ if TYPE_CHECKING:
 __all__ = [
     "ArtifactRepository",
     "Capabilities",
+    "DeletedExperiment",
+    "DeletedRun",
     "RegistryStore",
     "TrackingStore",
+    "deleted_in_time",
     "download_destination",
     "generate_run_name",
     "new_run_tags",
@@ -110,6 +114,9 @@ class Capabilities:
             :class:`trackyard._webhook_store.WebhookStoreMixin`), held to
             ``trackyard.testing.webhooks.WebhookChecks``; the client then delivers
             registry events to them.
+        gc: the tracking store can list deleted runs and experiments and remove them for
+            good (:class:`trackyard._gc_store.GcStoreMixin`), held to
+            ``trackyard.testing.gc.GcChecks``; ``trackyard gc`` needs it.
     """
 
     transactions: bool = False
@@ -123,6 +130,7 @@ class Capabilities:
     traces: bool = False
     assessments: bool = False
     webhooks: bool = False
+    gc: bool = False
 
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
@@ -183,7 +191,7 @@ def unsupported(store: object, feature: str) -> TrackyardError:
     )
 
 
-class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, ABC):
+class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, GcStoreMixin, ABC):
     """Experiments, runs, metrics, params and tags.
 
     A backend is constructed as ``Store(store_uri=..., artifact_uri=...)``, where

@@ -24,6 +24,7 @@ from trackyard.testing._client import make_client, require_capability
 from trackyard.testing._hostile import TrackingHostileInputCheck
 from trackyard.testing._processes import TrackingProcessesCheck
 from trackyard.testing.analytics import AnalyticsChecks
+from trackyard.testing.gc import GcChecks
 from trackyard.testing.logged_models import LoggedModelChecks
 from trackyard.testing.run_inputs import RunInputChecks
 
@@ -132,6 +133,7 @@ class TrackingStoreSuite(
     AnalyticsChecks,
     LoggedModelChecks,
     RunInputChecks,
+    GcChecks,
 ):
     """Mixin test class: subclass it and override the ``tracking_store`` fixture."""
 

@@ -63,6 +63,7 @@ from trackyard.stores import Capabilities, TrackingStore
 from trackyard.uri import mask_credentials
 
 from trackyard_tee.config import TeeConfig, parse_tee_uri
+from trackyard_tee.gc import GC_OPS, TeeGc
 from trackyard_tee.journal import HAS_PROCESS_LOCKS, Record, SecondaryQueue
 from trackyard_tee.traces import TRACE_OPS, TeeTraces
 
@@ -220,7 +221,7 @@ def _metrics(rows: Sequence[Sequence[Any]]) -> list[Metric]:
     return out
 
 
-class TeeTrackingStore(TeeTraces, TrackingStore):
+class TeeTrackingStore(TeeGc, TeeTraces, TrackingStore):
     """A tracking store that writes to several stores and reads from the first.
 
     Args:
@@ -264,6 +265,7 @@ class TeeTrackingStore(TeeTraces, TrackingStore):
             search_or=primary_caps.search_or,
             traces=all(c.capabilities.traces for c in classes),
             assessments=all(c.capabilities.assessments for c in classes),
+            gc=all(c.capabilities.gc for c in classes),
         )
 
     @property
@@ -599,6 +601,8 @@ class TeeTrackingStore(TeeTraces, TrackingStore):
             store.delete_tag(run_id, a["key"])
         elif op in TRACE_OPS:
             self._apply_trace_op(s, store, op, a, replay=replay)
+        elif op in GC_OPS:
+            self._apply_gc_op(s, store, op, a)
         else:
             self._apply_experiment_op(s, store, op, a, replay=replay)
 
