@@ -69,14 +69,18 @@ def verify(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
-#: A hash of a random password, checked against for unknown users so that a wrong user name
-#: takes as long to refuse as a wrong password.
-_DUMMY = hash_password(secrets.token_urlsafe(24))
+_dummy: list[str] = []
 
 
 def verify_unknown(password: str) -> bool:
-    """Spend one check's time on a user that does not exist; always False."""
-    verify(password, _DUMMY)
+    """Spend one check's time on a user that does not exist; always False.
+
+    The check runs against the hash of a random password, so that a wrong user name takes
+    as long to refuse as a wrong password.
+    """
+    if not _dummy:
+        _dummy.append(hash_password(secrets.token_urlsafe(24)))
+    verify(password, _dummy[0])
     return False
 
 
