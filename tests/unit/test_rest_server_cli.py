@@ -23,6 +23,19 @@ def _trackyard(*args: str) -> list[str]:
     return [sys.executable, "-c", "from trackyard.cli import main; main()", *args]
 
 
+def _wait_until_up(proc: subprocess.Popen[bytes], base: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(base + "/health", timeout=2).text == "OK":
+                return
+        except requests.ConnectionError:
+            pass
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.2)
+
+
 def test_two_workers_on_sqlite_share_one_database(tmp_path: Path) -> None:
     port = free_port()
     uri = f"sqlite:///{tmp_path / 'w.db'}"
@@ -34,16 +47,7 @@ def test_two_workers_on_sqlite_share_one_database(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(base + "/health", timeout=2).text == "OK":
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        _wait_until_up(proc, base)
         exp = requests.post(base + API + "/experiments/create", json={"name": "w"}, timeout=10)
         exp_id = exp.json()["experiment_id"]
         for i in range(20):  # new connections: spread over both workers
@@ -111,16 +115,7 @@ def test_auth_with_two_workers_keeps_its_state_in_the_database(tmp_path: Path) -
     )
     base = f"http://127.0.0.1:{port}" + API
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(base.removesuffix(API) + "/health", timeout=2).text == "OK":
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        _wait_until_up(proc, base.removesuffix(API))
         new = {"username": "ann", "password": "ann-password-0001"}
         assert requests.post(base + "/users/create", json=new, auth=admin, timeout=30).ok
 
