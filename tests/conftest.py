@@ -12,6 +12,9 @@ from trackyard.testing.fixtures import ISOLATED_VARIABLES, isolation
 os.environ.setdefault("TRACKYARD_PLUGINS", "trackyard")
 for _var in ISOLATED_VARIABLES:
     os.environ.pop(_var, None)
+# Throwaway test servers hash passwords at scrypt's lowest allowed cost (2**12, not 2**14):
+# a login costs a quarter of the default, which adds up over the auth tests.
+os.environ.setdefault("TRACKYARD_AUTH_SCRYPT_COST", "12")
 
 trackyard_isolation = isolation()
 

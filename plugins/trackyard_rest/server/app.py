@@ -68,6 +68,9 @@ def create_app(
     allowed_hosts: tuple[str, ...] | list[str] = (),
     max_body_bytes: int | None = None,
     bind_host: str = "127.0.0.1",
+    auth: str | None = None,
+    auth_database_uri: str | None = None,
+    auth_default_permission: str = "READ",
 ) -> FastAPI:
     """Build the tracking server app over any trackyard store URI.
 
@@ -81,6 +84,9 @@ def create_app(
         allowed_hosts: extra ``Host`` names to accept (``"*"``: any).
         max_body_bytes: request body limit of the JSON API.
         bind_host: the host the server listens on (accepted in ``Host``).
+        auth: ``"basic"`` turns on authentication (see :mod:`trackyard_rest.server.auth`).
+        auth_database_uri: where users and permissions live.
+        auth_default_permission: a user's level on a resource without a grant.
     """
     if isinstance(backend_store_uri, ServerConfig):
         config = backend_store_uri
@@ -96,6 +102,9 @@ def create_app(
             allowed_hosts=tuple(allowed_hosts),
             bind_host=bind_host,
             max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes,
+            auth=auth,
+            auth_database_uri=auth_database_uri,
+            auth_default_permission=auth_default_permission,
         )
     app = FastAPI(
         title="trackyard tracking server",
@@ -116,6 +125,10 @@ def create_app(
     if config.serve_artifacts:
         for prefix in ARTIFACT_PREFIXES:
             app.include_router(make_artifact_router(config.destination, prefix=prefix))
+    if config.auth:  # after every router: its middleware must see all routes
+        from trackyard_rest.server.auth.setup import install
+
+        install(app, config)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     hosts = config.host_names()
     if hosts is not None:

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
 from trackyard.config import get_tracking_uri
 from trackyard_rest.server.config import DEFAULT_MAX_BODY_BYTES, ENV_VAR, ServerConfig
 
-__all__ = ["check_workers", "server"]
+__all__ = ["check_workers", "prepare_auth", "server"]
 
 _APP_FACTORY = "trackyard_rest.server.app:app_from_env"
 
@@ -37,6 +38,37 @@ def check_workers(config: ServerConfig, workers: int) -> None:
             "one process's memory); use --workers 1, or a SQL database such as "
             "PostgreSQL, MySQL or SQLite."
         )
+
+
+def _ask_admin() -> tuple[str, str]:
+    click.echo("Authentication is on and there is no admin user yet: create one.", err=True)
+    username = click.prompt("Admin user name", default="admin", err=True)
+    password = click.prompt(
+        "Admin password (12 characters or more)",
+        hide_input=True,
+        confirmation_prompt=True,
+        err=True,
+    )
+    return str(username), str(password)
+
+
+def prepare_auth(config: ServerConfig) -> None:
+    """Create the auth tables and the first admin before workers start (asking on a terminal).
+
+    Raises:
+        click.ClickException: no admin and no way to create one, or a refused password.
+    """
+    from trackyard.errors import TrackyardError
+    from trackyard_rest.server.auth.setup import bootstrap, open_store
+
+    try:
+        store = open_store(config)
+        try:
+            bootstrap(store, _ask_admin if sys.stdin.isatty() else None)
+        finally:
+            store.close()
+    except TrackyardError as exc:
+        raise click.ClickException(exc.message) from exc
 
 
 @click.command()
@@ -96,6 +128,28 @@ def check_workers(config: ServerConfig, workers: int) -> None:
     type=click.IntRange(min=1024),
     help="Largest request body of the JSON API, in bytes (artifact uploads excluded).",
 )
+@click.option(
+    "--auth",
+    type=click.Choice(["none", "basic"]),
+    default="none",
+    show_default=True,
+    help="Authentication: 'basic' requires users (HTTP basic auth) and per-experiment and "
+    "per-model permissions, as MLflow's basic-auth app.",
+)
+@click.option(
+    "--auth-database-uri",
+    default=None,
+    metavar="URI",
+    help="Database of users and permissions (default: the backend database when it is SQL, "
+    "else a SQLite file trackyard-auth.db beside it).",
+)
+@click.option(
+    "--auth-default-permission",
+    type=click.Choice(["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"]),
+    default="READ",
+    show_default=True,
+    help="A user's permission on an experiment or model without a grant of their own.",
+)
 def server(
     backend_store_uri: str | None,
     registry_store_uri: str | None,
@@ -107,6 +161,9 @@ def server(
     workers: int,
     allowed_hosts: str | None,
     max_body_bytes: int,
+    auth: str,
+    auth_database_uri: str | None,
+    auth_default_permission: str,
 ) -> None:
     """Serve MLflow's REST API over a trackyard store (needs trackyard[server])."""
     try:
@@ -124,8 +181,13 @@ def server(
         allowed_hosts=tuple(h.strip() for h in (allowed_hosts or "").split(",") if h.strip()),
         bind_host=host,
         max_body_bytes=max_body_bytes,
+        auth=None if auth == "none" else auth,
+        auth_database_uri=auth_database_uri,
+        auth_default_permission=auth_default_permission,
     )
     check_workers(config, workers)
+    if config.auth:
+        prepare_auth(config)
     os.environ[ENV_VAR] = config.to_env()
     click.echo(f"trackyard server on http://{host}:{port} ({workers} worker(s))", err=True)
     uvicorn.run(

@@ -45,6 +45,10 @@ class ServerConfig:
             ``bind_host`` are always accepted.
         bind_host: the host the server listens on.
         max_body_bytes: largest request body of the JSON API, in bytes.
+        auth: ``"basic"`` turns on authentication (:mod:`trackyard_rest.server.auth`).
+        auth_database_uri: where users and permissions live (default: the backend database
+            when it is SQL, else a SQLite file beside it).
+        auth_default_permission: a user's level on a resource without a grant.
     """
 
     backend_store_uri: str
@@ -55,6 +59,9 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
     bind_host: str = "127.0.0.1"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    auth: str | None = None
+    auth_database_uri: str | None = None
+    auth_default_permission: str = "READ"
 
     @property
     def artifact_root(self) -> str | None:
