@@ -73,7 +73,7 @@ def scrypt_n() -> int:
             f"TRACKYARD_AUTH_SCRYPT_COST must be an integer from {_MIN_COST} to {_MAX_COST}, "
             f"got {raw!r}"
         )
-    return int(2**cost)
+    return 1 << cost
 
 
 def hash_password(password: str) -> str:
