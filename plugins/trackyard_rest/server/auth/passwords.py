@@ -63,7 +63,7 @@ def scrypt_n() -> int:
     """N for new hashes: ``2**TRACKYARD_AUTH_SCRYPT_COST`` (default ``2**14``)."""
     raw = os.environ.get("TRACKYARD_AUTH_SCRYPT_COST", "").strip()
     if not raw:
-        return 2**_DEFAULT_COST
+        return 1 << _DEFAULT_COST
     try:
         cost = int(raw)
     except ValueError:
