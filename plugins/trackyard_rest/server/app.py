@@ -35,6 +35,8 @@ ROUTERS = (
     "trackyard_rest.server.runs",
     "trackyard_rest.server.registry",
     "trackyard_rest.server.versions",
+    "trackyard_rest.server.webhooks",
+    "trackyard_rest.server.logged_models",
 )
 #: Where the tracking and registry API is served (the second for MLflow's UI).
 API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
@@ -118,9 +120,11 @@ def create_app(
     install_error_handlers(app)
     app.include_router(_meta_router())
     for name in ROUTERS:
-        router: APIRouter = importlib.import_module(name).router
-        for prefix in API_PREFIXES:
-            app.include_router(router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
+        module = importlib.import_module(name)
+        router: APIRouter = module.router
+        prefixes: tuple[str, ...] = getattr(module, "PREFIXES", API_PREFIXES)  # traces: 3.0
+        for prefix in prefixes:
+            app.include_router(router, prefix=prefix, include_in_schema=prefix == prefixes[0])
     if config.serve_artifacts:
         artifacts = _artifact_router(config)
         if artifacts is not None:
