@@ -258,3 +258,63 @@ def test_logged_models_need_the_capability(tmp_path: Any) -> None:
     for answer in (r, s):
         assert answer.status_code == 501, answer.text
         assert answer.json()["error_code"] == "FEATURE_DISABLED"
+
+
+def test_history_bulk_interval_samples_as_mlflow(base: str) -> None:
+    exp = ok(base, "POST", "/experiments/create", json={"name": "bulk"})["experiment_id"]
+    runs = [
+        ok(base, "POST", "/runs/create", json={"experiment_id": exp})["run"]["info"]["run_id"]
+        for _ in range(2)
+    ]
+    points = [{"key": "m", "value": s / 10, "timestamp": 100 + s, "step": s} for s in range(10)]
+    ok(base, "POST", "/runs/log-batch", json={"run_id": runs[0], "metrics": points})
+    ok(base, "POST", "/runs/log-batch", json={"run_id": runs[1], "metrics": points[:3]})
+
+    def steps(**params: Any) -> list[tuple[str, int]]:
+        query = {"run_ids": runs, "metric_key": "m", **params}
+        got = ok(base, "GET", "/metrics/get-history-bulk-interval", params=query)
+        return [(m["run_id"], m["step"]) for m in got.get("metrics", [])]
+
+    a, b = runs
+    # NTILE(4) over 10 points starts buckets at 0, 3, 6, 8; the last point replaces 8
+    assert steps(max_results=4) == [(a, 0), (a, 3), (a, 6), (a, 9), (b, 0), (b, 1), (b, 2)]
+    assert steps(max_results=3, start_step=2, end_step=7) == [(a, 2), (a, 4), (a, 7), (b, 2)]
+    assert steps(max_results=1) == [(a, 9), (b, 2)]
+    assert len(steps()) == 13  # default 2500 a run: everything
+    one = ok(
+        base,
+        "GET",
+        "/metrics/get-history-bulk-interval",
+        params={"run_ids": a, "metric_key": "m", "max_results": 1},
+    )
+    assert one == {
+        "metrics": [{"key": "m", "value": 0.9, "timestamp": 109, "step": 9, "run_id": a}]
+    }
+    for bad in (
+        {"max_results": 0},
+        {"max_results": 2501},
+        {"start_step": 1},
+        {"start_step": 5, "end_step": 2},
+    ):
+        r = call(
+            base,
+            "GET",
+            "/metrics/get-history-bulk-interval",
+            params={"run_ids": runs, "metric_key": "m", **bad},
+        )
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", bad
+    r = call(
+        base,
+        "GET",
+        "/metrics/get-history-bulk-interval",
+        params={"run_ids": [a, "f" * 32], "metric_key": "m"},
+    )
+    assert r.status_code == 404
+
+
+def test_create_run_without_experiment_is_refused(base: str) -> None:
+    before = ok(base, "POST", "/runs/search", json={"experiment_ids": ["0"]})
+    for body in ({}, {"experiment_id": ""}):
+        r = call(base, "POST", "/runs/create", json=body)
+        assert r.status_code == 400 and r.json()["error_code"] == "BAD_REQUEST", r.text
+    assert ok(base, "POST", "/runs/search", json={"experiment_ids": ["0"]}) == before

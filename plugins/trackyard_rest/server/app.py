@@ -37,6 +37,7 @@ ROUTERS = (
     "trackyard_rest.server.versions",
     "trackyard_rest.server.webhooks",
     "trackyard_rest.server.logged_models",
+    "trackyard_rest.server.metric_history",
 )
 #: Where the tracking and registry API is served (the second for MLflow's UI).
 API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")

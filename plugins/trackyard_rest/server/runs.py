@@ -20,7 +20,7 @@ from trackyard.entities import (
     RunTag,
 )
 from trackyard.entities.logged_model import LoggedModelInput, LoggedModelOutput
-from trackyard.errors import TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.search.request import RunSearch
 from trackyard_rest.server import idempotency
 from trackyard_rest.server.backend import backend
@@ -139,7 +139,14 @@ def create_run(
     """Create a run → ``{run}``; ``Idempotency-Key`` makes a retried create return it again."""
     b = backend(request)
     store = b.tracking
-    experiment_id = validation.validate_experiment_id(body.experiment_id or "0")
+    if not body.experiment_id:
+        # MLflow 3.17.2's server answers 400 BAD_REQUEST here (its insert fails on the
+        # experiment foreign key); nothing is written
+        raise TrackyardError(
+            "runs/create needs an experiment_id: no experiment was given.",
+            ErrorCode.BAD_REQUEST,
+        )
+    experiment_id = validation.validate_experiment_id(body.experiment_id)
     tags = key_values(body.tags)
     key = idempotency.check_key(idempotency_key)
     if key is not None:
