@@ -6,32 +6,18 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.event_recorder import EventRecorder, recording
 from trackyard.errors import TrackyardError
 from trackyard.plugins import emit_event, listening
-from trackyard.plugins.hookspecs import Event, hookimpl
-from trackyard.plugins.manager import get_plugin_manager
-
-
-class _Keeper:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    @hookimpl
-    def trackyard_on_event(self, event: Event) -> None:
-        self.events.append(event)
 
 
 @pytest.fixture
-def keeper() -> Iterator[_Keeper]:
-    rec = _Keeper()
-    get_plugin_manager().register(rec, "test-emit-keeper")
-    try:
+def keeper() -> Iterator[EventRecorder]:
+    with recording("test-emit-keeper") as rec:
         yield rec
-    finally:
-        get_plugin_manager().unregister("test-emit-keeper")
 
 
-def test_emit_masks_loads_and_passes_the_store(keeper: _Keeper) -> None:
+def test_emit_masks_loads_and_passes_the_store(keeper: EventRecorder) -> None:
     store = object()
     assert listening()
     told = emit_event(
@@ -47,7 +33,7 @@ def test_emit_masks_loads_and_passes_the_store(keeper: _Keeper) -> None:
     assert "pw" not in event.store_uri and event.store is store
 
 
-def test_a_failing_loader_gives_none(keeper: _Keeper) -> None:
+def test_a_failing_loader_gives_none(keeper: EventRecorder) -> None:
     def gone() -> str:
         raise TrackyardError.invalid_parameter_value("gone")
 

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 import requests
 
+from tests.event_recorder import EventRecorder, recording
 from tests.rest_server import serve
 from tests.webhook_receiver import Receiver, receiving
 
 pytest.importorskip("fastapi", reason="the server needs trackyard[server]")
 
-from trackyard.plugins.hookspecs import Event, hookimpl
 from trackyard.webhooks import flush, urls
 from trackyard_rest.server import create_app
 
@@ -50,25 +50,10 @@ def receiver() -> Iterator[Receiver]:
         yield server
 
 
-class _Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    @hookimpl
-    def trackyard_on_event(self, event: Event) -> None:
-        self.events.append(event)
-
-
 @pytest.fixture
-def recorder() -> Iterator[_Recorder]:
-    from trackyard.plugins.manager import get_plugin_manager
-
-    rec = _Recorder()
-    get_plugin_manager().register(rec, "test-server-recorder")
-    try:
+def recorder() -> Iterator[EventRecorder]:
+    with recording("test-server-recorder") as rec:
         yield rec
-    finally:
-        get_plugin_manager().unregister("test-server-recorder")
 
 
 def call(base: str, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -129,7 +114,7 @@ def test_registry_writes_through_the_server_are_delivered(base: str, receiver: R
     ok(base, "DELETE", f"/webhooks/{hook['webhook_id']}")
 
 
-def test_tracking_writes_fire_the_clients_events(base: str, recorder: _Recorder) -> None:
+def test_tracking_writes_fire_the_clients_events(base: str, recorder: EventRecorder) -> None:
     exp = ok(base, "POST", "/experiments/create", json={"name": "evented"})["experiment_id"]
     run = ok(base, "POST", "/runs/create", json={"experiment_id": exp})["run"]["info"]
     rid = run["run_id"]
@@ -152,7 +137,7 @@ def test_tracking_writes_fire_the_clients_events(base: str, recorder: _Recorder)
     assert recorder.events[0].store_uri.startswith("sqlite:")
 
 
-def test_refused_write_fires_nothing(base: str, recorder: _Recorder) -> None:
+def test_refused_write_fires_nothing(base: str, recorder: EventRecorder) -> None:
     r = call(base, "POST", "/registered-models/create", json={"name": ""})
     assert r.status_code == 400
     r = call(base, "POST", "/runs/delete", json={"run_id": "0" * 32})
@@ -187,7 +172,7 @@ def test_webhook_crud_and_test(base: str, receiver: Receiver) -> None:
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 
 
-def test_logged_models_round_trip(base: str, recorder: _Recorder) -> None:
+def test_logged_models_round_trip(base: str, recorder: EventRecorder) -> None:
     exp = ok(base, "POST", "/experiments/create", json={"name": "lm"})["experiment_id"]
     rid = ok(base, "POST", "/runs/create", json={"experiment_id": exp})["run"]["info"]["run_id"]
     create = {
