@@ -21,7 +21,6 @@ when a plugin listens): ``registered_model.created``, ``model_version.created``,
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 from collections.abc import Sequence
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RegistryClientMixin"]
 
-_logger = logging.getLogger("trackyard.registry")
 
 _STAGES_DEPRECATED = (
     "Model version stages are deprecated (as in MLflow since 2.9); use model version "
@@ -67,8 +65,6 @@ class RegistryClientMixin:
     _registry_uri: str
     #: The registry store, resolved on first use (tests may bind one directly).
     _reg_store: RegistryStore | None = None
-    #: (registry URI, its masked form), computed once for events.
-    _masked_registry_uri: tuple[str, str] | None = None
 
     # -- plumbing --------------------------------------------------------------------------
     @property
@@ -87,32 +83,14 @@ class RegistryClientMixin:
         (and, when every listener is marked ``lazy_entity``, only if one reads it), so
         building the event costs nothing otherwise.
         """
-        from trackyard.plugins.hookspecs import Event
-        from trackyard.plugins.manager import get_plugin_manager
-        from trackyard.uri import mask_credentials
+        from trackyard.plugins.events import emit_event
 
-        manager = get_plugin_manager()
-        if not manager.has_event_listeners():
-            return
-        masked = self._masked_registry_uri
-        if masked is None or masked[0] != self._registry_uri:
-            masked = self._masked_registry_uri = (
-                self._registry_uri,
-                mask_credentials(self._registry_uri),
-            )
-        if callable(entity) and manager.event_entities_wanted():
-            try:  # a listener may keep the event: load the entity as it is now
-                entity = entity()
-            except TrackyardError as exc:  # e.g. deleted meanwhile: still report the change
-                _logger.debug("could not load the entity of event %s: %s", event, exc)
-                entity = None
-        # otherwise a loader stays lazy: the Event calls it if a listener reads the entity
-        manager.notify(Event(event, entity, masked[1], data, self._reg_store))
+        emit_event(event, entity, self._registry_uri, data, self._reg_store)
 
     def _listening(self) -> bool:
-        from trackyard.plugins.manager import get_plugin_manager
+        from trackyard.plugins.events import listening
 
-        return bool(get_plugin_manager().has_event_listeners())
+        return listening()
 
     def _raise_if_prompt(self, name: str) -> None:
         """Make a prompt look absent to the model methods, as MLflow's client does."""

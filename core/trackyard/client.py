@@ -99,13 +99,9 @@ class MlflowClient(
         return store
 
     def _emit(self, name: str, entity: Any, /, **data: Any) -> None:
-        from trackyard.plugins.hookspecs import Event
-        from trackyard.plugins.manager import get_plugin_manager
-        from trackyard.uri import mask_credentials
+        from trackyard.plugins.events import emit_event
 
-        manager = get_plugin_manager()
-        if manager.has_event_listeners():
-            manager.notify(Event(name, entity, mask_credentials(self._tracking_uri), data))
+        emit_event(name, entity, self._tracking_uri, data)
 
     def _artifact_repo(self, run_id: str) -> ArtifactRepository:
         from trackyard.backends import get_artifact_repository

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from trackyard_memory.registry import MemoryRegistryStore
 
+from tests.event_recorder import EventRecorder, recording
 from trackyard.entities.model_registry import ModelVersion, ModelVersionStatus, RegisteredModelTag
 from trackyard.errors import ErrorCode, TrackyardError
-from trackyard.plugins.hookspecs import Event, hookimpl
 from trackyard.stores import Capabilities
 from trackyard.testing import make_client
 
@@ -21,25 +21,10 @@ def client() -> Any:
     return make_client(registry_store=MemoryRegistryStore())
 
 
-class _Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    @hookimpl
-    def trackyard_on_event(self, event: Event) -> None:
-        self.events.append(event)
-
-
 @pytest.fixture
-def recorder() -> Iterator[_Recorder]:
-    from trackyard.plugins.manager import get_plugin_manager
-
-    rec = _Recorder()
-    get_plugin_manager().register(rec, "test-registry-recorder")
-    try:
+def recorder() -> Iterator[EventRecorder]:
+    with recording("test-registry-recorder") as rec:
         yield rec
-    finally:
-        get_plugin_manager().unregister("test-registry-recorder")
 
 
 def test_stage_methods_warn_naming_aliases(client: Any) -> None:
@@ -54,7 +39,7 @@ def test_stage_methods_warn_naming_aliases(client: Any) -> None:
         client.get_model_version_by_alias("m", "latest")  # the replacement does not warn
 
 
-def test_events_carry_masked_registry_uri(recorder: _Recorder) -> None:
+def test_events_carry_masked_registry_uri(recorder: EventRecorder) -> None:
     client = make_client(
         registry_store=MemoryRegistryStore(), registry_uri="postgresql://ml:secret@db/registry"
     )
@@ -64,7 +49,7 @@ def test_events_carry_masked_registry_uri(recorder: _Recorder) -> None:
     assert "secret" not in event.store_uri and "***" in event.store_uri
 
 
-def test_more_events(client: Any, recorder: _Recorder) -> None:
+def test_more_events(client: Any, recorder: EventRecorder) -> None:
     client.create_registered_model("m")
     client.create_model_version("m", "s3://b/1")
     client.update_registered_model("m", "d")

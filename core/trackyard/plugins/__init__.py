@@ -24,6 +24,7 @@ plugin is two files::
 
 from __future__ import annotations
 
+from trackyard.plugins.events import emit_event, listening
 from trackyard.plugins.hookspecs import BackendSpec, Event, hookimpl
 from trackyard.plugins.manager import (
     PluginInfo,
@@ -39,7 +40,9 @@ __all__ = [
     "PluginInfo",
     "PluginManager",
     "PluginWarning",
+    "emit_event",
     "get_plugin_manager",
     "hookimpl",
+    "listening",
     "reset_plugin_manager",
 ]

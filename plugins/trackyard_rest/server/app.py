@@ -36,6 +36,9 @@ ROUTERS = (
     "trackyard_rest.server.runs",
     "trackyard_rest.server.registry",
     "trackyard_rest.server.versions",
+    "trackyard_rest.server.webhooks",
+    "trackyard_rest.server.logged_models",
+    "trackyard_rest.server.metric_history",
 )
 #: Where the tracking and registry API is served (the second for MLflow's UI).
 API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
@@ -119,9 +122,11 @@ def create_app(
     install_error_handlers(app)
     app.include_router(_meta_router())
     for name in ROUTERS:
-        router: APIRouter = importlib.import_module(name).router
-        for prefix in API_PREFIXES:
-            app.include_router(router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
+        module = importlib.import_module(name)
+        router: APIRouter = module.router
+        prefixes: tuple[str, ...] = getattr(module, "PREFIXES", API_PREFIXES)  # traces: 3.0
+        for prefix in prefixes:
+            app.include_router(router, prefix=prefix, include_in_schema=prefix == prefixes[0])
     if config.serve_artifacts:
         for prefix in ARTIFACT_PREFIXES:
             app.include_router(make_artifact_router(config.destination, prefix=prefix))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trackyard import MlflowClient
 from trackyard.backends import get_registry_store, get_tracking_store
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.plugins.events import emit_event
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -22,7 +23,10 @@ class Backend:
 
     Stores are trackyard's shared, thread-safe instances (``trackyard.backends``), so routes
     run in a thread pool and call them directly, as MLflow's handlers call its stores: the
-    server applies no run-context tags of its own and hides no prompts.
+    server applies no run-context tags of its own and hides no prompts. After each committed
+    change a route calls :meth:`emit` or :meth:`emit_registry` with the event the client
+    would fire (:func:`trackyard.plugins.emit_event`), so plugins such as webhooks see
+    changes made through the server too.
     """
 
     def __init__(self, config: ServerConfig):
@@ -50,6 +54,14 @@ class Backend:
         if client is None:
             client = self._client = MlflowClient(self.tracking_uri, self.registry_uri)
         return client
+
+    def emit(self, name: str, entity: Any, /, **data: Any) -> None:
+        """Fire ``trackyard_on_event`` for a committed tracking change, as the client does."""
+        emit_event(name, entity, self.tracking_uri, data)
+
+    def emit_registry(self, name: str, entity: Any, /, **data: Any) -> None:
+        """Fire ``trackyard_on_event`` for a committed registry change (webhooks listen)."""
+        emit_event(name, entity, self.registry_uri, data, self._registry)
 
     def require(self, capability: str, what: str) -> None:
         """Raise FEATURE_DISABLED when the tracking store lacks ``capability``."""

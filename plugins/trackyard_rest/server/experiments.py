@@ -64,7 +64,8 @@ def create_experiment(
 ) -> Response:
     """Create an experiment → ``{experiment_id}``."""
     required(body.name, "name")
-    store = backend(request).tracking
+    b = backend(request)
+    store = b.tracking
     name = validation.validate_experiment_name(body.name)
     location = validation.validate_experiment_artifact_location(body.artifact_location or None)
     tags = key_values(body.tags)
@@ -74,6 +75,7 @@ def create_experiment(
     exp_tags = [ExperimentTag(*validation.validate_experiment_tag(k, v)) for k, v in tags.items()]
     try:
         experiment_id = store.create_experiment(name, location, exp_tags)
+        b.emit("experiment.created", experiment_id, name=name)
     except TrackyardError as exc:
         existing = (
             store.get_experiment_by_name(name)
@@ -144,14 +146,20 @@ def search_experiments_get(
 @router.post("/experiments/delete")
 def delete_experiment(body: ExperimentId, request: HttpRequest) -> Response:
     """Mark an experiment (and its runs) deleted → ``{}``."""
-    backend(request).tracking.delete_experiment(_experiment_id(body.experiment_id))
+    experiment_id = _experiment_id(body.experiment_id)
+    b = backend(request)
+    b.tracking.delete_experiment(experiment_id)
+    b.emit("experiment.deleted", experiment_id)
     return empty_response()
 
 
 @router.post("/experiments/restore")
 def restore_experiment(body: ExperimentId, request: HttpRequest) -> Response:
     """Restore a deleted experiment → ``{}``."""
-    backend(request).tracking.restore_experiment(_experiment_id(body.experiment_id))
+    experiment_id = _experiment_id(body.experiment_id)
+    b = backend(request)
+    b.tracking.restore_experiment(experiment_id)
+    b.emit("experiment.restored", experiment_id)
     return empty_response()
 
 
@@ -161,7 +169,9 @@ def update_experiment(body: UpdateExperiment, request: HttpRequest) -> Response:
     experiment_id = _experiment_id(body.experiment_id)
     if body.new_name is not None:
         new_name = validation.validate_experiment_name(body.new_name)
-        backend(request).tracking.rename_experiment(experiment_id, new_name)
+        b = backend(request)
+        b.tracking.rename_experiment(experiment_id, new_name)
+        b.emit("experiment.renamed", experiment_id, name=new_name)
     return empty_response()
 
 

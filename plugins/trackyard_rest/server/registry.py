@@ -15,10 +15,17 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 
 from trackyard import validation
-from trackyard.entities.model_registry import RegisteredModelTag
+from trackyard.entities.model_registry import (
+    IS_PROMPT_TAG_KEY,
+    RegisteredModelAlias,
+    RegisteredModelTag,
+)
+from trackyard.errors import TrackyardError
+from trackyard.plugins.events import listening
 from trackyard.search.request import RegisteredModelSearch
-from trackyard_rest.server.backend import backend
+from trackyard_rest.server.backend import Backend, backend
 from trackyard_rest.server.errors import missing, required
+from trackyard_rest.server.registry_events import is_prompt, model_event
 from trackyard_rest.server.schemas import KeyValue, Request, key_values
 from trackyard_rest.server.wire import (
     empty_response,
@@ -86,9 +93,10 @@ def create_registered_model(body: CreateModel, request: HttpRequest) -> Response
     """Create a registered model → ``{registered_model}``."""
     name = body.checked()
     tags = [RegisteredModelTag(k, v) for k, v in registry_tags(body.tags).items()]
-    model = backend(request).registry.create_registered_model(
-        name, tags, body.description, body.deployment_job_id
-    )
+    b = backend(request)
+    model = b.registry.create_registered_model(name, tags, body.description, body.deployment_job_id)
+    prompt = any(t.key == IS_PROMPT_TAG_KEY for t in tags)
+    model_event(b, "", "created", name, prompt, model)
     return json_response({"registered_model": registered_model_json(model)})
 
 
@@ -103,9 +111,10 @@ def get_registered_model(request: HttpRequest, name: str | None = None) -> Respo
 def update_registered_model(body: UpdateModel, request: HttpRequest) -> Response:
     """Set the description → ``{registered_model}``."""
     name = body.checked()
-    model = backend(request).registry.update_registered_model(
-        name, body.description, body.deployment_job_id
-    )
+    b = backend(request)
+    model = b.registry.update_registered_model(name, body.description, body.deployment_job_id)
+    if IS_PROMPT_TAG_KEY not in model.tags:  # the client has no prompt.updated event
+        b.emit_registry("registered_model.updated", model)
     return json_response({"registered_model": registered_model_json(model)})
 
 
@@ -115,14 +124,21 @@ def rename_registered_model(body: RenameModel, request: HttpRequest) -> Response
     name = body.checked()
     required(body.new_name, "new_name")
     new_name = validation.validate_model_name(body.new_name)
-    model = backend(request).registry.rename_registered_model(name, new_name)
+    b = backend(request)
+    model = b.registry.rename_registered_model(name, new_name)
+    if IS_PROMPT_TAG_KEY not in model.tags:  # prompts cannot be renamed through the client
+        b.emit_registry("registered_model.renamed", model, old_name=name)
     return json_response({"registered_model": registered_model_json(model)})
 
 
 @router.delete("/registered-models/delete")
 def delete_registered_model(body: ModelName, request: HttpRequest) -> Response:
     """Delete a model with its versions → ``{}``."""
-    backend(request).registry.delete_registered_model(body.checked())
+    name = body.checked()
+    b = backend(request)
+    prompt = is_prompt(b, name)
+    b.registry.delete_registered_model(name)
+    model_event(b, "", "deleted", name, prompt, None, name=name)
     return empty_response()
 
 
@@ -171,7 +187,9 @@ def set_registered_model_tag(body: ModelTag, request: HttpRequest) -> Response:
     name = body.checked()
     required(body.key, "key"), required(body.value, "value")
     k, v = validation.validate_registry_tag(body.key, body.value)
-    backend(request).registry.set_registered_model_tag(name, RegisteredModelTag(k, v))
+    b = backend(request)
+    b.registry.set_registered_model_tag(name, RegisteredModelTag(k, v))
+    model_event(b, "tag", "set", name, is_prompt(b, name), name=name, key=k, value=v)
     return empty_response()
 
 
@@ -181,7 +199,9 @@ def delete_registered_model_tag(body: ModelTag, request: HttpRequest) -> Respons
     name = body.checked()
     required(body.key, "key")
     key = validation.validate_key(body.key, "tag")
-    backend(request).registry.delete_registered_model_tag(name, key)
+    b = backend(request)
+    b.registry.delete_registered_model_tag(name, key)
+    model_event(b, "tag", "deleted", name, is_prompt(b, name), name=name, key=key)
     return empty_response()
 
 
@@ -192,7 +212,10 @@ def set_alias(body: AliasRequest, request: HttpRequest) -> Response:
     required(body.alias, "alias"), required(body.version, "version")
     alias = validation.validate_model_alias(body.alias)
     version = validation.validate_model_version(body.version)
-    backend(request).registry.set_registered_model_alias(name, alias, version)
+    b = backend(request)
+    b.registry.set_registered_model_alias(name, alias, version)
+    entity = RegisteredModelAlias(alias, version)
+    model_event(b, "alias", "created", name, is_prompt(b, name), entity, name=name)
     return empty_response()
 
 
@@ -202,8 +225,23 @@ def delete_alias(body: AliasRequest, request: HttpRequest) -> Response:
     name = body.checked()
     required(body.alias, "alias")
     alias = validation.validate_model_alias(body.alias)
-    backend(request).registry.delete_registered_model_alias(name, alias)
+    b = backend(request)
+    pointed = _alias_target(b, name, alias)
+    b.registry.delete_registered_model_alias(name, alias)
+    if pointed is not None:  # as the client: no event when the alias did not exist
+        entity = RegisteredModelAlias(alias, pointed)
+        model_event(b, "alias", "deleted", name, is_prompt(b, name), entity, name=name)
     return empty_response()
+
+
+def _alias_target(b: Backend, name: str, alias: str) -> str | None:
+    """The version ``alias`` points at, read only when a plugin listens for events."""
+    if not listening():
+        return None
+    try:
+        return b.registry.get_model_version_by_alias(name, alias).version
+    except TrackyardError:
+        return None
 
 
 @router.get("/registered-models/alias")

@@ -20,7 +20,7 @@ from trackyard.entities import (
     RunTag,
 )
 from trackyard.entities.logged_model import LoggedModelInput, LoggedModelOutput
-from trackyard.errors import TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.search.request import RunSearch
 from trackyard_rest.server import idempotency
 from trackyard_rest.server.backend import backend
@@ -137,8 +137,16 @@ def create_run(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Create a run → ``{run}``; ``Idempotency-Key`` makes a retried create return it again."""
-    store = backend(request).tracking
-    experiment_id = validation.validate_experiment_id(body.experiment_id or "0")
+    b = backend(request)
+    store = b.tracking
+    if not body.experiment_id:
+        # MLflow 3.17.2's server answers 400 BAD_REQUEST here (its insert fails on the
+        # experiment foreign key); nothing is written
+        raise TrackyardError(
+            "runs/create needs an experiment_id: no experiment was given.",
+            ErrorCode.BAD_REQUEST,
+        )
+    experiment_id = validation.validate_experiment_id(body.experiment_id)
     tags = key_values(body.tags)
     key = idempotency.check_key(idempotency_key)
     if key is not None:
@@ -147,19 +155,25 @@ def create_run(
     validation.validate_run_name(body.run_name, {t.key: t.value for t in checked})
     start_time = validation.validate_timestamp(body.start_time or 0, "start_time")
 
+    made: list[str] = []
+
     def create() -> Run:
-        return store.create_run(
+        created = store.create_run(
             experiment_id=experiment_id,
             user_id=body.user_id or "",
             start_time=start_time,
             tags=checked,
             run_name=body.run_name or None,
         )
+        made.append(created.info.run_id)
+        return created
 
     if key is None:
         run = create()
     else:
         run = idempotency.create_run_once(store, experiment_id, key, create)
+    if run.info.run_id in made:  # not a retry answered with the run made before
+        b.emit("run.created", run)
     return json_response({"run": run_json(run, outputs=False)})
 
 
@@ -167,7 +181,8 @@ def create_run(
 def update_run(body: UpdateRun, request: HttpRequest) -> Response:
     """Set status, end time and/or name → ``{run_info}``."""
     run_id = body.rid()
-    store = backend(request).tracking
+    b = backend(request)
+    store = b.tracking
     validation.validate_run_name(body.run_name)
     current = store.get_run(run_id).info
     status = RunStatus.from_string(body.status if body.status else current.status)
@@ -175,20 +190,31 @@ def update_run(body: UpdateRun, request: HttpRequest) -> Response:
     if body.end_time is not None:
         end_time = validation.validate_timestamp(body.end_time, "end_time")
     info = store.update_run_info(run_id, status, end_time, body.run_name or None)
+    if body.end_time is not None and RunStatus.is_terminated(status):
+        # what MLflow's client sends for set_terminated / end_run
+        b.emit("run.terminated", run_id, status=RunStatus.to_string(status))
+    else:
+        b.emit("run.updated", run_id, status=body.status or None, name=body.run_name or None)
     return json_response({"run_info": run_info_json(info)})
 
 
 @router.post("/runs/delete")
 def delete_run(body: RunRef, request: HttpRequest) -> Response:
     """Mark a run deleted → ``{}``."""
-    backend(request).tracking.delete_run(body.rid())
+    run_id = body.rid()
+    b = backend(request)
+    b.tracking.delete_run(run_id)
+    b.emit("run.deleted", run_id)
     return empty_response()
 
 
 @router.post("/runs/restore")
 def restore_run(body: RunRef, request: HttpRequest) -> Response:
     """Restore a deleted run → ``{}``."""
-    backend(request).tracking.restore_run(body.rid())
+    run_id = body.rid()
+    b = backend(request)
+    b.tracking.restore_run(run_id)
+    b.emit("run.restored", run_id)
     return empty_response()
 
 

@@ -24,6 +24,7 @@ from trackyard.uri import split_uri
 from trackyard_rest.server.backend import Backend, backend
 from trackyard_rest.server.errors import missing, required
 from trackyard_rest.server.registry import ModelName, registry_tags
+from trackyard_rest.server.registry_events import is_prompt, version_event
 from trackyard_rest.server.schemas import KeyValue
 from trackyard_rest.server.wire import empty_response, json_response, model_version_json, page
 
@@ -117,6 +118,8 @@ def create_model_version(body: CreateVersion, request: HttpRequest) -> Response:
         body.description,
         model_id=body.model_id or None,
     )
+    number = str(version.version)
+    version_event(b, "", "created", name, number, is_prompt(b, name), version)
     return json_response({"model_version": model_version_json(version)})
 
 
@@ -135,14 +138,21 @@ def get_model_version(
 def update_model_version(body: UpdateVersion, request: HttpRequest) -> Response:
     """Set a version's description → ``{model_version}``."""
     name, version = body.both()
-    found = backend(request).registry.update_model_version(name, version, body.description)
+    b = backend(request)
+    found = b.registry.update_model_version(name, version, body.description)
+    if not is_prompt(b, name):  # the client has no prompt_version.updated event
+        b.emit_registry("model_version.updated", found)
     return json_response({"model_version": model_version_json(found)})
 
 
 @router.delete("/model-versions/delete")
 def delete_model_version(body: VersionRef, request: HttpRequest) -> Response:
     """Delete a version → ``{}``."""
-    backend(request).registry.delete_model_version(*body.both())
+    name, version = body.both()
+    b = backend(request)
+    b.registry.delete_model_version(name, version)
+    prompt = is_prompt(b, name)
+    version_event(b, "", "deleted", name, version, prompt, None, name=name, version=version)
     return empty_response()
 
 
@@ -179,9 +189,10 @@ def transition_stage(body: TransitionStage, request: HttpRequest) -> Response:
     name, version = body.both()
     required(body.stage, "stage")
     stage = validation.validate_stage(body.stage)
-    found = backend(request).registry.transition_model_version_stage(
-        name, version, stage, bool(body.archive_existing_versions)
-    )
+    archive = bool(body.archive_existing_versions)
+    b = backend(request)
+    found = b.registry.transition_model_version_stage(name, version, stage, archive)
+    b.emit_registry("model_version.stage_transitioned", found, archive_existing_versions=archive)
     return json_response({"model_version": model_version_json(found)})
 
 
@@ -191,7 +202,10 @@ def set_model_version_tag(body: VersionTag, request: HttpRequest) -> Response:
     name, version = body.both()
     required(body.key, "key"), required(body.value, "value")
     k, v = validation.validate_registry_tag(body.key, body.value)
-    backend(request).registry.set_model_version_tag(name, version, ModelVersionTag(k, v))
+    b = backend(request)
+    b.registry.set_model_version_tag(name, version, ModelVersionTag(k, v))
+    data = {"name": name, "version": version, "key": k, "value": v}
+    version_event(b, "tag", "set", name, version, is_prompt(b, name), **data)
     return empty_response()
 
 
@@ -201,5 +215,8 @@ def delete_model_version_tag(body: VersionTag, request: HttpRequest) -> Response
     name, version = body.both()
     required(body.key, "key")
     key = validation.validate_key(body.key, "tag")
-    backend(request).registry.delete_model_version_tag(name, version, key)
+    b = backend(request)
+    b.registry.delete_model_version_tag(name, version, key)
+    data = {"name": name, "version": version, "key": key}
+    version_event(b, "tag", "deleted", name, version, is_prompt(b, name), **data)
     return empty_response()
