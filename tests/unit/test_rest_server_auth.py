@@ -390,3 +390,21 @@ def test_scrypt_cost_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.setenv("TRACKYARD_AUTH_SCRYPT_COST", bad)
         with pytest.raises(ValueError, match="TRACKYARD_AUTH_SCRYPT_COST"):
             passwords.hash_password("correct horse battery")
+
+
+def test_logged_models_follow_their_experiment_and_webhooks_are_admin_only(
+    srv: Server, exp: str
+) -> None:
+    created = srv.ok("POST", "/logged-models", user("editor"), json={"experiment_id": exp})
+    model_id = created["model"]["info"]["model_id"]
+    assert srv.status("POST", "/logged-models", user("reader"), json={"experiment_id": exp}) == 403
+    assert srv.ok("GET", f"/logged-models/{model_id}", user("reader"))["model"]["info"]
+    found = srv.ok("POST", "/logged-models/search", user("reader"), json={"experiment_ids": [exp]})
+    assert [m["info"]["model_id"] for m in found["models"]] == [model_id]
+    tags = {"tags": [{"key": "k", "value": "v"}]}
+    assert srv.status("PATCH", f"/logged-models/{model_id}/tags", user("reader"), json=tags) == 403
+    srv.ok("PATCH", f"/logged-models/{model_id}/tags", user("editor"), json=tags)
+    assert srv.status("DELETE", f"/logged-models/{model_id}", user("editor")) == 403
+    srv.ok("DELETE", f"/logged-models/{model_id}", user("manager"))
+    assert srv.status("GET", "/webhooks", user("manager")) == 403
+    assert srv.status("GET", "/webhooks", ADMIN) == 200

@@ -87,6 +87,22 @@ class Gate:
         """The experiment a run belongs to (RESOURCE_DOES_NOT_EXIST for an unknown run)."""
         return self.backend.tracking.get_run(run_id).info.experiment_id
 
+    def texts(self, name: str) -> list[str]:
+        """A repeated parameter (a list in a JSON body, repeated keys in a query) as texts."""
+        value = self.params.get(name)
+        if value is None or value == "":
+            return []
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, dict | list) for v in values):
+            raise TrackyardError.invalid_parameter_value(
+                f"Invalid value for parameter '{name}': expected strings."
+            )
+        return [str(v) for v in values]
+
+    def experiment_of_logged_model(self, model_id: str) -> str:
+        """The experiment a logged model belongs to (RESOURCE_DOES_NOT_EXIST when unknown)."""
+        return str(self.backend.tracking.get_logged_model(model_id).experiment_id)
+
     def experiment_named(self, name: str) -> str:
         """The id of the experiment called ``name``."""
         exp = self.backend.tracking.get_experiment_by_name(name)

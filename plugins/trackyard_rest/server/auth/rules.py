@@ -88,6 +88,30 @@ def _new_run_experiment(g: Gate) -> str:
     return g.text("experiment_id", default="0")  # runs/create defaults to experiment 0
 
 
+def _logged_model_experiment(g: Gate) -> str:
+    return g.experiment_of_logged_model(str(g.path_params.get("model_id", "")))
+
+
+def _every_experiment(action: Action) -> Check:
+    """Logged-model search: the user may ``action`` every experiment it names."""
+
+    def check(g: Gate) -> bool:
+        ids = g.texts("experiment_ids")
+        return bool(ids) and all(g.can(EXPERIMENT, i, action) for i in ids)
+
+    return check
+
+
+def _every_run(action: Action) -> Check:
+    """Bulk metric history: the user may ``action`` the experiment of every run it names."""
+
+    def check(g: Gate) -> bool:
+        runs = g.texts("run_ids")
+        return bool(runs) and all(g.can(EXPERIMENT, g.experiment_of_run(r), action) for r in runs)
+
+    return check
+
+
 def _experiment(action: Action, where: Callable[[Gate], str] = _experiment_id) -> Check:
     def check(g: Gate) -> bool:
         return g.can(EXPERIMENT, where(g), action)
@@ -151,6 +175,9 @@ def _table() -> dict[tuple[str, str], Rule]:
     model_delete, model_manage = Rule(_model(DELETE)), Rule(_model(MANAGE))
     exp_manage = Rule(_experiment(MANAGE))
     anyone, admin, self_ = Rule(_anyone), Rule(_admin_only), Rule(_self)
+    lm_read, lm_update, lm_delete = (
+        Rule(_experiment(action, _logged_model_experiment)) for action in (READ, UPDATE, DELETE)
+    )
     entries: list[tuple[str, str, Rule]] = [
         ("GET", "/health", Rule(_anyone, public=True)),
         ("GET", "/version", anyone),
@@ -183,6 +210,23 @@ def _table() -> dict[tuple[str, str], Rule]:
         ("POST", f"{_API}/runs/log-inputs", run_update),
         ("POST", f"{_API}/runs/outputs", run_update),
         ("GET", f"{_API}/metrics/get-history", run_read),
+        ("GET", f"{_API}/metrics/get-history-bulk-interval", Rule(_every_run(READ))),
+        # logged models: their experiment decides
+        ("POST", f"{_API}/logged-models", exp_update),
+        ("POST", f"{_API}/logged-models/search", Rule(_every_experiment(READ))),
+        ("GET", f"{_API}/logged-models/{{model_id}}", lm_read),
+        ("PATCH", f"{_API}/logged-models/{{model_id}}", lm_update),
+        ("DELETE", f"{_API}/logged-models/{{model_id}}", lm_delete),
+        ("PATCH", f"{_API}/logged-models/{{model_id}}/tags", lm_update),
+        ("DELETE", f"{_API}/logged-models/{{model_id}}/tags/{{tag_key:path}}", lm_update),
+        ("POST", f"{_API}/logged-models/{{model_id}}/params", lm_update),
+        # webhooks see every registry event and call out: admins only
+        ("POST", f"{_API}/webhooks", admin),
+        ("GET", f"{_API}/webhooks", admin),
+        ("GET", f"{_API}/webhooks/{{webhook_id}}", admin),
+        ("PATCH", f"{_API}/webhooks/{{webhook_id}}", admin),
+        ("DELETE", f"{_API}/webhooks/{{webhook_id}}", admin),
+        ("POST", f"{_API}/webhooks/{{webhook_id}}/test", admin),
         # registered models
         ("POST", f"{_API}/registered-models/create", Rule(_anyone, after=After.GRANT_MODEL)),
         ("GET", f"{_API}/registered-models/get", model_read),
