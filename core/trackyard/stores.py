@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
+from trackyard._import_store import RegistryImportMixin, TrackingImportMixin
 from trackyard._logged_model_store import LoggedModelStoreMixin
 from trackyard._run_io_store import RunInputsStoreMixin
 from trackyard._webhook_store import WebhookStoreMixin
@@ -108,6 +109,11 @@ class Capabilities:
             :class:`trackyard._webhook_store.WebhookStoreMixin`), held to
             ``trackyard.testing.webhooks.WebhookChecks``; the client then delivers
             registry events to them.
+        imports: the store writes entities as they are, ids and times kept
+            (``import_experiment``, ``import_run``; ``import_registered_model``,
+            ``import_model_version`` for a registry; see
+            :class:`trackyard._import_store.TrackingImportMixin`), so it can be the
+            destination of :func:`trackyard.copy_store`.
     """
 
     transactions: bool = False
@@ -121,6 +127,7 @@ class Capabilities:
     traces: bool = False
     assessments: bool = False
     webhooks: bool = False
+    imports: bool = False
 
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
@@ -172,7 +179,7 @@ def unsupported(store: object, feature: str) -> TrackyardError:
     )
 
 
-class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, ABC):
+class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, TrackingImportMixin, ABC):
     """Experiments, runs, metrics, params and tags.
 
     A backend is constructed as ``Store(store_uri=..., artifact_uri=...)``, where
@@ -436,7 +443,7 @@ class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, ABC):
         """Release connections and files; the store is unusable afterwards."""
 
 
-class RegistryStore(WebhookStoreMixin, ABC):
+class RegistryStore(WebhookStoreMixin, RegistryImportMixin, ABC):
     """Registered models, model versions, their tags and aliases.
 
     Constructed as ``Store(store_uri=..., tracking_uri=...)``; cached per process and shared

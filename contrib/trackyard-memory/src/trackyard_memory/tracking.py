@@ -59,6 +59,7 @@ from trackyard.stores import Capabilities, TrackingStore, new_run_tags, now_ms
 from trackyard.validation import validate_history_paging
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
+from trackyard_memory.importing import MemoryTrackingImports
 from trackyard_memory.logged_models import MemoryLoggedModels
 from trackyard_memory.run_inputs import MemoryRunInputs
 from trackyard_memory.traces import MemoryTraceMixin
@@ -239,7 +240,9 @@ def _chooses_default_root(artifact_uri: str | None) -> bool:
     return artifact_uri.rstrip("/") in (default, os.path.abspath(default))
 
 
-class MemoryTrackingStore(MemoryTraceMixin, MemoryLoggedModels, MemoryRunInputs, TrackingStore):
+class MemoryTrackingStore(
+    MemoryTrackingImports, MemoryTraceMixin, MemoryLoggedModels, MemoryRunInputs, TrackingStore
+):
     """MLflow's tracking store API over plain Python objects in this process.
 
     Args:
@@ -262,6 +265,7 @@ class MemoryTrackingStore(MemoryTraceMixin, MemoryLoggedModels, MemoryRunInputs,
         datasets=True,
         traces=True,
         assessments=True,
+        imports=True,
     )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
