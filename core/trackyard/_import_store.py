@@ -149,8 +149,8 @@ class RegistryImportMixin:
 
     def import_registered_model(self, model: RegisteredModel) -> None:
         """Write a new registered model (or prompt) exactly as given: name, description,
-        creation and last update times, tags. Aliases are set afterwards, once the versions
-        exist (``set_registered_model_alias``).
+        creation and last update times, tags and aliases (which may name versions that are
+        imported right after).
 
         Raises:
             TrackyardError: RESOURCE_ALREADY_EXISTS when the name is taken.

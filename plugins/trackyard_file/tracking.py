@@ -76,6 +76,7 @@ from trackyard_file._layout import (
 )
 from trackyard_file._metrics import Entry
 from trackyard_file.experiments import FileExperiments
+from trackyard_file.importing import FileTrackingImports
 from trackyard_file.logged_models import FileLoggedModels
 from trackyard_file.run_inputs import FileRunInputs
 from trackyard_file.runs import FileRuns, _State
@@ -90,6 +91,7 @@ REVALIDATE_ENV = "TRACKYARD_FILE_REVALIDATE_SECONDS"
 
 
 class FileTrackingStore(
+    FileTrackingImports,
     FileTraces,
     FileRuns,
     FileExperiments,
@@ -122,6 +124,7 @@ class FileTrackingStore(
         datasets=True,
         traces=True,
         assessments=True,
+        imports=True,
     )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:

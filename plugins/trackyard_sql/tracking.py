@@ -56,6 +56,7 @@ from trackyard_sql.compiler import (
     compile_run_search,
 )
 from trackyard_sql.database import Database, chunks, fetch_scalar
+from trackyard_sql.importing import SqlTrackingImports
 from trackyard_sql.logged_models import SqlLoggedModels
 from trackyard_sql.run_inputs import SqlRunInputs
 from trackyard_sql.runs import (
@@ -143,7 +144,9 @@ def _absolute_location(location: str) -> str:
     return os.path.abspath(location)
 
 
-class SqlTrackingStore(SqlTraces, SqlLoggedModels, SqlRunInputs, TrackingStore):
+class SqlTrackingStore(
+    SqlTrackingImports, SqlTraces, SqlLoggedModels, SqlRunInputs, TrackingStore
+):
     """MLflow's tracking store API over a SQL database in MLflow's table layout.
 
     Args:
@@ -169,6 +172,7 @@ class SqlTrackingStore(SqlTraces, SqlLoggedModels, SqlRunInputs, TrackingStore):
         datasets=True,
         traces=True,
         assessments=True,
+        imports=True,
     )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:

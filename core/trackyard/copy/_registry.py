@@ -99,11 +99,10 @@ class RegistryCopier:
                 raise
             current = None
         if current is None:
-            dst.import_registered_model(
-                dataclasses.replace(model, aliases={}, latest_versions=[])
-            )
+            dst.import_registered_model(dataclasses.replace(model, latest_versions=[]))
             self.report.registered_models += 1
-            current_aliases: dict[str, str] = {}
+            self.report.aliases += len(model.aliases)
+            current_aliases = dict(model.aliases)
         else:
             current_aliases = dict(current.aliases)
         for version in versions:

@@ -132,7 +132,7 @@ class MemoryRegistryImports:
         def _models(self) -> dict[str, Any]: ...
 
     def import_registered_model(self, model: RegisteredModel) -> None:
-        """Write a model with its times, description and tags."""
+        """Write a model with its times, description, tags and aliases."""
         from trackyard_memory.registry import _Model
 
         with self._lock:
@@ -146,6 +146,7 @@ class MemoryRegistryImports:
                 description=model.description,
                 deployment_job_id=model.deployment_job_id,
                 tags=dict(model.tags),
+                aliases={a: int(v) for a, v in model.aliases.items()},
             )
 
     def import_model_version(self, version: ModelVersion) -> None:
