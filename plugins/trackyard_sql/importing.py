@@ -152,7 +152,9 @@ class SqlTrackingImports:
         stage = LifecycleStage.ACTIVE if inputs else info.lifecycle_stage
 
         def insert(cur: Any) -> None:
-            cur.execute(d.sql(f"SELECT 1 FROM runs WHERE {d.key_equals('run_uuid')}"), (run_id,))
+            cur.execute(
+                d.sql(f"SELECT 1 FROM runs WHERE {d.key_equals('run_uuid')}"), d.key_params(run_id)
+            )
             if cur.fetchone() is not None:
                 raise TrackyardError(
                     f"Run {run_id!r} already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS
