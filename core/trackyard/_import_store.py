@@ -123,7 +123,7 @@ class TrackingImportMixin:
         return points
 
 
-class active_for_write:  # noqa: N801 - named as the context manager it is
+class active_for_write:
     """Restore a deleted run for the length of a write, then delete it again."""
 
     def __init__(self, store: Any, run_id: str) -> None:

@@ -245,4 +245,3 @@ class FileRegistryImports:
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-

@@ -6,7 +6,7 @@ the contract is :class:`trackyard.stores.RegistryStore`'s ``import_*`` methods).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trackyard.entities.model_registry import ModelVersion, RegisteredModel
@@ -29,7 +29,9 @@ class SqlRegistryImports:
 
         def _check_width(self, table: str, column: str, value: str | None) -> None: ...
         def _np(self, name: str) -> list[Any]: ...
-        def _scoped(self, table: str) -> str: ...
+
+        _scoped: Callable[[str], str]
+
         def _require_model(self, cur: Any, name: str, *, lock: bool = False) -> None: ...
         def _insert(
             self, cur: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]

@@ -144,9 +144,7 @@ def _absolute_location(location: str) -> str:
     return os.path.abspath(location)
 
 
-class SqlTrackingStore(
-    SqlTrackingImports, SqlTraces, SqlLoggedModels, SqlRunInputs, TrackingStore
-):
+class SqlTrackingStore(SqlTrackingImports, SqlTraces, SqlLoggedModels, SqlRunInputs, TrackingStore):
     """MLflow's tracking store API over a SQL database in MLflow's table layout.
 
     Args:

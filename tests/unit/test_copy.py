@@ -134,7 +134,9 @@ def test_metric_histories_and_times_are_kept(tmp_path):
     assert dst.get_metric_history(ids[0], "loss") == src.get_metric_history(ids[0], "loss")
     assert len(dst.get_metric_history(ids[0], "loss")) == 50
     copied = dst.get_run(ids[0]).info
-    assert copied == dataclass_replace_run(src.get_run(ids[0]), artifact_uri=copied.artifact_uri).info
+    assert (
+        copied == dataclass_replace_run(src.get_run(ids[0]), artifact_uri=copied.artifact_uri).info
+    )
     version = dst.get_model_version("m", "2")
     assert version.source == dst.get_run(ids[0]).info.artifact_uri + "/model"
 
@@ -231,7 +233,7 @@ def test_a_killed_copy_resumes_without_duplicates(tmp_path):
     env = {**os.environ, "TRACKYARD_ARTIFACT_ROOT": str(tmp_path / "art-b")}
     done = subprocess.run([sys.executable, str(script), a, b, mark, "3"], env=env, check=False)
     assert done.returncode == 9
-    assert 3 <= len(open(mark).read().splitlines()) < 12
+    assert 3 <= len((tmp_path / "copy.jsonl").read_text().splitlines()) < 12
     # the run that was being written when the process died: half of it, written again whole
     report = copy_store(a, b, checkpoint=mark, dst_artifact_root=str(tmp_path / "art-b"))
     assert report.runs == 4

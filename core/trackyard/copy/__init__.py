@@ -83,9 +83,7 @@ def copy_store(
     marks = Checkpoint(checkpoint, src_uri, dst_uri)
     bar = Progress(progress)
     try:
-        tracking = TrackingCopier(
-            src, dst, marks, report, bar, include_artifacts=include_artifacts
-        )
+        tracking = TrackingCopier(src, dst, marks, report, bar, include_artifacts=include_artifacts)
         source_map: dict[str, str] = {}
         plan = []
         for exp in tracking.experiments(experiment_ids, experiment_names):

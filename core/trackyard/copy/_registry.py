@@ -81,9 +81,7 @@ class RegistryCopier:
     def copy_all(self) -> None:
         """Copy every model, prompt and version the destination lacks."""
         for model, versions in read_registry(self.src):
-            value = digest(
-                [dataclasses.asdict(model), [dataclasses.asdict(v) for v in versions]]
-            )
+            value = digest([dataclasses.asdict(model), [dataclasses.asdict(v) for v in versions]])
             if self.checkpoint.get("model", model.name) == value:
                 continue
             self.copy_model(model, versions)
@@ -142,4 +140,6 @@ class RegistryCopier:
             )
         for key, value in sorted(version.tags.items()):
             if current.tags.get(key) != value:
-                dst.set_model_version_tag(version.name, version.version, ModelVersionTag(key, value))
+                dst.set_model_version_tag(
+                    version.name, version.version, ModelVersionTag(key, value)
+                )

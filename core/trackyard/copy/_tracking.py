@@ -9,8 +9,18 @@ from typing import TYPE_CHECKING, Any
 
 from trackyard.copy._artifacts import copy_artifacts
 from trackyard.copy._plan import Checkpoint, CopyReport, Endpoint, Progress, digest, join_uri, pages
-from trackyard.entities import Experiment, LifecycleStage, Metric, Param, Run, RunInfo, RunTag
-from trackyard.entities import RunInputs, RunOutputs, ViewType
+from trackyard.entities import (
+    Experiment,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunInfo,
+    RunInputs,
+    RunOutputs,
+    RunTag,
+    ViewType,
+)
 from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
@@ -90,9 +100,11 @@ class TrackingCopier:
             return every
         wanted_ids, wanted_names = set(ids or ()), set(names or ())
         chosen = [e for e in every if e.experiment_id in wanted_ids or e.name in wanted_names]
-        missing = (wanted_ids | wanted_names) - {e.experiment_id for e in chosen} - {
-            e.name for e in chosen
-        }
+        missing = (
+            (wanted_ids | wanted_names)
+            - {e.experiment_id for e in chosen}
+            - {e.name for e in chosen}
+        )
         if missing:
             raise TrackyardError(
                 f"The source has no experiment named or numbered {sorted(missing)!r}.",
@@ -253,9 +265,7 @@ class TrackingCopier:
             Param(k, v) for k, v in sorted(run.data.params.items()) if k not in existing.data.params
         ]
         tags = [
-            RunTag(k, v)
-            for k, v in sorted(run.data.tags.items())
-            if existing.data.tags.get(k) != v
+            RunTag(k, v) for k, v in sorted(run.data.tags.items()) if existing.data.tags.get(k) != v
         ]
         changed = bool(new_points or params or tags)
         if changed:
@@ -285,4 +295,3 @@ class TrackingCopier:
             self.report.runs_updated += 1
         else:
             self.report.runs_unchanged += 1
-

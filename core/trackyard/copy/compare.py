@@ -16,7 +16,7 @@ import tempfile
 from typing import Any
 
 from trackyard.copy._artifacts import list_files
-from trackyard.copy._plan import Endpoint, pages
+from trackyard.copy._plan import Endpoint
 
 __all__ = ["dump_store"]
 
@@ -89,7 +89,9 @@ def dump_store(
                 "params": dict(sorted(run.data.params.items())),
                 "tags": dict(sorted(run.data.tags.items())),
                 "metrics": {k: sorted(v, key=repr) for k, v in sorted(points.items())},
-                "latest": {m.key: (m.timestamp, m.step, _value(m.value)) for m in run.data.metric_objects},
+                "latest": {
+                    m.key: (m.timestamp, m.step, _value(m.value)) for m in run.data.metric_objects
+                },
                 "dataset_inputs": sorted(repr(i) for i in run.inputs.dataset_inputs),
                 "artifacts": _artifacts(run.info.artifact_uri) if artifacts else None,
             }

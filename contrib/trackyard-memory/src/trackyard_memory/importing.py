@@ -152,6 +152,7 @@ class MemoryRegistryImports:
     def import_model_version(self, version: ModelVersion) -> None:
         """Write a version with its number, times, stage, source and tags."""
         from trackyard.errors import registered_model_not_found
+
         from trackyard_memory.registry import _Version
 
         number = int(version.version)
