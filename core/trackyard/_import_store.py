@@ -24,10 +24,20 @@ from typing import TYPE_CHECKING, Any
 from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
-    from trackyard.entities import Experiment, Metric, Param, Run, RunInfo, RunTag
+    from trackyard.entities import Experiment, Metric, Param, Run, RunData, RunInfo, RunTag
     from trackyard.entities.model_registry import ModelVersion, RegisteredModel
 
-__all__ = ["RegistryImportMixin", "TrackingImportMixin", "active_for_write"]
+__all__ = ["RegistryImportMixin", "TrackingImportMixin", "active_for_write", "params_and_tags"]
+
+
+def params_and_tags(data: RunData) -> tuple[list[Param], list[RunTag]]:
+    """``data``'s params and tags as entity lists sorted by key (for ``log_batch``)."""
+    from trackyard.entities import Param, RunTag
+
+    return (
+        [Param(k, v) for k, v in sorted(data.params.items())],
+        [RunTag(k, v) for k, v in sorted(data.tags.items())],
+    )
 
 
 def _no_imports(store: object) -> TrackyardError:
@@ -71,19 +81,15 @@ class TrackingImportMixin:
         """
         raise _no_imports(self)
 
-    def import_run_data(
-        self,
-        run_id: str,
-        metrics: Sequence[Metric],
-        params: Sequence[Param],
-        tags: Sequence[RunTag],
-    ) -> None:
-        """Add points, params and tags to an existing run in any lifecycle stage.
+    def import_run_data(self, run_id: str, metrics: Sequence[Metric], data: RunData) -> None:
+        """Add the points ``metrics`` and the params and tags of ``data`` (whose metrics are
+        ignored) to an existing run in any lifecycle stage.
 
         The default writes through ``log_batch``, restoring a deleted run for the write and
         deleting it again afterwards.
         """
         store: Any = self
+        params, tags = params_and_tags(data)
         with active_for_write(store, run_id):
             store.log_batch(run_id, metrics, params, tags)
 

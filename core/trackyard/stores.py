@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
-from trackyard._import_store import RegistryImportMixin, TrackingImportMixin
+from trackyard._import_store import RegistryImportMixin, TrackingImportMixin, params_and_tags
 from trackyard._logged_model_store import LoggedModelStoreMixin
 from trackyard._run_io_store import RunInputsStoreMixin
 from trackyard._webhook_store import WebhookStoreMixin
@@ -57,11 +57,14 @@ __all__ = [
     "ArtifactRepository",
     "Capabilities",
     "RegistryStore",
+    "RegistryStoreMixin",
     "TrackingStore",
+    "TrackingStoreMixin",
     "download_destination",
     "generate_run_name",
     "new_run_tags",
     "now_ms",
+    "params_and_tags",
     "unsupported",
 ]
 
@@ -578,6 +581,17 @@ class RegistryStore(WebhookStoreMixin, RegistryImportMixin, ABC):
 
     def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
+
+
+# Bases for a plugin's store mixins (a class holding some of a store's methods, mixed into
+# the store class before the ABC): the store ABC for the type checker, so that the mixin's
+# ``self`` has every contract method and its overrides are checked against the contract;
+# ``object`` at run time, so that the store class's MRO is unchanged.
+if TYPE_CHECKING:
+    TrackingStoreMixin = TrackingStore
+    RegistryStoreMixin = RegistryStore
+else:
+    TrackingStoreMixin = RegistryStoreMixin = object
 
 
 class ArtifactRepository(ABC):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -21,71 +21,42 @@ from trackyard.entities import (
     ExperimentTag,
     LifecycleStage,
     Metric,
-    Param,
     Run,
     RunStatus,
-    RunTag,
     SourceType,
 )
 from trackyard.entities.model_registry import ModelVersion, RegisteredModel
-from trackyard.errors import ErrorCode, TrackyardError, registered_model_exists
+from trackyard.errors import (
+    already_exists,
+    experiment_exists,
+    invalid_parameter,
+    registered_model_exists,
+)
+from trackyard.stores import RegistryStoreMixin, TrackingStoreMixin, params_and_tags
 from trackyard_file._fs import check_contained, dump_meta, write_atomic
 from trackyard_file._layout import ARTIFACTS, EXPERIMENT_ID_RE, META, METRICS, PARAMS, TAGS
-
-if TYPE_CHECKING:
-    from trackyard_file._fs import FileLock
+from trackyard_file.experiments import FileExperiments
 
 __all__ = ["FileRegistryImports", "FileTrackingImports"]
 
 
-def _exists(what: str) -> TrackyardError:
-    return TrackyardError(f"{what} already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS)
-
-
-class FileTrackingImports:
-    """``import_experiment``, ``new_experiment_id`` and ``import_run`` of the file store."""
+class FileTrackingImports(FileExperiments, TrackingStoreMixin):
+    """``import_experiment``, ``new_experiment_id`` and ``import_run`` of the file store
+    (built on its experiment methods)."""
 
     if TYPE_CHECKING:
-        root: str
-        trash: str
         _root_real: str
-        _run_dirs: dict[str, str]
-
-        def _root_lock(self, *, shared: bool = False) -> FileLock: ...
-        def _experiment_dir(self, experiment_id: str) -> str | None: ...
-        def _find_by_name(self, name: str) -> Experiment | None: ...
-        def _write_new_experiment(
-            self,
-            experiment_id: str,
-            name: str,
-            artifact_location: str | None,
-            tags: Iterable[ExperimentTag],
-        ) -> None: ...
-        def _rewrite_experiment_meta(self, directory: str, **changes: Any) -> None: ...
-        def _set_run_stage(
-            self, run_dir: str, stage: str, deleted_time: int | None, *, only_from: bool = False
-        ) -> None: ...
-        def _locate_run(self, run_id: str, *, refresh: bool = False) -> str: ...
-        def log_batch(
-            self,
-            run_id: str,
-            metrics: Sequence[Metric],
-            params: Sequence[Param],
-            tags: Sequence[RunTag],
-        ) -> None: ...
-        def log_inputs(self, run_id: str, datasets: Any = None, models: Any = None) -> None: ...
-        def delete_run(self, run_id: str) -> None: ...
 
     def import_experiment(self, experiment: Experiment) -> None:
         """Write an experiment folder with its id, times, stage and tags."""
         eid = experiment.experiment_id
         if not EXPERIMENT_ID_RE.match(eid):
-            raise TrackyardError.invalid_parameter_value(f"Invalid experiment id {eid!r}.")
+            raise invalid_parameter(f"Invalid experiment id {eid!r}.")
         with self._root_lock():
             if any(os.path.lexists(os.path.join(p, eid)) for p in (self.root, self.trash)):
-                raise _exists(f"Experiment {eid}")
+                raise already_exists(f"Experiment {eid}")
             if self._find_by_name(experiment.name) is not None:
-                raise _exists(f"Experiment(name={experiment.name})")
+                raise experiment_exists(experiment.name)
             tags = [ExperimentTag(k, v) for k, v in sorted(experiment.tags.items())]
             self._write_new_experiment(eid, experiment.name, experiment.artifact_location, tags)
             directory = os.path.join(self.root, eid)
@@ -120,7 +91,7 @@ class FileTrackingImports:
         try:
             os.mkdir(run_dir)
         except FileExistsError:
-            raise _exists(f"Run {info.run_id!r}") from None
+            raise already_exists(f"Run {info.run_id!r}") from None
         try:
             for sub in (METRICS, PARAMS, TAGS, ARTIFACTS):
                 os.mkdir(os.path.join(run_dir, sub))
@@ -143,9 +114,7 @@ class FileTrackingImports:
             }
             write_atomic(os.path.join(run_dir, META), dump_meta(meta), tmp_dir=run_dir, sync=False)
             self._run_dirs[info.run_id] = run_dir
-            params = [Param(k, v) for k, v in sorted(run.data.params.items())]
-            tags = [RunTag(k, v) for k, v in sorted(run.data.tags.items())]
-            self.log_batch(info.run_id, metrics, params, tags)
+            self.log_batch(info.run_id, metrics, *params_and_tags(run.data))
             if run.inputs.dataset_inputs:
                 self.log_inputs(info.run_id, run.inputs.dataset_inputs)
         except BaseException:
@@ -156,7 +125,7 @@ class FileTrackingImports:
             self.delete_run(info.run_id)
 
 
-class FileRegistryImports:
+class FileRegistryImports(RegistryStoreMixin):
     """``import_registered_model`` and ``import_model_version`` of the file registry."""
 
     if TYPE_CHECKING:
@@ -215,7 +184,7 @@ class FileRegistryImports:
         with self._writing():
             model_dir = self._require_model(version.name)
             if number <= 0 or any(n == number for n, _ in self._version_dirs(model_dir)):
-                raise _exists(f"Model version {version.name} {number}")
+                raise already_exists(f"Model version {version.name} {number}")
             target = os.path.join(model_dir, f"version-{number}")
             staging = os.path.join(model_dir, f".trackyard-new-{secrets.token_hex(16)}")
             os.mkdir(staging)

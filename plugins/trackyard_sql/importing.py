@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from trackyard.entities import Experiment, LifecycleStage, Metric, Param, Run, RunInfo, RunTag
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.entities import Experiment, LifecycleStage, Metric, Run, RunData, RunInfo
+from trackyard.errors import already_exists, invalid_parameter
+from trackyard.stores import TrackingStoreMixin
+from trackyard_sql.compiler import EXPERIMENT_COLUMNS, RUN_INSERT
 from trackyard_sql.runs import db_metric_value
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ def metric_rows(
     return rows, latest_rows
 
 
-class SqlTrackingImports:
+class SqlTrackingImports(TrackingStoreMixin):
     """``import_experiment``, ``import_run``, ``import_run_data`` and ``import_run_info``."""
 
     if TYPE_CHECKING:
@@ -57,7 +59,6 @@ class SqlTrackingImports:
 
         def _check(self, table: str, column: str, value: str | None) -> None: ...
         def _run_row(self, cur: Any, run_id: str) -> tuple[Any, ...]: ...
-        def log_inputs(self, run_id: str, datasets: Any = None, models: Any = None) -> None: ...
 
     def import_experiment(self, experiment: Experiment) -> None:
         """Insert an experiment with its id (a 32-bit integer outside SQLite), times and tags."""
@@ -67,19 +68,12 @@ class SqlTrackingImports:
         except ValueError:
             eid = -1
         if eid < 0 or (not d.is_sqlite and eid > _INT32_MAX):
-            raise TrackyardError.invalid_parameter_value(
+            raise invalid_parameter(
                 f"Experiment id {experiment.experiment_id!r} does not fit this database."
             )
         self._check("experiments", "name", experiment.name)
         self._check("experiments", "artifact_location", experiment.artifact_location)
-        columns = [
-            "experiment_id",
-            "name",
-            "artifact_location",
-            "lifecycle_stage",
-            "creation_time",
-            "last_update_time",
-        ]
+        columns = list(EXPERIMENT_COLUMNS)
         values: list[Any] = [
             eid,
             experiment.name,
@@ -98,10 +92,7 @@ class SqlTrackingImports:
                 (eid, experiment.name),
             )
             if cur.fetchone() is not None:
-                raise TrackyardError(
-                    f"Experiment {eid} or one named {experiment.name!r} already exists.",
-                    ErrorCode.RESOURCE_ALREADY_EXISTS,
-                )
+                raise already_exists(f"Experiment {eid} or one named {experiment.name!r}")
             cur.execute(
                 d.sql(
                     f"INSERT INTO experiments ({', '.join(columns)}) "
@@ -156,16 +147,9 @@ class SqlTrackingImports:
                 d.sql(f"SELECT 1 FROM runs WHERE {d.key_equals('run_uuid')}"), d.key_params(run_id)
             )
             if cur.fetchone() is not None:
-                raise TrackyardError(
-                    f"Run {run_id!r} already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS
-                )
+                raise already_exists(f"Run {run_id!r}")
             cur.execute(
-                d.sql(
-                    "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, "
-                    "start_time, end_time, lifecycle_stage, artifact_uri, source_type, "
-                    "source_name, entry_point_name, source_version, deleted_time) VALUES "
-                    f"({d.marks(14)})"
-                ),
+                d.sql(RUN_INSERT),
                 (
                     run_id,
                     int(info.experiment_id),
@@ -216,19 +200,13 @@ class SqlTrackingImports:
             )
         )
 
-    def import_run_data(
-        self,
-        run_id: str,
-        metrics: Sequence[Metric],
-        params: Sequence[Param],
-        tags: Sequence[RunTag],
-    ) -> None:
+    def import_run_data(self, run_id: str, metrics: Sequence[Metric], data: RunData) -> None:
         """Add points, params and tags to a run in any stage, in one transaction."""
         d, writer = self._dialect, self._writer
         rows, latest_rows = metric_rows(run_id, metrics)
-        param_rows = sorted((p.key, p.value, run_id) for p in params)
-        tag_rows = sorted((t.key, t.value, run_id) for t in tags)
-        new_name = next((t.value for t in tags if t.key == _RUN_NAME_TAG), None)
+        param_rows = sorted((k, v, run_id) for k, v in data.params.items())
+        tag_rows = sorted((k, v, run_id) for k, v in data.tags.items())
+        new_name = data.tags.get(_RUN_NAME_TAG)
 
         def write(cur: Any) -> None:
             self._run_row(cur, run_id)

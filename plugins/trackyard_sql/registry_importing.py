@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trackyard.entities.model_registry import ModelVersion, RegisteredModel
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import already_exists, registered_model_exists
+from trackyard.stores import RegistryStoreMixin
 from trackyard_sql.registry_rows import VERSION_COLUMNS
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["SqlRegistryImports"]
 
 
-class SqlRegistryImports:
+class SqlRegistryImports(RegistryStoreMixin):
     """``import_registered_model`` and ``import_model_version``, one transaction each."""
 
     if TYPE_CHECKING:
@@ -52,10 +53,7 @@ class SqlRegistryImports:
                 self._np(model.name),
             )
             if cur.fetchone() is not None:
-                raise TrackyardError(
-                    f"Registered Model (name={model.name}) already exists.",
-                    ErrorCode.RESOURCE_ALREADY_EXISTS,
-                )
+                raise registered_model_exists(model.name)
             self._insert(
                 cur,
                 "registered_models",
@@ -106,10 +104,7 @@ class SqlRegistryImports:
                 [*self._np(version.name), number],
             )
             if cur.fetchone() is not None:
-                raise TrackyardError(
-                    f"Model version {version.name} {number} already exists.",
-                    ErrorCode.RESOURCE_ALREADY_EXISTS,
-                )
+                raise already_exists(f"Model version {version.name} {number}")
             row = (
                 version.name,
                 number,

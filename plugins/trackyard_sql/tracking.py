@@ -52,6 +52,7 @@ from trackyard_sql.bootstrap import require_columns
 from trackyard_sql.compiler import (
     EXPERIMENT_COLUMNS,
     RUN_COLUMNS,
+    RUN_INSERT,
     compile_experiment_search,
     compile_run_search,
 )
@@ -622,15 +623,7 @@ class SqlTrackingStore(SqlTrackingImports, SqlTraces, SqlLoggedModels, SqlRunInp
                 LifecycleStage.ACTIVE,
                 artifact_uri,
             )
-            cur.execute(
-                d.sql(
-                    "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, "
-                    "start_time, end_time, lifecycle_stage, artifact_uri, source_type, "
-                    "source_name, entry_point_name, source_version, deleted_time) VALUES "
-                    f"({d.marks(14)})"
-                ),
-                (*row, "UNKNOWN", "", "", "", None),
-            )
+            cur.execute(d.sql(RUN_INSERT), (*row, "UNKNOWN", "", "", "", None))
             if tag_rows:
                 cur.executemany(
                     d.sql('INSERT INTO tags ("key", value, run_uuid) VALUES (?, ?, ?)'), tag_rows

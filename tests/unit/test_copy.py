@@ -13,7 +13,7 @@ import pytest
 from trackyard import MlflowClient, TrackyardError
 from trackyard.backends import clear_store_cache
 from trackyard.copy import copy_store, dump_store
-from trackyard.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+from trackyard.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunData, RunTag
 from trackyard.errors import ErrorCode
 
 EMBEDDED = ["sqlite", "file", "memory"]
@@ -150,7 +150,7 @@ def test_a_different_run_with_the_same_id_is_refused(tmp_path):
     c = MlflowClient(a)
     c.log_param(ids[0], "extra", "1")
     dst_store = dst._tracking_store
-    dst_store.import_run_data(ids[0], [], [Param("extra", "2")], [])
+    dst_store.import_run_data(ids[0], [], RunData(params=[Param("extra", "2")]))
     before = dump_store(b)
     with pytest.raises(TrackyardError) as info:
         copy_store(a, b)

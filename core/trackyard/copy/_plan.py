@@ -61,6 +61,21 @@ class Endpoint:
         return cls(uri, tracking, registry)
 
 
+_WRITTEN = (  # the CopyReport counts that say something was written
+    "experiments",
+    "runs",
+    "runs_updated",
+    "metric_points",
+    "params",
+    "tags",
+    "artifacts",
+    "registered_models",
+    "model_versions",
+    "aliases",
+    "traces",
+)
+
+
 @dataclass
 class CopyReport:
     """What one copy did. ``written`` is zero when the destination already had everything.
@@ -82,37 +97,30 @@ class CopyReport:
         experiment_map: source experiment id -> destination experiment id.
     """
 
+    # tracking
     experiments: int = 0
     runs: int = 0
     runs_updated: int = 0
     runs_unchanged: int = 0
+    # run data
     metric_points: int = 0
     params: int = 0
     tags: int = 0
+    # files
     artifacts: int = 0
     artifact_bytes: int = 0
+    # registry
     registered_models: int = 0
     model_versions: int = 0
     aliases: int = 0
+    # tracing
     traces: int = 0
     experiment_map: dict[str, str] = field(default_factory=dict)
 
     @property
     def written(self) -> int:
         """How many things were written (0 for a copy that found nothing new)."""
-        return (
-            self.experiments
-            + self.runs
-            + self.runs_updated
-            + self.metric_points
-            + self.params
-            + self.tags
-            + self.artifacts
-            + self.registered_models
-            + self.model_versions
-            + self.aliases
-            + self.traces
-        )
+        return sum(getattr(self, name) for name in _WRITTEN)
 
     def summary(self) -> str:
         """One line for people."""

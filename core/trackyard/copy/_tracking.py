@@ -15,6 +15,7 @@ from trackyard.entities import (
     Metric,
     Param,
     Run,
+    RunData,
     RunInfo,
     RunInputs,
     RunOutputs,
@@ -269,7 +270,7 @@ class TrackingCopier:
         ]
         changed = bool(new_points or params or tags)
         if changed:
-            self.dst.import_run_data(run_id, new_points, params, tags)
+            self.dst.import_run_data(run_id, new_points, RunData(params=params, tags=tags))
             self.report.metric_points += len(new_points)
             self.report.params += len(params)
             self.report.tags += len(tags)

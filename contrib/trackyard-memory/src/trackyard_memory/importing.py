@@ -10,18 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from trackyard.entities import Experiment, LifecycleStage, Metric, Param, Run, RunTag
+from trackyard.entities import Experiment, LifecycleStage, Metric, Run, RunData
 from trackyard.entities.model_registry import ModelVersion, RegisteredModel
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import (
+    already_exists,
+    experiment_exists,
+    invalid_parameter,
+    registered_model_exists,
+)
+from trackyard.stores import RegistryStoreMixin, TrackingStoreMixin, params_and_tags
 
 __all__ = ["MemoryRegistryImports", "MemoryTrackingImports"]
 
 
-def _exists(what: str) -> TrackyardError:
-    return TrackyardError(f"{what} already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS)
-
-
-class MemoryTrackingImports:
+class MemoryTrackingImports(TrackingStoreMixin):
     """``import_experiment``, ``import_run`` and ``import_run_data`` of the memory store."""
 
     if TYPE_CHECKING:
@@ -30,14 +32,6 @@ class MemoryTrackingImports:
         def _data(self) -> Any: ...
         def _experiment(self, data: Any, experiment_id: str) -> Any: ...
         def _run(self, data: Any, run_id: str) -> Any: ...
-        def log_batch(
-            self,
-            run_id: str,
-            metrics: Sequence[Metric],
-            params: Sequence[Param],
-            tags: Sequence[RunTag],
-        ) -> None: ...
-        def log_inputs(self, run_id: str, datasets: Any = None, models: Any = None) -> None: ...
 
     def import_experiment(self, experiment: Experiment) -> None:
         """Write an experiment with its id, times, stage and tags."""
@@ -45,13 +39,13 @@ class MemoryTrackingImports:
 
         eid = experiment.experiment_id
         if not eid.isdigit():
-            raise TrackyardError.invalid_parameter_value(f"Invalid experiment id {eid!r}.")
+            raise invalid_parameter(f"Invalid experiment id {eid!r}.")
         with self._lock:
             data = self._data()
             if eid in data.experiments:
-                raise _exists(f"Experiment {eid}")
+                raise already_exists(f"Experiment {eid}")
             if experiment.name in data.by_name:
-                raise _exists(f"Experiment(name={experiment.name})")
+                raise experiment_exists(experiment.name)
             data.experiments[eid] = _Experiment(
                 experiment_id=eid,
                 name=experiment.name,
@@ -77,7 +71,7 @@ class MemoryTrackingImports:
         with self._lock:
             data = self._data()
             if info.run_id in data.runs:
-                raise _exists(f"Run {info.run_id}")
+                raise already_exists(f"Run {info.run_id}")
             exp = self._experiment(data, info.experiment_id)
             data.runs[info.run_id] = _Run(
                 run_id=info.run_id,
@@ -92,9 +86,7 @@ class MemoryTrackingImports:
             )
             exp.run_ids.append(info.run_id)
             try:
-                params = [Param(k, v) for k, v in run.data.params.items()]
-                tags = [RunTag(k, v) for k, v in run.data.tags.items()]
-                self.log_batch(info.run_id, metrics, params, tags)
+                self.log_batch(info.run_id, metrics, *params_and_tags(run.data))
                 if run.inputs.dataset_inputs:
                     self.log_inputs(info.run_id, run.inputs.dataset_inputs)
             except BaseException:
@@ -105,14 +97,9 @@ class MemoryTrackingImports:
             stored.run_name = info.run_name or stored.run_name
             stored.lifecycle_stage = info.lifecycle_stage
 
-    def import_run_data(
-        self,
-        run_id: str,
-        metrics: Sequence[Metric],
-        params: Sequence[Param],
-        tags: Sequence[RunTag],
-    ) -> None:
+    def import_run_data(self, run_id: str, metrics: Sequence[Metric], data: RunData) -> None:
         """Add points, params and tags to a run in any stage, all or nothing."""
+        params, tags = params_and_tags(data)
         with self._lock:
             stored = self._run(self._data(), run_id)
             stage = stored.lifecycle_stage
@@ -123,7 +110,7 @@ class MemoryTrackingImports:
                 stored.lifecycle_stage = stage
 
 
-class MemoryRegistryImports:
+class MemoryRegistryImports(RegistryStoreMixin):
     """``import_registered_model`` and ``import_model_version`` of the memory registry."""
 
     if TYPE_CHECKING:
@@ -138,7 +125,7 @@ class MemoryRegistryImports:
         with self._lock:
             models = self._models()
             if model.name in models:
-                raise _exists(f"Registered Model (name={model.name})")
+                raise registered_model_exists(model.name)
             models[model.name] = _Model(
                 name=model.name,
                 creation=model.creation_timestamp or 0,
@@ -161,7 +148,7 @@ class MemoryRegistryImports:
             if model is None:
                 raise registered_model_not_found(version.name)
             if number in model.versions or number <= 0:
-                raise _exists(f"Model version {version.name} {number}")
+                raise already_exists(f"Model version {version.name} {number}")
             model.versions[number] = _Version(
                 number=number,
                 creation=version.creation_timestamp or 0,
