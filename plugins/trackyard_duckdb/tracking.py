@@ -54,6 +54,7 @@ from trackyard_duckdb import _metrics, _runs, _search
 from trackyard_duckdb._database import Database, open_database, parse_location
 from trackyard_duckdb._state import RunState, run_states
 from trackyard_duckdb._traces import DuckDBTraces
+from trackyard_duckdb.importing import DuckDBTrackingImports
 
 if TYPE_CHECKING:
     from trackyard.search.request import ExperimentSearch, RunSearch
@@ -109,7 +110,7 @@ def _experiment(row: Sequence[Any], tags: dict[str, str]) -> Experiment:
     )
 
 
-class DuckDBTrackingStore(DuckDBTraces, TrackingStore):
+class DuckDBTrackingStore(DuckDBTrackingImports, DuckDBTraces, TrackingStore):
     """MLflow's tracking store API over a DuckDB database in trackyard's columnar layout.
 
     Args:
@@ -129,7 +130,9 @@ class DuckDBTrackingStore(DuckDBTraces, TrackingStore):
 
     # each flag is held to its kit tests (tests/conformance/test_duckdb.py); one writing
     # process per file, so no concurrent_processes
-    capabilities = Capabilities(transactions=True, search_or=True, traces=True, assessments=True)
+    capabilities = Capabilities(
+        transactions=True, search_or=True, traces=True, assessments=True, imports=True
+    )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         store_uri = store_uri or config.get_tracking_uri()
