@@ -16,7 +16,7 @@ from trackyard.entities import Experiment, LifecycleStage, Metric, Run, RunData,
 from trackyard.errors import already_exists, invalid_parameter
 from trackyard.stores import TrackingStoreMixin
 from trackyard_sql.compiler import EXPERIMENT_COLUMNS, RUN_INSERT
-from trackyard_sql.runs import db_metric_value
+from trackyard_sql.runs import DBL_MAX, db_metric_value
 
 if TYPE_CHECKING:
     from trackyard_sql.database import Database
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["SqlTrackingImports", "metric_rows"]
 
 _INT32_MAX = 2**31 - 1
+_EXTREMES = (DBL_MAX, -DBL_MAX)
 _RUN_NAME_TAG = "mlflow.runName"
 
 
@@ -268,10 +269,12 @@ class SqlTrackingImports(TrackingStoreMixin):
                 ),
                 (run_id,),
             )
-            return [
-                Metric(key, py_metric_value(value, nan), ts, step)
-                for key, value, ts, step, nan in cur.fetchall()
-                if key in wanted
-            ]
+            points = []
+            for key, value, ts, step, nan in cur.fetchall():
+                if key in wanted:
+                    if nan or value in _EXTREMES:  # NaN and +/-inf are stored encoded
+                        value = py_metric_value(value, nan)
+                    points.append(Metric(key, value, ts, step))
+            return points
 
         return self._db.read(read)
