@@ -73,6 +73,7 @@ __all__ = [
     "RunOperations",
     "TrackyardError",
     "__version__",
+    "copy_store",
     "flush_trace_async_logging",
     "get_active_trace_id",
     "get_current_active_span",
@@ -86,6 +87,7 @@ __all__ = [
     "set_registry_uri",
     "set_tracking_uri",
     "start_span",
+    "sync_stores",
     "trace",
     "update_current_trace",
     *sorted(_FLUENT),
@@ -129,6 +131,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(fluent, name)
         globals()[name] = value  # later lookups skip this hook (log_metric in a loop)
         return value
+    if name in ("copy_store", "sync_stores"):  # trackyard.copy, loaded on first use
+        import trackyard.copy
+
+        return getattr(trackyard.copy, name)
     if name == "artifacts":  # ``trackyard.artifacts.download_artifacts(...)``, as in MLflow
         import trackyard.artifacts
 

@@ -20,6 +20,7 @@ __all__ = [
     "TrackyardError",
     "UnknownSchemeError",
     "alias_not_found",
+    "already_exists",
     "experiment_exists",
     "experiment_not_found",
     "invalid_parameter",
@@ -280,6 +281,12 @@ def experiment_exists(name: str) -> TrackyardError:
     return TrackyardError(
         f"Experiment(name={name}) already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS
     )
+
+
+def already_exists(what: str) -> TrackyardError:
+    """The ``RESOURCE_ALREADY_EXISTS`` error for an entity written twice: ``what`` names it
+    (``"Run 'abc'"``); stores' ``import_*`` methods raise it."""
+    return TrackyardError(f"{what} already exists.", ErrorCode.RESOURCE_ALREADY_EXISTS)
 
 
 def not_active(kind: str, ident: str, stage: str) -> TrackyardError:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from trackyard._gc_store import DeletedExperiment, DeletedRun, GcStoreMixin, deleted_in_time
+from trackyard._import_store import RegistryImportMixin, TrackingImportMixin, params_and_tags
 from trackyard._logged_model_store import LoggedModelStoreMixin
 from trackyard._run_io_store import RunInputsStoreMixin
 from trackyard._webhook_store import WebhookStoreMixin
@@ -60,13 +61,16 @@ __all__ = [
     "DeletedExperiment",
     "DeletedRun",
     "RegistryStore",
+    "RegistryStoreMixin",
     "TrackingStore",
+    "TrackingStoreMixin",
     "deleted_in_time",
     "download_destination",
     "generate_run_name",
     "new_run_tags",
     "not_a_file",
     "now_ms",
+    "params_and_tags",
     "unsupported",
 ]
 
@@ -117,6 +121,11 @@ class Capabilities:
         gc: the tracking store can list deleted runs and experiments and remove them for
             good (:class:`trackyard._gc_store.GcStoreMixin`), held to
             ``trackyard.testing.gc.GcChecks``; ``trackyard gc`` needs it.
+        imports: the store writes entities as they are, ids and times kept
+            (``import_experiment``, ``import_run``; ``import_registered_model``,
+            ``import_model_version`` for a registry; see
+            :class:`trackyard._import_store.TrackingImportMixin`), so it can be the
+            destination of :func:`trackyard.copy_store`.
     """
 
     transactions: bool = False
@@ -131,6 +140,7 @@ class Capabilities:
     assessments: bool = False
     webhooks: bool = False
     gc: bool = False
+    imports: bool = False
 
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
@@ -191,7 +201,9 @@ def unsupported(store: object, feature: str) -> TrackyardError:
     )
 
 
-class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, GcStoreMixin, ABC):
+class TrackingStore(
+    LoggedModelStoreMixin, RunInputsStoreMixin, GcStoreMixin, TrackingImportMixin, ABC
+):
     """Experiments, runs, metrics, params and tags.
 
     A backend is constructed as ``Store(store_uri=..., artifact_uri=...)``, where
@@ -455,7 +467,7 @@ class TrackingStore(LoggedModelStoreMixin, RunInputsStoreMixin, GcStoreMixin, AB
         """Release connections and files; the store is unusable afterwards."""
 
 
-class RegistryStore(WebhookStoreMixin, ABC):
+class RegistryStore(WebhookStoreMixin, RegistryImportMixin, ABC):
     """Registered models, model versions, their tags and aliases.
 
     Constructed as ``Store(store_uri=..., tracking_uri=...)``; cached per process and shared
@@ -590,6 +602,17 @@ class RegistryStore(WebhookStoreMixin, ABC):
 
     def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
+
+
+# Bases for a plugin's store mixins (a class holding some of a store's methods, mixed into
+# the store class before the ABC): the store ABC for the type checker, so that the mixin's
+# ``self`` has every contract method and its overrides are checked against the contract;
+# ``object`` at run time, so that the store class's MRO is unchanged.
+if TYPE_CHECKING:
+    TrackingStoreMixin = TrackingStore
+    RegistryStoreMixin = RegistryStore
+else:
+    TrackingStoreMixin = RegistryStoreMixin = object
 
 
 class ArtifactRepository(ABC):

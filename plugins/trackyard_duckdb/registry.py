@@ -42,6 +42,7 @@ from trackyard.errors import (
 from trackyard.stores import Capabilities, RegistryStore, now_ms
 from trackyard_duckdb import _registry_search
 from trackyard_duckdb._database import Database, open_database, parse_location
+from trackyard_duckdb.importing import DuckDBRegistryImports
 from trackyard_duckdb.webhooks import DuckDBWebhooks
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def _pairs(keys: Sequence[tuple[int, int]], alias: str = "") -> tuple[str, list[
     )
 
 
-class DuckDBRegistryStore(DuckDBWebhooks, RegistryStore):
+class DuckDBRegistryStore(DuckDBRegistryImports, DuckDBWebhooks, RegistryStore):
     """MLflow's model registry store API over a DuckDB database (trackyard's own schema).
 
     Args:
@@ -98,7 +99,7 @@ class DuckDBRegistryStore(DuckDBWebhooks, RegistryStore):
     # each flag is held to its kit tests (tests/conformance/test_duckdb.py); one writing
     # process per file, so no concurrent_processes
     capabilities = Capabilities(
-        search_or=True, concurrent_versions=True, prompts=True, webhooks=True
+        search_or=True, concurrent_versions=True, prompts=True, webhooks=True, imports=True
     )
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:

@@ -55,6 +55,7 @@ from trackyard_duckdb._database import Database, open_database, parse_location
 from trackyard_duckdb._state import RunState, run_states
 from trackyard_duckdb._traces import DuckDBTraces
 from trackyard_duckdb.gc import DuckDBGc
+from trackyard_duckdb.importing import DuckDBTrackingImports
 
 if TYPE_CHECKING:
     from trackyard.search.request import ExperimentSearch, RunSearch
@@ -110,7 +111,7 @@ def _experiment(row: Sequence[Any], tags: dict[str, str]) -> Experiment:
     )
 
 
-class DuckDBTrackingStore(DuckDBGc, DuckDBTraces, TrackingStore):
+class DuckDBTrackingStore(DuckDBGc, DuckDBTrackingImports, DuckDBTraces, TrackingStore):
     """MLflow's tracking store API over a DuckDB database in trackyard's columnar layout.
 
     Args:
@@ -131,7 +132,7 @@ class DuckDBTrackingStore(DuckDBGc, DuckDBTraces, TrackingStore):
     # each flag is held to its kit tests (tests/conformance/test_duckdb.py); one writing
     # process per file, so no concurrent_processes
     capabilities = Capabilities(
-        transactions=True, search_or=True, traces=True, assessments=True, gc=True
+        transactions=True, search_or=True, traces=True, assessments=True, gc=True, imports=True
     )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:

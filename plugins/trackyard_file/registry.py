@@ -69,6 +69,7 @@ from trackyard_file._fs import (
     write_atomic,
 )
 from trackyard_file._txn import Txn, recover
+from trackyard_file.importing import FileRegistryImports
 from trackyard_file.webhooks import FileWebhooks
 
 __all__ = ["FileRegistryStore"]
@@ -122,7 +123,7 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-class FileRegistryStore(FileWebhooks, RegistryStore, CachedReader):
+class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, CachedReader):
     """MLflow's model registry store API over the ``models/`` folder of a file store root.
 
     Args:
@@ -137,6 +138,7 @@ class FileRegistryStore(FileWebhooks, RegistryStore, CachedReader):
         concurrent_versions=True,
         prompts=True,
         webhooks=True,
+        imports=True,
     )
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:

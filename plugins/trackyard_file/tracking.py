@@ -77,6 +77,7 @@ from trackyard_file._layout import (
 from trackyard_file._metrics import Entry
 from trackyard_file.experiments import FileExperiments
 from trackyard_file.gc import FileGc
+from trackyard_file.importing import FileTrackingImports
 from trackyard_file.logged_models import FileLoggedModels
 from trackyard_file.run_inputs import FileRunInputs
 from trackyard_file.runs import FileRuns, _State
@@ -92,6 +93,7 @@ REVALIDATE_ENV = "TRACKYARD_FILE_REVALIDATE_SECONDS"
 
 class FileTrackingStore(
     FileGc,
+    FileTrackingImports,
     FileTraces,
     FileRuns,
     FileExperiments,
@@ -125,6 +127,7 @@ class FileTrackingStore(
         traces=True,
         assessments=True,
         gc=True,
+        imports=True,
     )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:

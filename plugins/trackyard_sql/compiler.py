@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPERIMENT_COLUMNS",
     "RUN_COLUMNS",
+    "RUN_INSERT",
     "Filter",
     "compile_experiment_search",
     "compile_model_version_filter",
@@ -60,6 +61,12 @@ RUN_COLUMNS = (
     "end_time",
     "lifecycle_stage",
     "artifact_uri",
+)
+#: Insert one run: a row of :data:`RUN_COLUMNS` then ``source_type``, ``source_name``,
+#: ``entry_point_name``, ``source_version`` and ``deleted_time`` (``?`` marks, for ``Dialect.sql``).
+RUN_INSERT = (
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}, source_type, source_name, entry_point_name, "
+    f"source_version, deleted_time) VALUES ({', '.join('?' * (len(RUN_COLUMNS) + 5))})"
 )
 #: Columns selected for an experiment.
 EXPERIMENT_COLUMNS = (

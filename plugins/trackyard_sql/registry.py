@@ -57,6 +57,7 @@ from trackyard_sql import explain
 from trackyard_sql.bootstrap import require_columns
 from trackyard_sql.compiler import compile_model_version_filter, compile_registered_model_filter
 from trackyard_sql.database import Database
+from trackyard_sql.registry_importing import SqlRegistryImports
 from trackyard_sql.registry_rows import VERSION_COLUMNS, RegistryReader
 from trackyard_sql.schema import REGISTRY_TABLES, WORKSPACE_DEFAULT
 from trackyard_sql.webhooks import SqlWebhooks
@@ -95,7 +96,7 @@ _LABELS: dict[tuple[str, str], str] = {
 _KEY = '"key"'  # a reserved word on MySQL: always quoted
 
 
-class SqlRegistryStore(SqlWebhooks, RegistryStore):
+class SqlRegistryStore(SqlRegistryImports, SqlWebhooks, RegistryStore):
     """MLflow's model registry store API over a SQL database in MLflow's table layout.
 
     Args:
@@ -115,6 +116,7 @@ class SqlRegistryStore(SqlWebhooks, RegistryStore):
         concurrent_versions=True,
         prompts=True,
         webhooks=True,
+        imports=True,
     )
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:

@@ -52,11 +52,13 @@ from trackyard_sql.bootstrap import require_columns
 from trackyard_sql.compiler import (
     EXPERIMENT_COLUMNS,
     RUN_COLUMNS,
+    RUN_INSERT,
     compile_experiment_search,
     compile_run_search,
 )
 from trackyard_sql.database import Database, chunks, fetch_scalar
 from trackyard_sql.gc import SqlGc
+from trackyard_sql.importing import SqlTrackingImports
 from trackyard_sql.logged_models import SqlLoggedModels
 from trackyard_sql.run_inputs import SqlRunInputs
 from trackyard_sql.runs import (
@@ -144,7 +146,9 @@ def _absolute_location(location: str) -> str:
     return os.path.abspath(location)
 
 
-class SqlTrackingStore(SqlGc, SqlTraces, SqlLoggedModels, SqlRunInputs, TrackingStore):
+class SqlTrackingStore(
+    SqlGc, SqlTrackingImports, SqlTraces, SqlLoggedModels, SqlRunInputs, TrackingStore
+):
     """MLflow's tracking store API over a SQL database in MLflow's table layout.
 
     Args:
@@ -171,6 +175,7 @@ class SqlTrackingStore(SqlGc, SqlTraces, SqlLoggedModels, SqlRunInputs, Tracking
         traces=True,
         assessments=True,
         gc=True,
+        imports=True,
     )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
@@ -622,15 +627,7 @@ class SqlTrackingStore(SqlGc, SqlTraces, SqlLoggedModels, SqlRunInputs, Tracking
                 LifecycleStage.ACTIVE,
                 artifact_uri,
             )
-            cur.execute(
-                d.sql(
-                    "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, "
-                    "start_time, end_time, lifecycle_stage, artifact_uri, source_type, "
-                    "source_name, entry_point_name, source_version, deleted_time) VALUES "
-                    f"({d.marks(14)})"
-                ),
-                (*row, "UNKNOWN", "", "", "", None),
-            )
+            cur.execute(d.sql(RUN_INSERT), (*row, "UNKNOWN", "", "", "", None))
             if tag_rows:
                 cur.executemany(
                     d.sql('INSERT INTO tags ("key", value, run_uuid) VALUES (?, ?, ?)'), tag_rows

@@ -1,5 +1,5 @@
 """The ``trackyard`` command line: quickstart, doctor, plugins, experiments, runs, models,
-artifacts, gc.
+artifacts, gc, copy, sync.
 
 Each command lives in a module of this package; :data:`cli` gathers them. Plugins add
 commands through the ``trackyard_cli`` hook, which :func:`main` calls once per process.
@@ -14,6 +14,7 @@ import click
 from trackyard import _doctor
 from trackyard.cli._common import TrackyardGroup
 from trackyard.cli.artifacts import artifacts
+from trackyard.cli.copy import copy, sync
 from trackyard.cli.gc import gc
 from trackyard.cli.models import models
 from trackyard.cli.plugins import plugins
@@ -29,7 +30,18 @@ def cli() -> None:
     """trackyard: MLflow's client API over pluggable backends."""
 
 
-for _command in (quickstart, plugins, experiments, runs, _doctor.doctor, models, artifacts, gc):
+for _command in (
+    quickstart,
+    plugins,
+    experiments,
+    runs,
+    _doctor.doctor,
+    models,
+    artifacts,
+    copy,
+    sync,
+    gc,
+):
     cli.add_command(_command)
 
 _extended = False

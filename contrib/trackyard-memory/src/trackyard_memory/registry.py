@@ -38,6 +38,7 @@ from trackyard.search import ModelVersionSearch, RegisteredModelSearch
 from trackyard.stores import Capabilities, RegistryStore, now_ms
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
+from trackyard_memory.importing import MemoryRegistryImports
 from trackyard_memory.webhooks import MemoryWebhooks, _WebhookData
 
 __all__ = ["MemoryRegistryStore"]
@@ -130,7 +131,7 @@ class _RegistryData:
         self.models: dict[str, _Model] = {}
 
 
-class MemoryRegistryStore(MemoryWebhooks, RegistryStore):
+class MemoryRegistryStore(MemoryRegistryImports, MemoryWebhooks, RegistryStore):
     """MLflow's model registry store API over plain Python objects in this process.
 
     Args:
@@ -143,7 +144,7 @@ class MemoryRegistryStore(MemoryWebhooks, RegistryStore):
     """
 
     capabilities = Capabilities(
-        search_or=True, concurrent_versions=True, prompts=True, webhooks=True
+        search_or=True, concurrent_versions=True, prompts=True, webhooks=True, imports=True
     )
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:

@@ -60,6 +60,7 @@ from trackyard.validation import validate_history_paging
 
 from trackyard_memory._spaces import Space, get_space, parse_memory_uri
 from trackyard_memory.gc import MemoryGc
+from trackyard_memory.importing import MemoryTrackingImports
 from trackyard_memory.logged_models import MemoryLoggedModels
 from trackyard_memory.run_inputs import MemoryRunInputs
 from trackyard_memory.traces import MemoryTraceMixin
@@ -241,7 +242,12 @@ def _chooses_default_root(artifact_uri: str | None) -> bool:
 
 
 class MemoryTrackingStore(
-    MemoryGc, MemoryTraceMixin, MemoryLoggedModels, MemoryRunInputs, TrackingStore
+    MemoryGc,
+    MemoryTrackingImports,
+    MemoryTraceMixin,
+    MemoryLoggedModels,
+    MemoryRunInputs,
+    TrackingStore,
 ):
     """MLflow's tracking store API over plain Python objects in this process.
 
@@ -266,6 +272,7 @@ class MemoryTrackingStore(
         traces=True,
         assessments=True,
         gc=True,
+        imports=True,
     )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
