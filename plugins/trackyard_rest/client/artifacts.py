@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import tempfile
 import urllib.parse
 from typing import ClassVar
 
@@ -75,8 +76,24 @@ def resolve_artifacts_uri(artifact_uri: str, tracking_uri: str | None) -> tuple[
                 ErrorCode.INVALID_PARAMETER_VALUE,
             )
         base = urllib.parse.urlunsplit((track.scheme, track.netloc, track.path, "", ""))
-    root = validate_artifact_path(urllib.parse.unquote(parts.path).lstrip("/"))
-    return base.rstrip("/"), root
+    return base.rstrip("/"), _root_path(urllib.parse.unquote(parts.path))
+
+
+def _root_path(path: str) -> str:
+    """The root path of the URI, folded; a ``..`` segment, a backslash or NUL is refused.
+
+    Not held to the length limits of user paths: a run's root already takes three segments.
+    """
+    forms = [path]
+    for _ in range(3):  # servers may decode again: refuse what any decoding would make
+        forms.append(urllib.parse.unquote(forms[-1]))
+    segments = [s for s in path.split("/") if s not in ("", ".")]
+    if any(".." in f.split("/") or "\\" in f or "\x00" in f for f in forms):
+        raise TrackyardError(
+            f"Invalid mlflow-artifacts path {path!r}: '..', backslashes and NUL bytes are refused",
+            ErrorCode.INVALID_PARAMETER_VALUE,
+        )
+    return "/".join(segments)
 
 
 def _numeric(host: str) -> bool:
@@ -180,9 +197,10 @@ class MlflowArtifactsRepository(ArtifactRepository):
         """GET one file, streamed to ``local_path`` through a temporary sibling file."""
         rel = validate_artifact_path(remote_file_path, allow_empty=False)
         response = self.session.request("GET", self._endpoint(rel), stream=True)
-        partial = f"{local_path}.part-{os.getpid()}"
+        # a short sibling name: ``local_path`` itself may be at the file system's name limit
+        fd, partial = tempfile.mkstemp(prefix=".part-", dir=os.path.dirname(local_path))
         try:
-            with open(partial, "wb") as out:
+            with os.fdopen(fd, "wb") as out:
                 for chunk in response.stream(_CHUNK):
                     out.write(chunk)
             os.replace(partial, local_path)
