@@ -107,7 +107,7 @@ class MlflowServer:
                 self.process.wait(timeout=15)
 
 
-def start_mlflow_server(python: str, workdir: Path, timeout: float = 90.0) -> MlflowServer:
+def start_mlflow_server(python: str, workdir: Path, timeout: float = 240.0) -> MlflowServer:
     """Start ``mlflow server`` from the interpreter ``python`` and wait until it answers."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()

@@ -10,13 +10,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from trackyard.entities import PagedList
-from trackyard.errors import ErrorCode, TrackyardError
-from trackyard.search.printer import format_filter, format_order_by
 from trackyard.stores import Capabilities, RegistryStore
-from trackyard.uri import mask_credentials
 from trackyard_rest.client import convert
-from trackyard_rest.client.http import RestSession
-from trackyard_rest.client.tracking import API, explain_rest_error
+from trackyard_rest.client.base import RestStoreMixin, search_fields
 
 if TYPE_CHECKING:
     from trackyard.entities.model_registry import (
@@ -30,34 +26,14 @@ if TYPE_CHECKING:
 __all__ = ["RestRegistryStore"]
 
 
-class RestRegistryStore(RegistryStore):
+class RestRegistryStore(RestStoreMixin, RegistryStore):
     """Registered models, model versions, tags and aliases on an MLflow server."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(prompts=True)
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
-        if not store_uri:
-            raise TrackyardError(
-                "RestRegistryStore needs the server's http(s) URI",
-                ErrorCode.INVALID_PARAMETER_VALUE,
-            )
         super().__init__(store_uri, tracking_uri)
-        self.session = RestSession(store_uri)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({mask_credentials(self.store_uri or '')!r})"
-
-    @classmethod
-    def explain_error(cls, exc: BaseException, uri: str) -> str | None:
-        """Explain unreachable servers and refused credentials."""
-        return explain_rest_error(exc, uri)
-
-    def close(self) -> None:
-        """Close the pooled connections."""
-        self.session.close()
-
-    def _call(self, method: str, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return self.session.call(method, API + endpoint, payload)
+        self._open_session(store_uri)
 
     # -- registered models -------------------------------------------------------------------
     def create_registered_model(
@@ -99,7 +75,7 @@ class RestRegistryStore(RegistryStore):
         self, request: RegisteredModelSearch
     ) -> PagedList[RegisteredModel]:
         """GET registered-models/search with the filter and order printed for MLflow."""
-        out = self._call("GET", "registered-models/search", _search_query(request))
+        out = self._call("GET", "registered-models/search", search_fields(request))
         return PagedList(
             [convert.registered_model(m) for m in out.get("registered_models", ())],
             out.get("next_page_token") or None,
@@ -198,7 +174,7 @@ class RestRegistryStore(RegistryStore):
 
     def search_model_versions(self, request: ModelVersionSearch) -> PagedList[ModelVersion]:
         """GET model-versions/search with the filter and order printed for MLflow."""
-        out = self._call("GET", "model-versions/search", _search_query(request))
+        out = self._call("GET", "model-versions/search", search_fields(request))
         return PagedList(
             [convert.model_version(v) for v in out.get("model_versions", ())],
             out.get("next_page_token") or None,
@@ -228,15 +204,3 @@ class RestRegistryStore(RegistryStore):
         """GET registered-models/alias."""
         out = self._call("GET", "registered-models/alias", {"name": name, "alias": alias})
         return convert.model_version(out["model_version"])
-
-
-def _search_query(request: RegisteredModelSearch | ModelVersionSearch) -> dict[str, Any]:
-    query: dict[str, Any] = {
-        "max_results": request.max_results,
-        "order_by": format_order_by(request.order_by, for_mlflow=True),
-    }
-    if request.filter is not None:
-        query["filter"] = format_filter(request.filter, for_mlflow=True)
-    if request.page_token:
-        query["page_token"] = request.page_token
-    return query

@@ -15,12 +15,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from trackyard.entities import PagedList, RunStatus, ViewType
 from trackyard.errors import ErrorCode, TrackyardError
-from trackyard.search.printer import format_filter, format_order_by
 from trackyard.stores import Capabilities, TrackingStore
-from trackyard.uri import mask_credentials
 from trackyard_rest.client import convert
+from trackyard_rest.client.base import API, RestStoreMixin, search_fields
 from trackyard_rest.client.batching import batch_bodies
-from trackyard_rest.client.http import RestSession
 
 if TYPE_CHECKING:
     from trackyard.entities import (
@@ -37,64 +35,17 @@ if TYPE_CHECKING:
     )
     from trackyard.search.request import ExperimentSearch, RunSearch
 
-__all__ = ["API", "RestTrackingStore", "explain_rest_error"]
-
-#: Path prefix of MLflow's classic tracking and registry endpoints.
-API = "/api/2.0/mlflow/"
+__all__ = ["RestTrackingStore"]
 
 
-def explain_rest_error(exc: BaseException, uri: str) -> str | None:
-    """Plain words for the usual failures of a REST store (for ``trackyard doctor``)."""
-    if not isinstance(exc, TrackyardError):
-        return None
-    where = mask_credentials(uri)
-    if exc.error_code == ErrorCode.TEMPORARILY_UNAVAILABLE:
-        return f"The tracking server at {where} cannot be reached: is it running? ({exc.message})"
-    if exc.error_code in (ErrorCode.UNAUTHENTICATED, ErrorCode.CUSTOMER_UNAUTHORIZED):
-        return (
-            f"The tracking server at {where} refused the credentials: set "
-            "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN "
-            "(or their TRACKYARD_ twins)."
-        )
-    if exc.error_code == ErrorCode.PERMISSION_DENIED:
-        return f"The tracking server at {where} denied the request for this user."
-    return None
-
-
-class RestTrackingStore(TrackingStore):
+class RestTrackingStore(RestStoreMixin, TrackingStore):
     """Experiments, runs, metrics, params, tags and run inputs on an MLflow tracking server."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(datasets=True)
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
-        if not store_uri:
-            raise TrackyardError(
-                "RestTrackingStore needs the server's http(s) URI",
-                ErrorCode.INVALID_PARAMETER_VALUE,
-            )
         super().__init__(store_uri, artifact_uri)
-        self.session = RestSession(store_uri)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({mask_credentials(self.store_uri or '')!r})"
-
-    @classmethod
-    def explain_error(cls, exc: BaseException, uri: str) -> str | None:
-        """Explain unreachable servers and refused credentials."""
-        return explain_rest_error(exc, uri)
-
-    def close(self) -> None:
-        """Close the pooled connections."""
-        self.session.close()
-
-    def _call(
-        self,
-        method: str,
-        endpoint: str,
-        payload: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
-        return self.session.call(method, API + endpoint, payload, headers=headers)
+        self._open_session(store_uri)
 
     # -- experiments -------------------------------------------------------------------------
     def create_experiment(
@@ -127,7 +78,7 @@ class RestTrackingStore(TrackingStore):
 
     def search_experiments(self, request: ExperimentSearch) -> PagedList[Experiment]:
         """POST experiments/search with the filter and order printed for MLflow."""
-        payload = _search_payload(request)
+        payload = search_fields(request)
         payload["view_type"] = ViewType.to_string(request.view_type)
         out = self._call("POST", "experiments/search", payload)
         return PagedList(
@@ -266,7 +217,7 @@ class RestTrackingStore(TrackingStore):
 
     def search_runs(self, request: RunSearch) -> PagedList[Run]:
         """POST runs/search with the filter and order printed for MLflow."""
-        payload = _search_payload(request)
+        payload = search_fields(request)
         payload["experiment_ids"] = list(request.experiment_ids)
         payload["run_view_type"] = ViewType.to_string(request.view_type)
         out = self._call("POST", "runs/search", payload)
@@ -297,18 +248,6 @@ class RestTrackingStore(TrackingStore):
             "models": [{"model_id": m.model_id, "step": m.step} for m in models],
         }
         self._call("POST", "runs/outputs", payload)
-
-
-def _search_payload(request: ExperimentSearch | RunSearch) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "max_results": request.max_results,
-        "order_by": format_order_by(request.order_by, for_mlflow=True),
-    }
-    if request.filter is not None:
-        payload["filter"] = format_filter(request.filter, for_mlflow=True)
-    if request.page_token:
-        payload["page_token"] = request.page_token
-    return payload
 
 
 def _idempotency() -> dict[str, str]:
