@@ -228,3 +228,42 @@ class TestMlflowArtifactsThroughTrackingUri(ArtifactRepositorySuite):
             )
 
         return make
+
+
+class TestRegistrySearchOnMlflowServer:
+    """Registry searches through the REST store, with sources MLflow's server accepts.
+
+    (The kit's registry search fixture registers local-path sources, which MLflow refuses.)
+    """
+
+    def test_filters_orders_and_pages_reach_the_server(self, mlflow_server: Any) -> None:
+        from trackyard.testing import make_client
+
+        mlflow_server.reset()
+        store = RestRegistryStore(store_uri=mlflow_server.url)
+        client = make_client(RestTrackingStore(store_uri=mlflow_server.url), store)
+        for name, team in (("alpha", "nlp"), ("beta", "vision"), ("gamma", "nlp")):
+            client.create_registered_model(name, tags={"team": team})
+            for v in range(2):
+                client.create_model_version(name, f"s3://bucket/{name}/{v}", tags={"v": str(v)})
+        found = client.search_registered_models("tags.team = 'nlp'", order_by=["name DESC"])
+        assert [m.name for m in found] == ["gamma", "alpha"]
+        names = []
+        page = client.search_registered_models(max_results=1)
+        while True:
+            names += [m.name for m in page]
+            if not page.token:
+                break
+            page = client.search_registered_models(max_results=1, page_token=page.token)
+        assert names == ["alpha", "beta", "gamma"]
+        versions = client.search_model_versions(
+            "name LIKE '%a' AND tags.v = '1'", order_by=["name ASC"]
+        )
+        assert [(v.name, v.version, v.source) for v in versions] == [
+            ("alpha", "2", "s3://bucket/alpha/1"),
+            ("beta", "2", "s3://bucket/beta/1"),
+            ("gamma", "2", "s3://bucket/gamma/1"),
+        ]
+        client.set_registered_model_alias("beta", "champion", "1")
+        assert client.get_model_version_by_alias("beta", "champion").source == "s3://bucket/beta/0"
+        store.close()
