@@ -107,8 +107,14 @@ class MlflowServer:
                 self.process.wait(timeout=15)
 
 
-def start_mlflow_server(python: str, workdir: Path, timeout: float = 240.0) -> MlflowServer:
-    """Start ``mlflow server`` from the interpreter ``python`` and wait until it answers."""
+def start_mlflow_server(
+    python: str, workdir: Path, timeout: float = 240.0, backend_store_uri: str | None = None
+) -> MlflowServer:
+    """Start ``mlflow server`` from the interpreter ``python`` and wait until it answers.
+
+    The store is a new SQLite file in ``workdir`` unless ``backend_store_uri`` names one
+    (:meth:`MlflowServer.reset` works only on the SQLite file).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     db_path = workdir / "mlflow.db"
@@ -116,6 +122,7 @@ def start_mlflow_server(python: str, workdir: Path, timeout: float = 240.0) -> M
     log = workdir / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TRACKYARD_"))}
     env.pop("PYTHONPATH", None)
+    env.pop("VIRTUAL_ENV", None)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     command = [
         python,
@@ -123,7 +130,7 @@ def start_mlflow_server(python: str, workdir: Path, timeout: float = 240.0) -> M
         "mlflow",
         "server",
         "--backend-store-uri",
-        f"sqlite:///{db_path}",
+        backend_store_uri or f"sqlite:///{db_path}",
         "--artifacts-destination",
         str(artifacts),
         "--host",

@@ -196,6 +196,16 @@ class TestRestRegistryOnMlflowServer(RegistryStoreSuite):
         store.close()
 
 
+def _repos(prefix: str, tracking_uri: str | None) -> Callable[..., MlflowArtifactsRepository]:
+    """A factory of repositories under a unique ``<prefix>/<uuid>`` root."""
+    base = f"{prefix}/{uuid.uuid4().hex}"
+
+    def make(subpath: str = "") -> MlflowArtifactsRepository:
+        return MlflowArtifactsRepository(f"{base}/{subpath}".rstrip("/"), tracking_uri=tracking_uri)
+
+    return make
+
+
 class TestMlflowArtifactsOnMlflowServer(ArtifactRepositorySuite):
     """``mlflow-artifacts://host:port/<unique>/...``: the URI names the server."""
 
@@ -203,13 +213,7 @@ class TestMlflowArtifactsOnMlflowServer(ArtifactRepositorySuite):
 
     @pytest.fixture
     def artifact_repo_factory(self, mlflow_server: Any) -> Callable[..., MlflowArtifactsRepository]:
-        base = f"t-{uuid.uuid4().hex}"
-
-        def make(subpath: str = "") -> MlflowArtifactsRepository:
-            path = f"{base}/{subpath}".rstrip("/")
-            return MlflowArtifactsRepository(f"mlflow-artifacts://{mlflow_server.address}/{path}")
-
-        return make
+        return _repos(f"mlflow-artifacts://{mlflow_server.address}/t", None)
 
 
 class TestMlflowArtifactsThroughTrackingUri(ArtifactRepositorySuite):
@@ -219,15 +223,7 @@ class TestMlflowArtifactsThroughTrackingUri(ArtifactRepositorySuite):
 
     @pytest.fixture
     def artifact_repo_factory(self, mlflow_server: Any) -> Callable[..., MlflowArtifactsRepository]:
-        base = f"u-{uuid.uuid4().hex}"
-
-        def make(subpath: str = "") -> MlflowArtifactsRepository:
-            path = f"{base}/{subpath}".rstrip("/")
-            return MlflowArtifactsRepository(
-                f"mlflow-artifacts:/{path}", tracking_uri=mlflow_server.url
-            )
-
-        return make
+        return _repos("mlflow-artifacts:/u", mlflow_server.url)
 
 
 class TestRegistrySearchOnMlflowServer:
