@@ -9,7 +9,7 @@ field is the entity's default) and write request bodies the same way.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from trackyard.entities import (
@@ -237,8 +237,3 @@ def registered_model(d: Mapping[str, Any]) -> RegisteredModel:
         aliases={a["alias"]: str(a["version"]) for a in d.get("aliases", ())},
         deployment_job_id=d.get("deployment_job_id") or None,
     )
-
-
-def ids(values: Sequence[Any]) -> list[str]:
-    """Ids as the strings the wire format wants."""
-    return [str(v) for v in values]
