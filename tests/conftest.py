@@ -48,3 +48,21 @@ def gcs_fake():
     store = start_fake_gcs()
     yield store
     store.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real ``mlflow server`` (SQLite, one worker) on a free loopback port, per process.
+
+    Skips, saying why, without the MLflow peer interpreter (``TRACKYARD_TEST_MLFLOW_PYTHON``).
+    Tests call ``mlflow_server.reset()`` for an empty store.
+    """
+    from tests._mlflow_server import start_mlflow_server
+    from tests.compat.peer import mlflow_python, mlflow_skip_reason
+
+    python = mlflow_python()
+    if python is None:
+        pytest.skip(mlflow_skip_reason())
+    server = start_mlflow_server(python, tmp_path_factory.mktemp("mlflow-server"))
+    yield server
+    server.stop()

@@ -23,11 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -312,12 +307,6 @@ def test_mlflow_client_uses_a_database_trackyard_created(created_uri: str, tmp_p
 # 3. mlflow server on a database trackyard created
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _call(base: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(
@@ -330,59 +319,19 @@ def _call(base: str, path: str, body: dict[str, Any] | None = None) -> dict[str,
 @pytest.fixture
 def mlflow_server(created_uri: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """``mlflow server`` on a database trackyard created: (base URL, store URI)."""
+    from tests._mlflow_server import start_mlflow_server
+
     _fill(created_uri, tmp_path)
     python = mlflow_python()
     assert python is not None
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [
-            str(Path(python).parent / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            created_uri,
-            "--artifacts-destination",
-            str(tmp_path / "server-artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: stopped as a whole below
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=5) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                output = (tmp_path / "server.log").read_text(errors="replace")[-4000:]
-                pytest.fail(f"mlflow server did not come up:\n{output}")
-            time.sleep(0.5)
-        yield base, created_uri
+        server = start_mlflow_server(python, tmp_path / "server", backend_store_uri=created_uri)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server.url, created_uri
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=30)
-        log.close()
+        server.stop()
 
 
 def test_mlflow_server_serves_a_database_trackyard_created(

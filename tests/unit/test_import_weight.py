@@ -31,6 +31,10 @@ HEAVY = (
     "uvicorn",
     "anyio",
     "httptools",
+    # HTTP stacks: the REST plugin imports urllib3 only when an http(s) store is used
+    "urllib3",
+    "requests",
+    "httpx",
 )
 
 
@@ -65,6 +69,20 @@ def test_listing_schemes_loads_hook_modules_only() -> None:
     )
     assert _heavy(modules) == []
     assert "trackyard_sql.hooks" in modules and "trackyard_sql.tracking" not in modules
+
+
+def test_http_schemes_are_listed_without_an_http_stack() -> None:
+    modules = _modules_after(
+        "from trackyard.plugins import get_plugin_manager\n"
+        "pm = get_plugin_manager()\n"
+        "assert {'http', 'https'} <= set(pm.schemes('tracking')), pm.schemes('tracking')\n"
+        "assert {'http', 'https'} <= set(pm.schemes('registry'))\n"
+        "assert 'mlflow-artifacts' in pm.schemes('artifact')\n"
+        "import trackyard\n"
+        "repr(trackyard.MlflowClient(tracking_uri='http://127.0.0.1:1'))\n"
+    )
+    assert _heavy(modules) == []
+    assert "trackyard_rest.hooks" in modules and "trackyard_rest.client.http" not in modules
 
 
 def test_fluent_api_loads_pandas_only_in_search_runs() -> None:
