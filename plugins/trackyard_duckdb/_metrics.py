@@ -20,6 +20,7 @@ newer than the series' last one are checked against the stored points of their t
 
 from __future__ import annotations
 
+import array
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,20 @@ MAX_SMALL_CHUNKS = 64
 #: A stored series: (series_key, value, timestamp, step, last_timestamp, last_step, points,
 #: small_chunks, ordered).
 SeriesRow = tuple[int, float, int, int, int, int, int, int, bool]
+
+#: The columns of ``metric_chunks``, in table order.
+CHUNK_COLUMNS = (
+    "chunk_key",
+    "series_key",
+    "points",
+    "first_timestamp",
+    "first_step",
+    "last_timestamp",
+    "last_step",
+    "steps",
+    "timestamps",
+    "vals",
+)
 
 _SERIES_COLUMNS = (
     "series_key, value, timestamp, step, last_timestamp, last_step, points, small_chunks, ordered"
@@ -215,31 +230,59 @@ def _merge_small_chunks(cur: Any, db: Any, series_key: int, ordered: bool) -> tu
     return (1 if merged < SMALL_CHUNK else 0), ordered
 
 
-def _insert_chunks(cur: Any, rows: list[tuple[Any, ...]]) -> None:
-    """Insert chunk rows (columns of ``metric_chunks``) in one statement."""
-    import pyarrow as pa
+class _Chunks:
+    """New ``metric_chunks`` rows, gathered column-wise and inserted in one statement.
 
-    columns = list(zip(*rows, strict=True))
-    ints = pa.int64()
-    table = pa.table(
-        {
-            "chunk_key": pa.array(columns[0], ints),
-            "series_key": pa.array(columns[1], ints),
-            "points": pa.array(columns[2], pa.int32()),
-            "first_timestamp": pa.array(columns[3], ints),
-            "first_step": pa.array(columns[4], ints),
-            "last_timestamp": pa.array(columns[5], ints),
-            "last_step": pa.array(columns[6], ints),
-            "steps": pa.array(columns[7], pa.list_(ints)),
-            "timestamps": pa.array(columns[8], pa.list_(ints)),
-            "vals": pa.array(columns[9], pa.list_(pa.float64())),
-        }
-    )
-    cur.register("trackyard_incoming_chunks", table)
-    try:
-        cur.execute("INSERT INTO metric_chunks SELECT * FROM trackyard_incoming_chunks")
-    finally:
-        cur.unregister("trackyard_incoming_chunks")
+    The lists of every chunk are kept flat, with offsets, and handed to DuckDB as Arrow
+    arrays built straight from typed buffers: ``pyarrow.array`` on Python lists converts
+    nested integers slowly, and its first call imports pandas (seconds) to check for
+    pandas objects.
+    """
+
+    def __init__(self) -> None:
+        # chunk_key, series_key, points (INTEGER), first/last timestamp and step
+        self.scalars: list[array.array[int]] = [
+            array.array("i" if i == 2 else "q") for i in range(7)
+        ]
+        self.offsets = array.array("i", [0])
+        self.steps = array.array("q")
+        self.stamps = array.array("q")
+        self.values = array.array("d")
+
+    def add(
+        self, head: Sequence[int], steps: list[int], stamps: list[int], values: list[float]
+    ) -> None:
+        """One chunk: its seven scalar columns, then its points in history order."""
+        for column, value in zip(self.scalars, head, strict=True):
+            column.append(value)
+        self.steps.extend(steps)
+        self.stamps.extend(stamps)
+        self.values.extend(values)
+        self.offsets.append(len(self.values))
+
+    def __bool__(self) -> bool:
+        return len(self.offsets) > 1
+
+    def insert(self, cur: Any) -> None:
+        """Insert the gathered rows into ``metric_chunks`` (one statement)."""
+        import pyarrow as pa
+
+        def column(kind: Any, data: array.array[Any]) -> Any:
+            return pa.Array.from_buffers(kind, len(data), [None, pa.py_buffer(data)])
+
+        ints = pa.int64()
+        offsets = column(pa.int32(), self.offsets)
+        scalars = [column(pa.int32() if c.typecode == "i" else ints, c) for c in self.scalars]
+        table = pa.Table.from_arrays(
+            [
+                *scalars,
+                pa.ListArray.from_arrays(offsets, column(ints, self.steps)),
+                pa.ListArray.from_arrays(offsets, column(ints, self.stamps)),
+                pa.ListArray.from_arrays(offsets, column(pa.float64(), self.values)),
+            ],
+            names=list(CHUNK_COLUMNS),
+        )
+        cur.from_arrow(table).insert_into("metric_chunks")
 
 
 def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) -> None:
@@ -264,7 +307,7 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
         existing.update(found)
     new_series: list[tuple[Any, ...]] = []
     updates: list[SeriesRow] = []
-    chunks: list[tuple[Any, ...]] = []
+    chunks = _Chunks()
     written: list[tuple[str, SeriesRow]] = []
     for key, indexes in groups.items():
         row = existing.get(key)
@@ -329,7 +372,7 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
             )
             updates.append(new)
         written.append((key, new))
-        chunks.append(
+        chunks.add(
             (
                 db.next_key(cur, "metric_chunks", "chunk_key"),
                 series_key,
@@ -337,10 +380,10 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
                 batch.stamps[head],
                 batch.steps[head],
                 *last,
-                [batch.steps[i] for i in ordered_points],
-                [batch.stamps[i] for i in ordered_points],
-                [batch.values[i] for i in ordered_points],
-            )
+            ),
+            [batch.steps[i] for i in ordered_points],
+            [batch.stamps[i] for i in ordered_points],
+            [batch.values[i] for i in ordered_points],
         )
     db.after_commit(lambda: cache.put(run_key, written))
     if new_series:
@@ -369,7 +412,7 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
             [*columns, run_key],
         )
     if chunks:
-        _insert_chunks(cur, chunks)
+        chunks.insert(cur)
 
 
 def ordered_history(cur: Any, series_key: int) -> tuple[list[float], list[int], list[int]]:
