@@ -432,18 +432,19 @@ def ordered_history(cur: Any, series_key: int) -> tuple[list[float], list[int], 
     return values, stamps, steps
 
 
-def _points_cte(*, ordered: bool, unordered: bool) -> str:
+def _points_cte(*, ordered: bool, unordered: bool, ordered_where: str = "") -> str:
     """CTEs up to ``points``: every point of the series in ``$series`` with its position.
 
     ``$series``, ``$counts`` and ``$ordered`` are parallel lists (series key, number of
     points, whether ordered); ``ordered`` / ``unordered`` say whether any series is of
-    that kind, so the query holds only the branches it needs.
+    that kind, so the query holds only the branches it needs; ``ordered_where`` narrows the
+    ordered series further (``AND ...``).
     """
     branches = []
     if ordered:  # positions are running counts: no sort
         branches.append(
             "SELECT series_key, n, value, timestamp, step, chunk_pos AS pos "
-            "FROM unnested WHERE ordered"
+            f"FROM unnested WHERE ordered {ordered_where}"
         )
     if unordered:
         branches.append(
@@ -488,15 +489,27 @@ def bulk_history_sql(*, downsample: bool, ordered: bool, unordered: bool) -> str
     series longer than ``max_points``, the first, last, lowest and highest point of each of
     ``max_points // 4`` buckets of consecutive points (the definition is
     :func:`trackyard.analytics.downsample`'s; DuckDB orders NaN above every number, as it
-    does); shorter series are returned whole. For ordered series that is two passes of
-    plain aggregates over the points and a lookup of the kept ones in their chunks.
+    does); shorter series are returned whole.
+
+    A long ordered series is never unnested: its buckets are ranges of positions, so each
+    chunk's list is cut at bucket bounds (``list_slice``) and each slice's lowest and
+    highest values and their first positions come from list functions; the slices of a
+    bucket are then combined, and the kept points are read from their chunks. Other series
+    are unnested and aggregated point by point.
     """
-    head = "WITH " + _points_cte(ordered=ordered, unordered=unordered)
+    bucket_count = "($max_points::BIGINT // 4)"
+    head = "WITH " + _points_cte(
+        ordered=ordered,
+        unordered=unordered,
+        ordered_where="AND n <= $max_points::BIGINT" if downsample else "",
+    )
     if not downsample:
         return (
             f"{head} SELECT series_key, value, timestamp, step FROM points ORDER BY series_key, pos"
         )
     kept = []
+    chosen = ["SELECT * FROM short_chosen"]
+    long_ctes = ""
     if ordered:  # read the kept points straight from their chunks
         kept.append(
             "SELECT c.series_key, k.pos, c.vals[k.pos - c.start + 1] AS value, "
@@ -504,16 +517,43 @@ def bulk_history_sql(*, downsample: bool, ordered: bool, unordered: bool) -> str
             "AS step FROM chosen k JOIN chunks c ON c.series_key = k.series_key "
             "AND k.pos >= c.start AND k.pos < c.start + c.points WHERE c.ordered"
         )
+        chosen.append("SELECT * FROM long_chosen")
+        # bucket b holds positions [ceil(b * n / B), ceil((b + 1) * n / B))
+        long_ctes = f"""
+        slices AS (
+            SELECT series_key, start, vals, bucket,
+                greatest(start, (bucket * n + {bucket_count} - 1) // {bucket_count}) AS lo,
+                least(start + points,
+                    ((bucket + 1) * n + {bucket_count} - 1) // {bucket_count}) AS hi
+            FROM (
+                SELECT *, unnest(range(start * {bucket_count} // n,
+                    (start + points - 1) * {bucket_count} // n + 1)) AS bucket
+                FROM chunks WHERE ordered AND n > $max_points::BIGINT
+            )
+        ),
+        slice_bounds AS (
+            SELECT series_key, bucket, lo, hi, list_min(v) AS low, list_max(v) AS high,
+                lo - 1 + list_position(v, list_min(v)) AS low_pos,
+                lo - 1 + list_position(v, list_max(v)) AS high_pos
+            FROM (SELECT *, list_slice(vals, lo - start + 1, hi - start) AS v FROM slices)
+        ),
+        long_chosen AS (
+            SELECT DISTINCT series_key, unnest([
+                min(lo), max(hi) - 1,
+                arg_min(low_pos, (low, low_pos)), arg_max(high_pos, (high, -high_pos))
+            ]) AS pos
+            FROM slice_bounds GROUP BY series_key, bucket
+        ),"""
     if unordered:
         kept.append(
             "SELECT p.series_key, p.pos, p.value, p.timestamp, p.step FROM points p "
             "JOIN series s USING (series_key) WHERE NOT s.ordered "
             "AND (p.series_key, p.pos) IN (SELECT series_key, pos FROM chosen)"
         )
-    return f"""{head},
+    return f"""{head},{long_ctes}
         bucketed AS NOT MATERIALIZED (
             SELECT *, CASE WHEN n <= $max_points::BIGINT THEN pos
-                ELSE pos * ($max_points::BIGINT // 4) // n END AS bucket
+                ELSE pos * {bucket_count} // n END AS bucket
             FROM points
         ),
         bounds AS (
@@ -521,7 +561,7 @@ def bulk_history_sql(*, downsample: bool, ordered: bool, unordered: bool) -> str
                 min(value) AS low, max(value) AS high
             FROM bucketed GROUP BY series_key, bucket
         ),
-        chosen AS (
+        short_chosen AS (
             SELECT DISTINCT series_key, unnest([
                 any_value(first_pos), any_value(last_pos),
                 min(pos) FILTER (WHERE value = low), min(pos) FILTER (WHERE value = high)
@@ -529,6 +569,7 @@ def bulk_history_sql(*, downsample: bool, ordered: bool, unordered: bool) -> str
             FROM bucketed JOIN bounds USING (series_key, bucket)
             GROUP BY series_key, bucket
         ),
+        chosen AS ({" UNION ALL ".join(chosen)}),
         kept AS ({" UNION ALL ".join(kept)})
         SELECT series_key, value, timestamp, step FROM kept ORDER BY series_key, pos
     """
