@@ -25,7 +25,7 @@ import pytest
 
 from trackyard import MlflowClient, analytics
 from trackyard.backends import get_registry_store, get_tracking_store
-from trackyard.entities import Metric, Param
+from trackyard.entities import Metric, Param, RunData, RunTag
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.testing import make_client
 from trackyard_duckdb._database import FSYNC_ENV, fsync_policy, parse_location
@@ -378,3 +378,17 @@ def test_fsync_policy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         cur.execute("SELECT current_setting('fsync_mode')")
         assert str(cur.fetchone()[0]).lower() == mode
         store.close()
+
+
+def test_run_data_from_parts_makes_metric_objects_only_when_read() -> None:
+    # the public fast path that the DuckDB (and SQL) store build their runs with
+    rows = [("loss", 0.5, T0, 3), ("acc", float("nan"), T0 + 1, 4)]
+    data = RunData.from_parts(rows, {"loss": 0.5, "acc": float("nan")}, {"p": "1"}, {"t": "x"})
+    assert data._metric_objs is None
+    assert data.params == {"p": "1"} and data.tags == {"t": "x"}
+    assert data.metrics["loss"] == 0.5
+    objects = data.metric_objects
+    assert [(m.key, m.timestamp, m.step) for m in objects] == [("loss", T0, 3), ("acc", T0 + 1, 4)]
+    assert data.metric_objects is objects
+    same = RunData.from_parts(rows[:1], {"loss": 0.5}, {"p": "1"}, {"t": "x"})
+    assert same == RunData([Metric("loss", 0.5, T0, 3)], [Param("p", "1")], [RunTag("t", "x")])
