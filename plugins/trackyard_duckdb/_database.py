@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from trackyard.errors import ErrorCode, TrackyardError
 
-__all__ = ["Database", "open_database", "parse_location"]
+__all__ = ["FSYNC_ENV", "Database", "fsync_policy", "open_database", "parse_location"]
 
 T = TypeVar("T")
 
@@ -38,6 +38,10 @@ MEMORY = ":memory:"
 
 # A DuckDB lock conflict: 'Conflicting lock is held in /usr/bin/python3 (PID 20524)'.
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+
+#: Environment variable choosing when DuckDB calls fsync: ``commit`` (default: every commit's
+#: write-ahead log entry, and checkpoints) or ``none`` (never; see :func:`fsync_policy`).
+FSYNC_ENV = "TRACKYARD_DUCKDB_FSYNC"
 
 _databases: dict[str, Database] = {}
 _registry_lock = threading.Lock()
@@ -79,6 +83,19 @@ def parse_location(store_uri: str) -> str:
     if path.startswith(MEMORY):
         return path
     return os.path.abspath(path)
+
+
+def fsync_policy() -> str:
+    """The fsync policy from ``TRACKYARD_DUCKDB_FSYNC``: ``commit`` (default) or ``none``.
+
+    ``commit`` keeps DuckDB's own behaviour: each commit is on disk when the call returns.
+    ``none`` sets DuckDB's ``fsync_mode`` to ``NONE``: a commit costs no disk flush (on a busy
+    disk a flush takes milliseconds, more than the rest of a small write), nothing is lost
+    when the *process* dies, but a power cut or operating-system crash can lose recent
+    commits or corrupt the file. Any other value means ``commit``.
+    """
+    value = os.environ.get(FSYNC_ENV, "commit").strip().lower()
+    return "none" if value == "none" else "commit"
 
 
 def open_database(location: str) -> Database:
@@ -186,6 +203,8 @@ class Database:
             # Read one series' history through the index however long it is, instead of
             # scanning every series once a history passes DuckDB's default of 2,048 rows.
             self._con.execute("SET GLOBAL index_scan_max_count = 1000000000000")
+            if fsync_policy() == "none" and not location.startswith(MEMORY):
+                self._con.execute("SET GLOBAL fsync_mode = 'none'")
             ensure_schema(self._con, self.where)
         except duckdb.Error as exc:
             self._con.close()

@@ -20,6 +20,7 @@ newer than the series' last one are checked against the stored points of their t
 
 from __future__ import annotations
 
+import array
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,20 @@ MAX_SMALL_CHUNKS = 64
 #: A stored series: (series_key, value, timestamp, step, last_timestamp, last_step, points,
 #: small_chunks, ordered).
 SeriesRow = tuple[int, float, int, int, int, int, int, int, bool]
+
+#: The columns of ``metric_chunks``, in table order.
+CHUNK_COLUMNS = (
+    "chunk_key",
+    "series_key",
+    "points",
+    "first_timestamp",
+    "first_step",
+    "last_timestamp",
+    "last_step",
+    "steps",
+    "timestamps",
+    "vals",
+)
 
 _SERIES_COLUMNS = (
     "series_key, value, timestamp, step, last_timestamp, last_step, points, small_chunks, ordered"
@@ -215,31 +230,59 @@ def _merge_small_chunks(cur: Any, db: Any, series_key: int, ordered: bool) -> tu
     return (1 if merged < SMALL_CHUNK else 0), ordered
 
 
-def _insert_chunks(cur: Any, rows: list[tuple[Any, ...]]) -> None:
-    """Insert chunk rows (columns of ``metric_chunks``) in one statement."""
-    import pyarrow as pa
+class _Chunks:
+    """New ``metric_chunks`` rows, gathered column-wise and inserted in one statement.
 
-    columns = list(zip(*rows, strict=True))
-    ints = pa.int64()
-    table = pa.table(
-        {
-            "chunk_key": pa.array(columns[0], ints),
-            "series_key": pa.array(columns[1], ints),
-            "points": pa.array(columns[2], pa.int32()),
-            "first_timestamp": pa.array(columns[3], ints),
-            "first_step": pa.array(columns[4], ints),
-            "last_timestamp": pa.array(columns[5], ints),
-            "last_step": pa.array(columns[6], ints),
-            "steps": pa.array(columns[7], pa.list_(ints)),
-            "timestamps": pa.array(columns[8], pa.list_(ints)),
-            "vals": pa.array(columns[9], pa.list_(pa.float64())),
-        }
-    )
-    cur.register("trackyard_incoming_chunks", table)
-    try:
-        cur.execute("INSERT INTO metric_chunks SELECT * FROM trackyard_incoming_chunks")
-    finally:
-        cur.unregister("trackyard_incoming_chunks")
+    The lists of every chunk are kept flat, with offsets, and handed to DuckDB as Arrow
+    arrays built straight from typed buffers: ``pyarrow.array`` on Python lists converts
+    nested integers slowly, and its first call imports pandas (seconds) to check for
+    pandas objects.
+    """
+
+    def __init__(self) -> None:
+        # chunk_key, series_key, points (INTEGER), first/last timestamp and step
+        self.scalars: list[array.array[int]] = [
+            array.array("i" if i == 2 else "q") for i in range(7)
+        ]
+        self.offsets = array.array("i", [0])
+        self.steps = array.array("q")
+        self.stamps = array.array("q")
+        self.values = array.array("d")
+
+    def add(
+        self, head: Sequence[int], steps: list[int], stamps: list[int], values: list[float]
+    ) -> None:
+        """One chunk: its seven scalar columns, then its points in history order."""
+        for column, value in zip(self.scalars, head, strict=True):
+            column.append(value)
+        self.steps.extend(steps)
+        self.stamps.extend(stamps)
+        self.values.extend(values)
+        self.offsets.append(len(self.values))
+
+    def __bool__(self) -> bool:
+        return len(self.offsets) > 1
+
+    def insert(self, cur: Any) -> None:
+        """Insert the gathered rows into ``metric_chunks`` (one statement)."""
+        import pyarrow as pa
+
+        def column(kind: Any, data: array.array[Any]) -> Any:
+            return pa.Array.from_buffers(kind, len(data), [None, pa.py_buffer(data)])
+
+        ints = pa.int64()
+        offsets = column(pa.int32(), self.offsets)
+        scalars = [column(pa.int32() if c.typecode == "i" else ints, c) for c in self.scalars]
+        table = pa.Table.from_arrays(
+            [
+                *scalars,
+                pa.ListArray.from_arrays(offsets, column(ints, self.steps)),
+                pa.ListArray.from_arrays(offsets, column(ints, self.stamps)),
+                pa.ListArray.from_arrays(offsets, column(pa.float64(), self.values)),
+            ],
+            names=list(CHUNK_COLUMNS),
+        )
+        cur.from_arrow(table).insert_into("metric_chunks")
 
 
 def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) -> None:
@@ -264,7 +307,7 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
         existing.update(found)
     new_series: list[tuple[Any, ...]] = []
     updates: list[SeriesRow] = []
-    chunks: list[tuple[Any, ...]] = []
+    chunks = _Chunks()
     written: list[tuple[str, SeriesRow]] = []
     for key, indexes in groups.items():
         row = existing.get(key)
@@ -329,7 +372,7 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
             )
             updates.append(new)
         written.append((key, new))
-        chunks.append(
+        chunks.add(
             (
                 db.next_key(cur, "metric_chunks", "chunk_key"),
                 series_key,
@@ -337,10 +380,10 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
                 batch.stamps[head],
                 batch.steps[head],
                 *last,
-                [batch.steps[i] for i in ordered_points],
-                [batch.stamps[i] for i in ordered_points],
-                [batch.values[i] for i in ordered_points],
-            )
+            ),
+            [batch.steps[i] for i in ordered_points],
+            [batch.stamps[i] for i in ordered_points],
+            [batch.values[i] for i in ordered_points],
         )
     db.after_commit(lambda: cache.put(run_key, written))
     if new_series:
@@ -369,7 +412,7 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
             [*columns, run_key],
         )
     if chunks:
-        _insert_chunks(cur, chunks)
+        chunks.insert(cur)
 
 
 def ordered_history(cur: Any, series_key: int) -> tuple[list[float], list[int], list[int]]:
@@ -389,18 +432,19 @@ def ordered_history(cur: Any, series_key: int) -> tuple[list[float], list[int], 
     return values, stamps, steps
 
 
-def _points_cte(*, ordered: bool, unordered: bool) -> str:
+def _points_cte(*, ordered: bool, unordered: bool, ordered_where: str = "") -> str:
     """CTEs up to ``points``: every point of the series in ``$series`` with its position.
 
     ``$series``, ``$counts`` and ``$ordered`` are parallel lists (series key, number of
     points, whether ordered); ``ordered`` / ``unordered`` say whether any series is of
-    that kind, so the query holds only the branches it needs.
+    that kind, so the query holds only the branches it needs; ``ordered_where`` narrows the
+    ordered series further (``AND ...``).
     """
     branches = []
     if ordered:  # positions are running counts: no sort
         branches.append(
             "SELECT series_key, n, value, timestamp, step, chunk_pos AS pos "
-            "FROM unnested WHERE ordered"
+            f"FROM unnested WHERE ordered {ordered_where}"
         )
     if unordered:
         branches.append(
@@ -445,15 +489,27 @@ def bulk_history_sql(*, downsample: bool, ordered: bool, unordered: bool) -> str
     series longer than ``max_points``, the first, last, lowest and highest point of each of
     ``max_points // 4`` buckets of consecutive points (the definition is
     :func:`trackyard.analytics.downsample`'s; DuckDB orders NaN above every number, as it
-    does); shorter series are returned whole. For ordered series that is two passes of
-    plain aggregates over the points and a lookup of the kept ones in their chunks.
+    does); shorter series are returned whole.
+
+    A long ordered series is never unnested: its buckets are ranges of positions, so each
+    chunk's list is cut at bucket bounds (``list_slice``) and each slice's lowest and
+    highest values and their first positions come from list functions; the slices of a
+    bucket are then combined, and the kept points are read from their chunks. Other series
+    are unnested and aggregated point by point.
     """
-    head = "WITH " + _points_cte(ordered=ordered, unordered=unordered)
+    bucket_count = "($max_points::BIGINT // 4)"
+    head = "WITH " + _points_cte(
+        ordered=ordered,
+        unordered=unordered,
+        ordered_where="AND n <= $max_points::BIGINT" if downsample else "",
+    )
     if not downsample:
         return (
             f"{head} SELECT series_key, value, timestamp, step FROM points ORDER BY series_key, pos"
         )
     kept = []
+    chosen = ["SELECT * FROM short_chosen"]
+    long_ctes = ""
     if ordered:  # read the kept points straight from their chunks
         kept.append(
             "SELECT c.series_key, k.pos, c.vals[k.pos - c.start + 1] AS value, "
@@ -461,16 +517,43 @@ def bulk_history_sql(*, downsample: bool, ordered: bool, unordered: bool) -> str
             "AS step FROM chosen k JOIN chunks c ON c.series_key = k.series_key "
             "AND k.pos >= c.start AND k.pos < c.start + c.points WHERE c.ordered"
         )
+        chosen.append("SELECT * FROM long_chosen")
+        # bucket b holds positions [ceil(b * n / B), ceil((b + 1) * n / B))
+        long_ctes = f"""
+        slices AS (
+            SELECT series_key, start, vals, bucket,
+                greatest(start, (bucket * n + {bucket_count} - 1) // {bucket_count}) AS lo,
+                least(start + points,
+                    ((bucket + 1) * n + {bucket_count} - 1) // {bucket_count}) AS hi
+            FROM (
+                SELECT *, unnest(range(start * {bucket_count} // n,
+                    (start + points - 1) * {bucket_count} // n + 1)) AS bucket
+                FROM chunks WHERE ordered AND n > $max_points::BIGINT
+            )
+        ),
+        slice_bounds AS (
+            SELECT series_key, bucket, lo, hi, list_min(v) AS low, list_max(v) AS high,
+                lo - 1 + list_position(v, list_min(v)) AS low_pos,
+                lo - 1 + list_position(v, list_max(v)) AS high_pos
+            FROM (SELECT *, list_slice(vals, lo - start + 1, hi - start) AS v FROM slices)
+        ),
+        long_chosen AS (
+            SELECT DISTINCT series_key, unnest([
+                min(lo), max(hi) - 1,
+                arg_min(low_pos, (low, low_pos)), arg_max(high_pos, (high, -high_pos))
+            ]) AS pos
+            FROM slice_bounds GROUP BY series_key, bucket
+        ),"""
     if unordered:
         kept.append(
             "SELECT p.series_key, p.pos, p.value, p.timestamp, p.step FROM points p "
             "JOIN series s USING (series_key) WHERE NOT s.ordered "
             "AND (p.series_key, p.pos) IN (SELECT series_key, pos FROM chosen)"
         )
-    return f"""{head},
+    return f"""{head},{long_ctes}
         bucketed AS NOT MATERIALIZED (
             SELECT *, CASE WHEN n <= $max_points::BIGINT THEN pos
-                ELSE pos * ($max_points::BIGINT // 4) // n END AS bucket
+                ELSE pos * {bucket_count} // n END AS bucket
             FROM points
         ),
         bounds AS (
@@ -478,7 +561,7 @@ def bulk_history_sql(*, downsample: bool, ordered: bool, unordered: bool) -> str
                 min(value) AS low, max(value) AS high
             FROM bucketed GROUP BY series_key, bucket
         ),
-        chosen AS (
+        short_chosen AS (
             SELECT DISTINCT series_key, unnest([
                 any_value(first_pos), any_value(last_pos),
                 min(pos) FILTER (WHERE value = low), min(pos) FILTER (WHERE value = high)
@@ -486,6 +569,7 @@ def bulk_history_sql(*, downsample: bool, ordered: bool, unordered: bool) -> str
             FROM bucketed JOIN bounds USING (series_key, bucket)
             GROUP BY series_key, bucket
         ),
+        chosen AS ({" UNION ALL ".join(chosen)}),
         kept AS ({" UNION ALL ".join(kept)})
         SELECT series_key, value, timestamp, step FROM kept ORDER BY series_key, pos
     """

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from trackyard.entities import Metric, Param, Run, RunData, RunInfo, RunTag
+from trackyard.entities import Run, RunData, RunInfo
 
 __all__ = ["RUN_COLUMNS", "build_run", "build_run_info", "runs_query"]
 
@@ -77,16 +77,13 @@ def build_run_info(row: Sequence[Any]) -> RunInfo:
 
 
 def build_run(row: Sequence[Any]) -> Run:
-    """A Run from a row of :func:`runs_query`."""
+    """A Run from a row of :func:`runs_query` (its Metric objects are made only if read)."""
     m_keys, m_vals, m_stamps, m_steps, p_keys, p_vals, t_keys, t_vals = row[10:]
-    metrics = (
-        [
-            Metric(k, v, ts, st)
-            for k, v, ts, st in zip(m_keys, m_vals, m_stamps, m_steps, strict=True)
-        ]
-        if m_keys
-        else []
-    )
-    params = [Param(k, v) for k, v in zip(p_keys, p_vals, strict=True)] if p_keys else []
-    tags = [RunTag(k, v) for k, v in zip(t_keys, t_vals, strict=True)] if t_keys else []
-    return Run(build_run_info(row), RunData(metrics, params, tags))
+    if m_keys:
+        rows = list(zip(m_keys, m_vals, m_stamps, m_steps, strict=True))
+        metrics = dict(zip(m_keys, m_vals, strict=True))
+    else:
+        rows, metrics = [], {}
+    params = dict(zip(p_keys, p_vals, strict=True)) if p_keys else {}
+    tags = dict(zip(t_keys, t_vals, strict=True)) if t_keys else {}
+    return Run(build_run_info(row), RunData.from_parts(rows, metrics, params, tags))

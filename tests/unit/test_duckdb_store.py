@@ -23,12 +23,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from trackyard import MlflowClient
+from trackyard import MlflowClient, analytics
 from trackyard.backends import get_registry_store, get_tracking_store
-from trackyard.entities import Metric, Param
+from trackyard.entities import Metric, Param, RunData, RunTag
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.testing import make_client
-from trackyard_duckdb._database import parse_location
+from trackyard_duckdb._database import FSYNC_ENV, fsync_policy, parse_location
 from trackyard_duckdb.registry import DuckDBRegistryStore
 from trackyard_duckdb.tracking import HISTORY_SQL, DuckDBTrackingStore
 
@@ -335,3 +335,60 @@ def test_small_chunks_are_merged_and_histories_stay_exact(tmp_path: Path) -> Non
     rest = store.get_metric_history(run_id, "m", page_token=page.token)
     assert [(p.value, p.timestamp, p.step) for p in [*page, *rest]] == history
     store.close()
+
+
+def test_downsampling_an_ordered_series_cut_in_many_chunks(tmp_path: Path) -> None:
+    # Chunks of 37 points: bucket bounds fall inside chunks and a bucket spans several;
+    # values from a small set (and NaN) make ties for the lowest and highest common, in
+    # and across chunks. The kept points must be those of the definition.
+    store = _store(tmp_path / "down.duckdb", tmp_path)
+    client = make_client(store)
+    run_id = client.create_run(client.create_experiment("down")).info.run_id
+    values = [float("nan") if i % 97 == 5 else float((i * 7) % 11 - 5) for i in range(1111)]
+    values[300] = -0.0  # equal to 0.0: a tie, not a lower value
+    points = [Metric("m", v, T0 + i, i) for i, v in enumerate(values)]
+    for start in range(0, len(points), 37):
+        client.log_batch(run_id, metrics=points[start : start + 37])
+    full = client.get_metric_history(run_id, "m")
+
+    def shape(series: list[Metric]) -> list[tuple[Any, int]]:
+        return [("nan" if p.value != p.value else p.value, p.step) for p in series]
+
+    for max_points in (4, 5, 8, 40, 101, 1000, 1110, 1111, 5000):
+        got = client.get_metric_history_bulk(run_id, "m", max_points=max_points)[run_id]["m"]
+        assert shape(got) == shape(analytics.downsample(full, max_points)), max_points
+    store.close()
+
+
+def test_fsync_policy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for value, policy in (
+        ("none", "none"),
+        (" NONE ", "none"),
+        ("commit", "commit"),
+        ("x", "commit"),
+    ):
+        monkeypatch.setenv(FSYNC_ENV, value)
+        assert fsync_policy() == policy
+    monkeypatch.delenv(FSYNC_ENV)
+    assert fsync_policy() == "commit"
+    for value, mode in (("none", "none"), ("commit", "standard")):
+        monkeypatch.setenv(FSYNC_ENV, value)
+        store = _store(tmp_path / f"fsync-{value}.duckdb", tmp_path)
+        cur = store._db.cursor()
+        cur.execute("SELECT current_setting('fsync_mode')")
+        assert str(cur.fetchone()[0]).lower() == mode
+        store.close()
+
+
+def test_run_data_from_parts_makes_metric_objects_only_when_read() -> None:
+    # the public fast path that the DuckDB (and SQL) store build their runs with
+    rows = [("loss", 0.5, T0, 3), ("acc", float("nan"), T0 + 1, 4)]
+    data = RunData.from_parts(rows, {"loss": 0.5, "acc": float("nan")}, {"p": "1"}, {"t": "x"})
+    assert data._metric_objs is None
+    assert data.params == {"p": "1"} and data.tags == {"t": "x"}
+    assert data.metrics["loss"] == 0.5
+    objects = data.metric_objects
+    assert [(m.key, m.timestamp, m.step) for m in objects] == [("loss", T0, 3), ("acc", T0 + 1, 4)]
+    assert data.metric_objects is objects
+    same = RunData.from_parts(rows[:1], {"loss": 0.5}, {"p": "1"}, {"t": "x"})
+    assert same == RunData([Metric("loss", 0.5, T0, 3)], [Param("p", "1")], [RunTag("t", "x")])

@@ -311,7 +311,7 @@ class RunData:
         self._tags = {t.key: t.value for t in tags or ()}
 
     @classmethod
-    def _from_parts(
+    def from_parts(
         cls,
         metric_rows: Sequence[tuple[str, float, int, int]],
         metrics: dict[str, float],
@@ -320,8 +320,9 @@ class RunData:
     ) -> RunData:
         """Build from ready-made containers, taken as they are (stores' fast path).
 
-        ``metric_rows`` are ``(key, value, timestamp, step)`` of the latest points; their
-        :class:`Metric` objects are made only if :attr:`metric_objects` is read.
+        ``metric_rows`` are ``(key, value, timestamp, step)`` of the latest points and
+        ``metrics`` maps each of their keys to its value; their :class:`Metric` objects are
+        made only if :attr:`metric_objects` is read. The containers are not copied.
         """
         data = cls.__new__(cls)
         data._metric_objs = None
@@ -330,6 +331,8 @@ class RunData:
         data._params = params
         data._tags = tags
         return data
+
+    _from_parts = from_parts  # the name the SQL store uses
 
     @property
     def metrics(self) -> dict[str, float]:
