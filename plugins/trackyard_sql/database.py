@@ -13,7 +13,12 @@
   (:meth:`Database.translate`), in plain words for connection problems.
 - **SQLite** runs in WAL mode with ``synchronous=NORMAL`` and a 30 s busy timeout, and write
   transactions start with ``BEGIN IMMEDIATE`` (the write lock is taken up front, so several
-  processes can write to one file without failing on a lock upgrade).
+  processes can write to one file without failing on a lock upgrade). Inside one process,
+  write transactions also queue on a lock of the :class:`Database` before asking SQLite:
+  SQLite's busy handler polls with sleeps growing to 100 ms, so under many writer threads
+  a newcomer keeps winning over a long waiter (a request of a loaded server waited 13 s at
+  p95 for a p50 of 0.5 s); threads woken in turn by the lock see tail latencies close to
+  the median. Between processes the busy timeout still applies.
 - **Fork safety:** the engine forgets its pooled connections when the process id changes, so
   a child process never uses its parent's connections.
 - **Column widths** learnt at bootstrap (:attr:`Database.layout`) let stores refuse a value
@@ -91,6 +96,8 @@ class Database:
         #: Bumped by every write transaction (committed or not): caches of reads key on it.
         self.write_epoch = 0
         self._lock = threading.RLock()
+        #: Serialises this process's SQLite write transactions (see :meth:`cursor`).
+        self._write_lock = threading.RLock()
         self._pid = os.getpid()
         self._key = self.url.render_as_string(hide_password=False)
         self._users = 0
@@ -149,7 +156,11 @@ class Database:
     def cursor(self, *, write: bool) -> Iterator[Any]:
         """A DB-API cursor inside one transaction; committed on success, rolled back otherwise."""
         self.check_fork()
-        lock = self._lock if self.memory else contextlib.nullcontext()
+        lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if self.memory:
+            lock = self._lock
+        elif write and self.dialect.is_sqlite:
+            lock = self._write_lock
         with lock:
             raw = self.engine.raw_connection()
             try:

@@ -288,17 +288,19 @@ class Dialect:
         conflict = ", ".join(f'"{c}"' for c in key)
         return self.sql(f"{head} ON CONFLICT ({conflict}) DO UPDATE SET {sets}")
 
-    def upsert_latest_metric(self) -> str | None:
-        """Insert a ``latest_metrics`` row, or replace the stored one if the new row is later.
+    def upsert_latest_metric(self, rows: int = 1) -> str | None:
+        """Insert ``latest_metrics`` rows, or replace a stored one if the new row is later.
 
         "Later" is MLflow's rule: ``(step, timestamp, value)`` strictly greater, as a tuple.
-        Parameters: key, value, timestamp, step, is_nan, run_uuid. None on generic dialects.
+        Parameters: key, value, timestamp, step, is_nan, run_uuid, row after row (``rows``
+        rows; the keys of one statement must differ). None on generic dialects.
         """
         if self.generic:
             return None
+        one = f"({self.marks(6)})"
         head = (
             'INSERT INTO latest_metrics ("key", value, timestamp, step, is_nan, run_uuid) '
-            "VALUES (?, ?, ?, ?, ?, ?)"
+            f"VALUES {', '.join([one] * rows)}"
         )
         if self.is_mysql:
             # MySQL evaluates ON DUPLICATE KEY UPDATE assignments left to right, and each one
@@ -316,12 +318,29 @@ class Dialect:
                 "VALUES(timestamp), timestamp), "
                 "step = IF(VALUES(step) >= step, VALUES(step), step)"
             )
-        return self.sql(
-            f'{head} ON CONFLICT ("key", run_uuid) DO UPDATE SET value = excluded.value, '
-            "timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan "
-            "WHERE (excluded.step, excluded.timestamp, excluded.value) > "
-            "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"
+        return self.sql(head + _LATEST_CONFLICT)
+
+    def upsert_latest_from_arrays(self) -> str | None:
+        """PostgreSQL: :meth:`upsert_latest_metric` for rows given as six arrays, one per column.
+
+        One statement for a whole batch (keys must differ). Parameters: keys, values,
+        timestamps, steps, is_nan flags, run ids.
+        """
+        if not self.is_postgres or self.generic:
+            return None
+        return (
+            'INSERT INTO latest_metrics ("key", value, timestamp, step, is_nan, run_uuid) '
+            "SELECT * FROM unnest(%s::text[], %s::float8[], %s::bigint[], %s::bigint[], "
+            "%s::boolean[], %s::text[])" + _LATEST_CONFLICT
         )
+
+
+_LATEST_CONFLICT = (
+    ' ON CONFLICT ("key", run_uuid) DO UPDATE SET value = excluded.value, '
+    "timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan "
+    "WHERE (excluded.step, excluded.timestamp, excluded.value) > "
+    "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"
+)
 
 
 def _bracket_quotes(text: str) -> str:

@@ -65,6 +65,8 @@ class RunWriter:
             "VALUES (?, ?, ?, ?, ?, ?)"
         )
         self._sql_upsert_latest = d.upsert_latest_metric()
+        self._multirow_latest_sql: dict[int, str] = {}
+        self._sql_upsert_latest_arrays = d.upsert_latest_from_arrays()
         self.sql_upsert_tag = d.upsert("tags", ("key", "value", "run_uuid"), ("key", "run_uuid"))
         self.sql_upsert_experiment_tag = d.upsert(
             "experiment_tags", ("key", "value", "experiment_id"), ("key", "experiment_id")
@@ -144,8 +146,27 @@ class RunWriter:
             cur.executemany(self._sql_plain_insert_metric, fresh)
 
     def update_latest(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Apply ``(key, value, timestamp, step, is_nan, run_id)`` rows to ``latest_metrics``."""
+        """Apply ``(key, value, timestamp, step, is_nan, run_id)`` rows to ``latest_metrics``.
+
+        The keys of ``rows`` must differ. Few statements per batch: each statement is a
+        round trip to the database, and on SQLite a release and re-take of the GIL, which
+        under load (other busy threads) costs far more than the statement itself.
+        """
+        arrays_sql = self._sql_upsert_latest_arrays
+        if arrays_sql is not None:
+            cur.execute(arrays_sql, [list(column) for column in zip(*rows, strict=True)])
+            return
         sql = self._sql_upsert_latest
+        if sql is not None and self._db.dialect.multirow_insert:
+            step = _ROWS_PER_STATEMENT
+            for start in range(0, len(rows), step):
+                part = rows[start : start + step]
+                multi = self._multirow_latest_sql.get(len(part))
+                if multi is None:
+                    multi = self._db.dialect.upsert_latest_metric(len(part))
+                    self._multirow_latest_sql[len(part)] = multi  # type: ignore[assignment]
+                cur.execute(multi, list(chain.from_iterable(part)))
+            return
         if sql is not None:
             cur.executemany(sql, rows)
             return

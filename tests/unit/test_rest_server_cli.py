@@ -58,10 +58,23 @@ def test_two_workers_on_sqlite_share_one_database(tmp_path: Path) -> None:
                 timeout=10,
             )
             assert r.status_code == 200, r.text
+        # a create retried with its Idempotency-Key, on new connections (either worker)
+        keyed = {"Idempotency-Key": "retry-after-timeout", "Connection": "close"}
+        ids = set()
+        for _ in range(6):
+            r = requests.post(
+                base + API + "/runs/create",
+                json={"experiment_id": exp_id, "run_name": "keyed"},
+                headers=keyed,
+                timeout=10,
+            )
+            assert r.status_code == 200, r.text
+            ids.add(r.json()["run"]["info"]["run_id"])
+        assert len(ids) == 1
         found = requests.post(
             base + API + "/runs/search", json={"experiment_ids": [exp_id]}, timeout=10
         ).json()
-        assert len(found["runs"]) == 20
+        assert len(found["runs"]) == 21
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)

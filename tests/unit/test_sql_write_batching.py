@@ -1,0 +1,93 @@
+"""SQL writes under load: batched latest-metric upserts, SQLite's in-process writer queue."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy")
+
+from tests._services import mysql_base_uri, postgres_base_uri, worker_database_uri
+from trackyard.entities import Metric
+from trackyard_sql.tracking import SqlTrackingStore
+
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture(params=["sqlite", "sqlite-portable", "postgresql", "mysql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+    if request.param.startswith("sqlite"):
+        uri = f"sqlite:///{tmp_path / 'w.db'}"
+    else:
+        base = postgres_base_uri() if request.param == "postgresql" else mysql_base_uri()
+        uri = worker_database_uri(base, "writebatch")
+    made = SqlTrackingStore(store_uri=uri, artifact_uri=str(tmp_path / "artifacts"))
+    if request.param == "sqlite-portable":
+        made._use_portable_statements()
+    yield made
+    made.close()
+
+
+def test_latest_metrics_of_a_large_batch_follow_the_later_rule(store: SqlTrackingStore) -> None:
+    # 250 keys: more than one multi-row statement; each key decided on its own row
+    exp = store.create_experiment(f"latest-{id(store)}")
+    rid = store.create_run(exp, "u", T0, [], "r").info.run_id
+    keys = [f"k{i:03d}" for i in range(250)]
+    store.log_batch(rid, [Metric(k, 1.0, T0 + 10, 5) for k in keys], [], [])
+    second = []
+    for i, k in enumerate(keys):
+        if i % 3 == 0:
+            second.append(Metric(k, 2.0, T0 + 20, 6))  # later step: replaces
+        elif i % 3 == 1:
+            second.append(Metric(k, 3.0, T0 + 30, 4))  # earlier step: kept out
+        else:
+            second.append(Metric(k, 0.5, T0 + 10, 5))  # same step and time, lower value
+    store.log_batch(rid, second, [], [])
+    run = store.get_run(rid)
+    expected = {k: 2.0 if i % 3 == 0 else 1.0 for i, k in enumerate(keys)}
+    assert run.data.metrics == expected
+    steps = {m.key: m.step for m in run.data.metric_objects}
+    assert steps == {k: 6 if i % 3 == 0 else 5 for i, k in enumerate(keys)}
+    assert len(store.get_metric_history(rid, "k001")) == 2
+
+
+def test_sqlite_writers_of_one_process_queue_without_holding_connections(
+    tmp_path: Path,
+) -> None:
+    # While one write transaction is open, other writer threads wait on the process's queue
+    # (not in SQLite's busy handler, each with a pooled connection of its own).
+    store = SqlTrackingStore(f"sqlite:///{tmp_path / 'q.db'}", str(tmp_path / "artifacts"))
+    try:
+        db = store.database
+        exp = store.create_experiment("queue")
+        rids = [store.create_run(exp, "u", T0, [], f"r{i}").info.run_id for i in range(12)]
+        inside = threading.Event()
+        release = threading.Event()
+
+        def hold(cur: object) -> None:
+            inside.set()
+            assert release.wait(60)
+
+        holder = threading.Thread(target=db.write, args=(hold,))
+        holder.start()
+        assert inside.wait(60)
+        writers = [
+            threading.Thread(target=store.log_batch, args=(rid, [Metric("m", 1.0, T0, 0)], [], []))
+            for rid in rids
+        ]
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join(0.05)
+        checked_out = db.engine.pool.checkedout()  # type: ignore[attr-defined]
+        release.set()
+        holder.join(60)
+        for t in writers:
+            t.join(60)
+        assert checked_out == 1
+        assert all(store.get_run(rid).data.metrics == {"m": 1.0} for rid in rids)
+    finally:
+        store.close()
