@@ -80,10 +80,10 @@ def _type_counts() -> dict[str, int]:
 
 def _duckdb_memory(client: Any) -> dict[str, Any]:
     """DuckDB's buffer memory by tag and its database size, through the store's connection."""
-    store = client._store
-    conn = getattr(store, "_conn", None) or getattr(getattr(store, "_db", None), "conn", None)
-    if conn is None:
+    db = getattr(client._store, "_db", None)
+    if db is None or not hasattr(db, "cursor"):
         return {}
+    conn = db.cursor()
     out: dict[str, Any] = {}
     try:
         rows = conn.execute(
@@ -94,7 +94,7 @@ def _duckdb_memory(client: Any) -> dict[str, Any]:
             "SELECT database_size, memory_usage, memory_limit FROM pragma_database_size()"
         ).fetchall()
         out["database"] = [list(r) for r in size]
-    except Exception as exc:  # noqa: BLE001 - diagnostics only
+    except Exception as exc:  # diagnostics only
         out["error"] = str(exc)
     return out
 
