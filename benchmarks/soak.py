@@ -96,6 +96,9 @@ def _duckdb_memory(client: Any) -> dict[str, Any]:
         out["database"] = [list(r) for r in size]
     except Exception as exc:  # diagnostics only
         out["error"] = str(exc)
+    if "pyarrow" in sys.modules:  # the store hands metric batches to DuckDB as Arrow tables
+        pool = sys.modules["pyarrow"].default_memory_pool()
+        out["arrow pool"] = f"{pool.backend_name}: {pool.bytes_allocated() / 2**20:.1f} MiB"
     return out
 
 
@@ -171,6 +174,8 @@ def soak(name: str, seconds: float, rate: float, trace: bool = False) -> dict[st
                 if trace and len(windows) in (5, 10):
                     snapshots.append(_snapshot(client, name))
                     next_window = time.monotonic() + window_len
+                if name == "duckdb" and len(windows) in (2, 10):
+                    windows[-1]["duckdb"] = _duckdb_memory(client)
                 if len(windows) == 10:
                     break
             due = start + n / rate
@@ -217,6 +222,9 @@ def report(result: dict[str, Any]) -> None:
         f"  memory growth (tenth 1 -> 10): {growth:+.1f}%  (tenth 2 -> 10): {after:+.1f}%   "
         f"median latency drift: {drift:+.1f}%   (target: memory growth under 5%)"
     )
+    for i, w in enumerate(windows, 1):
+        if "duckdb" in w:
+            print(f"  DuckDB after tenth {i}: {w['duckdb']}")
     if result.get("snapshots"):
         report_trace(*result["snapshots"])
 
