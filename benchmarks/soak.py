@@ -14,6 +14,11 @@ nothing but the store on this machine. It prints, per tenth of the run, the resi
 and the median and 99th-percentile latency of an operation, then the growth of memory from the
 first tenth (after warm-up) to the last, and the latency drift. The target is memory growth
 under 5% over an hour.
+
+``--trace`` also says where the memory goes (slower: Python's allocations are traced): the
+Python allocations that grew most between the middle and the end of the run (``tracemalloc``),
+the object types whose count grew (``gc``), and for DuckDB its own buffer memory by tag
+(``duckdb_memory()``) and the database size.
 """
 
 from __future__ import annotations
@@ -65,8 +70,82 @@ def open_client(name: str, tmp: Path) -> Any:
     return make_client(get_tracking_store(uri, artifacts))
 
 
-def soak(name: str, seconds: float, rate: float) -> dict[str, Any]:
+def _type_counts() -> dict[str, int]:
+    import gc
+    from collections import Counter
+
+    gc.collect()
+    return dict(Counter(type(o).__qualname__ for o in gc.get_objects()))
+
+
+def _duckdb_memory(client: Any) -> dict[str, Any]:
+    """DuckDB's buffer memory by tag and its database size, through the store's connection."""
+    db = getattr(client._store, "_db", None)
+    if db is None or not hasattr(db, "cursor"):
+        return {}
+    conn = db.cursor()
+    out: dict[str, Any] = {}
+    try:
+        rows = conn.execute(
+            "SELECT tag, memory_usage_bytes FROM duckdb_memory() WHERE memory_usage_bytes > 0"
+        ).fetchall()
+        out["buffers MiB"] = {str(t): round(b / 2**20, 1) for t, b in rows}
+        size = conn.execute(
+            "SELECT database_size, memory_usage, memory_limit FROM pragma_database_size()"
+        ).fetchall()
+        out["database"] = [list(r) for r in size]
+    except Exception as exc:  # diagnostics only
+        out["error"] = str(exc)
+    if "pyarrow" in sys.modules:  # the store hands metric batches to DuckDB as Arrow tables
+        pool = sys.modules["pyarrow"].default_memory_pool()
+        out["arrow pool"] = f"{pool.backend_name}: {pool.bytes_allocated() / 2**20:.1f} MiB"
+    return out
+
+
+def _snapshot(client: Any, name: str) -> dict[str, Any]:
+    import tracemalloc
+
+    found: dict[str, Any] = {"trace": tracemalloc.take_snapshot(), "types": _type_counts()}
+    if name == "duckdb":
+        found["duckdb"] = _duckdb_memory(client)
+    return found
+
+
+def report_trace(middle: dict[str, Any], end: dict[str, Any]) -> None:
+    """What grew between the middle and the end of a traced soak."""
+    import tracemalloc
+
+    keep = tracemalloc.Filter(False, tracemalloc.__file__)
+    stats = (
+        end["trace"]
+        .filter_traces([keep])
+        .compare_to(middle["trace"].filter_traces([keep]), "lineno")
+    )
+    total = sum(s.size_diff for s in stats)
+    print(f"  traced Python memory, middle -> end: {total / 2**10:+.1f} KiB; largest growth:")
+    for s in stats[:12]:
+        frame = s.traceback[0]
+        print(
+            f"    {s.size_diff / 2**10:+9.1f} KiB {s.count_diff:+7d} blocks  "
+            f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}"
+        )
+    growth = sorted(
+        ((n - middle["types"].get(t, 0), t) for t, n in end["types"].items()), reverse=True
+    )
+    print("  object counts that grew: " + ", ".join(f"{t} {d:+d}" for d, t in growth[:8] if d))
+    if "duckdb" in end:
+        print(f"  duckdb middle: {middle['duckdb']}")
+        print(f"  duckdb end:    {end['duckdb']}")
+
+
+def soak(name: str, seconds: float, rate: float, trace: bool = False) -> dict[str, Any]:
     from trackyard.entities import Metric, Param, RunTag
+
+    if trace:
+        import tracemalloc
+
+        tracemalloc.start(5)
+    snapshots: list[dict[str, Any]] = []
 
     tmp = Path(tempfile.mkdtemp(prefix=f"trackyard-soak-{name}-"))
     try:
@@ -92,6 +171,11 @@ def soak(name: str, seconds: float, rate: float) -> dict[str, Any]:
                 )
                 latencies = []
                 next_window += window_len
+                if trace and len(windows) in (5, 10):
+                    snapshots.append(_snapshot(client, name))
+                    next_window = time.monotonic() + window_len
+                if name == "duckdb" and len(windows) in (2, 10):
+                    windows[-1]["duckdb"] = _duckdb_memory(client)
                 if len(windows) == 10:
                     break
             due = start + n / rate
@@ -118,7 +202,7 @@ def soak(name: str, seconds: float, rate: float) -> dict[str, Any]:
         close = getattr(client._store, "close", None)
         if close is not None:
             close()
-        return {"backend": name, "ops": n, "windows": windows}
+        return {"backend": name, "ops": n, "windows": windows, "snapshots": snapshots}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -133,10 +217,16 @@ def report(result: dict[str, Any]) -> None:
     first, last = windows[0], windows[-1]
     growth = (last["rss"] - first["rss"]) / first["rss"] * 100
     drift = (last["p50"] - first["p50"]) / first["p50"] * 100 if first["p50"] else 0.0
+    after = (last["rss"] - windows[1]["rss"]) / windows[1]["rss"] * 100
     print(
-        f"  memory growth (tenth 1 -> 10): {growth:+.1f}%   "
+        f"  memory growth (tenth 1 -> 10): {growth:+.1f}%  (tenth 2 -> 10): {after:+.1f}%   "
         f"median latency drift: {drift:+.1f}%   (target: memory growth under 5%)"
     )
+    for i, w in enumerate(windows, 1):
+        if "duckdb" in w:
+            print(f"  DuckDB after tenth {i}: {w['duckdb']}")
+    if result.get("snapshots"):
+        report_trace(*result["snapshots"])
 
 
 def main(argv: list[str]) -> int:
@@ -144,11 +234,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("backends", nargs="*", default=["sqlite", "file", "memory"])
     parser.add_argument("--seconds", type=float, default=3600.0, help="per backend (default 3600)")
     parser.add_argument("--rate", type=float, default=20.0, help="operations a second (default 20)")
+    parser.add_argument(
+        "--trace", action="store_true", help="say where memory grows (tracemalloc, gc, DuckDB)"
+    )
     args = parser.parse_args(argv)
     for name in args.backends:
         if name not in BACKENDS:
             parser.error(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
-        report(soak(name, args.seconds, args.rate))
+        report(soak(name, args.seconds, args.rate, args.trace))
     return 0
 
 

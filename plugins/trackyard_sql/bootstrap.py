@@ -18,6 +18,9 @@ What :func:`prepare` does depends on what it finds (``sqlalchemy.inspect`` tells
   MySQL, whose DDL cannot be rolled back): completed the same way. Anything else is used as
   it is.
 
+In every case trackyard then adds its own search indexes where they are missing
+(:mod:`trackyard_sql.indexes`; MLflow's tables and ``alembic_version`` stay as they are).
+
 Creation runs under a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL,
 ``GET_LOCK`` on MySQL) and looks again once it holds it, so concurrent first opens create the
 schema once.
@@ -35,6 +38,7 @@ import sqlalchemy as sa
 
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard_sql import schema
+from trackyard_sql.indexes import INDEXED_TABLES, ensure_indexes
 
 if TYPE_CHECKING:
     from trackyard_sql.database import Database
@@ -48,7 +52,12 @@ _LEGACY_TABLE = "trackyard_schema"
 _LOCK_ID = zlib.crc32(b"trackyard_sql.bootstrap")
 _MYSQL_TEXT_OCTETS = {"TINYTEXT": 255, "TEXT": 65535, "MEDIUMTEXT": 16777215}
 # Tables whose layout stores look at: what they read and write.
-_INSPECTED = (*schema.TRACKING_TABLES, *schema.TRACE_TABLES, *schema.REGISTRY_TABLES)
+_INSPECTED = (
+    *schema.TRACKING_TABLES,
+    *schema.TRACE_TABLES,
+    *schema.REGISTRY_TABLES,
+    *sorted(INDEXED_TABLES),
+)
 
 # Compiled CREATE statements per (dialect, server version, collation): compiling the 65
 # tables takes about 0.1 s, so it is done once per process.
@@ -120,7 +129,9 @@ def prepare(db: Database) -> Layout:
                 conn.rollback()
         if plan != "use":
             _create(db)
-        return _layout(db)
+        layout = _layout(db)
+        ensure_indexes(db, layout)
+        return layout
 
     return db.retrying(attempt, reads=True)
 
@@ -267,9 +278,9 @@ def _layout(db: Database) -> Layout:
                             type(kind).__name__.upper()
                         ]
                 layout.columns[table] = frozenset(names)
-            if "metrics" in tables:
-                layout.indexes["metrics"] = frozenset(
-                    str(i["name"]) for i in inspector.get_indexes("metrics")
+            for table in sorted({"metrics", *INDEXED_TABLES} & tables):
+                layout.indexes[table] = frozenset(
+                    str(i["name"]) for i in inspector.get_indexes(table)
                 )
             if "alembic_version" in tables:
                 layout.revision = conn.exec_driver_sql(

@@ -10,7 +10,10 @@ Search compiles the AST of a :class:`~trackyard.search.request.LoggedModelSearch
 semantics of :mod:`trackyard.search.logged_model_evaluator`: metric, param and tag terms are
 ``model_id IN (SELECT ...)`` subqueries (on SQLite six times faster than correlated
 ``EXISTS`` over 10,000 models, measured), metric order keys a correlated subquery for the
-newest point.
+newest point. Metric terms and the candidate models are read from trackyard's own indexes
+(:mod:`trackyard_sql.indexes`; the queries state the conditions of those partial indexes).
+One query orders the ids of the page only; the page's rows, tags, params and metric points
+follow, one query per table.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from trackyard.search.logged_model_evaluator import has_metric_terms
 from trackyard.search.request import LoggedModelSearch
 from trackyard.stores import now_ms
 from trackyard_sql.database import chunks
+from trackyard_sql.indexes import METRIC_INDEX, SEARCH_INDEX
 from trackyard_sql.snapshot import remember
 
 if TYPE_CHECKING:
@@ -151,7 +155,8 @@ class _Compiler:
             # of the scan (a third faster on SQLite over 20,000 points, measured).
             head = (
                 "m.model_id IN (SELECT x.model_id FROM logged_model_metrics x WHERE "
-                f"x.metric_value {_NUMERIC_OPS[c.op]} ? AND {d.key_equals('x.metric_name')}"
+                f"x.metric_value {_NUMERIC_OPS[c.op]} ? AND {d.key_equals('x.metric_name')} "
+                f"AND {METRIC_INDEX.marker('x')}"
             )
             self.params.append(c.value)
             self.params.extend(d.key_params(c.key))
@@ -264,6 +269,21 @@ class SqlLoggedModels:
         if row is None or (not allow_deleted and row[7] == LifecycleStage.DELETED):
             raise model_not_found(model_id)
         return tuple(row)
+
+    def _page_rows(self, cur: Any, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        """The model rows of ``ids``, in that order."""
+        d = self._dialect
+        by_id: dict[str, tuple[Any, ...]] = {}
+        for chunk in chunks(ids, 500):
+            cur.execute(
+                d.sql(
+                    f"SELECT {', '.join(MODEL_COLUMNS)} FROM logged_models "
+                    f"WHERE model_id IN ({d.marks(len(chunk))})"
+                ),
+                chunk,
+            )
+            by_id.update((r[0], tuple(r)) for r in cur.fetchall())
+        return [by_id[i] for i in ids]
 
     def _load_models(self, cur: Any, rows: Sequence[Sequence[Any]]) -> list[LoggedModel]:
         return _build_models(rows, self._fetch_children(cur, [r[0] for r in rows]))
@@ -423,7 +443,7 @@ class SqlLoggedModels:
         )
 
     def search_logged_models(self, request: LoggedModelSearch) -> PagedList[LoggedModel]:
-        """Compile and run a logged-model search (one query for the page, one per child table).
+        """Compile and run a logged-model search (the page's ids, then one query per table).
 
         On SQLite, a search repeated while nothing was written is served from the
         connection's search snapshot (:mod:`trackyard_sql.snapshot`).
@@ -439,6 +459,7 @@ class SqlLoggedModels:
         where = [
             "m.lifecycle_stage = ?",
             f"m.experiment_id IN ({d.marks(len(ids))})",
+            SEARCH_INDEX.marker("m"),
         ]
         params: list[Any] = [LifecycleStage.ACTIVE, *ids]
         if request.filter is not None:
@@ -449,7 +470,9 @@ class SqlLoggedModels:
                 f"m.model_id IN (SELECT x.model_id FROM logged_model_metrics x WHERE {cond})"
             )
         params.extend(compiler.params)
-        select_extra: list[str] = []
+        # Only the ids of the page are ordered and read here, with the columns the order needs
+        # (on SQLite an index covers the default order); then the page's rows and children.
+        select_extra: list[str] = ["m.model_id"]
         extra_params: list[Any] = []
         order: list[str] = []
         for i, key in enumerate(request.order_by):
@@ -475,10 +498,13 @@ class SqlLoggedModels:
             elif key.key == "status":
                 select_extra.append(f"{_STATUS_RANK} AS o{i}")
                 column = f"t.o{i}"
-            elif key.key in _NUMERIC_ATTRIBUTES:
-                column = "t." + _NUMERIC_ATTRIBUTES[key.key][2:]
-            elif key.key in _STRING_ATTRIBUTES:
-                column = d.order_text("t." + _STRING_ATTRIBUTES[key.key][2:])
+            elif key.key in _NUMERIC_ATTRIBUTES or key.key in _STRING_ATTRIBUTES:
+                attribute = _NUMERIC_ATTRIBUTES.get(key.key) or _STRING_ATTRIBUTES[key.key]
+                if attribute not in select_extra:
+                    select_extra.append(attribute)
+                column = "t." + attribute[2:]
+                if key.key in _STRING_ATTRIBUTES:
+                    column = d.order_text(column)
             else:
                 raise TrackyardError.invalid_parameter_value(
                     f"logged models cannot be ordered by {key.key!r}"
@@ -486,14 +512,9 @@ class SqlLoggedModels:
             if key.entity is Entity.METRIC or key.key in _NULLABLE_ORDER_KEYS:
                 order.append(f"CASE WHEN {column.split(' COLLATE')[0]} IS NULL THEN 1 ELSE 0 END")
             order.append(f"{column} {direction}")
-        cols = ", ".join(f"m.{c}" for c in MODEL_COLUMNS)
-        extra = "".join(f", {s}" for s in select_extra)
         paging, paging_params = d.limit_offset(request.max_results + 1, request.offset)
-        inner = f"SELECT {cols}{extra} FROM logged_models m WHERE {' AND '.join(where)}"
-        sql = d.sql(
-            f"SELECT {', '.join('t.' + c for c in MODEL_COLUMNS)} FROM ({inner}) t "
-            f"ORDER BY {', '.join(order)} {paging}"
-        )
+        inner = f"SELECT {', '.join(select_extra)} FROM logged_models m WHERE {' AND '.join(where)}"
+        sql = d.sql(f"SELECT t.model_id FROM ({inner}) t ORDER BY {', '.join(order)} {paging}")
         all_params = [*extra_params, *params, *paging_params]
         snapshots = self._snapshots
 
@@ -503,13 +524,13 @@ class SqlLoggedModels:
             found = memo.get(key) if memo is not None else None
             if found is None:
                 cur.execute(sql, all_params)
-                fetched = [tuple(r) for r in cur.fetchall()]
-                ids = [r[0] for r in request.paged(fetched)]
-                found = (fetched, self._fetch_children(cur, ids))
+                ordered = [r[0] for r in cur.fetchall()]
+                ids = list(request.paged(ordered))
+                found = (ordered, self._page_rows(cur, ids), self._fetch_children(cur, ids))
                 if memo is not None:
-                    remember(memo, key, found, len(fetched))
+                    remember(memo, key, found, len(ordered))
             page = request.paged(found[0])  # the token is the request's own
-            return PagedList(_build_models(list(page), found[1]), page.token)
+            return PagedList(_build_models(found[1], found[2]), page.token)
 
         return self._db.read(run)
 

@@ -5,8 +5,9 @@
    (type, nullability, default, autoincrement, identity, generated), primary keys, foreign
    keys, indexes (PostgreSQL ``INCLUDE``/``WHERE`` and MySQL prefix lengths included), unique
    and check constraints, and the rows of the head schema (``alembic_version``, the
-   ``default`` workspace). One deliberate difference is allowed, on MySQL only (see
-   :data:`DEVIATIONS`).
+   ``default`` workspace). Deliberate differences: one column type on MySQL (see
+   :data:`DEVIATIONS`), and trackyard's own ``trackyard_*`` search indexes, which must be
+   exactly those :mod:`trackyard_sql.indexes` lists for the dialect.
 2. **Client.** On SQLite and PostgreSQL, trackyard creates and fills a database; MLflow's
    ``MlflowClient`` reads everything back, then writes runs, datasets, model versions, a
    trace and a logged model (tables trackyard does not use yet), and trackyard reads MLflow's
@@ -36,6 +37,7 @@ from tests.compat.peer import mlflow_python, requires_mlflow, run_mlflow
 from tests.compat.test_mlflow_sql_compat import _reset_server_database
 from trackyard.entities import Metric, Param, RunTag, ViewType
 from trackyard.testing import make_client
+from trackyard_sql.indexes import INDEXES
 from trackyard_sql.registry import SqlRegistryStore
 from trackyard_sql.schema import HEAD_REVISION
 from trackyard_sql.tracking import SqlTrackingStore
@@ -151,6 +153,17 @@ def test_created_schema_is_mlflows_head(dialect: str, tmp_path: Path) -> None:
             their_column = next(c for c in theirs[table]["columns"] if c["name"] == column)
             assert (their_column["type"], ours_column["type"]) == (their_type, our_type)
             ours_column["type"] = their_type
+    own = {
+        (table, index[0], tuple(index[1]))
+        for table, found in ours.items()
+        for index in found["indexes"]
+        if index[0].startswith("trackyard_")
+    }
+    assert own == {(i.table, i.name, i.columns) for i in INDEXES if dialect in i.dialects}
+    for table in {t for t, _, _ in own}:
+        ours[table]["indexes"] = [
+            i for i in ours[table]["indexes"] if not i[0].startswith("trackyard_")
+        ]
     assert sorted(ours) == sorted(theirs)
     assert len(theirs) == 65
     for table in theirs:
@@ -248,7 +261,11 @@ predict(1)
 mlflow.flush_trace_async_logging()
 trace = client.get_trace(mlflow.get_last_active_trace_id())
 model = mlflow.initialize_logged_model(name="ml-logged", experiment_id=new_exp)
+# a point in logged_model_metrics, which carries trackyard's own index
+client.log_metric(run.info.run_id, "acc", 0.75, timestamp=3, step=0, model_id=model.model_id)
+found = client.search_logged_models([new_exp], filter_string="metrics.acc > 0.5")
 seen["wrote"] = {
+    "model_search": [m.model_id for m in found] == [model.model_id],
     "exp": new_exp, "run": run.info.run_id, "version": str(version.version),
     "trace": [getattr(trace.info.state, "value", str(trace.info.state)), len(trace.data.spans)],
     "logged_model": client.get_logged_model(model.model_id).name,
@@ -277,6 +294,7 @@ def test_mlflow_client_uses_a_database_trackyard_created(created_uri: str, tmp_p
     assert seen["models"] == ["ty-model"]
     assert seen["wrote"]["trace"] == ["OK", 1]
     assert seen["wrote"]["logged_model"] == "ml-logged"
+    assert seen["wrote"]["model_search"] is True
 
     # trackyard reads what MLflow wrote
     tracking = SqlTrackingStore(created_uri, str(tmp_path / "ty-art"))
@@ -286,7 +304,7 @@ def test_mlflow_client_uses_a_database_trackyard_created(created_uri: str, tmp_p
         wrote = seen["wrote"]
         run = client.get_run(wrote["run"])
         assert (run.data.metrics, run.data.params, run.data.tags["by"]) == (
-            {"loss": 0.5},
+            {"loss": 0.5, "acc": 0.75},
             {"opt": "adam"},
             "mlflow",
         )
@@ -297,6 +315,8 @@ def test_mlflow_client_uses_a_database_trackyard_created(created_uri: str, tmp_p
         assert [v.version for v in versions] == [wrote["version"], "1"]
         names = {e.name for e in client.search_experiments(ViewType.ALL)}
         assert names == {"Default", "ty-exp", "ml-exp"}
+        (model,) = client.search_logged_models([wrote["exp"]], filter_string="metrics.acc > 0.5")
+        assert model.name == "ml-logged" and [m.value for m in model.metrics or ()] == [0.75]
     finally:
         registry.close()
         tracking.close()
