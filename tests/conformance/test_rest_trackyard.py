@@ -17,7 +17,6 @@ of the kit); ``TRACKYARD_TEST_REST_FULL_KIT=1`` runs everything.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the server needs trackyard[server]")
 pytest.importorskip("trackyard_memory", reason="contrib/trackyard-memory is not installed")
 
+from tests.conformance.test_rest_mlflow import _repos
 from tests.rest_server import serve
 from trackyard.plugins.hookspecs import Event, hookimpl
 from trackyard.testing import ArtifactRepositorySuite, RegistryStoreSuite, TrackingStoreSuite
@@ -180,16 +180,6 @@ class _ClientEvents(_Listener):
     def trackyard_on_event(self, event: Event) -> None:
         if event.store_uri.startswith("http"):
             super().trackyard_on_event(event)
-
-
-def _repos(prefix: str, tracking_uri: str | None) -> Callable[..., MlflowArtifactsRepository]:
-    """A factory of repositories under a unique ``<prefix>/<uuid>`` root."""
-    base = f"{prefix}/{uuid.uuid4().hex}"
-
-    def make(subpath: str = "") -> MlflowArtifactsRepository:
-        return MlflowArtifactsRepository(f"{base}/{subpath}".rstrip("/"), tracking_uri=tracking_uri)
-
-    return make
 
 
 class TestMlflowArtifactsOnTrackyardServer(ArtifactRepositorySuite):
