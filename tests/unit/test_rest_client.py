@@ -333,6 +333,21 @@ def test_log_batch_stops_at_the_first_refused_request(server: Scripted) -> None:
     assert len(server.seen) == 2
 
 
+def test_empty_log_batch_still_asks_the_server(server: Scripted) -> None:
+    # the server checks the run exists and is active (empty log_inputs relies on it)
+    server.reply(400, _error("INVALID_PARAMETER_VALUE", "run is deleted"))
+    with pytest.raises(TrackyardError, match="run is deleted"):
+        RestTrackingStore(server.url).log_batch("r", [], [], [])
+    assert [json.loads(s.body) for s in server.seen] == [{"run_id": "r"}]
+
+
+@pytest.mark.parametrize("max_results", [0, -1, True, 1.5, "10"])
+def test_bad_history_paging_is_refused_before_sending(server: Scripted, max_results: Any) -> None:
+    with pytest.raises(TrackyardError) as err:
+        RestTrackingStore(server.url).get_metric_history("r", "m", max_results=max_results)
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE" and server.seen == []
+
+
 # -- artifacts ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "name", ["../evil.txt", "..", "a/../../evil.txt", "/etc/passwd", "a\\b", ""]

@@ -434,6 +434,48 @@ def test_idempotency_key_gives_one_run(base: str) -> None:
         headers={"Idempotency-Key": "other"},
     )
     assert r.status_code == 400 and r.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
+    # the key is the server's bookkeeping: answers carry only the tags the client wrote
+    got = ok(base, "GET", "/experiments/get", params={"experiment_id": e1["experiment_id"]})
+    assert "tags" not in got["experiment"]
+    fetched = ok(base, "GET", "/runs/get", params={"run_id": first["info"]["run_id"]})["run"]
+    assert "trackyard.idempotencyKey" not in {t["key"] for t in fetched["data"]["tags"]}
+    assert "trackyard.idempotencyKey" not in {t["key"] for t in first["data"]["tags"]}
+    found = ok(
+        base,
+        "POST",
+        "/runs/search",
+        json={"experiment_ids": [exp], "filter": "tags.`trackyard.idempotencyKey` = 'retry-1'"},
+    )["runs"]
+    assert [r["info"]["run_id"] for r in found] == [first["info"]["run_id"]]
+
+
+def test_prompt_versions_take_only_placeholder_sources(base: str) -> None:
+    prompt_tag = [{"key": "mlflow.prompt.is_prompt", "value": "true"}]
+    ok(base, "POST", "/registered-models/create", json={"name": "pr", "tags": prompt_tag})
+    made = ok(
+        base,
+        "POST",
+        "/model-versions/create",
+        json={"name": "pr", "source": "dummy-source", "tags": prompt_tag},
+    )
+    assert made["model_version"]["source"] == "dummy-source"
+    for source in ("s3://b/x", "/etc", "models/x"):
+        r = call(
+            base,
+            "POST",
+            "/model-versions/create",
+            json={"name": "pr", "source": source, "tags": prompt_tag},
+        )
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    # without the prompt tag, a placeholder is a relative local path: refused as one
+    r = call(base, "POST", "/model-versions/create", json={"name": "pr", "source": "dummy-source"})
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_an_empty_description_clears_a_models(base: str) -> None:
+    ok(base, "POST", "/registered-models/create", json={"name": "desc", "description": "d"})
+    cleared = ok(base, "PATCH", "/registered-models/update", json={"name": "desc"})
+    assert "description" not in cleared["registered_model"]
 
 
 def test_host_check_and_body_limit(tmp_path: Path) -> None:

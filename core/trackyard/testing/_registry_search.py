@@ -135,7 +135,7 @@ class RegistrySearchCheck:
                 ("s3://bucket/beta/2", None, {"quality": "high", "framework": "torch"}),
             ],
             "gamma": [
-                ("file:///models/gamma", "run3", {"stage.note": "x y"}),
+                ("gs://models/gamma", "run3", {"stage.note": "x y"}),
                 ("s3://bucket/gamma/2", "run1", {}),
                 ("s3://bucket/gamma/3", "run2", {"framework": "sklearn"}),
                 ("s3://bucket/gamma/4", "run3", {"framework": "torch"}),

@@ -169,8 +169,13 @@ class RestTrackingStore(RestStoreMixin, TrackingStore):
         params: Sequence[Param],
         tags: Sequence[RunTag],
     ) -> None:
-        """POST runs/log-batch, split to MLflow's limits (see :mod:`.batching`)."""
+        """POST runs/log-batch, split to MLflow's limits (see :mod:`.batching`).
+
+        An empty batch is still sent: the server then checks that the run exists and is
+        active, which the client relies on for empty ``log_inputs``/``log_outputs``.
+        """
         if not (metrics or params or tags):
+            self._call("POST", "runs/log-batch", {"run_id": run_id})
             return
         headers = {"Content-Type": "application/json"}
         for body in batch_bodies(run_id, metrics, params, tags):
@@ -203,7 +208,16 @@ class RestTrackingStore(RestStoreMixin, TrackingStore):
         max_results: int | None = None,
         page_token: str | None = None,
     ) -> PagedList[Metric]:
-        """GET metrics/get-history (the server's page tokens pass through)."""
+        """GET metrics/get-history (the server's page tokens pass through).
+
+        ``max_results`` is checked here: on the wire 0 means "every point".
+        """
+        if max_results is not None and (
+            isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1
+        ):
+            raise TrackyardError.invalid_parameter_value(
+                f"Invalid value {max_results!r} for parameter 'max_results'"
+            )
         query: dict[str, Any] = {"run_id": run_id, "metric_key": metric_key}
         if max_results is not None:
             query["max_results"] = max_results

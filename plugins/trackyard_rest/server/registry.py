@@ -112,7 +112,9 @@ def update_registered_model(body: UpdateModel, request: HttpRequest) -> Response
     """Set the description → ``{registered_model}``."""
     name = body.checked()
     b = backend(request)
-    model = b.registry.update_registered_model(name, body.description, body.deployment_job_id)
+    # the wire has no null: an empty or missing description clears it, as the client's None
+    description = body.description or None
+    model = b.registry.update_registered_model(name, description, body.deployment_job_id)
     if IS_PROMPT_TAG_KEY not in model.tags:  # the client has no prompt.updated event
         b.emit_registry("registered_model.updated", model)
     return json_response({"registered_model": registered_model_json(model)})

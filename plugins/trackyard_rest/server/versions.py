@@ -3,7 +3,9 @@
 ``model-versions/create`` refuses a ``source`` that points at the server's own disk unless
 it lies inside the artifact directory of the run (``run_id``) or logged model
 (``model_id``) it comes from, as MLflow's server does: otherwise any client could register,
-then download, any file the server can read.
+then download, any file the server can read. A prompt version (its request tags say
+``mlflow.prompt.is_prompt=true``) has no files: its source must be one of MLflow's
+placeholders (``dummy-source``, ``prompt-template``), as MLflow's server requires.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 
 from trackyard import validation
-from trackyard.entities.model_registry import ModelVersionTag
+from trackyard.entities.model_registry import (
+    PROMPT_SOURCE_PLACEHOLDERS,
+    ModelVersionTag,
+)
+from trackyard.entities.model_registry import is_prompt as tagged_as_prompt
 from trackyard.errors import TrackyardError
 from trackyard.search.request import ModelVersionSearch
 from trackyard.uri import split_uri
@@ -108,7 +114,14 @@ def create_model_version(body: CreateVersion, request: HttpRequest) -> Response:
     run_id = validation.validate_run_id(body.run_id) if body.run_id else None
     tags = [ModelVersionTag(k, v) for k, v in registry_tags(body.tags).items()]
     b = backend(request)
-    check_source(b, source, run_id, body.model_id or None)
+    if tagged_as_prompt({t.key: t.value for t in tags}):
+        if source not in PROMPT_SOURCE_PLACEHOLDERS:
+            raise TrackyardError.invalid_parameter_value(
+                f"Invalid prompt source: '{source}'. Prompt sources must be one of "
+                f"{sorted(PROMPT_SOURCE_PLACEHOLDERS)}."
+            )
+    else:
+        check_source(b, source, run_id, body.model_id or None)
     version = b.registry.create_model_version(
         name,
         source,

@@ -4,7 +4,9 @@ MLflow's server answers with protobuf messages printed as JSON (snake_case names
 strings, int64 as numbers, enums as names, NaN and infinities as the strings ``"NaN"``,
 ``"Infinity"``, ``"-Infinity"``). Fields that are unset are left out; a field set to an
 empty string is kept (proto2 semantics: ``"user_id": ""``). Empty repeated fields are left
-out, so a search without hits is ``{}``.
+out, so a search without hits is ``{}``. The server's own bookkeeping tag
+(``trackyard.idempotencyKey`` on runs and experiments created with an ``Idempotency-Key``)
+is left out of answers: clients see the tags they wrote, as from MLflow's server.
 
 The encoders here are plain functions over trackyard entities: no per-object pydantic cost
 on hot paths (a run with thousands of metrics, a page of 1,000 runs).
@@ -21,6 +23,7 @@ from starlette.responses import Response
 
 from trackyard.entities import Experiment, Metric, Run, RunInfo
 from trackyard.entities.model_registry import ModelVersion, RegisteredModel
+from trackyard_rest.server.idempotency import TAG as _IDEMPOTENCY_TAG
 
 __all__ = [
     "EMPTY",
@@ -72,6 +75,13 @@ def tags_json(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in tags.items()]
 
 
+def _user_tags(tags: Mapping[str, str]) -> Mapping[str, str]:
+    """``tags`` without the server's idempotency bookkeeping tag."""
+    if _IDEMPOTENCY_TAG not in tags:
+        return tags
+    return {k: v for k, v in tags.items() if k != _IDEMPOTENCY_TAG}
+
+
 def experiment_json(exp: Experiment) -> dict[str, Any]:
     """An Experiment message."""
     d: dict[str, Any] = {
@@ -82,8 +92,9 @@ def experiment_json(exp: Experiment) -> dict[str, Any]:
     }
     _put(d, "last_update_time", exp.last_update_time)
     _put(d, "creation_time", exp.creation_time)
-    if exp.tags:
-        d["tags"] = tags_json(exp.tags)
+    tags = _user_tags(exp.tags)
+    if tags:
+        d["tags"] = tags_json(tags)
     return d
 
 
@@ -151,8 +162,9 @@ def run_json(run: Run, *, outputs: bool = True) -> dict[str, Any]:
         ]
     if run.data.params:
         data["params"] = tags_json(run.data.params)
-    if run.data.tags:
-        data["tags"] = tags_json(run.data.tags)
+    tags = _user_tags(run.data.tags)
+    if tags:
+        data["tags"] = tags_json(tags)
     d: dict[str, Any] = {"info": run_info_json(run.info), "data": data}
     d["inputs"] = _inputs_json(run)
     if outputs:
