@@ -93,7 +93,10 @@ class CopyReport:
         registered_models: registered models and prompts created.
         model_versions: model versions created.
         aliases: aliases set.
-        traces: traces written.
+        traces: traces written (with their spans).
+        traces_unchanged: traces the destination already held.
+        traces_skipped: source traces that could not be copied: the destination keeps no
+            traces, or their experiment is deleted.
         experiment_map: source experiment id -> destination experiment id.
     """
 
@@ -115,6 +118,8 @@ class CopyReport:
     aliases: int = 0
     # tracing
     traces: int = 0
+    traces_unchanged: int = 0
+    traces_skipped: int = 0
     experiment_map: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -129,7 +134,8 @@ class CopyReport:
             f"updated, {self.runs_unchanged} unchanged; {self.metric_points} metric points, "
             f"{self.params} params, {self.tags} tags, {self.artifacts} artifact files "
             f"({self.artifact_bytes} bytes); {self.registered_models} registered models, "
-            f"{self.model_versions} versions, {self.aliases} aliases; {self.traces} traces"
+            f"{self.model_versions} versions, {self.aliases} aliases; {self.traces} traces "
+            f"({self.traces_skipped} skipped)"
         )
 
 
