@@ -88,6 +88,12 @@ def _populate(uri: str, artifacts: str, runs: int = 3, steps: int = 20) -> list[
             c.set_terminated(rid)
         ids.append(rid)
     _trace(c, exp, ids[0])
+    if c._tracking_store.capabilities.logged_models:  # not DuckDB
+        model = c.create_logged_model(
+            exp, name="clf", source_run_id=ids[0], tags={"a": "b"}, params={"depth": "3"}
+        )
+        c.log_metric(ids[0], "m_acc", 0.75, timestamp=7, step=2, model_id=model.model_id)
+        c.finalize_logged_model(model.model_id, "READY")
     gone = c.create_experiment("old", artifact_location=f"{artifacts}/old")
     c.create_run(gone, run_name="in-old")
     _trace(c, gone, None)  # in a deleted experiment: not copied
@@ -146,11 +152,15 @@ def test_round_trip_is_lossless(tmp_path, first, second):
 
 
 def _dump(uri: str, keep_ids: bool, *kinds: str) -> dict:
-    """dump_store, without dataset inputs when a store of ``kinds`` has none (DuckDB)."""
+    """dump_store, without dataset inputs when a store of ``kinds`` has none (DuckDB), nor
+    logged models when one cannot keep or import them (DuckDB, memory).
+    """
     dump = dump_store(uri, experiment_ids=keep_ids)
     if "duckdb" in kinds:
         for run in dump["runs"].values():
             run.pop("dataset_inputs")
+    if "duckdb" in kinds or "memory" in kinds:
+        dump.pop("logged_models")
     return dump
 
 
@@ -322,3 +332,29 @@ def test_traces_keep_ids_times_and_spans(tmp_path):
     assert (report.traces, report.traces_unchanged, report.written) == (1, 1, 1)
     assert MlflowClient(b).get_trace(new_id).info.trace_id == new_id
     assert dump_store(b) == dump_store(a)
+
+
+@pytest.mark.parametrize(("first", "second"), [("sqlite", "file"), ("file", "sqlite")])
+def test_logged_models_keep_ids_times_params_and_points(tmp_path, first, second):
+    a, b = _uri(first, tmp_path, "a"), _uri(second, tmp_path, "b")
+    _populate(a, str(tmp_path / "art"), runs=1)
+    src = MlflowClient(a)
+    (mine,) = src.search_logged_models([src.get_experiment_by_name("train").experiment_id])
+    report = copy_store(a, b, dst_artifact_root=str(tmp_path / "art-b"))
+    assert (report.logged_models, report.logged_models_skipped) == (1, 0)
+    theirs = MlflowClient(b).get_logged_model(mine.model_id)
+    assert theirs.artifact_location.startswith(str(tmp_path / "art-b"))
+    assert theirs == dataclass_replace(mine, artifact_location=theirs.artifact_location)
+    assert [(m.key, m.value, m.step, m.run_id) for m in theirs.metrics or ()] == [
+        ("m_acc", 0.75, 2, mine.source_run_id)
+    ]
+    assert copy_store(a, b).written == 0
+    # a destination that keeps logged models but cannot import them: counted as skipped
+    report = copy_store(a, _uri("memory", tmp_path, "m"), include_artifacts=False)
+    assert (report.logged_models, report.logged_models_skipped) == (0, 1)
+
+
+def dataclass_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)

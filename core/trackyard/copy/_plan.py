@@ -73,6 +73,7 @@ _WRITTEN = (  # the CopyReport counts that say something was written
     "model_versions",
     "aliases",
     "traces",
+    "logged_models",
 )
 
 
@@ -97,6 +98,9 @@ class CopyReport:
         traces_unchanged: traces the destination already held.
         traces_skipped: source traces that could not be copied: the destination keeps no
             traces, or their experiment is deleted.
+        logged_models: logged models written (with tags, params and metric points).
+        logged_models_skipped: source logged models that could not be copied: the
+            destination keeps or imports none, or their experiment is deleted.
         experiment_map: source experiment id -> destination experiment id.
     """
 
@@ -120,6 +124,8 @@ class CopyReport:
     traces: int = 0
     traces_unchanged: int = 0
     traces_skipped: int = 0
+    logged_models: int = 0
+    logged_models_skipped: int = 0
     experiment_map: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -135,7 +141,8 @@ class CopyReport:
             f"{self.params} params, {self.tags} tags, {self.artifacts} artifact files "
             f"({self.artifact_bytes} bytes); {self.registered_models} registered models, "
             f"{self.model_versions} versions, {self.aliases} aliases; {self.traces} traces "
-            f"({self.traces_skipped} skipped)"
+            f"({self.traces_skipped} skipped), {self.logged_models} logged models "
+            f"({self.logged_models_skipped} skipped)"
         )
 
 

@@ -46,7 +46,8 @@ def dump_store(
     uri: str, *, artifacts: bool = True, registry: bool = True, experiment_ids: bool = True
 ) -> dict[str, Any]:
     """Everything ``uri`` holds, normalized: experiments (by name), runs (by id) with every
-    metric point, traces (by id) with their spans, registered models and prompts with
+    metric point, traces (by id) with their spans, logged models (by id) with their points,
+    registered models and prompts with
     versions and aliases. Traces leave out their assessments (not copied) and the tags and
     metadata a store writes about itself (where its spans and trace artifacts live).
 
@@ -57,6 +58,7 @@ def dump_store(
         experiment_ids: include experiment ids (off to compare with a store that had to
             give experiments new ids).
     """
+    from trackyard.copy._models import source_models
     from trackyard.copy._registry import read_registry
     from trackyard.copy._traces import source_traces
     from trackyard.copy._tracking import TrackingCopier
@@ -67,6 +69,7 @@ def dump_store(
     experiments: dict[str, Any] = {}
     runs: dict[str, Any] = {}
     traces: dict[str, Any] = {}
+    logged_models: dict[str, Any] = {}
     folders: dict[str, str] = {}
     for exp in copier.experiments(None, None):
         entry: dict[str, Any] = {
@@ -82,6 +85,13 @@ def dump_store(
         if store.capabilities.traces and exp.lifecycle_stage == "active":
             for trace in source_traces(store, exp.experiment_id):
                 traces[trace.info.trace_id] = _trace(trace, exp.name, experiment_ids)
+        if store.capabilities.logged_models and exp.lifecycle_stage == "active":
+            for logged in source_models(store, exp.experiment_id):
+                entry = logged.to_dictionary()
+                entry.pop("artifact_location")
+                entry["experiment_id"] = exp.name
+                entry["metrics"] = sorted(entry["metrics"], key=repr)
+                logged_models[logged.model_id] = entry
         for run in copier.source_runs(exp.experiment_id):
             info = dataclasses.asdict(run.info)
             info.pop("artifact_uri")
@@ -111,7 +121,13 @@ def dump_store(
             entry.pop("latest_versions")
             entry["versions"] = [_version(v, folders) for v in versions]
             models[model.name] = entry
-    return {"experiments": experiments, "runs": runs, "traces": traces, "models": models}
+    return {
+        "experiments": experiments,
+        "runs": runs,
+        "traces": traces,
+        "logged_models": logged_models,
+        "models": models,
+    }
 
 
 def _trace(trace: Any, experiment: str, experiment_ids: bool) -> dict[str, Any]:
