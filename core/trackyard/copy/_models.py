@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from trackyard.copy._plan import Checkpoint, CopyReport, join_uri, pages
+from trackyard.copy._plan import ExperimentPartCopier, join_uri, pages
 from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
@@ -32,17 +33,10 @@ def source_models(store: TrackingStore, experiment_id: str) -> Iterator[LoggedMo
     )
 
 
-class LoggedModelCopier:
+class LoggedModelCopier(ExperimentPartCopier):
     """Copies the logged models of copied experiments; a model the destination has is kept."""
 
-    def __init__(
-        self, src: TrackingStore, dst: TrackingStore, checkpoint: Checkpoint, report: CopyReport
-    ) -> None:
-        self.src = src
-        self.dst = dst
-        self.checkpoint = checkpoint
-        self.report = report
-        self.enabled = src.capabilities.logged_models and dst.capabilities.logged_models
+    capability = "logged_models"
 
     def copy_experiment(
         self, src_experiment_id: str, dst_experiment_id: str, dst_location: str, active: bool
@@ -52,6 +46,7 @@ class LoggedModelCopier:
         """
         if not self.src.capabilities.logged_models:
             return
+        fetch = functools.partial(self.dst.get_logged_model, allow_deleted=True)
         for model in source_models(self.src, src_experiment_id):
             model_id = model.model_id
             if not (self.enabled and active):
@@ -59,7 +54,7 @@ class LoggedModelCopier:
                 continue
             if self.checkpoint.get("logged_model", model_id) == dst_experiment_id:
                 continue
-            if not self._present(model_id):
+            if not self.exists(fetch, model_id):
                 location = join_uri(dst_location, "models", model_id, "artifacts")
                 copied = dataclasses.replace(
                     model, experiment_id=dst_experiment_id, artifact_location=location
@@ -74,12 +69,3 @@ class LoggedModelCopier:
                     continue
                 self.report.logged_models += 1
             self.checkpoint.record("logged_model", model_id, dst_experiment_id)
-
-    def _present(self, model_id: str) -> bool:
-        try:
-            self.dst.get_logged_model(model_id, allow_deleted=True)
-        except TrackyardError as exc:
-            if exc.error_code != ErrorCode.RESOURCE_DOES_NOT_EXIST:
-                raise
-            return False
-        return True

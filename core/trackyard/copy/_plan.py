@@ -15,7 +15,16 @@ from trackyard.errors import ErrorCode, TrackyardError
 if TYPE_CHECKING:
     from trackyard.stores import RegistryStore, TrackingStore
 
-__all__ = ["Checkpoint", "CopyReport", "Endpoint", "Progress", "digest", "join_uri", "pages"]
+__all__ = [
+    "Checkpoint",
+    "CopyReport",
+    "Endpoint",
+    "ExperimentPartCopier",
+    "Progress",
+    "digest",
+    "join_uri",
+    "pages",
+]
 
 
 def join_uri(base: str, *parts: str) -> str:
@@ -59,6 +68,38 @@ class Endpoint:
         except TrackyardError:
             registry = None
         return cls(uri, tracking, registry)
+
+
+class ExperimentPartCopier:
+    """Base of the copiers of what an experiment holds besides runs (traces, logged models).
+
+    ``enabled`` says whether both stores declare ``capability``.
+    """
+
+    capability = ""
+
+    def __init__(
+        self, src: TrackingStore, dst: TrackingStore, checkpoint: Checkpoint, report: CopyReport
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self.checkpoint = checkpoint
+        self.report = report
+        self.enabled = bool(
+            getattr(src.capabilities, self.capability)
+            and getattr(dst.capabilities, self.capability)
+        )
+
+    @staticmethod
+    def exists(fetch: Callable[[str], object], ident: str) -> bool:
+        """Whether ``fetch(ident)`` finds its entity (False on RESOURCE_DOES_NOT_EXIST)."""
+        try:
+            fetch(ident)
+        except TrackyardError as exc:
+            if exc.error_code != ErrorCode.RESOURCE_DOES_NOT_EXIST:
+                raise
+            return False
+        return True
 
 
 _WRITTEN = (  # the CopyReport counts that say something was written

@@ -7,9 +7,8 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from trackyard.copy._plan import Checkpoint, CopyReport, pages
+from trackyard.copy._plan import ExperimentPartCopier, pages
 from trackyard.entities.trace import Span, SpanAttributeKey, TraceLocation, TraceTagKey
-from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
     from trackyard.entities.trace import Trace, TraceInfo
@@ -82,17 +81,10 @@ def source_traces(store: TrackingStore, experiment_id: str) -> Iterator[Trace]:
     )
 
 
-class TraceCopier:
+class TraceCopier(ExperimentPartCopier):
     """Copies the traces of copied experiments; a trace the destination has is skipped."""
 
-    def __init__(
-        self, src: TrackingStore, dst: TrackingStore, checkpoint: Checkpoint, report: CopyReport
-    ) -> None:
-        self.src = src
-        self.dst = dst
-        self.checkpoint = checkpoint
-        self.report = report
-        self.enabled = src.capabilities.traces and dst.capabilities.traces
+    capability = "traces"
 
     def copy_experiment(self, src_experiment_id: str, dst_experiment_id: str, active: bool) -> None:
         """Copy the traces of one experiment (counted as skipped when they cannot be written:
@@ -108,7 +100,7 @@ class TraceCopier:
             if self.checkpoint.get("trace", trace_id) == dst_experiment_id:
                 self.report.traces_unchanged += 1
                 continue
-            if self._present(trace_id):
+            if self.exists(self.dst.get_trace_info, trace_id):
                 self.report.traces_unchanged += 1
             else:
                 self.dst.start_trace(portable_info(trace.info, dst_experiment_id))
@@ -117,12 +109,3 @@ class TraceCopier:
                     self.dst.log_spans(dst_experiment_id, spans)
                 self.report.traces += 1
             self.checkpoint.record("trace", trace_id, dst_experiment_id)
-
-    def _present(self, trace_id: str) -> bool:
-        try:
-            self.dst.get_trace_info(trace_id)
-        except TrackyardError as exc:
-            if exc.error_code != ErrorCode.RESOURCE_DOES_NOT_EXIST:
-                raise
-            return False
-        return True
