@@ -5,7 +5,9 @@
 and a running run). A store that can do that overrides :meth:`TrackingImportMixin.import_experiment`
 and :meth:`TrackingImportMixin.import_run` (and :meth:`RegistryImportMixin.import_registered_model`
 and :meth:`RegistryImportMixin.import_model_version` for a registry) and declares
-``Capabilities(imports=True)``. Those defaults raise ``FEATURE_DISABLED``.
+``Capabilities(imports=True)``. Those defaults raise ``FEATURE_DISABLED``, as does
+:meth:`TrackingImportMixin.import_logged_model` (optional: without it, logged models are not
+copied into the store).
 
 The other methods have generic defaults built on the ordinary contract, which stores may
 replace with faster ones: :meth:`TrackingImportMixin.import_run_data` appends to a run in any
@@ -25,6 +27,7 @@ from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
     from trackyard.entities import Experiment, Metric, Param, Run, RunData, RunInfo, RunTag
+    from trackyard.entities.logged_model import LoggedModel
     from trackyard.entities.model_registry import ModelVersion, RegisteredModel
 
 __all__ = ["RegistryImportMixin", "TrackingImportMixin", "active_for_write", "params_and_tags"]
@@ -116,6 +119,20 @@ class TrackingImportMixin:
                 store.delete_run(info.run_id)
             else:
                 store.restore_run(info.run_id)
+
+    def import_logged_model(self, model: LoggedModel) -> None:
+        """Write a new logged model exactly as given (capability ``logged_models``).
+
+        Its id, experiment, name, artifact location, creation and update times, type,
+        source run, status and message, tags, params, and every point of ``model.metrics``
+        (each linked to its ``run_id``). The default raises FEATURE_DISABLED: a store that
+        keeps logged models may leave them out of copies.
+
+        Raises:
+            TrackyardError: RESOURCE_ALREADY_EXISTS when a model with that id exists;
+                RESOURCE_DOES_NOT_EXIST when its experiment does not.
+        """
+        raise _no_imports(self)
 
     def read_metric_points(self, run_id: str, keys: Sequence[str]) -> list[Metric]:
         """Every point of the metrics ``keys`` of a run, each key's in history order.

@@ -20,6 +20,7 @@ the searched experiments and applies the reference evaluator.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -229,15 +230,64 @@ class FileLoggedModels:
             "status": LoggedModelStatus.PENDING.to_int(),
             "status_message": None,
         }
+        model_dir = self._write_model(exp_dir, meta, tag_map, param_map, ())
+        return self._load_model(model_dir, meta)
+
+    def _write_model(
+        self,
+        exp_dir: str,
+        meta: dict[str, Any],
+        tags: dict[str, str],
+        params: dict[str, str],
+        metrics: Sequence[Metric],
+    ) -> str:
+        """Write a model's folder in a staging folder renamed into place; return its path."""
+        model_id = str(meta["model_id"])
         model_dir = os.path.join(exp_dir, MODELS, model_id)
         staging = os.path.join(exp_dir, MODELS, f".tmp-{model_id}")
+        shutil.rmtree(staging, ignore_errors=True)  # the leftover of an interrupted write
         for sub in ("metrics", "params", "tags"):
             os.makedirs(os.path.join(staging, sub), exist_ok=True)
-        self._write_values(os.path.join(staging, "tags"), tag_map, "tag")
-        self._write_values(os.path.join(staging, "params"), param_map, "param")
+        self._write_values(os.path.join(staging, "tags"), tags, "tag")
+        self._write_values(os.path.join(staging, "params"), params, "param")
+        lines: dict[str, list[bytes]] = {}
+        for m in metrics:
+            lines.setdefault(m.key, []).append(_metric_lines(m.run_id or "", [m]))
+        for key, chunks in lines.items():
+            path = os.path.join(staging, "metrics", *key_parts(key, "metric"))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_atomic(path, b"".join(chunks))
         write_atomic(os.path.join(staging, _META), dump_meta(meta))
         os.rename(staging, model_dir)  # the model appears whole
-        return self._load_model(model_dir, meta)
+        return model_dir
+
+    def import_logged_model(self, model: LoggedModel) -> None:
+        """Write a new model exactly as given, with its tags, params and metric points."""
+        exp_dir, _ = self._require_experiment(model.experiment_id)
+        try:
+            self._model_dir(model.model_id)
+        except TrackyardError as exc:
+            if exc.error_code != ErrorCode.RESOURCE_DOES_NOT_EXIST:
+                raise
+        else:
+            raise TrackyardError(
+                f"Logged model {model.model_id!r} already exists.",
+                ErrorCode.RESOURCE_ALREADY_EXISTS,
+            )
+        meta = {
+            "artifact_location": model.artifact_location,
+            "creation_timestamp": model.creation_timestamp,
+            "experiment_id": model.experiment_id,
+            "last_updated_timestamp": model.last_updated_timestamp,
+            "lifecycle_stage": LifecycleStage.ACTIVE,
+            "model_id": model.model_id,
+            "model_type": model.model_type,
+            "name": model.name,
+            "source_run_id": model.source_run_id,
+            "status": model.status.to_int(),
+            "status_message": model.status_message,
+        }
+        self._write_model(exp_dir, meta, model.tags, model.params, model.metrics or ())
 
     def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
         """Return a model with its tags, params and metric points."""

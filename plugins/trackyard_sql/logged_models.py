@@ -436,6 +436,49 @@ class SqlLoggedModels:
 
         return self._db.write(create)
 
+    def import_logged_model(self, model: LoggedModel) -> None:
+        """Write a new model exactly as given, with its tags, params and metric points."""
+        d = self._dialect
+        self._db.check_width("logged_models", "name", model.name, "logged model name")
+        by_run: dict[str, list[Metric]] = {}
+        for m in model.metrics or ():
+            by_run.setdefault(m.run_id or "", []).append(m)
+
+        def write(cur: Any) -> None:
+            exp = self._experiment_row(cur, model.experiment_id)
+            cur.execute(d.sql("SELECT 1 FROM logged_models WHERE model_id = ?"), (model.model_id,))
+            if cur.fetchone() is not None:
+                raise TrackyardError(
+                    f"Logged model {model.model_id!r} already exists.",
+                    ErrorCode.RESOURCE_ALREADY_EXISTS,
+                )
+            row = (
+                model.model_id,
+                exp[0],
+                model.name,
+                model.artifact_location,
+                model.creation_timestamp,
+                model.last_updated_timestamp,
+                model.status.to_int(),
+                LifecycleStage.ACTIVE,
+                model.model_type,
+                model.source_run_id,
+                model.status_message,
+            )
+            cur.execute(
+                d.sql(
+                    f"INSERT INTO logged_models ({', '.join(MODEL_COLUMNS)}) "
+                    f"VALUES ({d.marks(len(MODEL_COLUMNS))})"
+                ),
+                row,
+            )
+            self._write_model_tags(cur, model.model_id, exp[0], model.tags)
+            self._write_model_params(cur, model.model_id, exp[0], model.params)
+            for run_id, points in by_run.items():
+                self._write_model_metrics(cur, run_id, points)
+
+        self._db.write(write)
+
     def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
         """Return a model with its tags, params and metric points."""
         return self._db.read(

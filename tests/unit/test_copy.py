@@ -87,8 +87,16 @@ def _populate(uri: str, artifacts: str, runs: int = 3, steps: int = 20) -> list[
         else:
             c.set_terminated(rid)
         ids.append(rid)
+    _trace(c, exp, ids[0])
+    if c._tracking_store.capabilities.logged_models:  # not DuckDB
+        model = c.create_logged_model(
+            exp, name="clf", source_run_id=ids[0], tags={"a": "b"}, params={"depth": "3"}
+        )
+        c.log_metric(ids[0], "m_acc", 0.75, timestamp=7, step=2, model_id=model.model_id)
+        c.finalize_logged_model(model.model_id, "READY")
     gone = c.create_experiment("old", artifact_location=f"{artifacts}/old")
     c.create_run(gone, run_name="in-old")
+    _trace(c, gone, None)  # in a deleted experiment: not copied
     c.delete_experiment(gone)
     c.create_registered_model("m", tags={"owner": "me"}, description="a model")
     c.create_model_version("m", f"runs:/{ids[0]}/model", run_id=ids[0])
@@ -97,6 +105,18 @@ def _populate(uri: str, artifacts: str, runs: int = 3, steps: int = 20) -> list[
     c.set_registered_model_alias("m", "champion", "2")
     c.register_prompt("greet", "Hello {{name}}", commit_message="first")
     return ids
+
+
+def _trace(c: MlflowClient, experiment_id: str, run_id: str | None) -> str:
+    """A finished trace of two spans with tags and metadata; returns its id."""
+    root = c.start_trace(
+        "answer", inputs={"q": 1}, experiment_id=experiment_id, tags={"x": "1"}, run_id=run_id
+    )
+    child = c.start_span("tool", root.trace_id, root.span_id, inputs=[1, 2])
+    c.end_span(root.trace_id, child.span_id, outputs={"o": 3}, status="ERROR")
+    c.end_trace(root.trace_id, outputs="done")
+    c.set_trace_tag(root.trace_id, "late", "yes")
+    return root.trace_id
 
 
 @pytest.mark.parametrize(
@@ -117,6 +137,7 @@ def test_round_trip_is_lossless(tmp_path, first, second):
     report = copy_store(a, b, dst_artifact_root=str(tmp_path / "art-b"))
     assert report.runs == 4 and report.model_versions == 3
     assert report.artifacts == 3
+    assert report.traces == 1
     copy_store(b, a2, dst_artifact_root=str(tmp_path / "art-a2"))
     # experiment ids: the file store's 18-digit ids do not fit PostgreSQL/MariaDB integers
     keep_ids = second not in ("postgres", "mysql") or first != "file"
@@ -127,14 +148,19 @@ def test_round_trip_is_lossless(tmp_path, first, second):
     again = copy_store(a, b, dst_artifact_root=str(tmp_path / "art-b"))
     assert again.written == 0, again.summary()
     assert again.runs_unchanged == 4
+    assert again.traces_unchanged == 1
 
 
 def _dump(uri: str, keep_ids: bool, *kinds: str) -> dict:
-    """dump_store, without dataset inputs when a store of ``kinds`` has none (DuckDB)."""
+    """dump_store, without dataset inputs when a store of ``kinds`` has none (DuckDB), nor
+    logged models when one cannot keep or import them (DuckDB, memory).
+    """
     dump = dump_store(uri, experiment_ids=keep_ids)
     if "duckdb" in kinds:
         for run in dump["runs"].values():
             run.pop("dataset_inputs")
+    if "duckdb" in kinds or "memory" in kinds:
+        dump.pop("logged_models")
     return dump
 
 
@@ -276,3 +302,59 @@ def test_cli_copy_and_sync(tmp_path):
     result = runner.invoke(cli, ["copy", a, "memory://x", "--experiment", "nope"])
     assert result.exit_code != 0
     assert "RESOURCE_DOES_NOT_EXIST" in result.output
+
+
+def test_traces_keep_ids_times_and_spans(tmp_path):
+    a, b = _uri("sqlite", tmp_path, "a"), _uri("file", tmp_path, "b")
+    ids = _populate(a, str(tmp_path / "art"), runs=1)
+    src = MlflowClient(a)
+    train = src.get_experiment_by_name("train").experiment_id
+    (trace_id,) = [t.info.trace_id for t in src.search_traces([train])]
+    mark = str(tmp_path / "copy.jsonl")
+    report = copy_store(a, b, checkpoint=mark, dst_artifact_root=str(tmp_path / "art-b"))
+    # the trace of the deleted experiment cannot be written (its experiment is deleted there)
+    assert (report.traces, report.traces_skipped) == (1, 1)
+    mine, theirs = src.get_trace(trace_id), MlflowClient(b).get_trace(trace_id)
+    assert theirs.info.request_time == mine.info.request_time
+    assert theirs.info.execution_duration == mine.info.execution_duration
+    assert theirs.info.state == mine.info.state
+    assert theirs.info.trace_metadata["mlflow.sourceRun"] == ids[0]
+    assert {k: theirs.info.tags[k] for k in ("x", "late")} == {"x": "1", "late": "yes"}
+    assert [s.to_dict() for s in theirs.data.spans] == [s.to_dict() for s in mine.data.spans]
+    assert [s.status.status_code.value for s in theirs.data.spans] == ["OK", "ERROR"]
+    # the destination's spans live where it keeps them, not at the source's location
+    location = theirs.info.tags["mlflow.artifactLocation"]
+    assert location != mine.info.tags["mlflow.artifactLocation"]
+    assert location.startswith(str(tmp_path / "art-b"))
+    # a new trace is picked up by the next incremental copy; the copied one is not rewritten
+    new_id = _trace(src, train, None)
+    report = copy_store(a, b, checkpoint=mark)
+    assert (report.traces, report.traces_unchanged, report.written) == (1, 1, 1)
+    assert MlflowClient(b).get_trace(new_id).info.trace_id == new_id
+    assert dump_store(b) == dump_store(a)
+
+
+@pytest.mark.parametrize(("first", "second"), [("sqlite", "file"), ("file", "sqlite")])
+def test_logged_models_keep_ids_times_params_and_points(tmp_path, first, second):
+    a, b = _uri(first, tmp_path, "a"), _uri(second, tmp_path, "b")
+    _populate(a, str(tmp_path / "art"), runs=1)
+    src = MlflowClient(a)
+    (mine,) = src.search_logged_models([src.get_experiment_by_name("train").experiment_id])
+    report = copy_store(a, b, dst_artifact_root=str(tmp_path / "art-b"))
+    assert (report.logged_models, report.logged_models_skipped) == (1, 0)
+    theirs = MlflowClient(b).get_logged_model(mine.model_id)
+    assert theirs.artifact_location.startswith(str(tmp_path / "art-b"))
+    assert theirs == dataclass_replace(mine, artifact_location=theirs.artifact_location)
+    assert [(m.key, m.value, m.step, m.run_id) for m in theirs.metrics or ()] == [
+        ("m_acc", 0.75, 2, mine.source_run_id)
+    ]
+    assert copy_store(a, b).written == 0
+    # a destination that keeps logged models but cannot import them: counted as skipped
+    report = copy_store(a, _uri("memory", tmp_path, "m"), include_artifacts=False)
+    assert (report.logged_models, report.logged_models_skipped) == (0, 1)
+
+
+def dataclass_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)

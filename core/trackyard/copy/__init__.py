@@ -9,7 +9,8 @@
 
 A copy keeps ids and times (experiments keep their ids where the destination can hold
 them), writes every metric point, param, tag, dataset input, artifact file, registered
-model, version (sources remapped to the copied runs' artifacts), alias and prompt. It is
+model, version (sources remapped to the copied runs' artifacts), alias and prompt, and
+every trace with its spans and logged model when both stores keep them. It is
 idempotent (a second copy writes nothing), resumable (a ``checkpoint`` file records what is
 done) and incremental (new runs and points since the checkpoint are copied). The
 destination must declare ``Capabilities(imports=True)``. See ``docs/copy.md``.
@@ -67,8 +68,11 @@ def copy_store(
             a different run with one of the ids (checked before anything is written);
             FEATURE_DISABLED when the destination cannot import.
     """
+    from trackyard.copy._models import LoggedModelCopier
     from trackyard.copy._registry import RegistryCopier
+    from trackyard.copy._traces import TraceCopier
     from trackyard.copy._tracking import TrackingCopier, run_summary
+    from trackyard.entities import LifecycleStage
     from trackyard.errors import ErrorCode, TrackyardError
 
     src = Endpoint.open(src_uri)
@@ -84,6 +88,8 @@ def copy_store(
     bar = Progress(progress)
     try:
         tracking = TrackingCopier(src, dst, marks, report, bar, include_artifacts=include_artifacts)
+        traces = TraceCopier(src.tracking, dst.tracking, marks, report)
+        models = LoggedModelCopier(src.tracking, dst.tracking, marks, report)
         source_map: dict[str, str] = {}
         plan = []
         for exp in tracking.experiments(experiment_ids, experiment_names):
@@ -113,6 +119,11 @@ def copy_store(
                 else:
                     report.runs_unchanged += 1
                 bar.update()
+            active = dst_exp.lifecycle_stage == LifecycleStage.ACTIVE
+            traces.copy_experiment(exp.experiment_id, dst_exp.experiment_id, active)
+            models.copy_experiment(
+                exp.experiment_id, dst_exp.experiment_id, dst_exp.artifact_location, active
+            )
         chosen = experiment_ids or experiment_names
         if include_registry and not chosen and src.registry is not None:
             if dst.registry is None:

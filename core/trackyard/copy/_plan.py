@@ -15,7 +15,16 @@ from trackyard.errors import ErrorCode, TrackyardError
 if TYPE_CHECKING:
     from trackyard.stores import RegistryStore, TrackingStore
 
-__all__ = ["Checkpoint", "CopyReport", "Endpoint", "Progress", "digest", "join_uri", "pages"]
+__all__ = [
+    "Checkpoint",
+    "CopyReport",
+    "Endpoint",
+    "ExperimentPartCopier",
+    "Progress",
+    "digest",
+    "join_uri",
+    "pages",
+]
 
 
 def join_uri(base: str, *parts: str) -> str:
@@ -61,6 +70,38 @@ class Endpoint:
         return cls(uri, tracking, registry)
 
 
+class ExperimentPartCopier:
+    """Base of the copiers of what an experiment holds besides runs (traces, logged models).
+
+    ``enabled`` says whether both stores declare ``capability``.
+    """
+
+    capability = ""
+
+    def __init__(
+        self, src: TrackingStore, dst: TrackingStore, checkpoint: Checkpoint, report: CopyReport
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self.checkpoint = checkpoint
+        self.report = report
+        self.enabled = bool(
+            getattr(src.capabilities, self.capability)
+            and getattr(dst.capabilities, self.capability)
+        )
+
+    @staticmethod
+    def exists(fetch: Callable[[str], object], ident: str) -> bool:
+        """Whether ``fetch(ident)`` finds its entity (False on RESOURCE_DOES_NOT_EXIST)."""
+        try:
+            fetch(ident)
+        except TrackyardError as exc:
+            if exc.error_code != ErrorCode.RESOURCE_DOES_NOT_EXIST:
+                raise
+            return False
+        return True
+
+
 _WRITTEN = (  # the CopyReport counts that say something was written
     "experiments",
     "runs",
@@ -73,6 +114,7 @@ _WRITTEN = (  # the CopyReport counts that say something was written
     "model_versions",
     "aliases",
     "traces",
+    "logged_models",
 )
 
 
@@ -93,7 +135,13 @@ class CopyReport:
         registered_models: registered models and prompts created.
         model_versions: model versions created.
         aliases: aliases set.
-        traces: traces written.
+        traces: traces written (with their spans).
+        traces_unchanged: traces the destination already held.
+        traces_skipped: source traces that could not be copied: the destination keeps no
+            traces, or their experiment is deleted.
+        logged_models: logged models written (with tags, params and metric points).
+        logged_models_skipped: source logged models that could not be copied: the
+            destination keeps or imports none, or their experiment is deleted.
         experiment_map: source experiment id -> destination experiment id.
     """
 
@@ -115,6 +163,10 @@ class CopyReport:
     aliases: int = 0
     # tracing
     traces: int = 0
+    traces_unchanged: int = 0
+    traces_skipped: int = 0
+    logged_models: int = 0
+    logged_models_skipped: int = 0
     experiment_map: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -129,7 +181,9 @@ class CopyReport:
             f"updated, {self.runs_unchanged} unchanged; {self.metric_points} metric points, "
             f"{self.params} params, {self.tags} tags, {self.artifacts} artifact files "
             f"({self.artifact_bytes} bytes); {self.registered_models} registered models, "
-            f"{self.model_versions} versions, {self.aliases} aliases; {self.traces} traces"
+            f"{self.model_versions} versions, {self.aliases} aliases; {self.traces} traces "
+            f"({self.traces_skipped} skipped), {self.logged_models} logged models "
+            f"({self.logged_models_skipped} skipped)"
         )
 
 

@@ -37,6 +37,11 @@ def metric_identity(m: Metric) -> tuple[str, Any, int, int]:
     return (m.key, "nan" if m.value != m.value else m.value, m.timestamp, m.step)
 
 
+def _run_points(points: list[Metric]) -> list[Metric]:
+    """A run's points without their logged-model links (models are copied with their own)."""
+    return [dataclasses.replace(m, model_id=None) if m.model_id else m for m in points]
+
+
 def run_summary(run: Run) -> str:
     """A digest of what a run listing shows of a run (info, params, tags, latest metrics,
     inputs): unchanged digest, nothing new to copy (see the copy guide for the exception).
@@ -229,7 +234,7 @@ class TrackingCopier:
             run.info, experiment_id=dst_exp.experiment_id, artifact_uri=artifact_uri
         )
         if existing is None:
-            points = self.src.read_metric_points(run_id, keys)
+            points = _run_points(self.src.read_metric_points(run_id, keys))
             dataset_inputs = run.inputs.dataset_inputs if self._datasets() else ()
             self.dst.import_run(
                 Run(info, run.data, RunInputs(dataset_inputs=dataset_inputs), RunOutputs()),
@@ -253,7 +258,7 @@ class TrackingCopier:
 
     def _complete_run(self, run: Run, info: RunInfo, existing: Run, keys: list[str]) -> None:
         run_id = run.info.run_id
-        src_points = self.src.read_metric_points(run_id, keys)
+        src_points = _run_points(self.src.read_metric_points(run_id, keys))
         have = Counter(map(metric_identity, self.dst.read_metric_points(run_id, keys)))
         new_points = []
         for point in src_points:

@@ -46,7 +46,10 @@ def dump_store(
     uri: str, *, artifacts: bool = True, registry: bool = True, experiment_ids: bool = True
 ) -> dict[str, Any]:
     """Everything ``uri`` holds, normalized: experiments (by name), runs (by id) with every
-    metric point, registered models and prompts with versions and aliases.
+    metric point, traces (by id) with their spans, logged models (by id) with their points,
+    registered models and prompts with
+    versions and aliases. Traces leave out their assessments (not copied) and the tags and
+    metadata a store writes about itself (where its spans and trace artifacts live).
 
     Args:
         uri: the store.
@@ -55,7 +58,9 @@ def dump_store(
         experiment_ids: include experiment ids (off to compare with a store that had to
             give experiments new ids).
     """
+    from trackyard.copy._models import source_models
     from trackyard.copy._registry import read_registry
+    from trackyard.copy._traces import source_traces
     from trackyard.copy._tracking import TrackingCopier
 
     end = Endpoint.open(uri)
@@ -63,6 +68,8 @@ def dump_store(
     copier = TrackingCopier(end, end, None, None, None, include_artifacts=False)  # type: ignore[arg-type]
     experiments: dict[str, Any] = {}
     runs: dict[str, Any] = {}
+    traces: dict[str, Any] = {}
+    logged_models: dict[str, Any] = {}
     folders: dict[str, str] = {}
     for exp in copier.experiments(None, None):
         entry: dict[str, Any] = {
@@ -75,6 +82,16 @@ def dump_store(
         if experiment_ids:
             entry["experiment_id"] = exp.experiment_id
         experiments[exp.name] = entry
+        if store.capabilities.traces and exp.lifecycle_stage == "active":
+            for trace in source_traces(store, exp.experiment_id):
+                traces[trace.info.trace_id] = _trace(trace, exp.name, experiment_ids)
+        if store.capabilities.logged_models and exp.lifecycle_stage == "active":
+            for logged in source_models(store, exp.experiment_id):
+                entry = logged.to_dictionary()
+                entry.pop("artifact_location")
+                entry["experiment_id"] = exp.name
+                entry["metrics"] = sorted(entry["metrics"], key=repr)
+                logged_models[logged.model_id] = entry
         for run in copier.source_runs(exp.experiment_id):
             info = dataclasses.asdict(run.info)
             info.pop("artifact_uri")
@@ -104,7 +121,26 @@ def dump_store(
             entry.pop("latest_versions")
             entry["versions"] = [_version(v, folders) for v in versions]
             models[model.name] = entry
-    return {"experiments": experiments, "runs": runs, "models": models}
+    return {
+        "experiments": experiments,
+        "runs": runs,
+        "traces": traces,
+        "logged_models": logged_models,
+        "models": models,
+    }
+
+
+def _trace(trace: Any, experiment: str, experiment_ids: bool) -> dict[str, Any]:
+    from trackyard.copy._traces import portable_info
+    from trackyard.entities.trace import SpanAttributeKey
+
+    spans = []
+    for span in sorted(trace.data.spans, key=lambda s: s.span_id):
+        entry = span.to_dict()
+        if not experiment_ids:
+            entry["attributes"].pop(SpanAttributeKey.EXPERIMENT_ID, None)
+        spans.append(entry)
+    return {"info": portable_info(trace.info, experiment).to_dict(), "spans": spans}
 
 
 def _version(version: Any, folders: dict[str, str]) -> dict[str, Any]:
