@@ -113,7 +113,7 @@ def run_info_from_row(row: Sequence[Any]) -> RunInfo:
 def build_run(parts: RunParts) -> Run:
     """A fresh Run from its parts (containers are copied, so callers may change them)."""
     row, metric_rows, metrics, params, tags, links = parts
-    data = RunData._from_parts(metric_rows, metrics.copy(), params.copy(), tags.copy())
+    data = RunData.from_parts(metric_rows, metrics.copy(), params.copy(), tags.copy())
     datasets, models_in, models_out = links
     run_inputs = RunInputs(datasets, models_in) if datasets or models_in else _NO_INPUTS
     run_outputs = RunOutputs(models_out) if models_out else _NO_OUTPUTS

@@ -332,8 +332,6 @@ class RunData:
         data._tags = tags
         return data
 
-    _from_parts = from_parts  # the name the SQL store uses
-
     @property
     def metrics(self) -> dict[str, float]:
         """Latest value of each metric."""
