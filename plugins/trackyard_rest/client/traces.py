@@ -49,6 +49,8 @@ TRACES3 = "/api/3.0/mlflow/traces"
 TRACES2 = "/api/2.0/mlflow/traces"
 #: Trace ids per ``traces/batchGet`` request (they travel in the query string).
 BATCH_GET_SIZE = 100
+#: The most traces MLflow's ``traces/search`` returns in one request.
+SEARCH_PAGE_SIZE = 500
 #: How many assessment → trace pairs a store remembers for ``get_assessment(None, id)``.
 REMEMBERED_ASSESSMENTS = 10_000
 
@@ -104,17 +106,30 @@ class RestTraceMixin(TrackingStoreMixin):
         return [found[t] for t in trace_ids if t in found]
 
     def search_traces(self, request: TraceSearch) -> PagedList[TraceInfo]:
-        """POST /api/3.0/mlflow/traces/search over the request's experiments."""
+        """POST /api/3.0/mlflow/traces/search over the request's experiments.
+
+        MLflow's server returns at most 500 traces a request: a bigger page is read in
+        requests of 500 (the last one's page token continues after the whole page).
+        """
         payload = search_fields(request)
         payload["locations"] = [
             {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": e}}
             for e in request.experiment_ids
         ]
-        out = self.session.call("POST", f"{TRACES3}/search", payload)
-        infos = [trace_info_from_json(t) for t in out.get("traces", ())]
+        infos: list[TraceInfo] = []
+        token = payload.get("page_token")
+        while True:
+            payload["max_results"] = min(request.max_results - len(infos), SEARCH_PAGE_SIZE)
+            if token:
+                payload["page_token"] = token
+            out = self.session.call("POST", f"{TRACES3}/search", payload)
+            infos += [trace_info_from_json(t) for t in out.get("traces", ())]
+            token = out.get("next_page_token") or None
+            if token is None or len(infos) >= request.max_results:
+                break
         for info in infos:
             self._remember(info.assessments)
-        return PagedList(infos, out.get("next_page_token") or None)
+        return PagedList(infos, token)
 
     def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
         """PATCH /api/2.0/mlflow/traces/<trace_id>/tags."""

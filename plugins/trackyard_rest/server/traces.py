@@ -37,8 +37,9 @@ __all__ = ["PREFIXES", "SPANS_IN_STORE", "router", "traces_backend"]
 PREFIXES = ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow")
 #: The spans-location tag value saying "the spans are in the tracking store".
 SPANS_IN_STORE = "TRACKING_STORE"
-#: MLflow's default page size of ``traces/search``.
+#: MLflow's default and largest page sizes of ``traces/search``.
 DEFAULT_MAX_RESULTS = 100
+MAX_RESULTS = 500
 
 router = APIRouter(tags=["traces"])
 
@@ -173,10 +174,15 @@ def _experiment_ids(body: Search) -> list[str]:
 def search_traces(body: Search, request: HttpRequest) -> Response:
     """Search trace infos → ``{traces, next_page_token}``."""
     b = traces_backend(request)
+    size = DEFAULT_MAX_RESULTS if body.max_results is None else body.max_results
+    if size > MAX_RESULTS:
+        raise TrackyardError.invalid_parameter_value(
+            f"Invalid value {size} for parameter 'max_results': at most {MAX_RESULTS}."
+        )
     search = TraceSearch.parse(
         _experiment_ids(body),
         body.filter or None,
-        DEFAULT_MAX_RESULTS if body.max_results is None else body.max_results,
+        size,
         body.order_by or None,
         body.page_token or None,
     )
