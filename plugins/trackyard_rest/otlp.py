@@ -83,7 +83,8 @@ def _any_value(value: Any) -> bytes:
     if isinstance(value, bytes):
         return _len_field(7, value)
     if isinstance(value, Mapping):
-        return _len_field(6, b"".join(_len_field(1, _key_value(str(k), v)) for k, v in value.items()))
+        pairs = b"".join(_len_field(1, _key_value(str(k), v)) for k, v in value.items())
+        return _len_field(6, pairs)
     if isinstance(value, (list, tuple)):
         return _len_field(5, b"".join(_len_field(1, _any_value(v)) for v in value))
     return _len_field(1, str(value).encode("utf-8"))
@@ -149,6 +150,7 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
     while pos < len(buf):
         key, pos = _read_varint(buf, pos)
         field, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == _VARINT:
             value, pos = _read_varint(buf, pos)
         elif wire == _I64:

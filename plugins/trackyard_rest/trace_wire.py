@@ -279,4 +279,3 @@ def trace_from_json(d: Mapping[str, Any]) -> Trace:
         trace_info_from_json(d["trace_info"]),
         TraceData([span_from_json(s) for s in d.get("spans") or ()]),
     )
-

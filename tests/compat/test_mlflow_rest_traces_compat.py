@@ -21,8 +21,14 @@ from typing import Any
 import pytest
 
 from tests.compat.peer import requires_mlflow, run_mlflow
-from tests.compat.test_mlflow_traces_compat import _DUMP, _MLFLOW_READS, _MLFLOW_WRITES
-from tests.compat.test_mlflow_traces_compat import _args, _dump, _dump_trace
+from tests.compat.test_mlflow_traces_compat import (
+    _DUMP,
+    _MLFLOW_READS,
+    _MLFLOW_WRITES,
+    _args,
+    _dump,
+    _dump_trace,
+)
 from tests.rest_server import serve
 from trackyard.testing import make_client
 
@@ -88,7 +94,7 @@ def test_mlflow_traces_through_trackyard_server(served: tuple[str, str], tmp_pat
 def test_mlflow_reads_through_trackyard_server_what_trackyard_wrote(
     served: tuple[str, str], tmp_path: Path
 ) -> None:
-    url, db_uri = served
+    url = served[0]
     from trackyard.entities.trace_assessment import Feedback
     from trackyard_rest.client.tracking import RestTrackingStore
 
@@ -105,9 +111,7 @@ def test_mlflow_reads_through_trackyard_server_what_trackyard_wrote(
         mine = _dump_trace(client.get_trace(root.trace_id))
     finally:
         store.close()
-    theirs = run_mlflow(
-        _MLFLOW_READS, uri=url, exp=exp, ids=[root.trace_id], searches=[["", None]]
-    )
+    theirs = run_mlflow(_MLFLOW_READS, uri=url, exp=exp, ids=[root.trace_id], searches=[["", None]])
     assert theirs["traces"][root.trace_id] == mine
     assert theirs["listed"] == {root.trace_id: mine}
     assert len(mine["spans"]) == 2 and mine["assessments"][0][3] == 0.5

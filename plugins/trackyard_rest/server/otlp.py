@@ -9,6 +9,7 @@ built from the spans (start, state, name), which the info sent later replaces.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 
 from fastapi import APIRouter
@@ -79,6 +80,19 @@ def _ensure_traces(store: TrackingStore, experiment_id: str, spans: list[Span]) 
                 f"Trace {trace_id!r} belongs to experiment {info.experiment_id!r}, "
                 f"not {experiment_id!r}."
             )
+        if info.state == TraceState.IN_PROGRESS:  # provisional: the spans tell more now
+            seen = provisional_info(trace_id, experiment_id, own)
+            if seen.state != TraceState.IN_PROGRESS:
+                store.start_trace(
+                    dataclasses.replace(
+                        info,
+                        request_time=min(info.request_time, seen.request_time),
+                        state=seen.state,
+                        execution_duration=seen.execution_duration,
+                        tags={**info.tags, **seen.tags},
+                        assessments=[],
+                    )
+                )
 
 
 @router.post(OTLP_TRACES_PATH)

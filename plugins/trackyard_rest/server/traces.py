@@ -135,7 +135,7 @@ def get_trace(
 @router.get("/traces/batchGet")
 def batch_get_traces(
     request: HttpRequest,
-    trace_ids: list[str] = Query(default=[]),  # noqa: B008 - FastAPI's way to read a list
+    trace_ids: list[str] = Query(default=[]),
 ) -> Response:
     """Whole traces (absent ones skipped) → ``{traces}``."""
     b = traces_backend(request)
