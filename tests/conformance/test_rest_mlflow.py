@@ -197,13 +197,7 @@ class TestRestTracesOnMlflowServer(TraceStoreSuite):
     """Traces and assessments through MLflow's v3 trace API and its OTLP endpoint."""
 
     covers = "trackyard_rest.client.tracking:RestTrackingStore"
-
-    @pytest.fixture
-    def tracking_store(self, mlflow_server: Any) -> Iterator[RestTrackingStore]:
-        mlflow_server.reset()
-        store = RestTrackingStore(store_uri=mlflow_server.url)
-        yield store
-        store.close()
+    tracking_store = TestRestTrackingOnMlflowServer.tracking_store
 
 
 class TestRestRegistryOnMlflowServer(RegistryStoreSuite):

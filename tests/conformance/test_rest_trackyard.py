@@ -150,12 +150,7 @@ class TestRestTracesOnTrackyardServer(TraceStoreSuite):
     """Traces and assessments: StartTraceV3, OTLP span export, reads, tags, assessments."""
 
     covers = "trackyard_rest.client.tracking:RestTrackingStore"
-
-    @pytest.fixture
-    def tracking_store(self, server: TrackyardServer) -> Iterator[RestTrackingStore]:
-        store = RestTrackingStore(store_uri=server.url)
-        yield store
-        store.close()
+    tracking_store = TestRestTrackingOnTrackyardServer.tracking_store
 
 
 class TestRestRegistryOnTrackyardServer(RegistryStoreSuite):

@@ -16,10 +16,10 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 
 from trackyard.errors import TrackyardError
-from trackyard_rest.server.backend import Backend, backend
+from trackyard_rest.server.backend import Backend
 from trackyard_rest.server.errors import missing
 from trackyard_rest.server.schemas import Request
-from trackyard_rest.server.traces import PREFIXES
+from trackyard_rest.server.traces import PREFIXES, traces_backend
 from trackyard_rest.server.wire import empty_response, json_response
 from trackyard_rest.trace_wire import assessment_from_json, assessment_json
 
@@ -34,9 +34,7 @@ class AssessmentBody(Request):
 
 
 def _assessments(request: HttpRequest) -> Backend:
-    b = backend(request)
-    b.require("assessments", "Assessments")
-    return b
+    return traces_backend(request, "assessments")
 
 
 def _answer(assessment: Any) -> Response:

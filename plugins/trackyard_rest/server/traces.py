@@ -72,10 +72,10 @@ class TraceIds(Request):
     experiment_ids: list[str] | None = None
 
 
-def traces_backend(request: HttpRequest) -> Backend:
-    """The backend, FEATURE_DISABLED when its tracking store keeps no traces."""
+def traces_backend(request: HttpRequest, capability: str = "traces") -> Backend:
+    """The backend, FEATURE_DISABLED when its tracking store lacks ``capability``."""
     b = backend(request)
-    b.require("traces", "Tracing")
+    b.require(capability, "Tracing" if capability == "traces" else capability.capitalize())
     return b
 
 
