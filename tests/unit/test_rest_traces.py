@@ -210,3 +210,26 @@ def test_update_assessment_applies_only_the_masked_fields(server: str) -> None:
         timeout=30,
     )
     assert too_many.status_code == 400
+
+
+def test_a_store_without_traces_answers_feature_disabled(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi", reason="the server needs trackyard[server]")
+    import dataclasses
+
+    from tests.rest_server import serve
+    from trackyard_rest.server import create_app
+
+    app = create_app(f"sqlite:///{tmp_path / 'ty.db'}", artifacts_destination=str(tmp_path / "a"))
+    store = app.state.backend.tracking
+    store.capabilities = dataclasses.replace(store.capabilities, traces=False, assessments=False)
+    api = "/api/3.0/mlflow/traces"
+    where = {"locations": [{"mlflow_experiment": {"experiment_id": "0"}}]}
+    with serve(app) as url:
+        answers = [
+            requests.post(url + api + "/search", json=where, timeout=30),
+            requests.get(url + api + "/" + TRACE, timeout=30),
+            requests.get(url + api + f"/{TRACE}/assessments/a-1", timeout=30),
+            _otlp(url, "0", [_span()], timeout=30),
+        ]
+    assert [r.status_code for r in answers] == [501] * 4
+    assert {r.json()["error_code"] for r in answers} == {"FEATURE_DISABLED"}
