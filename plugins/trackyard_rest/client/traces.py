@@ -233,4 +233,7 @@ class RestTraceMixin(TrackingStoreMixin):
             if a.assessment_id and a.trace_id:
                 known[a.assessment_id] = a.trace_id
         while len(known) > REMEMBERED_ASSESSMENTS:
-            known.pop(next(iter(known)))
+            try:  # the oldest first; another thread may be trimming too
+                known.pop(next(iter(known)), None)
+            except (RuntimeError, StopIteration):
+                break
