@@ -31,7 +31,12 @@ pytest.importorskip("trackyard_memory", reason="contrib/trackyard-memory is not 
 from tests.conformance.test_rest_mlflow import _repos
 from tests.rest_server import serve
 from trackyard.plugins.hookspecs import Event, hookimpl
-from trackyard.testing import ArtifactRepositorySuite, RegistryStoreSuite, TrackingStoreSuite
+from trackyard.testing import (
+    ArtifactRepositorySuite,
+    RegistryStoreSuite,
+    TraceStoreSuite,
+    TrackingStoreSuite,
+)
 from trackyard.testing._registry_helpers import _Listener
 from trackyard_rest.client.artifacts import MlflowArtifactsRepository
 from trackyard_rest.client.registry import RestRegistryStore
@@ -139,6 +144,13 @@ class TestRestTrackingOnTrackyardServer(TrackingStoreSuite):
         store = RestTrackingStore(store_uri=server.url)
         yield store
         store.close()
+
+
+class TestRestTracesOnTrackyardServer(TraceStoreSuite):
+    """Traces and assessments: StartTraceV3, OTLP span export, reads, tags, assessments."""
+
+    covers = "trackyard_rest.client.tracking:RestTrackingStore"
+    tracking_store = TestRestTrackingOnTrackyardServer.tracking_store
 
 
 class TestRestRegistryOnTrackyardServer(RegistryStoreSuite):

@@ -34,7 +34,8 @@ class Server:
     def call(
         self, method: str, path: str, who: tuple[str, str] | None, **kw: Any
     ) -> requests.Response:
-        base = self.url if path.startswith(("/api/3.0", "/health", "/version")) else self.url + API
+        rooted = path.startswith(("/api/", "/v1/", "/health", "/version"))
+        base = self.url if rooted else self.url + API
         return requests.request(method, base + path, auth=who, timeout=30, **kw)
 
     def ok(self, method: str, path: str, who: tuple[str, str] | None, **kw: Any) -> Any:
@@ -408,3 +409,47 @@ def test_logged_models_follow_their_experiment_and_webhooks_are_admin_only(
     srv.ok("DELETE", f"/logged-models/{model_id}", user("manager"))
     assert srv.status("GET", "/webhooks", user("manager")) == 403
     assert srv.status("GET", "/webhooks", ADMIN) == 200
+
+
+def test_traces_follow_their_experiment(srv: Server, exp: str) -> None:
+    from trackyard.entities.trace import Span, SpanStatus, SpanStatusCode
+    from trackyard_rest.otlp import encode_spans
+
+    trace_id = "tr-" + "ab" * 16
+    info = {
+        "trace_id": trace_id,
+        "trace_location": {
+            "type": "MLFLOW_EXPERIMENT",
+            "mlflow_experiment": {"experiment_id": exp},
+        },
+        "request_time": "2023-11-14T22:13:20.000Z",
+        "execution_duration": "0.005s",
+        "state": "OK",
+    }
+    body = {"trace": {"trace_info": info}}
+    assert srv.status("POST", f"{API3}/traces", user("reader"), json=body) == 403
+    srv.ok("POST", f"{API3}/traces", user("editor"), json=body)
+    span = Span(trace_id, "cd" * 8, None, "root", 1, 2, SpanStatus(SpanStatusCode.OK))
+    otlp = {"data": encode_spans([span]), "headers": {"x-mlflow-experiment-id": exp}}
+    for who, status in (("reader", 403), ("outsider", 403), ("editor", 200)):
+        assert srv.status("POST", "/v1/traces", user(who), **otlp) == status
+    assert srv.status("POST", "/v1/traces", user("editor"), data=b"") == 400  # no header
+    got = srv.ok("GET", f"{API3}/traces/get", user("reader"), params={"trace_id": trace_id})
+    assert [s["name"] for s in got["trace"]["spans"]] == ["root"]
+    assert srv.status("GET", f"{API3}/traces/{trace_id}", user("outsider")) == 403
+    batch = {"trace_ids": [trace_id]}
+    assert srv.status("GET", f"{API3}/traces/batchGet", user("outsider"), params=batch) == 403
+    assert srv.ok("GET", f"{API3}/traces/batchGet", user("reader"), params=batch)["traces"]
+    where = {
+        "locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}}]
+    }
+    assert srv.status("POST", f"{API3}/traces/search", user("outsider"), json=where) == 403
+    assert srv.ok("POST", f"{API3}/traces/search", user("reader"), json=where)["traces"]
+    tag = {"key": "k", "value": "v"}
+    assert srv.status("PATCH", f"{API}/traces/{trace_id}/tags", user("reader"), json=tag) == 403
+    srv.ok("PATCH", f"{API}/traces/{trace_id}/tags", user("editor"), json=tag)
+    gone = {"experiment_id": exp, "request_ids": [trace_id]}
+    assert srv.status("POST", f"{API}/traces/delete-traces", user("editor"), json=gone) == 403
+    assert srv.ok("POST", f"{API}/traces/delete-traces", user("manager"), json=gone) == {
+        "traces_deleted": 1
+    }

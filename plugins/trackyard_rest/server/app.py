@@ -26,7 +26,14 @@ from trackyard_rest.server.config import ServerConfig
 from trackyard_rest.server.errors import install_error_handlers
 from trackyard_rest.server.security import BodyLimit, HostCheck
 
-__all__ = ["API_PREFIXES", "ARTIFACT_PREFIXES", "ROUTERS", "app_from_env", "create_app"]
+__all__ = [
+    "API_PREFIXES",
+    "ARTIFACT_PREFIXES",
+    "MLFLOW_API_VERSION",
+    "ROUTERS",
+    "app_from_env",
+    "create_app",
+]
 
 _logger = logging.getLogger("trackyard.server")
 
@@ -39,9 +46,17 @@ ROUTERS = (
     "trackyard_rest.server.webhooks",
     "trackyard_rest.server.logged_models",
     "trackyard_rest.server.metric_history",
+    "trackyard_rest.server.traces",
+    "trackyard_rest.server.trace_tags",
+    "trackyard_rest.server.assessments",
+    "trackyard_rest.server.otlp",
 )
 #: Where the tracking and registry API is served (the second for MLflow's UI).
 API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+#: What ``/version`` answers: the MLflow release whose REST API the server speaks. MLflow's
+#: client reads it to choose features (it sends spans to ``/v1/traces`` from 3.4 on);
+#: trackyard's own version is in ``/api/3.0/mlflow/server-info``.
+MLFLOW_API_VERSION = "3.17.2"
 #: Where the artifact proxy is served (the second for MLflow's UI).
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
 
@@ -56,8 +71,8 @@ def _meta_router() -> APIRouter:
 
     @router.get("/version", response_class=PlainTextResponse)
     def version() -> str:
-        """The trackyard version serving the API."""
-        return trackyard.__version__
+        """The MLflow version whose REST API is served (:data:`MLFLOW_API_VERSION`)."""
+        return MLFLOW_API_VERSION
 
     return router
 

@@ -31,6 +31,7 @@ class Gate:
         store: the auth store.
         backend: the server's tracking and registry stores.
         default: the level of a user on a resource without a grant.
+        headers: the request's headers (OTLP names its experiment in one).
     """
 
     def __init__(
@@ -41,8 +42,10 @@ class Gate:
         store: AuthStore,
         backend: Backend,
         default: Permission,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.user = user
+        self.headers: Mapping[str, str] = headers or {}
         self.params = params
         self.path_params = path_params
         self.store = store
@@ -102,6 +105,10 @@ class Gate:
     def experiment_of_logged_model(self, model_id: str) -> str:
         """The experiment a logged model belongs to (RESOURCE_DOES_NOT_EXIST when unknown)."""
         return str(self.backend.tracking.get_logged_model(model_id).experiment_id)
+
+    def experiment_of_trace(self, trace_id: str) -> str:
+        """The experiment a trace belongs to (RESOURCE_DOES_NOT_EXIST when unknown)."""
+        return str(self.backend.tracking.get_trace_info(trace_id).experiment_id)
 
     def experiment_named(self, name: str) -> str:
         """The id of the experiment called ``name``."""

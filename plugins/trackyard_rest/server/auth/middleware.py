@@ -20,12 +20,12 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import QueryParams
+from starlette.datastructures import Headers, QueryParams
 
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard_rest.server.auth.gate import Gate
@@ -162,8 +162,16 @@ async def _send_captured(send: Send, captured: _Captured, body: bytes | None = N
 
 
 def _params(scope: Scope, body: bytes) -> dict[str, Any]:
-    if scope["method"] in ("GET", "HEAD"):
-        return dict(QueryParams(scope.get("query_string", b"")))
+    if scope["method"] in ("GET", "HEAD"):  # a repeated key gives a list
+        found: dict[str, Any] = {}
+        for key, value in QueryParams(scope.get("query_string", b"")).multi_items():
+            if key not in found:
+                found[key] = value
+            elif isinstance(found[key], list):
+                found[key].append(value)
+            else:
+                found[key] = [found[key], value]
+        return found
     if not body.strip():
         return {}
     try:
@@ -248,11 +256,12 @@ class BasicAuth:
         rule: Rule | None,
         params: dict[str, Any],
         path_params: dict[str, Any],
+        headers: Mapping[str, str],
     ) -> tuple[Gate | None, bool]:
         user = self.authenticator.authenticate(*credentials)
         if user is None:
             return None, False
-        gate = Gate(user, params, path_params, self.store, self.backend, self.default)
+        gate = Gate(user, params, path_params, self.store, self.backend, self.default, headers)
         if user.is_admin:
             return gate, True
         if rule is None:
@@ -281,8 +290,9 @@ class BasicAuth:
         try:
             body = await _read_body(receive) if reads_body and scope["method"] != "GET" else b""
             params = _params(scope, body) if rule is not None else {}
+            headers = Headers(scope=scope)
             gate, allowed = await run_in_threadpool(
-                self._decide, credentials, rule, params, path_params
+                self._decide, credentials, rule, params, path_params, headers
             )
         except TrackyardError as exc:
             await _send_error(send, exc)

@@ -22,6 +22,7 @@ from starlette.routing import compile_path
 
 from trackyard_rest.server.auth.gate import Gate
 from trackyard_rest.server.auth.permissions import EXPERIMENT, REGISTERED_MODEL, Action
+from trackyard_rest.server.errors import missing
 
 __all__ = ["RULES", "After", "Rule", "app_routes", "find_rule", "unmapped_routes"]
 
@@ -154,6 +155,76 @@ def _artifact(action: Action) -> Check:
         return g.can(EXPERIMENT, first, action)
 
     return check
+
+
+def _trace_experiment(g: Gate) -> str:
+    """The experiment of the trace in the path, or in ``trace_id``/``request_id``."""
+    trace_id = g.path_params.get("trace_id") or g.text("trace_id", "request_id")
+    return g.experiment_of_trace(str(trace_id))
+
+
+def _every_trace(action: Action) -> Check:
+    """Batch trace reads: the user may ``action`` the experiment of every trace named."""
+
+    def check(g: Gate) -> bool:
+        ids = g.texts("trace_ids")
+        return all(g.can(EXPERIMENT, g.experiment_of_trace(t), action) for t in ids)
+
+    return check
+
+
+def _new_trace_experiment(g: Gate) -> str:
+    """StartTraceV3: ``trace.trace_info.trace_location.mlflow_experiment.experiment_id``."""
+    found: Any = g.params
+    for key in ("trace", "trace_info", "trace_location", "mlflow_experiment", "experiment_id"):
+        found = found.get(key) if isinstance(found, dict) else None
+    if found is None or isinstance(found, dict | list):
+        raise missing("trace.trace_info.trace_location")
+    return str(found)
+
+
+def _searched_experiments(g: Gate) -> bool:
+    """Trace search: the user may read every experiment of ``locations``."""
+    ids = [
+        str((loc.get("mlflow_experiment") or {}).get("experiment_id", ""))
+        for loc in g.params.get("locations") or ()
+        if isinstance(loc, dict)
+    ]
+    ids += g.texts("experiment_ids")
+    return bool(ids) and all(g.can(EXPERIMENT, i, Action.READ) for i in ids)
+
+
+def _otlp_experiment(g: Gate) -> str:
+    """OTLP span export: the experiment named by the ``x-mlflow-experiment-id`` header."""
+    found = g.headers.get("x-mlflow-experiment-id")
+    if not found:
+        raise missing("x-mlflow-experiment-id")
+    return found
+
+
+def _traces() -> list[tuple[str, str, Rule]]:
+    """Traces and assessments follow their experiment, as logged models do."""
+    t_read, t_update = (Rule(_experiment(a, _trace_experiment)) for a in (Action.READ, UPDATE))
+    t_delete = Rule(_experiment(Action.DELETE))
+    entries = [
+        ("GET", f"{_API3}/server-info", Rule(_anyone)),  # MLflow: public; here: any user
+        ("POST", f"{_API3}/traces", Rule(_experiment(UPDATE, _new_trace_experiment))),
+        ("GET", f"{_API3}/traces/get", t_read),
+        ("GET", f"{_API3}/traces/batchGet", Rule(_every_trace(Action.READ))),
+        ("POST", f"{_API3}/traces/batchGetInfos", Rule(_every_trace(Action.READ))),
+        ("POST", f"{_API3}/traces/search", Rule(_searched_experiments)),
+        ("GET", f"{_API3}/traces/{{trace_id}}", t_read),
+        ("POST", f"{_API3}/traces/{{trace_id}}/assessments", t_update),
+        ("GET", f"{_API3}/traces/{{trace_id}}/assessments/{{assessment_id}}", t_read),
+        ("PATCH", f"{_API3}/traces/{{trace_id}}/assessments/{{assessment_id}}", t_update),
+        ("DELETE", f"{_API3}/traces/{{trace_id}}/assessments/{{assessment_id}}", t_update),
+        ("POST", "/v1/traces", Rule(_experiment(UPDATE, _otlp_experiment), reads_body=False)),
+    ]
+    for api in (_API, _API3):
+        entries.append(("PATCH", f"{api}/traces/{{trace_id}}/tags", t_update))
+        entries.append(("DELETE", f"{api}/traces/{{trace_id}}/tags", t_update))
+        entries.append(("POST", f"{api}/traces/delete-traces", t_delete))
+    return entries
 
 
 READ, UPDATE, DELETE, MANAGE = Action.READ, Action.UPDATE, Action.DELETE, Action.MANAGE
@@ -289,6 +360,7 @@ def _table() -> dict[tuple[str, str], Rule]:
         ("GET", f"{_API3}/users/permissions/list", self_),
         ("GET", f"{_API3}/users/current/permissions", anyone),
     ]
+    entries += _traces()
     for action in ("create", "complete", "abort"):
         mpu = Rule(_artifact(UPDATE), reads_body=False)
         entries.append(("POST", f"{_ART}/mpu/{action}", Rule(_admin_only, reads_body=False)))
