@@ -599,8 +599,7 @@ class SqlLoggedModels:
             )
         else:
             inner = (
-                f"SELECT {', '.join(select_extra)} FROM logged_models m "
-                f"WHERE {' AND '.join(where)}"
+                f"SELECT {', '.join(select_extra)} FROM logged_models m WHERE {' AND '.join(where)}"
             )
             page_ids = f"SELECT t.* FROM ({inner}) t ORDER BY {order('t')} {paging}"
         sql = d.sql(
