@@ -322,16 +322,21 @@ class SqlLoggedModels:
                 params[mid][k] = v
             cur.execute(
                 d.sql(
-                    "SELECT model_id, metric_name, metric_value, metric_timestamp_ms, "
-                    "metric_step, run_id, dataset_name, dataset_digest FROM "
+                    # The columns in the order of Metric's arguments: SQLite's rows are used
+                    # as they come (other drivers may return decimals or a NULL value).
+                    "SELECT metric_name, metric_value, metric_timestamp_ms, metric_step, "
+                    "model_id, dataset_name, dataset_digest, run_id FROM "
                     f"logged_model_metrics WHERE model_id IN ({marks}) "
                     "ORDER BY metric_timestamp_ms, metric_step, metric_name"
                 ),
                 chunk,
             )
-            for mid, k, v, ts, step, rid, dname, ddigest in cur.fetchall():
-                value = float(v) if v is not None else 0.0
-                metrics[mid].append((k, value, int(ts), int(step), mid, dname, ddigest, rid))
+            for point in cur.fetchall():
+                if type(point[1]) is not float or type(point[2]) is not int:
+                    k, v, ts, step, mid, dname, ddigest, rid = point
+                    value = float(v) if v is not None else 0.0
+                    point = (k, value, int(ts), int(step), mid, dname, ddigest, rid)
+                metrics[point[4]].append(point)
         return tags, params, metrics
 
     def _write_model_params(
