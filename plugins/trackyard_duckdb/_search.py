@@ -25,7 +25,7 @@ from typing import Any
 
 from trackyard.errors import TrackyardError
 from trackyard.search import And, Comparison, Entity, Expr, Op, Or, OrderKey
-from trackyard_duckdb._runs import runs_query
+from trackyard_duckdb._runs import page_query
 
 __all__ = [
     "EXPERIMENT_COLUMNS",
@@ -213,10 +213,11 @@ def compile_run_search(
     limit: int,
     offset: int,
 ) -> Compiled:
-    """One query for one page of a run search: the runs, with their data, in order.
+    """One query for one page of a run search: the runs' rows, in order.
 
     The page itself (filter, order, limit, offset) is a subquery on the narrow tables; the
-    runs' rows and child lists are read for the page only (:func:`runs_query`).
+    runs' rows are joined to it (:func:`~trackyard_duckdb._runs.page_query`) and their data
+    read for the page only (:func:`~trackyard_duckdb._runs.read_runs`).
 
     Args:
         experiment_ids: experiments to search (non-empty).
@@ -227,8 +228,7 @@ def compile_run_search(
         offset: rows to skip.
 
     Returns:
-        SQL whose rows are those of :func:`~trackyard_duckdb._runs.runs_query`, and its
-        parameters.
+        SQL whose rows are :data:`~trackyard_duckdb._runs.RUN_COLUMNS`, and its parameters.
     """
     joins: list[str] = []
     params: list[Any] = []
@@ -261,7 +261,7 @@ def compile_run_search(
         f"WHERE {' AND '.join(where)} "
         f"ORDER BY {', '.join(f'{c} {d}' for c, d in order_columns)} LIMIT ? OFFSET ?"
     )
-    return runs_query(page, order_columns), [*params, limit, offset]
+    return page_query(page, order_columns), [*params, limit, offset]
 
 
 def _experiment_comparison(c: Comparison) -> Compiled:

@@ -756,8 +756,8 @@ class DuckDBTrackingStore(DuckDBGc, DuckDBTrackingImports, DuckDBTraces, Trackin
     # Search
 
     def search_runs(self, request: RunSearch) -> PagedList[Run]:
-        """Return the page of runs ``request`` asks for: one query for the page's run keys,
-        then one per child table for their data."""
+        """Return the page of runs ``request`` asks for: one query for the page's run rows,
+        then one per child table for their data, in one read transaction."""
         ids = sorted(
             {i for i in (_experiment_int(e) for e in request.experiment_ids) if i is not None}
         )
@@ -773,6 +773,8 @@ class DuckDBTrackingStore(DuckDBGc, DuckDBTrackingImports, DuckDBTraces, Trackin
         )
 
         def run(cur: Any) -> PagedList[Run]:
-            return request.paged(self._read_runs(cur, sql, params))
+            cur.execute(sql, params)
+            page = request.paged(cur.fetchall())
+            return PagedList(_runs.read_runs(cur, page), page.token)
 
-        return self._db.read(run, snapshot=False)
+        return self._db.read(run)

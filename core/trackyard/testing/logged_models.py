@@ -70,6 +70,10 @@ LOGGED_MODEL_SEARCH_CASES: list[tuple[str, list[Any] | None, list[Any] | None, s
     ("tags.team NOT IN ('vision')", None, None, ""),
     ("tags.`mlflow.note` LIKE '%;%'", None, None, ""),
     ("metrics.acc > 0.2 AND params.lr = '0.01' AND tags.team = 'nlp'", None, None, ""),
+    # A model with several matching points is found once, in every order.
+    ("metrics.acc >= 0 AND metrics.loss <= 1", ["model_type DESC"], None, ""),
+    ("tags.team != 'x' AND metrics.acc > 0.1", ["name ASC"], [{"dataset_name": "eval"}], ""),
+    ("metrics.acc > -1", [{"field_name": "source_run_id"}], None, ""),
     ("metrics.acc > 0.8 OR tags.team = 'nlp'", ["metrics.acc DESC"], None, "search_or"),
     ("(name = 'model-0' OR name = 'model-5') AND status = 'READY'", None, None, "search_or"),
 ]
