@@ -38,7 +38,7 @@ from trackyard.entities.trace import (
 )
 from trackyard.entities.trace_assessment import Assessment, AssessmentError, AssessmentSource
 from trackyard.entities.trace_assessment import new_assessment_id as _new_assessment_id
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError, already_exists
 from trackyard.errors import not_active as _not_active
 from trackyard.search.request import TraceSearch
 from trackyard.stores import now_ms, unsupported
@@ -794,16 +794,52 @@ class SqlTraces:
                 "experiment_id": head[0],
                 "trace_timestamp_ms": head[1],
             }
-            cur.execute(
-                d.sql(
-                    f"INSERT INTO assessments ({', '.join(ASSESSMENT_COLUMNS)}) "
-                    f"VALUES ({d.marks(len(ASSESSMENT_COLUMNS))})"
-                ),
-                tuple(row[c] for c in ASSESSMENT_COLUMNS),
-            )
+            self._insert_assessment(cur, row)
             return _assessment_from_row(self._assessment_row(cur, trace_id, assessment_id))
 
         return self._db.write(write)
+
+    def _insert_assessment(self, cur: Any, row: dict[str, Any]) -> None:
+        d = self._dialect
+        cur.execute(
+            d.sql(
+                f"INSERT INTO assessments ({', '.join(ASSESSMENT_COLUMNS)}) "
+                f"VALUES ({d.marks(len(ASSESSMENT_COLUMNS))})"
+            ),
+            tuple(row[c] for c in ASSESSMENT_COLUMNS),
+        )
+
+    def import_assessment(self, assessment: Assessment) -> None:
+        """Write an assessment exactly as given (id, times, validity and link kept)."""
+        self._need_traces()
+        d = self._dialect
+        assert assessment.trace_id is not None and assessment.assessment_id is not None
+        trace_id, assessment_id = assessment.trace_id, assessment.assessment_id
+        values = self._assessment_values(assessment)
+        created = assessment.create_time_ms or now_ms()
+
+        def write(cur: Any) -> None:
+            head = self._trace_head(cur, trace_id)
+            cur.execute(
+                d.sql("SELECT 1 FROM assessments WHERE assessment_id = ?"), (assessment_id,)
+            )
+            if cur.fetchone() is not None:
+                raise already_exists(f"Assessment {assessment_id!r}")
+            row = {
+                **values,
+                "assessment_id": assessment_id,
+                "trace_id": trace_id,
+                "created_timestamp": created,
+                "last_updated_timestamp": assessment.last_update_time_ms or created,
+                "run_id": assessment.run_id,
+                "overrides": assessment.overrides,
+                "valid": bool(assessment.valid),
+                "experiment_id": head[0],
+                "trace_timestamp_ms": head[1],
+            }
+            self._insert_assessment(cur, row)
+
+        self._db.write(write)
 
     def get_assessment(self, trace_id: str | None, assessment_id: str) -> Assessment:
         """Return an assessment (``trace_id`` None: look it up by id alone)."""
