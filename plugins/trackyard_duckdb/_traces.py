@@ -457,9 +457,7 @@ class DuckDBTraces:
 
         def write(cur: Any) -> None:
             self._trace_row(cur, trace_id)
-            cur.execute(
-                "SELECT 1 FROM trace_assessments WHERE assessment_id = ?", [assessment_id]
-            )
+            cur.execute("SELECT 1 FROM trace_assessments WHERE assessment_id = ?", [assessment_id])
             if cur.fetchone() is not None:
                 raise already_exists(f"Assessment {assessment_id!r}")
             new = Assessment.from_dictionary(assessment.to_dictionary())

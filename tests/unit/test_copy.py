@@ -127,9 +127,13 @@ def _assess(c: MlflowClient, trace_id: str, run_id: str) -> None:
 
     span_id = c.get_trace(trace_id).data.spans[0].span_id
     judge = AssessmentSource("LLM_JUDGE", "judge-1")
-    first = c.log_assessment(Feedback("good", True, source=judge, rationale="ok", trace_id=trace_id))
+    first = c.log_assessment(
+        Feedback("good", True, source=judge, rationale="ok", trace_id=trace_id)
+    )
     c.log_assessment(
-        Feedback("good", False, source=AssessmentSource("HUMAN", "ann"), overrides=first.assessment_id),
+        Feedback(
+            "good", False, source=AssessmentSource("HUMAN", "ann"), overrides=first.assessment_id
+        ),
         request_id=trace_id,
     )
     c.log_assessment(Feedback("judged", error="judge timed out", trace_id=trace_id))

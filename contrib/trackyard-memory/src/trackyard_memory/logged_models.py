@@ -187,9 +187,7 @@ class MemoryLoggedModels:
             )
             for m in model.metrics or ():
                 ident = (m.key, m.timestamp, m.step, m.run_id or "")
-                stored.points.setdefault(
-                    ident, dataclasses.replace(m, value=stored_value(m.value))
-                )
+                stored.points.setdefault(ident, dataclasses.replace(m, value=stored_value(m.value)))
             models[model.model_id] = stored
 
     def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
