@@ -386,8 +386,9 @@ def test_logged_models_keep_ids_times_params_and_points(tmp_path, first, second)
 
 
 def test_what_a_destination_cannot_import_is_counted_as_skipped(tmp_path, monkeypatch):
-    from trackyard._import_store import TrackingImportMixin
     from trackyard_memory.tracking import MemoryTrackingStore
+
+    from trackyard.stores import TrackingStore
 
     a = _uri("sqlite", tmp_path, "a")
     _populate(a, str(tmp_path / "art"), runs=1)
@@ -397,7 +398,7 @@ def test_what_a_destination_cannot_import_is_counted_as_skipped(tmp_path, monkey
     # a store keeping logged models and assessments without their import methods (the
     # contract's defaults, which raise FEATURE_DISABLED)
     for name in ("import_logged_model", "import_assessment"):
-        monkeypatch.setattr(MemoryTrackingStore, name, getattr(TrackingImportMixin, name))
+        monkeypatch.setattr(MemoryTrackingStore, name, getattr(TrackingStore, name))
     report = copy_store(a, _uri("memory", tmp_path, "n"), include_artifacts=False)
     assert (report.logged_models, report.logged_models_skipped) == (0, 1)
     assert (report.traces, report.assessments, report.assessments_skipped) == (1, 0, 4)

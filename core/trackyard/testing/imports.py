@@ -137,9 +137,7 @@ class ImportChecks:
             got = tracking_store.get_assessment(trace_id, assessment.assessment_id)
             assert got.to_dictionary() == assessment.to_dictionary()
         held = tracking_store.get_trace_info(trace_id).assessments
-        assert sorted(a.assessment_id for a in held) == sorted(
-            a.assessment_id for a in (old, new, truth)
-        )
+        assert {a.assessment_id for a in held} == {a.assessment_id for a in (old, new, truth)}
         _refused(ErrorCode.RESOURCE_ALREADY_EXISTS, tracking_store.import_assessment, old)
         assert tracking_store.get_assessment(trace_id, old.assessment_id).valid is False
         stray = Feedback("good", 1, trace_id="tr-" + uuid.uuid4().hex)
