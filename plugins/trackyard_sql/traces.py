@@ -782,25 +782,35 @@ class SqlTraces:
                     d.sql("UPDATE assessments SET valid = ? WHERE assessment_id = ?"),
                     (False, assessment.overrides),
                 )
-            row = {
-                **values,
-                "assessment_id": assessment_id,
-                "trace_id": trace_id,
-                "created_timestamp": created,
-                "last_updated_timestamp": assessment.last_update_time_ms or created,
-                "run_id": assessment.run_id,
-                "overrides": assessment.overrides,
-                "valid": True,
-                "experiment_id": head[0],
-                "trace_timestamp_ms": head[1],
-            }
-            self._insert_assessment(cur, row)
+            self._insert_assessment(cur, head, assessment, values, assessment_id, created, True)
             return _assessment_from_row(self._assessment_row(cur, trace_id, assessment_id))
 
         return self._db.write(write)
 
-    def _insert_assessment(self, cur: Any, row: dict[str, Any]) -> None:
+    def _insert_assessment(
+        self,
+        cur: Any,
+        head: Sequence[Any],
+        a: Assessment,
+        values: dict[str, Any],
+        assessment_id: str,
+        created: int,
+        valid: bool,
+    ) -> None:
+        """Insert the row of ``a`` (``values``: its mutable columns) on the trace ``head``."""
         d = self._dialect
+        row = {
+            **values,
+            "assessment_id": assessment_id,
+            "trace_id": a.trace_id,
+            "created_timestamp": created,
+            "last_updated_timestamp": a.last_update_time_ms or created,
+            "run_id": a.run_id,
+            "overrides": a.overrides,
+            "valid": valid,
+            "experiment_id": head[0],
+            "trace_timestamp_ms": head[1],
+        }
         cur.execute(
             d.sql(
                 f"INSERT INTO assessments ({', '.join(ASSESSMENT_COLUMNS)}) "
@@ -825,19 +835,8 @@ class SqlTraces:
             )
             if cur.fetchone() is not None:
                 raise already_exists(f"Assessment {assessment_id!r}")
-            row = {
-                **values,
-                "assessment_id": assessment_id,
-                "trace_id": trace_id,
-                "created_timestamp": created,
-                "last_updated_timestamp": assessment.last_update_time_ms or created,
-                "run_id": assessment.run_id,
-                "overrides": assessment.overrides,
-                "valid": bool(assessment.valid),
-                "experiment_id": head[0],
-                "trace_timestamp_ms": head[1],
-            }
-            self._insert_assessment(cur, row)
+            valid = bool(assessment.valid)
+            self._insert_assessment(cur, head, assessment, values, assessment_id, created, valid)
 
         self._db.write(write)
 

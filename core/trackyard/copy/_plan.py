@@ -91,6 +91,19 @@ class ExperimentPartCopier:
         )
 
     @staticmethod
+    def imported(write: Callable[[], None]) -> bool:
+        """Run an ``import_*`` call; False when the destination cannot import such entities
+        (FEATURE_DISABLED, the contract's default), so the caller counts them as skipped.
+        """
+        try:
+            write()
+        except TrackyardError as exc:
+            if exc.error_code != ErrorCode.FEATURE_DISABLED:
+                raise
+            return False
+        return True
+
+    @staticmethod
     def exists(fetch: Callable[[str], object], ident: str) -> bool:
         """Whether ``fetch(ident)`` finds its entity (False on RESOURCE_DOES_NOT_EXIST)."""
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -144,15 +145,11 @@ class TraceCopier(ExperimentPartCopier):
             if not self.assessments:
                 self.report.assessments_skipped += 1
                 continue
-            try:
-                self.dst.import_assessment(assessment)
-            except TrackyardError as exc:
-                if exc.error_code != ErrorCode.FEATURE_DISABLED:
-                    raise
+            if self.imported(functools.partial(self.dst.import_assessment, assessment)):
+                self.report.assessments += 1
+            else:
                 self.assessments = False  # this destination cannot import them
                 self.report.assessments_skipped += 1
-                continue
-            self.report.assessments += 1
 
 
 def assessment_order(assessment: Assessment) -> tuple[int, str]:
