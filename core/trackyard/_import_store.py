@@ -7,7 +7,8 @@ and :meth:`TrackingImportMixin.import_run` (and :meth:`RegistryImportMixin.impor
 and :meth:`RegistryImportMixin.import_model_version` for a registry) and declares
 ``Capabilities(imports=True)``. Those defaults raise ``FEATURE_DISABLED``, as does
 :meth:`TrackingImportMixin.import_logged_model` (optional: without it, logged models are not
-copied into the store).
+copied into the store), and :meth:`TrackingImportMixin.import_assessment` (optional: without
+it, trace assessments are not copied into the store).
 
 The other methods have generic defaults built on the ordinary contract, which stores may
 replace with faster ones: :meth:`TrackingImportMixin.import_run_data` appends to a run in any
@@ -26,7 +27,16 @@ from typing import TYPE_CHECKING, Any
 from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
-    from trackyard.entities import Experiment, Metric, Param, Run, RunData, RunInfo, RunTag
+    from trackyard.entities import (
+        Assessment,
+        Experiment,
+        Metric,
+        Param,
+        Run,
+        RunData,
+        RunInfo,
+        RunTag,
+    )
     from trackyard.entities.logged_model import LoggedModel
     from trackyard.entities.model_registry import ModelVersion, RegisteredModel
 
@@ -131,6 +141,21 @@ class TrackingImportMixin:
         Raises:
             TrackyardError: RESOURCE_ALREADY_EXISTS when a model with that id exists;
                 RESOURCE_DOES_NOT_EXIST when its experiment does not.
+        """
+        raise _no_imports(self)
+
+    def import_assessment(self, assessment: Assessment) -> None:
+        """Write a new assessment of the trace ``assessment.trace_id`` exactly as given
+        (capability ``assessments``).
+
+        Its id, name, kind, value or error, rationale, source, metadata, span id, run id,
+        creation and update times, and the ``overrides`` and ``valid`` flags as they are: the
+        assessment it overrides is not touched. The default raises FEATURE_DISABLED: a
+        store that keeps assessments may leave them out of copies.
+
+        Raises:
+            TrackyardError: RESOURCE_ALREADY_EXISTS when an assessment with that id exists;
+                RESOURCE_DOES_NOT_EXIST when the trace does not.
         """
         raise _no_imports(self)
 

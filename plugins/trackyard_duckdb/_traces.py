@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from trackyard.entities import LifecycleStage, PagedList
 from trackyard.entities.trace import Span, Trace, TraceData, TraceInfo, TraceLocation, TraceTagKey
 from trackyard.entities.trace_assessment import Assessment, new_assessment_id
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError, already_exists
 from trackyard.errors import not_active as _not_active
 from trackyard.search import Comparison, Entity, Op, OrderKey
 from trackyard.search.request import TraceSearch
@@ -449,6 +449,23 @@ class DuckDBTraces:
             return new
 
         return self._db.write(write)
+
+    def import_assessment(self, assessment: Assessment) -> None:
+        """Write an assessment exactly as given (id, times, validity and link kept)."""
+        assert assessment.trace_id is not None and assessment.assessment_id is not None
+        trace_id, assessment_id = assessment.trace_id, assessment.assessment_id
+
+        def write(cur: Any) -> None:
+            self._trace_row(cur, trace_id)
+            cur.execute("SELECT 1 FROM trace_assessments WHERE assessment_id = ?", [assessment_id])
+            if cur.fetchone() is not None:
+                raise already_exists(f"Assessment {assessment_id!r}")
+            new = Assessment.from_dictionary(assessment.to_dictionary())
+            new.create_time_ms = new.create_time_ms or now_ms()
+            new.last_update_time_ms = new.last_update_time_ms or new.create_time_ms
+            self._save(cur, new)
+
+        self._db.write(write)
 
     def get_assessment(self, trace_id: str | None, assessment_id: str) -> Assessment:
         """Return an assessment (``trace_id`` None: look it up by id alone)."""

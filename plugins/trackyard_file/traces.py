@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from trackyard.entities import PagedList
 from trackyard.entities.trace import Span, Trace, TraceData, TraceInfo, TraceTagKey
 from trackyard.entities.trace_assessment import Assessment, new_assessment_id
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError, already_exists
 from trackyard.errors import experiment_not_found as _experiment_not_found
 from trackyard.search.trace_evaluator import (
     SpanFields,
@@ -566,6 +566,25 @@ class FileTraces:
             txn.create(self._assessment_path(trace_dir, new.assessment_id), assessment_to_yaml(new))
             txn.apply(lock_fd)
             return new
+
+    def import_assessment(self, assessment: Assessment) -> None:
+        """Write an assessment exactly as given (id, times, validity and link kept)."""
+        assessment_id = assessment.assessment_id
+        if assessment.trace_id is None or not is_assessment_id(assessment_id):
+            raise TrackyardError(
+                f"Cannot import assessment {assessment_id!r} of trace {assessment.trace_id!r}.",
+                ErrorCode.INVALID_PARAMETER_VALUE,
+            )
+        assert assessment_id is not None
+        with self._locked_trace(assessment.trace_id) as (trace_dir, lock_fd):
+            if self._load_one(trace_dir, assessment_id) is not None:
+                raise already_exists(f"Assessment {assessment_id!r}")
+            new = copy.deepcopy(assessment)
+            new.create_time_ms = new.create_time_ms or now_ms()
+            new.last_update_time_ms = new.last_update_time_ms or new.create_time_ms
+            txn = Txn(trace_dir, sync=self._sync_data, sync_meta=self._sync_meta)
+            txn.create(self._assessment_path(trace_dir, assessment_id), assessment_to_yaml(new))
+            txn.apply(lock_fd)
 
     def get_assessment(self, trace_id: str | None, assessment_id: str) -> Assessment:
         """An assessment (looked up by id alone when ``trace_id`` is None)."""

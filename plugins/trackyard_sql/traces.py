@@ -38,7 +38,7 @@ from trackyard.entities.trace import (
 )
 from trackyard.entities.trace_assessment import Assessment, AssessmentError, AssessmentSource
 from trackyard.entities.trace_assessment import new_assessment_id as _new_assessment_id
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError, already_exists
 from trackyard.errors import not_active as _not_active
 from trackyard.search.request import TraceSearch
 from trackyard.stores import now_ms, unsupported
@@ -782,28 +782,63 @@ class SqlTraces:
                     d.sql("UPDATE assessments SET valid = ? WHERE assessment_id = ?"),
                     (False, assessment.overrides),
                 )
-            row = {
-                **values,
-                "assessment_id": assessment_id,
-                "trace_id": trace_id,
-                "created_timestamp": created,
-                "last_updated_timestamp": assessment.last_update_time_ms or created,
-                "run_id": assessment.run_id,
-                "overrides": assessment.overrides,
-                "valid": True,
-                "experiment_id": head[0],
-                "trace_timestamp_ms": head[1],
-            }
-            cur.execute(
-                d.sql(
-                    f"INSERT INTO assessments ({', '.join(ASSESSMENT_COLUMNS)}) "
-                    f"VALUES ({d.marks(len(ASSESSMENT_COLUMNS))})"
-                ),
-                tuple(row[c] for c in ASSESSMENT_COLUMNS),
-            )
+            self._insert_assessment(cur, head, assessment, values, assessment_id, created, True)
             return _assessment_from_row(self._assessment_row(cur, trace_id, assessment_id))
 
         return self._db.write(write)
+
+    def _insert_assessment(
+        self,
+        cur: Any,
+        head: Sequence[Any],
+        a: Assessment,
+        values: dict[str, Any],
+        assessment_id: str,
+        created: int,
+        valid: bool,
+    ) -> None:
+        """Insert the row of ``a`` (``values``: its mutable columns) on the trace ``head``."""
+        d = self._dialect
+        row = {
+            **values,
+            "assessment_id": assessment_id,
+            "trace_id": a.trace_id,
+            "created_timestamp": created,
+            "last_updated_timestamp": a.last_update_time_ms or created,
+            "run_id": a.run_id,
+            "overrides": a.overrides,
+            "valid": valid,
+            "experiment_id": head[0],
+            "trace_timestamp_ms": head[1],
+        }
+        cur.execute(
+            d.sql(
+                f"INSERT INTO assessments ({', '.join(ASSESSMENT_COLUMNS)}) "
+                f"VALUES ({d.marks(len(ASSESSMENT_COLUMNS))})"
+            ),
+            tuple(row[c] for c in ASSESSMENT_COLUMNS),
+        )
+
+    def import_assessment(self, assessment: Assessment) -> None:
+        """Write an assessment exactly as given (id, times, validity and link kept)."""
+        self._need_traces()
+        d = self._dialect
+        assert assessment.trace_id is not None and assessment.assessment_id is not None
+        trace_id, assessment_id = assessment.trace_id, assessment.assessment_id
+        values = self._assessment_values(assessment)
+        created = assessment.create_time_ms or now_ms()
+
+        def write(cur: Any) -> None:
+            head = self._trace_head(cur, trace_id)
+            cur.execute(
+                d.sql("SELECT 1 FROM assessments WHERE assessment_id = ?"), (assessment_id,)
+            )
+            if cur.fetchone() is not None:
+                raise already_exists(f"Assessment {assessment_id!r}")
+            valid = bool(assessment.valid)
+            self._insert_assessment(cur, head, assessment, values, assessment_id, created, valid)
+
+        self._db.write(write)
 
     def get_assessment(self, trace_id: str | None, assessment_id: str) -> Assessment:
         """Return an assessment (``trace_id`` None: look it up by id alone)."""

@@ -12,6 +12,7 @@ Needs ``TRACKYARD_TEST_MLFLOW_PYTHON``; skips with the reason otherwise.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,68 @@ def test_mlflow_reads_what_trackyard_copied(tmp_path: Path, origin: str, monkeyp
             report = copy_store(a, b, include_artifacts=False, progress=False)
             assert (report.runs, report.model_versions) == (4, 2), report.summary()
         assert _read(back) == original, middle
+
+
+_FILL_TRACES = r"""
+import mlflow
+from mlflow.entities import AssessmentSource
+
+mlflow.set_tracking_uri(ARGS["uri"])
+exp = mlflow.create_experiment("traced", artifact_location=ARGS["artifacts"])
+mlflow.set_experiment(experiment_id=exp)
+
+@mlflow.trace
+def answer(q):
+    with mlflow.start_span("tool") as span:
+        span.set_inputs({"q": q})
+    return q + 1
+
+answer(1)
+mlflow.flush_trace_async_logging()
+trace_id = mlflow.get_last_active_trace_id()
+judge = AssessmentSource(source_type="LLM_JUDGE", source_id="judge-1")
+first = mlflow.log_feedback(trace_id=trace_id, name="good", value=True, source=judge,
+                            rationale="fine", metadata={"k": "v"})
+mlflow.override_feedback(trace_id=trace_id, assessment_id=first.assessment_id, value=False,
+                         rationale="wrong", source=AssessmentSource("HUMAN", "ann"))
+mlflow.log_feedback(trace_id=trace_id, name="judged", error=ValueError("judge timed out"))
+mlflow.log_expectation(trace_id=trace_id, name="answer", value={"text": "42"})
+ARGS["trace_id"] = trace_id
+"""
+
+_READ_TRACES = r"""
+import mlflow
+
+mlflow.set_tracking_uri(ARGS["uri"])
+trace = mlflow.get_trace(ARGS["trace_id"])
+assessments = sorted((a.to_dictionary() for a in trace.info.assessments),
+                     key=lambda d: d["assessment_id"])
+emit({"trace_id": ARGS["trace_id"], "spans": sorted(s.name for s in trace.data.spans),
+      "assessments": assessments})
+"""
+
+
+def test_assessments_mlflow_logged_survive_a_round_trip(tmp_path: Path) -> None:
+    """MLflow's own SQLite database with a trace and assessments (one overridden, one an
+    error) -> file store -> DuckDB -> SQLite: MLflow reads the same assessments back."""
+    from trackyard.copy import dump_store
+
+    source = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # one peer run fills and reads (MLflow's start-up is most of this test's time)
+    original = run_mlflow(_FILL_TRACES + _READ_TRACES, uri=source, artifacts=str(tmp_path / "a"))
+    trace_id = original["trace_id"]
+    assert len(original["assessments"]) == 4 and original["spans"] == ["answer", "tool"]
+    assert sorted(a["valid"] for a in original["assessments"]) == [False, True, True, True]
+    chain = [
+        source,
+        (tmp_path / "copy").as_uri(),
+        f"duckdb:///{tmp_path / 'copy.duckdb'}",
+        f"sqlite:///{tmp_path / 'back.db'}",
+    ]
+    for a, b in itertools.pairwise(chain):
+        report = copy_store(a, b, dst_artifact_root=str(tmp_path / "art"), progress=False)
+        assert (report.traces, report.assessments) == (1, 4), report.summary()
+    assert run_mlflow(_READ_TRACES, uri=chain[-1], trace_id=trace_id) == original
+    expected = dump_store(source, artifacts=False)["traces"]
+    for uri in chain[1:]:
+        assert dump_store(uri, artifacts=False)["traces"] == expected, uri

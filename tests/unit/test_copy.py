@@ -87,7 +87,7 @@ def _populate(uri: str, artifacts: str, runs: int = 3, steps: int = 20) -> list[
         else:
             c.set_terminated(rid)
         ids.append(rid)
-    _trace(c, exp, ids[0])
+    _assess(c, _trace(c, exp, ids[0]), ids[0])
     if c._tracking_store.capabilities.logged_models:  # not DuckDB
         model = c.create_logged_model(
             exp, name="clf", source_run_id=ids[0], tags={"a": "b"}, params={"depth": "3"}
@@ -119,6 +119,31 @@ def _trace(c: MlflowClient, experiment_id: str, run_id: str | None) -> str:
     return root.trace_id
 
 
+def _assess(c: MlflowClient, trace_id: str, run_id: str) -> None:
+    """Assessments of every kind on a trace: an overridden feedback (now invalid), an error,
+    an expectation with metadata on a span, one linked to a run."""
+    from trackyard.entities import AssessmentSource
+    from trackyard.entities.trace_assessment import Expectation, Feedback
+
+    span_id = c.get_trace(trace_id).data.spans[0].span_id
+    judge = AssessmentSource("LLM_JUDGE", "judge-1")
+    first = c.log_assessment(
+        Feedback("good", True, source=judge, rationale="ok", trace_id=trace_id)
+    )
+    c.log_assessment(
+        Feedback(
+            "good", False, source=AssessmentSource("HUMAN", "ann"), overrides=first.assessment_id
+        ),
+        request_id=trace_id,
+    )
+    c.log_assessment(Feedback("judged", error="judge timed out", trace_id=trace_id))
+    c.log_assessment(
+        Expectation("answer", {"text": "42"}, metadata={"m": 1}, span_id=span_id),
+        request_id=trace_id,
+        run_id=run_id,
+    )
+
+
 @pytest.mark.parametrize(
     ("first", "second"),
     [(a, b) for a in EMBEDDED for b in EMBEDDED if a != b]
@@ -138,6 +163,7 @@ def test_round_trip_is_lossless(tmp_path, first, second):
     assert report.runs == 4 and report.model_versions == 3
     assert report.artifacts == 3
     assert report.traces == 1
+    assert report.assessments == 4 and report.assessments_skipped == 0
     copy_store(b, a2, dst_artifact_root=str(tmp_path / "art-a2"))
     # experiment ids: the file store's 18-digit ids do not fit PostgreSQL/MariaDB integers
     keep_ids = second not in ("postgres", "mysql") or first != "file"
@@ -149,17 +175,18 @@ def test_round_trip_is_lossless(tmp_path, first, second):
     assert again.written == 0, again.summary()
     assert again.runs_unchanged == 4
     assert again.traces_unchanged == 1
+    assert again.assessments == again.assessments_skipped == 0
 
 
 def _dump(uri: str, keep_ids: bool, *kinds: str) -> dict:
     """dump_store, without dataset inputs when a store of ``kinds`` has none (DuckDB), nor
-    logged models when one cannot keep or import them (DuckDB, memory).
+    logged models when one keeps none (DuckDB).
     """
     dump = dump_store(uri, experiment_ids=keep_ids)
     if "duckdb" in kinds:
         for run in dump["runs"].values():
             run.pop("dataset_inputs")
-    if "duckdb" in kinds or "memory" in kinds:
+    if "duckdb" in kinds:
         dump.pop("logged_models")
     return dump
 
@@ -332,6 +359,13 @@ def test_traces_keep_ids_times_and_spans(tmp_path):
     assert (report.traces, report.traces_unchanged, report.written) == (1, 1, 1)
     assert MlflowClient(b).get_trace(new_id).info.trace_id == new_id
     assert dump_store(b) == dump_store(a)
+    # an assessment added to a copied trace is carried by a copy without the checkpoint
+    from trackyard.entities.trace_assessment import Feedback
+
+    src.log_assessment(Feedback("late", 0.5, trace_id=trace_id))
+    report = copy_store(a, b)
+    assert (report.assessments, report.traces_unchanged, report.written) == (1, 2, 1)
+    assert dump_store(b) == dump_store(a)
 
 
 @pytest.mark.parametrize(("first", "second"), [("sqlite", "file"), ("file", "sqlite")])
@@ -349,9 +383,25 @@ def test_logged_models_keep_ids_times_params_and_points(tmp_path, first, second)
         ("m_acc", 0.75, 2, mine.source_run_id)
     ]
     assert copy_store(a, b).written == 0
-    # a destination that keeps logged models but cannot import them: counted as skipped
+
+
+def test_what_a_destination_cannot_import_is_counted_as_skipped(tmp_path, monkeypatch):
+    from trackyard_memory.tracking import MemoryTrackingStore
+
+    from trackyard.stores import TrackingStore
+
+    a = _uri("sqlite", tmp_path, "a")
+    _populate(a, str(tmp_path / "art"), runs=1)
     report = copy_store(a, _uri("memory", tmp_path, "m"), include_artifacts=False)
+    assert (report.logged_models, report.logged_models_skipped) == (1, 0)
+    assert (report.assessments, report.assessments_skipped) == (4, 0)
+    # a store keeping logged models and assessments without their import methods (the
+    # contract's defaults, which raise FEATURE_DISABLED)
+    for name in ("import_logged_model", "import_assessment"):
+        monkeypatch.setattr(MemoryTrackingStore, name, getattr(TrackingStore, name))
+    report = copy_store(a, _uri("memory", tmp_path, "n"), include_artifacts=False)
     assert (report.logged_models, report.logged_models_skipped) == (0, 1)
+    assert (report.traces, report.assessments, report.assessments_skipped) == (1, 0, 4)
 
 
 def dataclass_replace(obj, **changes):

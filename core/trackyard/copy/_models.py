@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from trackyard.copy._plan import ExperimentPartCopier, join_uri, pages
-from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
     from trackyard.entities import LoggedModel
@@ -59,11 +58,7 @@ class LoggedModelCopier(ExperimentPartCopier):
                 copied = dataclasses.replace(
                     model, experiment_id=dst_experiment_id, artifact_location=location
                 )
-                try:
-                    self.dst.import_logged_model(copied)
-                except TrackyardError as exc:
-                    if exc.error_code != ErrorCode.FEATURE_DISABLED:
-                        raise
+                if not self.imported(functools.partial(self.dst.import_logged_model, copied)):
                     self.enabled = False  # this destination cannot import them
                     self.report.logged_models_skipped += 1
                     continue

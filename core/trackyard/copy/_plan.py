@@ -91,6 +91,19 @@ class ExperimentPartCopier:
         )
 
     @staticmethod
+    def imported(write: Callable[[], None]) -> bool:
+        """Run an ``import_*`` call; False when the destination cannot import such entities
+        (FEATURE_DISABLED, the contract's default), so the caller counts them as skipped.
+        """
+        try:
+            write()
+        except TrackyardError as exc:
+            if exc.error_code != ErrorCode.FEATURE_DISABLED:
+                raise
+            return False
+        return True
+
+    @staticmethod
     def exists(fetch: Callable[[str], object], ident: str) -> bool:
         """Whether ``fetch(ident)`` finds its entity (False on RESOURCE_DOES_NOT_EXIST)."""
         try:
@@ -114,6 +127,7 @@ _WRITTEN = (  # the CopyReport counts that say something was written
     "model_versions",
     "aliases",
     "traces",
+    "assessments",
     "logged_models",
 )
 
@@ -139,6 +153,10 @@ class CopyReport:
         traces_unchanged: traces the destination already held.
         traces_skipped: source traces that could not be copied: the destination keeps no
             traces, or their experiment is deleted.
+        assessments: trace assessments written (ids, times and validity kept), to new
+            traces and to traces the destination already held.
+        assessments_skipped: source assessments that could not be copied: the destination
+            keeps or imports none.
         logged_models: logged models written (with tags, params and metric points).
         logged_models_skipped: source logged models that could not be copied: the
             destination keeps or imports none, or their experiment is deleted.
@@ -165,6 +183,8 @@ class CopyReport:
     traces: int = 0
     traces_unchanged: int = 0
     traces_skipped: int = 0
+    assessments: int = 0
+    assessments_skipped: int = 0
     logged_models: int = 0
     logged_models_skipped: int = 0
     experiment_map: dict[str, str] = field(default_factory=dict)
@@ -182,7 +202,8 @@ class CopyReport:
             f"{self.params} params, {self.tags} tags, {self.artifacts} artifact files "
             f"({self.artifact_bytes} bytes); {self.registered_models} registered models, "
             f"{self.model_versions} versions, {self.aliases} aliases; {self.traces} traces "
-            f"({self.traces_skipped} skipped), {self.logged_models} logged models "
+            f"({self.traces_skipped} skipped), {self.assessments} assessments "
+            f"({self.assessments_skipped} skipped), {self.logged_models} logged models "
             f"({self.logged_models_skipped} skipped)"
         )
 

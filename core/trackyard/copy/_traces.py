@@ -1,23 +1,27 @@
-"""Copying traces (info, tags, request metadata and spans) between stores that keep them."""
+"""Copying traces (info, tags, request metadata, spans and assessments) between stores."""
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from trackyard.copy._plan import ExperimentPartCopier, pages
+from trackyard.copy._plan import Checkpoint, CopyReport, ExperimentPartCopier, pages
 from trackyard.entities.trace import Span, SpanAttributeKey, TraceLocation, TraceTagKey
+from trackyard.errors import ErrorCode, TrackyardError
 
 if TYPE_CHECKING:
     from trackyard.entities.trace import Trace, TraceInfo
+    from trackyard.entities.trace_assessment import Assessment
     from trackyard.stores import TrackingStore
 
 __all__ = [
     "STORE_METADATA",
     "STORE_TAGS",
     "TraceCopier",
+    "assessment_order",
     "moved_spans",
     "portable_info",
     "source_traces",
@@ -82,9 +86,19 @@ def source_traces(store: TrackingStore, experiment_id: str) -> Iterator[Trace]:
 
 
 class TraceCopier(ExperimentPartCopier):
-    """Copies the traces of copied experiments; a trace the destination has is skipped."""
+    """Copies the traces of copied experiments with their assessments; a trace the
+    destination has is kept, and receives the assessments it lacks.
+    """
 
     capability = "traces"
+
+    def __init__(
+        self, src: TrackingStore, dst: TrackingStore, checkpoint: Checkpoint, report: CopyReport
+    ) -> None:
+        super().__init__(src, dst, checkpoint, report)
+        self.assessments = bool(
+            self.enabled and self.src.capabilities.assessments and self.dst.capabilities.assessments
+        )
 
     def copy_experiment(self, src_experiment_id: str, dst_experiment_id: str, active: bool) -> None:
         """Copy the traces of one experiment (counted as skipped when they cannot be written:
@@ -100,12 +114,44 @@ class TraceCopier(ExperimentPartCopier):
             if self.checkpoint.get("trace", trace_id) == dst_experiment_id:
                 self.report.traces_unchanged += 1
                 continue
-            if self.exists(self.dst.get_trace_info, trace_id):
+            held = self._held_assessments(trace_id)
+            if held is not None:
                 self.report.traces_unchanged += 1
             else:
+                held = set()
                 self.dst.start_trace(portable_info(trace.info, dst_experiment_id))
                 if trace.data.spans:
                     spans = moved_spans(trace.data.spans, dst_experiment_id)
                     self.dst.log_spans(dst_experiment_id, spans)
                 self.report.traces += 1
+            self._copy_assessments(trace.info.assessments, held)
             self.checkpoint.record("trace", trace_id, dst_experiment_id)
+
+    def _held_assessments(self, trace_id: str) -> set[str] | None:
+        """The assessment ids of the destination's trace ``trace_id`` (None: no such trace)."""
+        try:
+            info = self.dst.get_trace_info(trace_id)
+        except TrackyardError as exc:
+            if exc.error_code != ErrorCode.RESOURCE_DOES_NOT_EXIST:
+                raise
+            return None
+        return {a.assessment_id for a in info.assessments if a.assessment_id}
+
+    def _copy_assessments(self, assessments: list[Assessment], held: set[str]) -> None:
+        """Import the source assessments the destination trace lacks, oldest first."""
+        for assessment in sorted(assessments, key=assessment_order):
+            if assessment.assessment_id in held:
+                continue
+            if not self.assessments:
+                self.report.assessments_skipped += 1
+                continue
+            if self.imported(functools.partial(self.dst.import_assessment, assessment)):
+                self.report.assessments += 1
+            else:
+                self.assessments = False  # this destination cannot import them
+                self.report.assessments_skipped += 1
+
+
+def assessment_order(assessment: Assessment) -> tuple[int, str]:
+    """Sort key of assessments: creation time, then id."""
+    return (assessment.create_time_ms or 0, assessment.assessment_id or "")

@@ -48,8 +48,8 @@ def dump_store(
     """Everything ``uri`` holds, normalized: experiments (by name), runs (by id) with every
     metric point, traces (by id) with their spans, logged models (by id) with their points,
     registered models and prompts with
-    versions and aliases. Traces leave out their assessments (not copied) and the tags and
-    metadata a store writes about itself (where its spans and trace artifacts live).
+    versions and aliases. Traces come with their spans and assessments (by id), without the
+    tags and metadata a store writes about itself (where its spans and trace artifacts live).
 
     Args:
         uri: the store.
@@ -140,7 +140,14 @@ def _trace(trace: Any, experiment: str, experiment_ids: bool) -> dict[str, Any]:
         if not experiment_ids:
             entry["attributes"].pop(SpanAttributeKey.EXPERIMENT_ID, None)
         spans.append(entry)
-    return {"info": portable_info(trace.info, experiment).to_dict(), "spans": spans}
+    assessments = [
+        a.to_dictionary() for a in sorted(trace.info.assessments, key=lambda a: a.assessment_id)
+    ]
+    return {
+        "info": portable_info(trace.info, experiment).to_dict(),
+        "spans": spans,
+        "assessments": assessments,
+    }
 
 
 def _version(version: Any, folders: dict[str, str]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from trackyard.testing._hostile import TrackingHostileInputCheck
 from trackyard.testing._processes import TrackingProcessesCheck
 from trackyard.testing.analytics import AnalyticsChecks
 from trackyard.testing.gc import GcChecks
+from trackyard.testing.imports import ImportChecks
 from trackyard.testing.logged_models import LoggedModelChecks
 from trackyard.testing.run_inputs import RunInputChecks
 
@@ -134,6 +135,7 @@ class TrackingStoreSuite(
     LoggedModelChecks,
     RunInputChecks,
     GcChecks,
+    ImportChecks,
 ):
     """Mixin test class: subclass it and override the ``tracking_store`` fixture."""
 

@@ -7,6 +7,7 @@ largest finite doubles. Search uses trackyard's reference evaluator.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import uuid
@@ -23,7 +24,7 @@ from trackyard.entities import (
     Metric,
     PagedList,
 )
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError, already_exists
 from trackyard.search.logged_model_evaluator import search_logged_models_in_memory
 from trackyard.search.request import LoggedModelSearch
 from trackyard.stores import now_ms
@@ -69,6 +70,7 @@ class _Model:
     model_type: str | None
     source_run_id: str | None
     status: LoggedModelStatus = LoggedModelStatus.PENDING
+    status_message: str | None = None
     lifecycle_stage: str = LifecycleStage.ACTIVE
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
@@ -98,6 +100,7 @@ class _Model:
             model_type=self.model_type,
             source_run_id=self.source_run_id,
             status=self.status,
+            status_message=self.status_message,
             tags=dict(self.tags),
             params=dict(self.params),
             metrics=metrics or None,
@@ -159,6 +162,33 @@ class MemoryLoggedModels:
             )
             self._models(data)[model_id] = model
             return model.entity()
+
+    def import_logged_model(self, model: LoggedModel) -> None:
+        """Write a new model exactly as given, with its tags, params and metric points."""
+        with self._lock:
+            data = self._data()
+            models = self._models(data)
+            exp = self._active_experiment(data, model.experiment_id)
+            if model.model_id in models:
+                raise already_exists(f"Logged model {model.model_id!r}")
+            stored = _Model(
+                model_id=model.model_id,
+                experiment_id=exp.experiment_id,
+                name=model.name,
+                artifact_location=model.artifact_location,
+                creation_timestamp=model.creation_timestamp,
+                last_updated_timestamp=model.last_updated_timestamp,
+                model_type=model.model_type,
+                source_run_id=model.source_run_id,
+                status=model.status,
+                status_message=model.status_message,
+                tags=dict(model.tags),
+                params=dict(model.params),
+            )
+            for m in model.metrics or ():
+                ident = (m.key, m.timestamp, m.step, m.run_id or "")
+                stored.points.setdefault(ident, dataclasses.replace(m, value=stored_value(m.value)))
+            models[model.model_id] = stored
 
     def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
         """Return a model with its tags, params and metric points."""

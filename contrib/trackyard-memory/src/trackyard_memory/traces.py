@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from trackyard.entities import PagedList
 from trackyard.entities.trace import Span, Trace, TraceData, TraceInfo, TraceTagKey
 from trackyard.entities.trace_assessment import Assessment, new_assessment_id
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError, already_exists
 from trackyard.search.request import TraceSearch
 from trackyard.search.trace_evaluator import SpanFields, search_traces_in_memory
 from trackyard.stores import now_ms
@@ -203,6 +203,18 @@ class MemoryTraceMixin:
                 overridden.valid = False
             stored.assessments[new.assessment_id] = new
             return copy.deepcopy(new)
+
+    def import_assessment(self, assessment: Assessment) -> None:
+        """Write an assessment exactly as given (id, times, validity and link kept)."""
+        with self._lock:
+            assert assessment.trace_id is not None and assessment.assessment_id is not None
+            stored = self._stored(assessment.trace_id)
+            if assessment.assessment_id in stored.assessments:
+                raise already_exists(f"Assessment {assessment.assessment_id!r}")
+            new = copy.deepcopy(assessment)
+            new.create_time_ms = new.create_time_ms or now_ms()
+            new.last_update_time_ms = new.last_update_time_ms or new.create_time_ms
+            stored.assessments[assessment.assessment_id] = new
 
     def get_assessment(self, trace_id: str | None, assessment_id: str) -> Assessment:
         with self._lock:

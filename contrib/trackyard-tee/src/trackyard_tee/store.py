@@ -64,6 +64,7 @@ from trackyard.uri import mask_credentials
 
 from trackyard_tee.config import TeeConfig, parse_tee_uri
 from trackyard_tee.gc import GC_OPS, TeeGc
+from trackyard_tee.imports import IMPORT_OPS, TeeImports
 from trackyard_tee.journal import HAS_PROCESS_LOCKS, Record, SecondaryQueue
 from trackyard_tee.traces import TRACE_OPS, TeeTraces
 
@@ -221,7 +222,7 @@ def _metrics(rows: Sequence[Sequence[Any]]) -> list[Metric]:
     return out
 
 
-class TeeTrackingStore(TeeGc, TeeTraces, TrackingStore):
+class TeeTrackingStore(TeeGc, TeeTraces, TeeImports, TrackingStore):
     """A tracking store that writes to several stores and reads from the first.
 
     Args:
@@ -266,6 +267,7 @@ class TeeTrackingStore(TeeGc, TeeTraces, TrackingStore):
             traces=all(c.capabilities.traces for c in classes),
             assessments=all(c.capabilities.assessments for c in classes),
             gc=all(c.capabilities.gc for c in classes),
+            imports=all(c.capabilities.imports for c in classes),
         )
 
     @property
@@ -603,6 +605,8 @@ class TeeTrackingStore(TeeGc, TeeTraces, TrackingStore):
             self._apply_trace_op(s, store, op, a, replay=replay)
         elif op in GC_OPS:
             self._apply_gc_op(s, store, op, a)
+        elif op in IMPORT_OPS:
+            self._apply_import_op(s, store, op, a, replay=replay)
         else:
             self._apply_experiment_op(s, store, op, a, replay=replay)
 
