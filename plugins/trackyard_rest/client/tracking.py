@@ -19,6 +19,7 @@ from trackyard.stores import Capabilities, TrackingStore
 from trackyard_rest.client import convert
 from trackyard_rest.client.base import API, RestStoreMixin, search_fields
 from trackyard_rest.client.batching import batch_bodies
+from trackyard_rest.client.logged_models import RestLoggedModelsMixin
 
 if TYPE_CHECKING:
     from trackyard.entities import (
@@ -38,10 +39,11 @@ if TYPE_CHECKING:
 __all__ = ["RestTrackingStore"]
 
 
-class RestTrackingStore(RestStoreMixin, TrackingStore):
-    """Experiments, runs, metrics, params, tags and run inputs on an MLflow tracking server."""
+class RestTrackingStore(RestStoreMixin, RestLoggedModelsMixin, TrackingStore):
+    """Experiments, runs, metrics, params, tags, run inputs and logged models on an MLflow
+    tracking server."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(datasets=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(datasets=True, logged_models=True)
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         super().__init__(store_uri, artifact_uri)
