@@ -16,6 +16,7 @@ from urllib.parse import quote
 from trackyard.entities import LoggedModel, LoggedModelStatus, PagedList
 from trackyard.search.printer import format_filter
 from trackyard_rest.client import convert
+from trackyard_rest.client.base import RestStoreMixin
 
 if TYPE_CHECKING:
     from trackyard.entities import LoggedModelParameter, LoggedModelTag
@@ -74,18 +75,8 @@ def _model_path(model_id: str, *more: str) -> str:
     return "/".join(["logged-models", quote(model_id, safe=""), *more])
 
 
-class RestLoggedModelsMixin:
+class RestLoggedModelsMixin(RestStoreMixin):
     """The logged-model methods of the REST tracking store."""
-
-    if TYPE_CHECKING:
-
-        def _call(
-            self,
-            method: str,
-            endpoint: str,
-            payload: dict[str, Any] | None = None,
-            headers: dict[str, str] | None = None,
-        ) -> dict[str, Any]: ...
 
     def create_logged_model(
         self,

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["RestRegistryStore"]
 
 
-class RestRegistryStore(RestStoreMixin, RestWebhooksMixin, RegistryStore):
+class RestRegistryStore(RestWebhooksMixin, RestStoreMixin, RegistryStore):
     """Registered models, model versions, tags, aliases and webhooks on an MLflow server."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(prompts=True, webhooks=True)

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["RestTrackingStore"]
 
 
-class RestTrackingStore(RestStoreMixin, RestLoggedModelsMixin, TrackingStore):
+class RestTrackingStore(RestLoggedModelsMixin, RestStoreMixin, TrackingStore):
     """Experiments, runs, metrics, params, tags, run inputs and logged models on an MLflow
     tracking server."""
 

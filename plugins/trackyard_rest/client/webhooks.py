@@ -11,12 +11,13 @@ logged, and :meth:`get_webhook_secret` is refused.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from trackyard.entities import PagedList
 from trackyard.entities.webhook import Webhook, WebhookEvent, WebhookStatus, WebhookTestResult
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard_rest.client.base import RestStoreMixin
 
 __all__ = ["RestWebhooksMixin", "webhook"]
 
@@ -49,20 +50,10 @@ def _path(webhook_id: str, *more: str) -> str:
     return "/".join(["webhooks", quote(webhook_id, safe=""), *more])
 
 
-class RestWebhooksMixin:
+class RestWebhooksMixin(RestStoreMixin):
     """The webhook methods of the REST registry store."""
 
     remote_webhooks: ClassVar[bool] = True
-
-    if TYPE_CHECKING:
-
-        def _call(
-            self,
-            method: str,
-            endpoint: str,
-            payload: dict[str, Any] | None = None,
-            headers: dict[str, str] | None = None,
-        ) -> dict[str, Any]: ...
 
     def create_webhook(
         self,
