@@ -11,18 +11,28 @@ write-only: entities returned by every method have ``secret=None``; only
 secrets should keep them encrypted (:func:`trackyard.webhooks.secrets.encrypt_secret`).
 Listings are newest first (creation time, then id) and leave deleted webhooks out; page
 tokens are offsets (:mod:`trackyard.search.paging`).
+
+A store whose *server* keeps and delivers the webhooks (the REST store) sets
+``remote_webhooks``: this process then delivers none of the registry events it fires (the
+server does, once) and :meth:`MlflowClient.test_webhook` asks the server through
+:meth:`test_webhook`; such a store cannot read secrets back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from trackyard.errors import ErrorCode, TrackyardError, webhook_not_found
 
 if TYPE_CHECKING:
     from trackyard.entities import PagedList
-    from trackyard.entities.webhook import Webhook, WebhookEvent, WebhookStatus
+    from trackyard.entities.webhook import (
+        Webhook,
+        WebhookEvent,
+        WebhookStatus,
+        WebhookTestResult,
+    )
 
 __all__ = ["WebhookStoreMixin", "webhook_not_found"]
 
@@ -35,6 +45,9 @@ def _disabled(store: object) -> TrackyardError:
 
 class WebhookStoreMixin:
     """Webhooks: create, read, list, update, delete."""
+
+    #: True when the store's server delivers and tests the webhooks (see the module doc).
+    remote_webhooks: ClassVar[bool] = False
 
     def create_webhook(
         self,
@@ -86,4 +99,8 @@ class WebhookStoreMixin:
 
     def get_webhook_secret(self, webhook_id: str) -> str | None:
         """The webhook's secret in clear (for signing deliveries), or None."""
+        raise _disabled(self)
+
+    def test_webhook(self, webhook_id: str, event: WebhookEvent | None = None) -> WebhookTestResult:
+        """Have the server send a webhook its example payload (``remote_webhooks`` stores)."""
         raise _disabled(self)

@@ -14,6 +14,7 @@ from tests.webhook_receiver import Receiver, receiving
 
 pytest.importorskip("fastapi", reason="the server needs trackyard[server]")
 
+from trackyard.errors import TrackyardError
 from trackyard.webhooks import flush, urls
 from trackyard_rest.server import create_app
 
@@ -303,3 +304,65 @@ def test_create_run_without_experiment_is_refused(base: str) -> None:
         r = call(base, "POST", "/runs/create", json=body)
         assert r.status_code == 400 and r.json()["error_code"] == "BAD_REQUEST", r.text
     assert ok(base, "POST", "/runs/search", json={"experiment_ids": ["0"]}) == before
+
+
+def test_logged_model_artifacts_are_listed_and_read(base: str, tmp_path: Any) -> None:
+    from trackyard import MlflowClient
+
+    client = MlflowClient(base, base)
+    exp = client.create_experiment(f"lm-files-{tmp_path.name}")
+    model = client.create_logged_model(exp, "files")
+    assert model.artifact_location.startswith("mlflow-artifacts:/")
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "MLmodel").write_text("flavors: {}\n")
+    (src / "sub" / "w.bin").write_bytes(b"\x00\x01")
+    client.log_model_artifacts(model.model_id, str(src))
+    where = f"/logged-models/{model.model_id}/artifacts"
+    top = ok(base, "GET", f"{where}/directories")
+    assert top["root_uri"] == model.artifact_location
+    assert sorted((f["path"], f["is_dir"]) for f in top["files"]) == [
+        ("MLmodel", False),
+        ("sub", True),
+    ]
+    sub = ok(base, "GET", f"{where}/directories", params={"artifact_directory_path": "sub"})
+    assert sub["files"] == [{"path": "sub/w.bin", "is_dir": False, "file_size": 2}]
+    got = call(base, "GET", f"{where}/files", params={"artifact_file_path": "sub/w.bin"})
+    assert got.status_code == 200 and got.content == b"\x00\x01"
+    for bad in ("../../x", "/etc/passwd", "%2e%2e%2fx", "a;b"):
+        r = call(base, "GET", f"{where}/files", params={"artifact_file_path": bad})
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", bad
+    r = call(base, "GET", f"{where}/files")
+    assert r.status_code == 400 and r.json()["error_code"] == "BAD_REQUEST"
+    r = call(base, "GET", f"/logged-models/m-{'0' * 32}/artifacts/directories")
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_rest_client_webhooks_run_on_the_server(base: str, receiver: Receiver) -> None:
+    """Through the REST store: the server signs, tests and delivers (once); secrets stay there."""
+    from trackyard import MlflowClient
+    from trackyard.webhooks.payloads import verify_signature
+
+    client = MlflowClient(base, base)
+    store = client._registry_store
+    assert store.remote_webhooks
+    hook = client.create_webhook(
+        "rest-client-hook", receiver.url, ["registered_model.created"], secret=SECRET
+    )
+    assert hook.secret is None and SECRET not in repr(client.get_webhook(hook.webhook_id))
+    with pytest.raises(TrackyardError) as exc:
+        store.get_webhook_secret(hook.webhook_id)
+    assert exc.value.error_code == "FEATURE_DISABLED"
+    result = client.test_webhook(hook.webhook_id)
+    assert result.success and result.response_status == 200, result
+    _, headers, body = receiver.requests[-1]
+    assert verify_signature(SECRET, headers, body)
+    client.update_webhook(hook.webhook_id, secret="rotated")
+    seen = len(receiver.requests)
+    client.create_registered_model("rest-client-hooked")
+    assert flush(30)
+    delivered = receiver.bodies()[seen:]
+    assert [b["data"]["name"] for b in delivered] == ["rest-client-hooked"]  # once, by the server
+    _, headers, body = receiver.requests[-1]
+    assert verify_signature("rotated", headers, body)
+    client.delete_webhook(hook.webhook_id)

@@ -407,8 +407,8 @@ class LoggedModelSearch(SearchRequest):
             comparisons only look at points logged with one of these datasets, and without
             any metric comparison a model matches only if it has such a point (MLflow's rule).
         token_scope: what page tokens of this search carry besides the offset (the
-            experiment ids, filter and order as the caller gave them, in MLflow's token
-            format); a token made for another search is refused.
+            experiment ids, the printed filter and the caller's order as MLflow's order
+            objects, in MLflow's token format); a token made for another search is refused.
 
     Metric comparisons hold when *any* point of the metric satisfies them (MLflow's rule);
     metric order keys use the newest point (see :class:`DatasetOrderKey`).
@@ -458,7 +458,7 @@ class LoggedModelSearch(SearchRequest):
             if name is not None or digest is not None:
                 key = order[i]
                 order[i] = DatasetOrderKey(key.entity, key.key, key.ascending, name, digest)
-        scope = _token_scope(ids, filter_string, order_by)
+        scope = _token_scope(ids, expr, order, len(clauses))
         offset = _decode_scoped_token(page_token, scope)
         return cls(
             filter=expr,
@@ -469,6 +469,18 @@ class LoggedModelSearch(SearchRequest):
             datasets=dataset_pairs,
             token_scope=scope,
         )
+
+    @property
+    def wire_order_by(self) -> list[dict[str, Any]]:
+        """The caller's order as MLflow's order objects (without the implied tie-breakers).
+
+        Unset dataset fields are left out. A REST store sends this: the server's page
+        tokens then carry the same scope as this request's.
+        """
+        import json
+
+        items = json.loads(self.token_scope).get("order_by") if self.token_scope else None
+        return [{k: v for k, v in item.items() if v is not None} for item in items or ()]
 
     def _token(self, offset: int) -> str:
         import base64
@@ -597,20 +609,37 @@ def _order_items(
 
 def _token_scope(
     experiment_ids: list[str],
-    filter_string: str | None,
-    order_by: Sequence[Mapping[str, Any] | str] | None,
+    expr: Expr | None,
+    order: Sequence[OrderKey],
+    given: int,
 ) -> str:
+    """What a logged-model page token carries besides its offset, in MLflow's wire form.
+
+    The filter is printed from the parsed request and the caller's ``given`` order keys
+    are MLflow's order objects (``field_name``, ``ascending``, ``dataset_name``,
+    ``dataset_digest``), as MLflow's server records them: a token then continues the same
+    search however it was spelled, and a REST store can send exactly this scope.
+    """
     import json
 
-    order: Any = None
-    if order_by:
-        items = [order_by] if isinstance(order_by, (str, Mapping)) else list(order_by)
-        order = [dict(o) if isinstance(o, Mapping) else o for o in items]
+    from trackyard.search.printer import format_filter, format_order_by
+
+    items: list[dict[str, Any]] = []
+    for key in order[:given]:
+        clause = format_order_by([key])[0]
+        items.append(
+            {
+                "field_name": clause.rsplit(" ", 1)[0],
+                "ascending": key.ascending,
+                "dataset_name": getattr(key, "dataset_name", None),
+                "dataset_digest": getattr(key, "dataset_digest", None),
+            }
+        )
     return json.dumps(
         {
             "experiment_ids": experiment_ids,
-            "filter_string": filter_string or None,
-            "order_by": order,
+            "filter_string": None if expr is None else format_filter(expr) or None,
+            "order_by": items or None,
         }
     )
 

@@ -378,10 +378,13 @@ def handle_event(name: str, entity: Any, data: Mapping[str, Any], store: Any) ->
     Runs on the caller's thread and never waits for the network: it returns at once when
     the event is not a webhook event or the store keeps no webhooks, reads the store's
     matching webhooks (cached for ``TRACKYARD_WEBHOOK_CACHE_TTL``) and queues the delivery.
+    A store with ``remote_webhooks`` (a REST store) is skipped: its server delivers.
     ``entity`` may be a zero-argument callable (see
     :func:`~trackyard.webhooks.payloads.event_payload`).
     """
     if store is None or not getattr(getattr(store, "capabilities", None), "webhooks", False):
+        return False
+    if getattr(store, "remote_webhooks", False):  # its server delivers them
         return False
     event = payloads.webhook_event(name)
     if event is None:

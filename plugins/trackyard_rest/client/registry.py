@@ -13,6 +13,7 @@ from trackyard.entities import PagedList
 from trackyard.stores import Capabilities, RegistryStore
 from trackyard_rest.client import convert
 from trackyard_rest.client.base import RestStoreMixin, search_fields
+from trackyard_rest.client.webhooks import RestWebhooksMixin
 
 if TYPE_CHECKING:
     from trackyard.entities.model_registry import (
@@ -26,10 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["RestRegistryStore"]
 
 
-class RestRegistryStore(RestStoreMixin, RegistryStore):
-    """Registered models, model versions, tags and aliases on an MLflow server."""
+class RestRegistryStore(RestWebhooksMixin, RestStoreMixin, RegistryStore):
+    """Registered models, model versions, tags, aliases and webhooks on an MLflow server."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(prompts=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(prompts=True, webhooks=True)
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
         super().__init__(store_uri, tracking_uri)

@@ -20,6 +20,7 @@ from trackyard_rest.client import convert
 from trackyard_rest.client.base import API, RestStoreMixin, search_fields
 from trackyard_rest.client.batching import batch_bodies
 from trackyard_rest.client.traces import RestTraceMixin
+from trackyard_rest.client.logged_models import RestLoggedModelsMixin
 
 if TYPE_CHECKING:
     from trackyard.entities import (
@@ -39,11 +40,12 @@ if TYPE_CHECKING:
 __all__ = ["RestTrackingStore"]
 
 
-class RestTrackingStore(RestStoreMixin, RestTraceMixin, TrackingStore):
-    """Experiments, runs, metrics, params, tags, run inputs and traces on an MLflow server."""
+class RestTrackingStore(RestLoggedModelsMixin, RestStoreMixin, RestTraceMixin, TrackingStore):
+    """Experiments, runs, metrics, params, tags, run inputs, logged models and traces on an
+    MLflow tracking server."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(
-        datasets=True, traces=True, assessments=True
+        datasets=True, logged_models=True, traces=True, assessments=True
     )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:

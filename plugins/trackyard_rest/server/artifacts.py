@@ -59,6 +59,7 @@ __all__ = [
     "MULTIPART_UPLOAD_UNSUPPORTED",
     "checked_path",
     "make_artifact_router",
+    "stream_file",
 ]
 
 _logger = logging.getLogger("trackyard.server.artifacts")
@@ -212,7 +213,7 @@ def _add_file_routes(router: APIRouter, repo: ArtifactRepository) -> None:
     async def download_artifact(artifact_path: str) -> Response:
         async def run() -> Response:
             rel = checked_path(artifact_path, allow_empty=False)
-            return await _stream_file(repo, rel)
+            return await stream_file(repo, rel)
 
         return await _answer(run)
 
@@ -273,7 +274,7 @@ def _add_multipart_routes(router: APIRouter) -> None:
 
 
 # -- transfers -------------------------------------------------------------------------------------
-async def _stream_file(repo: ArtifactRepository, rel: str) -> Response:
+async def stream_file(repo: ArtifactRepository, rel: str) -> Response:
     """Open ``rel`` (errors surface here, as JSON) and stream it chunk by chunk."""
     stack = contextlib.ExitStack()
     fh: BinaryIO = await run_in_threadpool(stack.enter_context, repo.open_artifact(rel))

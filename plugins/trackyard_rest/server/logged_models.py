@@ -4,18 +4,29 @@ Requests go through the client's logged-model methods (they check every field an
 ``logged_model.created`` / ``.finalized`` / ``.deleted``). A tracking store without logged
 models answers FEATURE_DISABLED. Statuses travel as MLflow's enum names
 (``LOGGED_MODEL_READY``) or their numbers.
+
+A model's files are listed (``GET logged-models/<id>/artifacts/directories``) and read
+(``GET logged-models/<id>/artifacts/files``, MLflow's UI route) where its ``artifact_uri``
+points: under the artifact proxy's destination for a ``mlflow-artifacts:`` URI, else in the
+repository of that URI. Paths are checked as the proxy checks them, before any I/O.
 """
 
 from __future__ import annotations
 
+import functools
+import posixpath
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 
+from trackyard.backends import get_artifact_repository
 from trackyard.entities.logged_model import LoggedModel, LoggedModelStatus
-from trackyard.errors import TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.stores import ArtifactRepository
+from trackyard_rest.server.artifacts import checked_path, stream_file
 from trackyard_rest.server.backend import Backend, backend
 from trackyard_rest.server.errors import missing
 from trackyard_rest.server.schemas import KeyValue, Request, key_values
@@ -221,3 +232,67 @@ def log_logged_model_params(model_id: str, body: Params, request: HttpRequest) -
     if params:
         _models(request).client.log_model_params(model_id, params)
     return empty_response()
+
+
+# -- artifacts -------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=8)
+def _destination_repo(destination: str) -> ArtifactRepository:
+    return get_artifact_repository(destination)
+
+
+def _model_files(request: HttpRequest, model_id: str) -> tuple[ArtifactRepository, str, str]:
+    """The repository holding a model's files, the model's root in it, and its artifact URI."""
+    b = _models(request)
+    location = b.client.get_logged_model(model_id).artifact_location
+    parts = urlsplit(location)
+    if parts.scheme == "mlflow-artifacts":
+        if not b.config.serve_artifacts:
+            raise TrackyardError(
+                f"The artifacts of logged model {model_id!r} are at {location}, and this "
+                "server does not serve artifacts (--no-serve-artifacts).",
+                ErrorCode.INVALID_PARAMETER_VALUE,
+            )
+        root = checked_path(parts.path.strip("/"))
+        return _destination_repo(b.config.destination), root, location
+    return get_artifact_repository(location), "", location
+
+
+@router.get("/logged-models/{model_id}/artifacts/directories")
+def list_logged_model_artifacts(
+    model_id: str, request: HttpRequest, artifact_directory_path: str | None = None
+) -> Response:
+    """The direct children of a directory of the model's files → ``{root_uri, files[]}``.
+
+    Paths are relative to the model's artifact root, as MLflow's ``ListLoggedModelArtifacts``.
+    """
+    rel = checked_path(artifact_directory_path)
+    repo, root, location = _model_files(request, model_id)
+    infos = repo.list_artifacts(posixpath.join(root, rel) if root else rel or None)
+    files = []
+    for info in infos:
+        entry: dict[str, Any] = {"path": posixpath.join(rel, posixpath.basename(info.path))}
+        entry["is_dir"] = bool(info.is_dir)
+        if not info.is_dir and info.file_size is not None:
+            entry["file_size"] = int(info.file_size)
+        files.append(entry)
+    answer: dict[str, Any] = {"root_uri": location}
+    if files:
+        answer["files"] = files
+    return json_response(answer)
+
+
+@router.get("/logged-models/{model_id}/artifacts/files")
+async def get_logged_model_artifact(
+    model_id: str, request: HttpRequest, artifact_file_path: str | None = None
+) -> Response:
+    """One file of the model, streamed (``?artifact_file_path=<path>``, required)."""
+    from starlette.concurrency import run_in_threadpool
+
+    if not artifact_file_path:
+        raise TrackyardError(
+            'Request must include the "artifact_file_path" query parameter.',
+            ErrorCode.BAD_REQUEST,
+        )
+    rel = checked_path(artifact_file_path, allow_empty=False)
+    repo, root, _ = await run_in_threadpool(_model_files, request, model_id)
+    return await stream_file(repo, posixpath.join(root, rel) if root else rel)

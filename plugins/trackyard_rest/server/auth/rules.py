@@ -291,6 +291,8 @@ def _table() -> dict[tuple[str, str], Rule]:
         ("PATCH", f"{_API}/logged-models/{{model_id}}/tags", lm_update),
         ("DELETE", f"{_API}/logged-models/{{model_id}}/tags/{{tag_key:path}}", lm_update),
         ("POST", f"{_API}/logged-models/{{model_id}}/params", lm_update),
+        ("GET", f"{_API}/logged-models/{{model_id}}/artifacts/directories", lm_read),
+        ("GET", f"{_API}/logged-models/{{model_id}}/artifacts/files", lm_read),
         # webhooks see every registry event and call out: admins only
         ("POST", f"{_API}/webhooks", admin),
         ("GET", f"{_API}/webhooks", admin),
