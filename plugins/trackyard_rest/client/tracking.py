@@ -19,8 +19,8 @@ from trackyard.stores import Capabilities, TrackingStore
 from trackyard_rest.client import convert
 from trackyard_rest.client.base import API, RestStoreMixin, search_fields
 from trackyard_rest.client.batching import batch_bodies
-from trackyard_rest.client.traces import RestTraceMixin
 from trackyard_rest.client.logged_models import RestLoggedModelsMixin
+from trackyard_rest.client.traces import RestTraceMixin
 
 if TYPE_CHECKING:
     from trackyard.entities import (
