@@ -19,6 +19,13 @@ under 5% over an hour.
 Python allocations that grew most between the middle and the end of the run (``tracemalloc``),
 the object types whose count grew (``gc``), and for DuckDB its own buffer memory by tag
 (``duckdb_memory()``) and the database size.
+
+Every tenth also prints the anonymous (heap) part of resident memory and, for DuckDB, the
+size of its write-ahead log. To compare settings and diagnose, ``--duckdb-set NAME=VALUE``
+applies a DuckDB setting to the soak's database (repeatable), and ``--malloc-trim`` calls
+glibc's ``malloc_trim(0)`` after each tenth and prints what it gave back (free heap memory
+that the C allocator kept; it changes the RSS of later tenths, so read growth from a run
+without it).
 """
 
 from __future__ import annotations
@@ -46,6 +53,29 @@ def rss_mib() -> float:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def memory_breakdown() -> dict[str, float]:
+    """Anonymous (heap) and file-backed resident memory in MiB, from ``/proc/self/smaps_rollup``."""
+    out: dict[str, float] = {}
+    try:
+        with open("/proc/self/smaps_rollup", encoding="ascii") as fh:
+            for line in fh:
+                key, _, rest = line.partition(":")
+                if key in ("Rss", "Anonymous", "Private_Dirty"):
+                    out[key] = int(rest.split()[0]) / 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return out
+
+
+def malloc_trim() -> float:
+    """Diagnosis only: hand the C heap's free memory back to the system, return MiB released."""
+    import ctypes
+
+    before = rss_mib()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return before - rss_mib()
 
 
 def open_client(name: str, tmp: Path) -> Any:
@@ -138,7 +168,14 @@ def report_trace(middle: dict[str, Any], end: dict[str, Any]) -> None:
         print(f"  duckdb end:    {end['duckdb']}")
 
 
-def soak(name: str, seconds: float, rate: float, trace: bool = False) -> dict[str, Any]:
+def soak(
+    name: str,
+    seconds: float,
+    rate: float,
+    trace: bool = False,
+    duckdb_settings: list[str] | None = None,
+    trim: bool = False,
+) -> dict[str, Any]:
     from trackyard.entities import Metric, Param, RunTag
 
     if trace:
@@ -150,6 +187,9 @@ def soak(name: str, seconds: float, rate: float, trace: bool = False) -> dict[st
     tmp = Path(tempfile.mkdtemp(prefix=f"trackyard-soak-{name}-"))
     try:
         client = open_client(name, tmp)
+        for setting in duckdb_settings if name == "duckdb" and duckdb_settings else []:
+            key, _, value = setting.partition("=")
+            client._store._db.cursor().execute(f"SET GLOBAL {key} = '{value}'")
         exp = client.create_experiment(f"soak-{os.getpid()}-{time.time_ns()}")
         run_id = client.create_run(exp).info.run_id
         windows: list[dict[str, Any]] = []
@@ -167,8 +207,14 @@ def soak(name: str, seconds: float, rate: float, trace: bool = False) -> dict[st
                         "p50": statistics.median(latencies) if latencies else 0.0,
                         "p99": sorted(latencies)[int(len(latencies) * 0.99)] if latencies else 0.0,
                         "ops": len(latencies),
+                        **memory_breakdown(),
                     }
                 )
+                if name == "duckdb":
+                    wal = tmp / "soak.duckdb.wal"
+                    windows[-1]["wal"] = wal.stat().st_size / 2**20 if wal.exists() else 0.0
+                if trim:
+                    windows[-1]["trimmed"] = malloc_trim()
                 latencies = []
                 next_window += window_len
                 if trace and len(windows) in (5, 10):
@@ -210,10 +256,14 @@ def soak(name: str, seconds: float, rate: float, trace: bool = False) -> dict[st
 def report(result: dict[str, Any]) -> None:
     windows = result["windows"]
     print(f"\n{result['backend']}: {result['ops']} operations")
-    print("  tenth    RSS MiB   ops   p50 ms   p99 ms")
+    print("  tenth    RSS MiB   ops   p50 ms   p99 ms   anon MiB   WAL MiB   trimmed MiB")
     for i, w in enumerate(windows, 1):
         p50, p99 = w["p50"] * 1e3, w["p99"] * 1e3
-        print(f"  {i:5d}  {w['rss']:8.1f}  {w['ops']:5d}  {p50:7.2f}  {p99:7.2f}")
+        print(
+            f"  {i:5d}  {w['rss']:8.1f}  {w['ops']:5d}  {p50:7.2f}  {p99:7.2f}"
+            f"  {w.get('Anonymous', 0.0):9.1f}  {w.get('wal', 0.0):8.1f}"
+            f"  {w['trimmed'] if 'trimmed' in w else float('nan'):12.1f}"
+        )
     first, last = windows[0], windows[-1]
     growth = (last["rss"] - first["rss"]) / first["rss"] * 100
     drift = (last["p50"] - first["p50"]) / first["p50"] * 100 if first["p50"] else 0.0
@@ -237,11 +287,23 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--trace", action="store_true", help="say where memory grows (tracemalloc, gc, DuckDB)"
     )
+    parser.add_argument(
+        "--duckdb-set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a DuckDB setting for the soak (SET GLOBAL; repeatable), to compare settings",
+    )
+    parser.add_argument(
+        "--malloc-trim",
+        action="store_true",
+        help="diagnosis: call glibc malloc_trim(0) after each tenth and print what it released",
+    )
     args = parser.parse_args(argv)
     for name in args.backends:
         if name not in BACKENDS:
             parser.error(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
-        report(soak(name, args.seconds, args.rate, args.trace))
+        report(soak(name, args.seconds, args.rate, args.trace, args.duckdb_set, args.malloc_trim))
     return 0
 
 
