@@ -18,7 +18,9 @@
   SQLite's busy handler polls with sleeps growing to 100 ms, so under many writer threads
   a newcomer keeps winning over a long waiter (a request of a loaded server waited 13 s at
   p95 for a p50 of 0.5 s); threads woken in turn by the lock see tail latencies close to
-  the median. Between processes the busy timeout still applies.
+  the median. Between processes the busy timeout still applies. ``log_batch`` calls
+  that queue together are written by :meth:`Database.write_grouped` in one transaction
+  (group commit), each still all-or-nothing.
 - **Fork safety:** the engine forgets its pooled connections when the process id changes, so
   a child process never uses its parent's connections.
 - **Column widths** learnt at bootstrap (:attr:`Database.layout`) let stores refuse a value
@@ -212,7 +214,9 @@ class Database:
         all-or-nothing result: an ``fn`` that fails is rolled back to its savepoint and run
         again alone through :meth:`write` (so it raises its own error, retried and
         translated as usual); if the shared commit fails, every ``fn`` of the group is run
-        alone through :meth:`write`. Elsewhere this is :meth:`write`.
+        alone through :meth:`write`. A call that nobody waited with is a plain :meth:`write`
+        (so is every call elsewhere than a SQLite file); in a group, an ``fn`` that fails is
+        called twice (``fn`` must be safe to run again, as for :meth:`write`).
         """
         if not self.dialect.is_sqlite or self.memory:
             self.write(fn)
@@ -224,6 +228,10 @@ class Database:
             if not mine.done:
                 with self._pending_guard:
                     group, self._pending = self._pending, []
+                if len(group) == 1:  # nobody waited: the plain transaction, no savepoint
+                    mine.done, mine.alone = True, False
+                    self.write(fn)
+                    return
                 self._commit_group(group)
         if mine.alone:
             self.write(fn)
