@@ -791,7 +791,7 @@ class SqlTrackingStore(
                 if has_model_metrics:
                     self._write_model_metrics(cur, run_id, metrics)
 
-        self._db.write(write)
+        self._db.write_grouped(write)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Delete a tag of an active run (RESOURCE_DOES_NOT_EXIST if absent)."""

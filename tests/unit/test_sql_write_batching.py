@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy")
 
 from tests._services import mysql_base_uri, postgres_base_uri, worker_database_uri
-from trackyard.entities import Metric
+from trackyard.entities import Metric, Param
+from trackyard.errors import ErrorCode, TrackyardError
 from trackyard_sql.tracking import SqlTrackingStore
 
 T0 = 1_700_000_000_000
@@ -89,5 +91,59 @@ def test_sqlite_writers_of_one_process_queue_without_holding_connections(
             t.join(60)
         assert checked_out == 1
         assert all(store.get_run(rid).data.metrics == {"m": 1.0} for rid in rids)
+    finally:
+        store.close()
+
+
+def test_sqlite_log_batches_waiting_together_share_a_commit_and_fail_alone(
+    tmp_path: Path,
+) -> None:
+    # 12 batches queue behind an open write; they are then written in one transaction,
+    # except the 3 that refuse a changed param: each of those fails alone, writing nothing.
+    store = SqlTrackingStore(f"sqlite:///{tmp_path / 'g.db'}", str(tmp_path / "artifacts"))
+    try:
+        db = store.database
+        exp = store.create_experiment("group")
+        rids = [store.create_run(exp, "u", T0, [], f"r{i}").info.run_id for i in range(12)]
+        bad = set(rids[2::4])
+        for rid in bad:
+            store.log_batch(rid, [], [Param("p", "1")], [])
+        inside, release = threading.Event(), threading.Event()
+
+        def hold(cur: object) -> None:
+            inside.set()
+            assert release.wait(60)
+
+        errors: dict[str, TrackyardError] = {}
+
+        def log(rid: str) -> None:
+            try:
+                store.log_batch(rid, [Metric("m", 1.0, T0, 0)], [Param("p", "2")], [])
+            except TrackyardError as exc:
+                errors[rid] = exc
+
+        holder = threading.Thread(target=db.write, args=(hold,))
+        holder.start()
+        assert inside.wait(60)
+        epoch = db.write_epoch
+        writers = [threading.Thread(target=log, args=(rid,)) for rid in rids]
+        for t in writers:
+            t.start()
+        deadline = time.monotonic() + 30
+        while len(db._pending) < len(rids) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        release.set()
+        holder.join(60)
+        for t in writers:
+            t.join(60)
+        transactions = db.write_epoch - epoch
+        assert set(errors) == bad
+        assert {e.error_code for e in errors.values()} == {ErrorCode.INVALID_PARAMETER_VALUE}
+        for rid in rids:
+            data = store.get_run(rid).data
+            assert data.metrics == ({} if rid in bad else {"m": 1.0})
+            assert data.params == {"p": "1" if rid in bad else "2"}
+        # the hold, one group, and each refused batch alone (12 without grouping)
+        assert transactions <= 2 + len(bad), transactions
     finally:
         store.close()

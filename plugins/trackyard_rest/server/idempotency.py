@@ -3,19 +3,20 @@
 A client that timed out may send the same create again; with the same ``Idempotency-Key``
 header the server answers with what the first request created instead of creating twice.
 
-How, over any store:
+How, for runs:
 
-- runs: the key is recorded on the run as tag ``trackyard.idempotencyKey``. A keyed create
-  first looks the key up (a runs search in the experiment, deleted runs included); only on a
-  miss does it create. Requests with one key are serialised inside a server process by a
-  lock, so one worker never creates twice. Across processes (``--workers N``, several
-  servers on one database) the lookup and the insert are two statements, so two copies that
-  arrive within the same few milliseconds on two processes could both miss. To close most
-  of that window, after creating, the server looks again: when another live run carries the
-  key and its id sorts first, the new run is deleted and the other one returned, so copies
-  that see each other agree on one run. Copies that are milliseconds apart and never see
-  each other remain possible; a retry after a client timeout (seconds later) always finds
-  the first run.
+- over a store that writes runs with their ids (capability ``imports``: every SQL database,
+  the file store, DuckDB), the run id is derived from the key and the experiment (a hash),
+  and the run is written with ``import_run``. Two copies of one create, on any worker
+  process or server over one database, write the same id: the store's primary key (SQL) or
+  directory creation (files) lets only one in, and the other gets RESOURCE_ALREADY_EXISTS
+  and answers with the run the first one wrote. This is race-free.
+- over other stores, the key is looked up (a runs search in the experiment, deleted runs
+  included on tag ``trackyard.idempotencyKey``, which every keyed run carries) and the run
+  is created only on a miss, with one lock per key in the server process. Across processes
+  the lookup and the insert are two statements; after creating, the server looks again
+  and, when another live run carries the key and sorts first, deletes its own. Copies
+  milliseconds apart that never see each other can still both create.
 - experiments: names are unique in every store, so a retry gets RESOURCE_ALREADY_EXISTS
   from the store; with a key, the server answers with the existing experiment's id when it
   carries the same key (tag ``trackyard.idempotencyKey``), which is race-free.
@@ -23,15 +24,24 @@ How, over any store:
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from trackyard.entities import Run, ViewType
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.entities import (
+    LifecycleStage,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from trackyard.errors import ErrorCode, TrackyardError, not_active
 from trackyard.search.request import RunSearch
-from trackyard.stores import TrackingStore
+from trackyard.stores import TrackingStore, new_run_tags
 
-__all__ = ["HEADER", "TAG", "check_key", "create_run_once"]
+__all__ = ["HEADER", "TAG", "check_key", "create_run_once", "create_run_with_key", "run_id_for"]
 
 #: The request header.
 HEADER = "idempotency-key"
@@ -79,6 +89,65 @@ def find_runs(store: TrackingStore, experiment_id: str, key: str) -> list[Run]:
     )
     runs = list(store.search_runs(request))
     return sorted(runs, key=lambda r: r.info.run_id)
+
+
+def run_id_for(experiment_id: str, key: str) -> str:
+    """The run id that a create with ``key`` in ``experiment_id`` writes (32 hex digits)."""
+    digest = hashlib.sha256(f"trackyard.idempotencyKey\x00{experiment_id}\x00{key}".encode())
+    return digest.hexdigest()[:32]
+
+
+def create_run_with_key(
+    store: TrackingStore,
+    experiment_id: str,
+    key: str,
+    *,
+    user_id: str,
+    start_time: int,
+    tags: Sequence[RunTag],
+    run_name: str | None,
+    create: Callable[[], Run],
+) -> tuple[Run, bool]:
+    """The run of ``key`` in ``experiment_id`` and whether this call created it.
+
+    ``tags`` carry :data:`TAG`. Over a store with ``imports`` the run gets
+    :func:`run_id_for` as its id, so the store's uniqueness of run ids settles races;
+    otherwise :func:`create_run_once` calls ``create``.
+    """
+    if not store.capabilities.imports:
+        made: list[Run] = []
+
+        def tracked() -> Run:
+            made.append(create())
+            return made[-1]
+
+        run = create_run_once(store, experiment_id, key, tracked)
+        return run, any(m.info.run_id == run.info.run_id for m in made)
+    run_id = run_id_for(experiment_id, key)
+    experiment = store.get_experiment(experiment_id)
+    if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+        raise not_active("experiment", experiment_id, experiment.lifecycle_stage)
+    tag_map, name = new_run_tags(tags, run_name)
+    location = experiment.artifact_location.rstrip("/")
+    info = RunInfo(
+        run_id=run_id,
+        experiment_id=experiment.experiment_id,
+        user_id=user_id,
+        status=RunStatus.to_string(RunStatus.RUNNING),
+        start_time=start_time,
+        end_time=None,
+        lifecycle_stage=LifecycleStage.ACTIVE,
+        artifact_uri=f"{location}/{run_id}/artifacts",
+        run_name=name,
+    )
+    run = Run(info, RunData(tags=[RunTag(k, v) for k, v in sorted(tag_map.items())]))
+    try:
+        store.import_run(run, [])
+    except TrackyardError as exc:
+        if exc.error_code != ErrorCode.RESOURCE_ALREADY_EXISTS:
+            raise
+        return store.get_run(run_id), False
+    return store.get_run(run_id), True
 
 
 def create_run_once(

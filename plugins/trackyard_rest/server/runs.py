@@ -155,24 +155,29 @@ def create_run(
     validation.validate_run_name(body.run_name, {t.key: t.value for t in checked})
     start_time = validation.validate_timestamp(body.start_time or 0, "start_time")
 
-    made: list[str] = []
-
     def create() -> Run:
-        created = store.create_run(
+        return store.create_run(
             experiment_id=experiment_id,
             user_id=body.user_id or "",
             start_time=start_time,
             tags=checked,
             run_name=body.run_name or None,
         )
-        made.append(created.info.run_id)
-        return created
 
     if key is None:
-        run = create()
+        run, created = create(), True
     else:
-        run = idempotency.create_run_once(store, experiment_id, key, create)
-    if run.info.run_id in made:  # not a retry answered with the run made before
+        run, created = idempotency.create_run_with_key(
+            store,
+            experiment_id,
+            key,
+            user_id=body.user_id or "",
+            start_time=start_time,
+            tags=checked,
+            run_name=body.run_name or None,
+            create=create,
+        )
+    if created:  # not a retry answered with the run made before
         b.emit("run.created", run)
     return json_response({"run": run_json(run, outputs=False)})
 
