@@ -78,11 +78,15 @@ def copy_store(
     src = Endpoint.open(src_uri)
     dst = Endpoint.open(dst_uri, dst_artifact_root)
     if not dst.tracking.capabilities.imports:
-        raise TrackyardError(
+        refusal = TrackyardError(
             f"{type(dst.tracking).__name__} cannot write runs with their own ids and times, "
             "so a lossless copy into it is impossible.",
             ErrorCode.FEATURE_DISABLED,
         )
+        why = type(dst.tracking).explain_error(refusal, dst_uri)
+        if why:
+            refusal = TrackyardError(f"{refusal.message} {why}", ErrorCode.FEATURE_DISABLED)
+        raise refusal
     report = CopyReport()
     marks = Checkpoint(checkpoint, src_uri, dst_uri)
     bar = Progress(progress)
