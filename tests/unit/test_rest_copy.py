@@ -19,7 +19,7 @@ pytest.importorskip("fastapi", reason="the server needs trackyard[server]")
 
 from tests.rest_server import serve
 from tests.unit.test_copy import _populate, _uri
-from tests.unit.test_copy import _with_memory_store as _with_memory_store  # noqa: F401
+from tests.unit.test_copy import _with_memory_store as _with_memory_store  # state reset
 from trackyard import MlflowClient, TrackyardError
 from trackyard.backends import clear_store_cache, get_registry_store, get_tracking_store
 from trackyard.copy import copy_store, dump_store, sync_stores
@@ -230,3 +230,29 @@ def test_a_real_mlflow_server_is_refused_with_the_reason(tmp_path, mlflow_server
     assert "offers no trackyard import API" in info.value.message
     assert "MLflow's REST API cannot write runs with their own ids" in info.value.message
     assert MlflowClient(mlflow_server.url).get_experiment_by_name("train") is None
+
+
+def test_a_server_whose_store_cannot_import_offers_no_imports(tmp_path, monkeypatch):
+    from trackyard.stores import Capabilities
+
+    backing = f"sqlite:///{tmp_path / 'server.db'}"
+    app = create_app(backing, artifacts_destination=str(tmp_path / "proxied"))
+    # the same server over a store that does not declare imports (as a plugin's might)
+    monkeypatch.setattr(app.state.backend.tracking, "capabilities", Capabilities())
+    src = _uri("sqlite", tmp_path, "src")
+    _populate(src, str(tmp_path / "art-src"), runs=1)
+    with serve(app) as url:
+        store = RestTrackingStore(url)
+        assert not store.capabilities.imports
+        assert store.server_info()["imports"] == {"tracking": False, "registry": True}
+        with pytest.raises(TrackyardError) as info:
+            store.new_experiment_id()
+        assert info.value.error_code == ErrorCode.FEATURE_DISABLED
+        assert info.value.get_http_status_code() == 501
+        with pytest.raises(TrackyardError) as info:
+            copy_store(src, url)
+        assert info.value.error_code == ErrorCode.FEATURE_DISABLED
+        assert "offers no trackyard import API" in info.value.message
+        assert MlflowClient(backing).get_experiment_by_name("train") is None
+        store.close()
+    clear_store_cache()
