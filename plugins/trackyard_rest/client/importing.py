@@ -48,11 +48,11 @@ __all__ = [
 ]
 
 #: trackyard's own API, beside MLflow's.
-TRACKYARD_API = "/api/2.0/trackyard/"
+EXTENSION_API = "/api/2.0/trackyard/"
 #: Where a trackyard server says what it offers.
-CAPABILITIES_PATH = TRACKYARD_API + "capabilities"
+CAPABILITIES_PATH = EXTENSION_API + "capabilities"
 #: The import routes' prefix.
-IMPORTS_API = TRACKYARD_API + "imports/"
+IMPORTS_API = EXTENSION_API + "imports/"
 #: Largest body sent, whatever the server accepts (keeps each request a few seconds long).
 MAX_PART_BYTES = 4 * 1024 * 1024
 _ROOM = 0.9  # of the limit, for the request's other fields and headers
