@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -256,3 +257,47 @@ def test_a_server_whose_store_cannot_import_offers_no_imports(tmp_path, monkeypa
         assert MlflowClient(backing).get_experiment_by_name("train") is None
         store.close()
     clear_store_cache()
+
+
+def test_sync_waits_for_a_server_that_is_down(tmp_path, monkeypatch, caplog):
+    import threading
+
+    import uvicorn
+
+    from tests.rest_server import free_port
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    src = _uri("sqlite", tmp_path, "src")
+    _populate(src, str(tmp_path / "art-src"), runs=1)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    outcome: dict[str, Any] = {}
+
+    def sync() -> None:
+        try:
+            outcome["report"] = sync_stores(
+                src, url, checkpoint=str(tmp_path / "s.jsonl"), interval=1.0, max_passes=4
+            )
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    backing = f"sqlite:///{tmp_path / 'server.db'}"
+    app = create_app(backing, artifacts_destination=str(tmp_path / "proxied"))
+    worker = threading.Thread(target=sync)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while "sync pass failed" not in caplog.text:  # the first pass found nobody
+        assert time.monotonic() < deadline and worker.is_alive(), outcome
+        time.sleep(0.05)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        worker.join(60)
+        assert "error" not in outcome, outcome  # a later pass copied everything
+        assert outcome["report"].written == 0
+        assert MlflowClient(backing).get_experiment_by_name("train") is not None
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        clear_store_cache()
