@@ -200,6 +200,7 @@ def test_capabilities_are_asked_once_and_only_when_read(server):
     assert info is not None and info["imports"] == {"tracking": True, "registry": True}
     assert store.capabilities.imports and store._server_info is info  # cached
     assert "imports" in store.capabilities.names()
+    assert "probe" not in store.capabilities.names()
     assert not RestTrackingStore.capabilities.imports  # the class alone cannot know
     store.close()
 

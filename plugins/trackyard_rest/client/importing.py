@@ -91,13 +91,14 @@ class ServerCapabilities(Capabilities):
     def names(self) -> list[str]:
         """Names of the flags that are on (``imports`` left out when the server is down)."""
         try:
-            return super().names()
+            offers = bool(self.imports)
         except TrackyardError:
-            return [
-                f.name
-                for f in fields(Capabilities)
-                if f.name != "imports" and getattr(self, f.name)
-            ]
+            offers = False
+        return [
+            f.name
+            for f in fields(Capabilities)
+            if (offers if f.name == "imports" else getattr(self, f.name))
+        ]
 
 
 class RestImportMixin:
