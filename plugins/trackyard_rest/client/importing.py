@@ -17,7 +17,7 @@ compares points and writes only the missing ones).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -184,89 +184,81 @@ def metric_parts(
     yield part
 
 
-def _put(d: dict[str, Any], key: str, value: Any) -> None:
-    if value is not None:
-        d[key] = value
+def _message(
+    entity: Any, fields: Sequence[str], optional: Sequence[str] = (), **extra: Any
+) -> dict[str, Any]:
+    """``entity``'s ``fields``, its ``optional`` fields that are set, and ``extra``."""
+    d = {name: getattr(entity, name) for name in fields}
+    d.update((name, value) for name in optional if (value := getattr(entity, name)) is not None)
+    d.update(extra)
+    return d
+
+
+def _tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in tags.items()]
 
 
 def experiment_json(exp: Experiment) -> dict[str, Any]:
     """An experiment as MLflow's Experiment message."""
-    d: dict[str, Any] = {
-        "experiment_id": exp.experiment_id,
-        "name": exp.name,
-        "artifact_location": exp.artifact_location,
-        "lifecycle_stage": exp.lifecycle_stage,
-        "tags": [{"key": k, "value": v} for k, v in exp.tags.items()],
-    }
-    _put(d, "creation_time", exp.creation_time)
-    _put(d, "last_update_time", exp.last_update_time)
-    return d
+    return _message(
+        exp,
+        ("experiment_id", "name", "artifact_location", "lifecycle_stage"),
+        ("creation_time", "last_update_time"),
+        tags=_tags(exp.tags),
+    )
 
 
 def run_info_json(info: RunInfo) -> dict[str, Any]:
     """A run's info as MLflow's RunInfo message."""
-    d: dict[str, Any] = {
-        "run_id": info.run_id,
-        "experiment_id": info.experiment_id,
-        "status": info.status,
-        "lifecycle_stage": info.lifecycle_stage,
-    }
-    for key in ("user_id", "start_time", "end_time", "artifact_uri", "run_name"):
-        _put(d, key, getattr(info, key))
-    return d
+    return _message(
+        info,
+        ("run_id", "experiment_id", "status", "lifecycle_stage"),
+        ("user_id", "start_time", "end_time", "artifact_uri", "run_name"),
+    )
 
 
 def run_json(run: Run) -> dict[str, Any]:
     """A run's info, params, tags and dataset inputs as MLflow's Run message."""
+    datasets = [convert.dataset_input_json(d) for d in run.inputs.dataset_inputs]
     return {
         "info": run_info_json(run.info),
-        "data": {
-            "params": [{"key": k, "value": v} for k, v in run.data.params.items()],
-            "tags": [{"key": k, "value": v} for k, v in run.data.tags.items()],
-        },
-        "inputs": {
-            "dataset_inputs": [convert.dataset_input_json(d) for d in run.inputs.dataset_inputs]
-        },
+        "data": {"params": _tags(run.data.params), "tags": _tags(run.data.tags)},
+        "inputs": {"dataset_inputs": datasets},
     }
 
 
 def model_version_json(mv: ModelVersion) -> dict[str, Any]:
-    """A model version as MLflow's ModelVersion message."""
-    d: dict[str, Any] = {
-        "name": mv.name,
-        "version": str(mv.version),
-        "current_stage": mv.current_stage,
-        "status": mv.status,
-        "tags": [{"key": k, "value": v} for k, v in mv.tags.items()],
-        "aliases": list(mv.aliases),
-    }
-    for key in (
-        "creation_timestamp",
-        "last_updated_timestamp",
-        "description",
-        "user_id",
-        "source",
-        "run_id",
-        "status_message",
-        "run_link",
-        "model_id",
-        "storage_location",
-    ):
-        _put(d, key, getattr(mv, key))
-    return d
+    """A model version as MLflow's ModelVersion message (with trackyard's storage location)."""
+    return _message(
+        mv,
+        ("name", "current_stage", "status"),
+        (
+            "creation_timestamp",
+            "last_updated_timestamp",
+            "description",
+            "user_id",
+            "source",
+            "run_id",
+            "status_message",
+            "run_link",
+            "model_id",
+            "storage_location",
+        ),
+        version=str(mv.version),
+        tags=_tags(mv.tags),
+        aliases=list(mv.aliases),
+    )
 
 
 def registered_model_json(rm: RegisteredModel) -> dict[str, Any]:
     """A registered model (without versions) as MLflow's RegisteredModel message."""
-    d: dict[str, Any] = {
-        "name": rm.name,
-        "tags": [{"key": k, "value": v} for k, v in rm.tags.items()],
-        "aliases": [{"alias": a, "version": str(v)} for a, v in rm.aliases.items()],
-    }
-    for key in ("creation_timestamp", "last_updated_timestamp", "description"):
-        _put(d, key, getattr(rm, key))
-    _put(d, "deployment_job_id", rm.deployment_job_id)
-    return d
+    return _message(
+        rm,
+        ("name",),
+        ("creation_timestamp", "last_updated_timestamp", "description", "deployment_job_id"),
+        tags=_tags(rm.tags),
+        aliases=[{"alias": a, "version": str(v)} for a, v in rm.aliases.items()],
+    )
 
 
 class RestTrackingImportMixin(RestImportMixin, TrackingStoreMixin):

@@ -107,6 +107,17 @@ def _decode(what: str, decode: Callable[[], T]) -> T:
         ) from None
 
 
+def _write(
+    store_import: Callable[[T], None],
+    what: str,
+    decode: Callable[[dict[str, Any]], T],
+    raw: dict[str, Any],
+) -> Response:
+    """Decode one entity (all of it, before anything is written) and import it → ``{}``."""
+    store_import(_decode(what, lambda: decode(raw)))
+    return empty_response()
+
+
 class ImportExperiment(Request):
     experiment: dict[str, Any]
 
@@ -163,9 +174,7 @@ def capabilities(request: HttpRequest) -> Response:
 def import_experiment(body: ImportExperiment, request: HttpRequest) -> Response:
     """Write an experiment as it is (``import_experiment``) → ``{}``."""
     store = _tracking(request)
-    experiment = _decode("experiment", lambda: convert.experiment(body.experiment))
-    store.import_experiment(experiment)
-    return empty_response()
+    return _write(store.import_experiment, "experiment", convert.experiment, body.experiment)
 
 
 @router.get("/imports/new-experiment-id")
@@ -221,9 +230,12 @@ def metric_points(body: MetricPoints, request: HttpRequest) -> Response:
 def import_registered_model(body: ImportRegisteredModel, request: HttpRequest) -> Response:
     """Write a registered model or prompt as it is (``import_registered_model``) → ``{}``."""
     store = _registry_store(request)
-    model = _decode("registered_model", lambda: convert.registered_model(body.registered_model))
-    store.import_registered_model(model)
-    return empty_response()
+    return _write(
+        store.import_registered_model,
+        "registered_model",
+        convert.registered_model,
+        body.registered_model,
+    )
 
 
 @router.post("/imports/model-version")
