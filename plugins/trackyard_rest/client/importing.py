@@ -33,8 +33,9 @@ from trackyard_rest.client import convert
 from trackyard_rest.client.base import explain_rest_error
 
 if TYPE_CHECKING:
-    from trackyard.entities import Experiment, Metric, Run, RunData, RunInfo
+    from trackyard.entities import Experiment, LoggedModel, Metric, Run, RunData, RunInfo
     from trackyard.entities.model_registry import ModelVersion, RegisteredModel
+    from trackyard.entities.trace_assessment import Assessment
     from trackyard_rest.client.http import RestSession
 
 __all__ = [
@@ -227,6 +228,27 @@ def run_json(run: Run) -> dict[str, Any]:
     }
 
 
+def logged_model_json(model: LoggedModel) -> dict[str, Any]:
+    """A logged model with its points as MLflow's LoggedModel message (``{info, data}``)."""
+    from trackyard_rest.client.logged_models import status_name
+
+    info = _message(
+        model,
+        ("model_id", "experiment_id", "name"),
+        ("model_type", "source_run_id", "status_message"),
+        creation_timestamp_ms=model.creation_timestamp,
+        last_updated_timestamp_ms=model.last_updated_timestamp,
+        artifact_uri=model.artifact_location,
+        status=status_name(model.status),
+        tags=_tags(model.tags),
+    )
+    points = [
+        {**convert.metric_json(m), **({"run_id": m.run_id} if m.run_id else {})}
+        for m in model.metrics or ()
+    ]
+    return {"info": info, "data": {"params": _tags(model.params), "metrics": points}}
+
+
 def model_version_json(mv: ModelVersion) -> dict[str, Any]:
     """A model version as MLflow's ModelVersion message (with trackyard's storage location)."""
     return _message(
@@ -310,6 +332,14 @@ class RestTrackingImportMixin(RestImportMixin, TrackingStoreMixin):
         """POST imports/run-info."""
         self._import_call("POST", "run-info", {"run_info": run_info_json(info)})
 
+    def import_logged_model(self, model: LoggedModel) -> None:
+        """POST imports/logged-model (its points in the same request)."""
+        self._import_call("POST", "logged-model", {"model": logged_model_json(model)})
+
+    def import_assessment(self, assessment: Assessment) -> None:
+        """POST imports/assessment."""
+        self._import_call("POST", "assessment", {"assessment": assessment.to_dictionary()})
+
     def read_metric_points(self, run_id: str, keys: Sequence[str]) -> list[Metric]:
         """POST imports/metric-points (every point at once) when the server offers imports;
         else the contract's default (one metric history at a time)."""
@@ -321,7 +351,7 @@ class RestTrackingImportMixin(RestImportMixin, TrackingStoreMixin):
             if exc.error_code != ErrorCode.PERMISSION_DENIED:
                 raise
             return super().read_metric_points(run_id, keys)  # not an admin: read as a user
-        return [convert.metric(m, run_id) for m in out.get("metrics", ())]
+        return [convert.metric(m) for m in out.get("metrics", ())]  # as the store reads them
 
 
 class RestRegistryImportMixin(RestImportMixin, RegistryStoreMixin):

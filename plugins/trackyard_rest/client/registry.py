@@ -13,8 +13,8 @@ from trackyard.entities import PagedList
 from trackyard.stores import Capabilities, RegistryStore
 from trackyard_rest.client import convert
 from trackyard_rest.client.base import RestStoreMixin, search_fields
-from trackyard_rest.client.webhooks import RestWebhooksMixin
 from trackyard_rest.client.importing import RestRegistryImportMixin
+from trackyard_rest.client.webhooks import RestWebhooksMixin
 
 if TYPE_CHECKING:
     from trackyard.entities.model_registry import (

@@ -49,6 +49,8 @@ IMPORT_ROUTES = (
     ("POST", "/imports/run-data"),
     ("POST", "/imports/run-info"),
     ("POST", "/imports/metric-points"),
+    ("POST", "/imports/logged-model"),
+    ("POST", "/imports/assessment"),
     ("POST", "/imports/registered-model"),
     ("POST", "/imports/model-version"),
 )
@@ -143,6 +145,14 @@ class MetricPoints(Request):
     keys: list[str] | None = None
 
 
+class ImportLoggedModel(Request):
+    model: dict[str, Any]
+
+
+class ImportAssessment(Request):
+    assessment: dict[str, Any]
+
+
 class ImportRegisteredModel(Request):
     registered_model: dict[str, Any]
 
@@ -224,6 +234,26 @@ def metric_points(body: MetricPoints, request: HttpRequest) -> Response:
     run_id = validation.validate_run_id(body.run_id)
     points = store.read_metric_points(run_id, list(body.keys or ()))
     return json_response({"metrics": [metric_json(m) for m in points]})
+
+
+@router.post("/imports/logged-model")
+def import_logged_model(body: ImportLoggedModel, request: HttpRequest) -> Response:
+    """Write a logged model as it is, with its points (``import_logged_model``) → ``{}``."""
+    from trackyard_rest.client.logged_models import logged_model
+
+    store = _tracking(request)
+    return _write(store.import_logged_model, "model", logged_model, body.model)
+
+
+@router.post("/imports/assessment")
+def import_assessment(body: ImportAssessment, request: HttpRequest) -> Response:
+    """Write an assessment as it is (``import_assessment``) → ``{}``."""
+    from trackyard.entities.trace_assessment import Assessment
+
+    store = _tracking(request)
+    return _write(
+        store.import_assessment, "assessment", Assessment.from_dictionary, body.assessment
+    )
 
 
 @router.post("/imports/registered-model")
