@@ -11,11 +11,14 @@ data through MLflow's own client. In one run:
 2. trackyard copies the database into a file store, and the file store into a new SQLite
    database (``copy_store``, artifacts off: there are none), each timed.
 3. ``dump_store`` of the three stores must be equal (every point, param, tag, run info).
+4. With ``--server``: trackyard copies the database into a ``trackyard server`` over a new
+   SQLite file (its own process on a free loopback port) through the REST import API, timed
+   beside the direct copies; the server's database must dump equal too.
 
 ::
 
     python benchmarks/bench_copy.py --mlflow-python /work/main/.venv-mlflow/bin/python \\
-        --runs 1000 --metrics 10 --steps 1000
+        --runs 1000 --metrics 10 --steps 1000 [--server]
 
 Run by hand; figures are printed, never asserted (the lossless check exits non-zero).
 """
@@ -28,6 +31,7 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from _harness import emit, fmt_seconds, mlflow_interpreter, run_worker, worker_env
@@ -78,6 +82,7 @@ def _main() -> None:
     parser.add_argument("--steps", type=int, default=1_000)
     parser.add_argument("--mlflow-python", default=None, help="interpreter with mlflow 3.17.2")
     parser.add_argument("--workdir", default=None, help="where the stores go (default: a tmp)")
+    parser.add_argument("--server", action="store_true", help="also copy into a trackyard server")
     parser.add_argument("--worker", nargs=4, metavar=("URI", "RUNS", "METRICS", "STEPS"))
     args = parser.parse_args()
     if args.worker:
@@ -104,6 +109,10 @@ def _main() -> None:
         print(f"MLflow replay: {fmt_seconds(replay['seconds'])}", flush=True)
         os.environ["TRACKYARD_ARTIFACT_ROOT"] = os.path.join(tmp, "art")
         figures = _copy_both_ways(src, mid, back, tmp)
+        if args.server:
+            seconds, same = _copy_to_server(src, tmp)
+            figures["sqlite -> server"] = seconds
+            figures["lossless"] = figures["lossless"] and same
         _table(size, replay["seconds"], figures)
 
 
@@ -133,18 +142,48 @@ def _copy_both_ways(src: str, mid: str, back: str, tmp: str) -> dict[str, Any]:
     return figures
 
 
+def _copy_to_server(src: str, tmp: str) -> tuple[float, bool]:
+    """Copy ``src`` into a ``trackyard server`` over SQLite (timed); check its database."""
+    import socket
+
+    from bench_server import start_server, stop_server
+
+    from trackyard.backends import clear_store_cache
+    from trackyard.copy import copy_store, dump_store
+
+    backing = f"sqlite:///{os.path.join(tmp, 'server.db')}"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = start_server("trackyard", backing, port, Path(tmp) / "server.log")
+    try:
+        start = time.perf_counter()
+        report = copy_store(
+            src, f"http://127.0.0.1:{port}", include_artifacts=False, progress=False
+        )
+        seconds = time.perf_counter() - start
+        print(f"sqlite -> server: {fmt_seconds(seconds)} ({report.summary()})", flush=True)
+    finally:
+        stop_server(proc)
+        clear_store_cache()
+    same = dump_store(backing, artifacts=False) == dump_store(src, artifacts=False)
+    return seconds, same
+
+
 def _table(size: str, replay: float, figures: dict[str, Any]) -> None:
     print()
     print(f"copy benchmark, {size}")
     print(f"{'':<36}{'seconds':>10}{'vs replay':>12}")
     print(f"{'MLflow client replay (log_batch)':<36}{replay:>10.1f}{'1.0x':>12}")
-    for name in ("sqlite -> file", "file -> sqlite"):
+    for name in ("sqlite -> file", "file -> sqlite", "sqlite -> server"):
+        if name not in figures:
+            continue
         seconds = figures[name]
         label = f"trackyard copy_store {name}"
         print(f"{label:<36}{seconds:>10.1f}{replay / seconds:>11.1f}x")
     verdict = "yes" if figures["lossless"] else "NO"
     took = figures["compare"]
-    print(f"lossless (dump_store equal, 3 stores): {verdict}  (compared in {took:.1f} s)")
+    print(f"lossless (dump_store equal, every store): {verdict}  (compared in {took:.1f} s)")
     if not figures["lossless"]:
         sys.exit(1)
 

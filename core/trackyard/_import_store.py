@@ -12,8 +12,10 @@ it, trace assessments are not copied into the store).
 
 The other methods have generic defaults built on the ordinary contract, which stores may
 replace with faster ones: :meth:`TrackingImportMixin.import_run_data` appends to a run in any
-lifecycle stage, :meth:`TrackingImportMixin.import_run_info` sets a run's info exactly, and
-:meth:`TrackingImportMixin.read_metric_points` reads every point of a run.
+lifecycle stage, :meth:`TrackingImportMixin.import_run_info` sets a run's info exactly,
+:meth:`TrackingImportMixin.read_metric_points` reads every point of a run, and
+:meth:`TrackingImportMixin.import_artifact_location` says where an imported experiment keeps
+its artifacts.
 
 Imported values are trusted: they come from another store, which validated them. Stores
 still refuse keys that would escape their root.
@@ -78,6 +80,15 @@ class TrackingImportMixin:
     def new_experiment_id(self) -> str:
         """An experiment id this store would give a new experiment and does not use yet."""
         raise _no_imports(self)
+
+    def import_artifact_location(self, experiment_id: str) -> str:
+        """Where an experiment imported with this id keeps its artifacts.
+
+        The default is ``<artifact_uri>/<experiment_id>`` under the store's artifact root; a
+        store whose root lives elsewhere (a tracking server's) returns that root's.
+        """
+        store: Any = self
+        return f"{str(store.artifact_uri).rstrip('/')}/{experiment_id}"
 
     def import_run(self, run: Run, metrics: Sequence[Metric]) -> None:
         """Write a new run exactly as given.

@@ -145,7 +145,8 @@ class TestRestTrackingOnTrackyardServer(TrackingStoreSuite):
 
     @pytest.fixture
     def tracking_store(self, server: TrackyardServer) -> Iterator[RestTrackingStore]:
-        store = RestTrackingStore(store_uri=server.url)
+        # the server's artifact root, where the kit's imported experiments keep their files
+        store = RestTrackingStore(store_uri=server.url, artifact_uri="mlflow-artifacts:/")
         yield store
         store.close()
 

@@ -453,3 +453,20 @@ def test_traces_follow_their_experiment(srv: Server, exp: str) -> None:
     assert srv.ok("POST", f"{API}/traces/delete-traces", user("manager"), json=gone) == {
         "traces_deleted": 1
     }
+
+
+def test_the_import_api_is_admin_only(srv: Server, exp: str) -> None:
+    base = srv.url + "/api/2.0/trackyard"
+    caps = requests.get(base + "/capabilities", auth=user("reader"), timeout=30)
+    assert caps.status_code == 200 and caps.json()["imports"]["tracking"] is True
+    run = {"info": {"run_id": "a" * 32, "experiment_id": exp, "start_time": 1}}
+    for who in ("editor", "manager"):
+        r = requests.post(base + "/imports/run", json={"run": run}, auth=user(who), timeout=30)
+        assert r.status_code == 403, r.text
+        assert r.json()["error_code"] == "PERMISSION_DENIED"
+    assert srv.status("GET", "/runs/get", ADMIN, params={"run_id": "a" * 32}) == 404
+    r = requests.get(base + "/imports/new-experiment-id", auth=ADMIN, timeout=30)
+    assert r.status_code == 200 and r.json()["experiment_id"]
+    r = requests.post(base + "/imports/run", json={"run": run}, auth=ADMIN, timeout=30)
+    assert r.status_code == 200, r.text
+    assert srv.ok("GET", "/runs/get", ADMIN, params={"run_id": "a" * 32})["run"]["info"]

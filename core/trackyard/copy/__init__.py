@@ -18,6 +18,7 @@ destination must declare ``Capabilities(imports=True)``. See ``docs/copy.md``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from trackyard.entities import Run
 
 __all__ = ["CopyReport", "copy_store", "dump_store", "sync_stores"]
+
+_logger = logging.getLogger("trackyard.copy")
 
 _NOT_COPIED = "(not copied yet)"  # the experiment of a run whose experiment is new
 
@@ -78,11 +81,15 @@ def copy_store(
     src = Endpoint.open(src_uri)
     dst = Endpoint.open(dst_uri, dst_artifact_root)
     if not dst.tracking.capabilities.imports:
-        raise TrackyardError(
+        refusal = TrackyardError(
             f"{type(dst.tracking).__name__} cannot write runs with their own ids and times, "
             "so a lossless copy into it is impossible.",
             ErrorCode.FEATURE_DISABLED,
         )
+        why = type(dst.tracking).explain_error(refusal, dst_uri)
+        if why:
+            refusal = TrackyardError(f"{refusal.message} {why}", ErrorCode.FEATURE_DISABLED)
+        raise refusal
     report = CopyReport()
     marks = Checkpoint(checkpoint, src_uri, dst_uri)
     bar = Progress(progress)
@@ -153,16 +160,30 @@ def sync_stores(
 
     Each pass is an incremental :func:`copy_store` with ``checkpoint``. Returns the last
     pass's report (after one pass when ``once``, or ``max_passes``); ``on_pass`` sees each.
+    A pass that cannot reach the destination (TEMPORARILY_UNAVAILABLE: a server that is down,
+    a laptop offline) is logged and tried again at the next interval, unless ``once`` or it
+    was the last pass; any other error stops the sync.
     """
+    from trackyard.errors import ErrorCode, TrackyardError
+
     passes = 0
     while True:
-        report = copy_store(
-            src_uri,
-            dst_uri,
-            include_artifacts=include_artifacts,
-            checkpoint=checkpoint,
-            progress=False,
-        )
+        try:
+            report = copy_store(
+                src_uri,
+                dst_uri,
+                include_artifacts=include_artifacts,
+                checkpoint=checkpoint,
+                progress=False,
+            )
+        except TrackyardError as exc:
+            passes += 1
+            last = once or (max_passes is not None and passes >= max_passes)
+            if last or exc.error_code != ErrorCode.TEMPORARILY_UNAVAILABLE:
+                raise
+            _logger.warning("sync pass failed, retrying in %s s: %s", interval, exc.message)
+            time.sleep(interval)
+            continue
         passes += 1
         if on_pass is not None:
             on_pass(report)

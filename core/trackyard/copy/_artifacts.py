@@ -16,18 +16,22 @@ if TYPE_CHECKING:
 __all__ = ["copy_artifacts", "list_files"]
 
 
-def _repo(uri: str) -> ArtifactRepository:
+def _repo(uri: str, tracking_uri: str | None) -> ArtifactRepository:
     from trackyard.backends import get_artifact_repository
 
-    return get_artifact_repository(uri)
+    return get_artifact_repository(uri, tracking_uri)
 
 
-def list_files(uri: str | None) -> dict[str, int | None]:
-    """Every file under the artifact root ``uri``: relative path -> size (empty if absent)."""
+def list_files(uri: str | None, tracking_uri: str | None = None) -> dict[str, int | None]:
+    """Every file under the artifact root ``uri``: relative path -> size (empty if absent).
+
+    ``tracking_uri`` is the store the root belongs to: an ``mlflow-artifacts:`` root is
+    served by that store's server.
+    """
     if not uri:
         return {}
     try:
-        repo = _repo(uri)
+        repo = _repo(uri, tracking_uri)
         return dict(_walk(repo, None))
     except TrackyardError as exc:
         if exc.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST:
@@ -45,22 +49,30 @@ def _walk(repo: ArtifactRepository, path: str | None) -> Iterator[tuple[str, int
             yield info.path, info.file_size
 
 
-def copy_artifacts(src_uri: str | None, dst_uri: str | None) -> tuple[int, int]:
+def copy_artifacts(
+    src_uri: str | None,
+    dst_uri: str | None,
+    src_tracking: str | None = None,
+    dst_tracking: str | None = None,
+) -> tuple[int, int]:
     """Copy the files under ``src_uri`` that ``dst_uri`` lacks (or holds with another size).
+
+    ``src_tracking`` and ``dst_tracking`` are the stores the roots belong to (they resolve
+    ``mlflow-artifacts:`` roots to their servers' artifact proxies).
 
     Returns:
         (files written, bytes written).
     """
     if not src_uri or not dst_uri:
         return 0, 0
-    src_files = list_files(src_uri)
+    src_files = list_files(src_uri, src_tracking)
     if not src_files:
         return 0, 0
-    dst_files = list_files(dst_uri)
+    dst_files = list_files(dst_uri, dst_tracking)
     todo = [p for p, size in sorted(src_files.items()) if dst_files.get(p, -1) != size]
     if not todo:
         return 0, 0
-    src, dst = _repo(src_uri), _repo(dst_uri)
+    src, dst = _repo(src_uri, src_tracking), _repo(dst_uri, dst_tracking)
     written = 0
     with tempfile.TemporaryDirectory(prefix="trackyard-copy-") as tmp:
         for path in todo:

@@ -82,6 +82,7 @@ class TrackingCopier:
     ) -> None:
         self.src: TrackingStore = src.tracking
         self.dst: TrackingStore = dst.tracking
+        self.src_uri, self.dst_uri = src.uri, dst.uri
         self.checkpoint = checkpoint
         self.report = report
         self.progress = progress
@@ -146,7 +147,7 @@ class TrackingCopier:
         return by_name
 
     def _import_experiment(self, exp: Experiment, target: str) -> None:
-        location = join_uri(str(self.dst.artifact_uri), target)
+        location = self.dst.import_artifact_location(target)
         self.dst.import_experiment(
             dataclasses.replace(exp, experiment_id=target, artifact_location=location)
         )
@@ -248,7 +249,9 @@ class TrackingCopier:
             self._complete_run(run, info, existing, keys)
             artifact_uri = existing.info.artifact_uri or artifact_uri
         if self.include_artifacts:
-            files, size = copy_artifacts(run.info.artifact_uri, artifact_uri)
+            files, size = copy_artifacts(
+                run.info.artifact_uri, artifact_uri, self.src_uri, self.dst_uri
+            )
             self.report.artifacts += files
             self.report.artifact_bytes += size
         self.checkpoint.record("run", run_id, summary)

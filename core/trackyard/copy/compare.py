@@ -25,13 +25,13 @@ def _value(v: float) -> Any:
     return "nan" if v != v else v
 
 
-def _artifacts(uri: str | None) -> dict[str, str]:
+def _artifacts(uri: str | None, tracking_uri: str) -> dict[str, str]:
     from trackyard.backends import get_artifact_repository
 
-    files = list_files(uri)
+    files = list_files(uri, tracking_uri)
     if not files or not uri:
         return {}
-    repo = get_artifact_repository(uri)
+    repo = get_artifact_repository(uri, tracking_uri)
     hashes = {}
     with tempfile.TemporaryDirectory(prefix="trackyard-dump-") as tmp:
         for path in sorted(files):
@@ -110,7 +110,7 @@ def dump_store(
                     m.key: (m.timestamp, m.step, _value(m.value)) for m in run.data.metric_objects
                 },
                 "dataset_inputs": sorted(repr(i) for i in run.inputs.dataset_inputs),
-                "artifacts": _artifacts(run.info.artifact_uri) if artifacts else None,
+                "artifacts": _artifacts(run.info.artifact_uri, uri) if artifacts else None,
             }
             if run.info.artifact_uri:
                 folders[run.info.artifact_uri.rstrip("/").rsplit("/", 1)[0]] = run.info.run_id

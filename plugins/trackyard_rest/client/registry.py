@@ -13,6 +13,7 @@ from trackyard.entities import PagedList
 from trackyard.stores import Capabilities, RegistryStore
 from trackyard_rest.client import convert
 from trackyard_rest.client.base import RestStoreMixin, search_fields
+from trackyard_rest.client.importing import RestRegistryImportMixin
 from trackyard_rest.client.webhooks import RestWebhooksMixin
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["RestRegistryStore"]
 
 
-class RestRegistryStore(RestWebhooksMixin, RestStoreMixin, RegistryStore):
+class RestRegistryStore(RestRegistryImportMixin, RestWebhooksMixin, RestStoreMixin, RegistryStore):
     """Registered models, model versions, tags, aliases and webhooks on an MLflow server."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(prompts=True, webhooks=True)
@@ -35,6 +36,7 @@ class RestRegistryStore(RestWebhooksMixin, RestStoreMixin, RegistryStore):
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
         super().__init__(store_uri, tracking_uri)
         self._open_session(store_uri)
+        self._probe_imports_lazily()  # imports: when the server offers them
 
     # -- registered models -------------------------------------------------------------------
     def create_registered_model(

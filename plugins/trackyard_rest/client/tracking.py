@@ -19,6 +19,7 @@ from trackyard.stores import Capabilities, TrackingStore
 from trackyard_rest.client import convert
 from trackyard_rest.client.base import API, RestStoreMixin, search_fields
 from trackyard_rest.client.batching import batch_bodies
+from trackyard_rest.client.importing import RestTrackingImportMixin
 from trackyard_rest.client.logged_models import RestLoggedModelsMixin
 from trackyard_rest.client.traces import RestTraceMixin
 
@@ -40,7 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["RestTrackingStore"]
 
 
-class RestTrackingStore(RestLoggedModelsMixin, RestStoreMixin, RestTraceMixin, TrackingStore):
+class RestTrackingStore(
+    RestTrackingImportMixin, RestLoggedModelsMixin, RestStoreMixin, RestTraceMixin, TrackingStore
+):
     """Experiments, runs, metrics, params, tags, run inputs, logged models and traces on an
     MLflow tracking server."""
 
@@ -51,6 +54,7 @@ class RestTrackingStore(RestLoggedModelsMixin, RestStoreMixin, RestTraceMixin, T
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
         super().__init__(store_uri, artifact_uri)
         self._open_session(store_uri)
+        self._probe_imports_lazily()  # imports: when the server offers them
 
     # -- experiments -------------------------------------------------------------------------
     def create_experiment(

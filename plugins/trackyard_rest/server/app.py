@@ -50,6 +50,7 @@ ROUTERS = (
     "trackyard_rest.server.trace_tags",
     "trackyard_rest.server.assessments",
     "trackyard_rest.server.otlp",
+    "trackyard_rest.server.imports",
 )
 #: Where the tracking and registry API is served (the second for MLflow's UI).
 API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")

@@ -23,6 +23,8 @@ from starlette.routing import compile_path
 from trackyard_rest.server.auth.gate import Gate
 from trackyard_rest.server.auth.permissions import EXPERIMENT, REGISTERED_MODEL, Action
 from trackyard_rest.server.errors import missing
+from trackyard_rest.server.imports import IMPORT_ROUTES
+from trackyard_rest.server.imports import PREFIXES as _TRACKYARD_PREFIXES
 
 __all__ = ["RULES", "After", "Rule", "app_routes", "find_rule", "unmapped_routes"]
 
@@ -363,6 +365,9 @@ def _table() -> dict[tuple[str, str], Rule]:
         ("GET", f"{_API3}/users/current/permissions", anyone),
     ]
     entries += _traces()
+    # trackyard's import API writes as any user at any time: admins only
+    entries.append(("GET", f"{_TRACKYARD_PREFIXES[0]}/capabilities", anyone))
+    entries += [(m, f"{_TRACKYARD_PREFIXES[0]}{path}", admin) for m, path in IMPORT_ROUTES]
     for action in ("create", "complete", "abort"):
         mpu = Rule(_artifact(UPDATE), reads_body=False)
         entries.append(("POST", f"{_ART}/mpu/{action}", Rule(_admin_only, reads_body=False)))
