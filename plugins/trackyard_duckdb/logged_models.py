@@ -29,6 +29,7 @@ from trackyard.entities import (
     PagedList,
 )
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import logged_model_not_found as model_not_found
 from trackyard.search.logged_model_evaluator import search_logged_models_in_memory
 from trackyard.stores import now_ms
 
@@ -40,7 +41,6 @@ __all__ = [
     "DuckDBLoggedModels",
     "insert_logged_model",
     "insert_points",
-    "model_not_found",
     "read_models",
 ]
 
@@ -71,13 +71,6 @@ _INSERT_POINTS = (
     "AND o.key = n.key AND o.timestamp = n.timestamp AND o.step = n.step "
     "AND o.run_id = n.run_id)"
 )
-
-
-def model_not_found(model_id: str) -> TrackyardError:
-    """MLflow's error for a logged model that does not exist."""
-    return TrackyardError(
-        f"Logged model with ID '{model_id}' not found.", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
 
 
 def _status(value: Any) -> LoggedModelStatus:

@@ -7,9 +7,11 @@ import math
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from trackyard import gc
 from trackyard.entities import Metric
+from trackyard.errors import TrackyardError
 from trackyard.testing import make_client
 from trackyard_duckdb.schema import FAMILIES, SCHEMA_TABLE, tracking
 from trackyard_duckdb.tracking import DuckDBTrackingStore
@@ -122,5 +124,9 @@ def test_model_points_keep_nan_and_infinities_and_the_first_value(tmp_path: Path
         client.log_batch(run_id, metrics=[Metric("c", 2.0, 1, 0, model_id=model_id)])
         points = {m.key: m.value for m in client.get_logged_model(model_id).metrics or ()}
         assert math.isnan(points["a"]) and points["b"] == math.inf and points["c"] == 1.0
+        client.delete_logged_model(model_id)
+        with pytest.raises(TrackyardError, match=f"Logged model with ID '{model_id}' not found"):
+            client.get_logged_model(model_id)
+        assert store.get_logged_model(model_id, allow_deleted=True).model_id == model_id
     finally:
         store.close()
