@@ -59,17 +59,11 @@ MODEL_COLUMNS = (
 )
 _COLUMNS = ", ".join(MODEL_COLUMNS)
 _POINT_COLUMNS = "model_id, key, value, timestamp, step, run_id, dataset_name, dataset_digest"
-#: New points (parallel lists), each inserted unless its model already has a point with the
-#: same (key, timestamp, step, run id); the caller dedupes the lists themselves.
 _INSERT_POINTS = (
     f"INSERT INTO logged_model_metrics ({_POINT_COLUMNS}) "
-    "SELECT * FROM (SELECT unnest(?::VARCHAR[]) AS model_id, unnest(?::VARCHAR[]) AS key, "
-    "unnest(?::DOUBLE[]) AS value, unnest(?::BIGINT[]) AS timestamp, "
-    "unnest(?::BIGINT[]) AS step, unnest(?::VARCHAR[]) AS run_id, "
-    "unnest(?::VARCHAR[]) AS dataset_name, unnest(?::VARCHAR[]) AS dataset_digest) AS n "
-    "WHERE NOT EXISTS (SELECT 1 FROM logged_model_metrics o WHERE o.model_id = n.model_id "
-    "AND o.key = n.key AND o.timestamp = n.timestamp AND o.step = n.step "
-    "AND o.run_id = n.run_id)"
+    "SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::DOUBLE[]), "
+    "unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+    "unnest(?::VARCHAR[])"
 )
 
 
@@ -89,10 +83,21 @@ def _insert_pairs(cur: Any, table: str, model_id: str, pairs: dict[str, str]) ->
 
 
 def insert_points(cur: Any, points: Iterable[tuple[str, str, Metric]]) -> None:
-    """Insert ``(model_id, run_id, metric)`` points; an existing (or repeated) one is kept."""
+    """Insert ``(model_id, run_id, metric)`` points; an existing (or repeated) one is kept.
+
+    The existing points are read per model (``model_id = ?`` goes through the index), so the
+    cost follows the models written to, not the table.
+    """
     seen: dict[tuple[str, str, int, int, str], Metric] = {}
     for model_id, run_id, m in points:
         seen.setdefault((model_id, m.key, m.timestamp, m.step, run_id), m)
+    for model_id in sorted({ident[0] for ident in seen}):
+        cur.execute(
+            "SELECT key, timestamp, step, run_id FROM logged_model_metrics WHERE model_id = ?",
+            [model_id],
+        )
+        for key, ts, step, run_id in cur.fetchall():
+            seen.pop((model_id, key, ts, step, run_id), None)
     if not seen:
         return
     idents = list(seen)
@@ -142,21 +147,24 @@ def read_models(cur: Any, where: str, params: Sequence[Any]) -> list[LoggedModel
     if not rows:
         return []
     ids = [row[0] for row in rows]
+    # one model (a get): an equality the index answers; several (a search): one scan each
+    owned, owners = (
+        ("model_id = ?", ids[0]) if len(ids) == 1 else ("model_id IN (SELECT unnest(?))", ids)
+    )
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
     model_params: dict[str, dict[str, str]] = {i: {} for i in ids}
     for table, target in (("logged_model_tags", tags), ("logged_model_params", model_params)):
         cur.execute(
-            f"SELECT model_id, key, value FROM {table} WHERE model_id IN "
-            "(SELECT unnest(?::VARCHAR[])) ORDER BY model_id, key",
-            [ids],
+            f"SELECT model_id, key, value FROM {table} WHERE {owned} ORDER BY model_id, key",
+            [owners],
         )
         for model_id, key, value in cur.fetchall():
             target[model_id][key] = value
     points: dict[str, list[Metric]] = {i: [] for i in ids}
     cur.execute(
-        f"SELECT {_POINT_COLUMNS} FROM logged_model_metrics WHERE model_id IN "
-        "(SELECT unnest(?::VARCHAR[])) ORDER BY model_id, key, timestamp, step, run_id",
-        [ids],
+        f"SELECT {_POINT_COLUMNS} FROM logged_model_metrics WHERE {owned} "
+        "ORDER BY model_id, key, timestamp, step, run_id",
+        [owners],
     )
     for model_id, key, value, ts, step, run_id, ds_name, ds_digest in cur.fetchall():
         points[model_id].append(

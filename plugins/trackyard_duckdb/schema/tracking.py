@@ -22,7 +22,8 @@ Not MLflow's layout. What differs, and why:
   one row each (``status`` as MLflow's integer, ``lifecycle_stage`` for deleted ones), with
   ``logged_model_tags``, ``logged_model_params`` and ``logged_model_metrics`` (one row per
   point: key, value, timestamp, step, the run id and the dataset name and digest; NaN and
-  infinities kept as themselves, as for run metrics).
+  infinities kept as themselves, as for run metrics). Each child table has an index on
+  ``model_id``, so one model's rows are found without scanning the others'.
 - No foreign keys or primary keys: DuckDB checks them eagerly and they would slow bulk
   inserts; the store enforces uniqueness itself under its per-database write lock (one
   writing process per file is DuckDB's rule anyway).
@@ -137,11 +138,13 @@ MIGRATIONS: dict[int, list[str]] = {
             key VARCHAR NOT NULL,
             value VARCHAR NOT NULL
         )""",
+        "CREATE INDEX logged_model_tags_by_model ON logged_model_tags (model_id)",
         """CREATE TABLE logged_model_params (
             model_id VARCHAR NOT NULL,
             key VARCHAR NOT NULL,
             value VARCHAR NOT NULL
         )""",
+        "CREATE INDEX logged_model_params_by_model ON logged_model_params (model_id)",
         """CREATE TABLE logged_model_metrics (
             model_id VARCHAR NOT NULL,
             key VARCHAR NOT NULL,
@@ -152,5 +155,6 @@ MIGRATIONS: dict[int, list[str]] = {
             dataset_name VARCHAR,
             dataset_digest VARCHAR
         )""",
+        "CREATE INDEX logged_model_metrics_by_model ON logged_model_metrics (model_id)",
     ],
 }
