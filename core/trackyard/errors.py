@@ -24,6 +24,7 @@ __all__ = [
     "experiment_exists",
     "experiment_not_found",
     "invalid_parameter",
+    "logged_model_not_found",
     "model_version_not_found",
     "not_active",
     "prompt_not_found",
@@ -303,6 +304,13 @@ def registered_model_not_found(name: str) -> TrackyardError:
     """The ``RESOURCE_DOES_NOT_EXIST`` error for an unknown registered model."""
     return TrackyardError(
         f"Registered Model with name={name} not found", ErrorCode.RESOURCE_DOES_NOT_EXIST
+    )
+
+
+def logged_model_not_found(model_id: str) -> TrackyardError:
+    """The ``RESOURCE_DOES_NOT_EXIST`` error for an unknown (or deleted) logged model."""
+    return TrackyardError(
+        f"Logged model with ID '{model_id}' not found.", ErrorCode.RESOURCE_DOES_NOT_EXIST
     )
 
 

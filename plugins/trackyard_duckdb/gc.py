@@ -3,7 +3,8 @@
 A run's deletion time is ``runs.deleted_time`` (set by ``delete_run`` and by deleting its
 experiment), an experiment's its ``last_update_time``. Each hard delete is one transaction
 that removes the run's params, tags, metric series and chunks (or, for an experiment, its
-tags, runs and traces with their tags, metadata, spans and assessments) and then the row;
+tags, runs, traces with their tags, metadata, spans and assessments, and logged models with
+their tags, params and metric points) and then the row;
 what writers remember of the run is forgotten once it commits. Run keys are never reused,
 so nothing else remembered can point at a removed run.
 """
@@ -26,6 +27,7 @@ _DELETED = LifecycleStage.DELETED
 _ACTIVE = LifecycleStage.ACTIVE
 _RUN_KEYS_OF_EXPERIMENT = "SELECT run_key FROM runs WHERE experiment_id = ?"
 _TRACES_OF_EXPERIMENT = "SELECT trace_id FROM traces WHERE experiment_id = ?"
+_MODELS_OF_EXPERIMENT = "SELECT model_id FROM logged_models WHERE experiment_id = ?"
 
 
 def _delete_runs(cur: Any, run_keys_sql: str, params: list[Any]) -> None:
@@ -118,7 +120,8 @@ class DuckDBGc:
         self._db.write(delete)
 
     def hard_delete_experiment(self, experiment_id: str) -> None:
-        """Remove a deleted experiment with its tags, runs and traces, in one transaction."""
+        """Remove a deleted experiment with its tags, runs, traces and logged models, in one
+        transaction."""
 
         def delete(cur: Any) -> None:
             row = self._experiment_row(cur, experiment_id)
@@ -143,6 +146,11 @@ class DuckDBGc:
                     f"DELETE FROM {table} WHERE trace_id IN ({_TRACES_OF_EXPERIMENT})", [eid]
                 )
             cur.execute("DELETE FROM traces WHERE experiment_id = ?", [eid])
+            for table in ("logged_model_tags", "logged_model_params", "logged_model_metrics"):
+                cur.execute(
+                    f"DELETE FROM {table} WHERE model_id IN ({_MODELS_OF_EXPERIMENT})", [eid]
+                )
+            cur.execute("DELETE FROM logged_models WHERE experiment_id = ?", [eid])
             cur.execute("DELETE FROM experiment_tags WHERE experiment_id = ?", [eid])
             cur.execute("DELETE FROM experiments WHERE experiment_id = ?", [eid])
             self._forget_runs()

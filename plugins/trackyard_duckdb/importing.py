@@ -5,7 +5,8 @@ Mixed into :class:`~trackyard_duckdb.tracking.DuckDBTrackingStore` and
 contract is the stores' ``import_*`` methods). A run is one write transaction: its row, its
 params and tags (one list insert each) and every point of its metric histories, written
 column-wise into chunks by :func:`trackyard_duckdb._metrics.write_metrics` (one call for the
-whole run). The store holds no dataset inputs, so a run's inputs are not written.
+whole run). The store holds no dataset inputs, so a run's inputs are not written. A logged
+model is one transaction too: its row, tags, params and metric points.
 
 Keys that the stores count themselves (experiment ids) are moved past imported ones, so a
 later ``create_experiment`` never takes an imported id.
@@ -16,7 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from trackyard.entities import Experiment, LifecycleStage, Metric, Run, RunData, RunInfo
+from trackyard.entities import (
+    Experiment,
+    LifecycleStage,
+    LoggedModel,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+)
 from trackyard.entities.model_registry import ModelVersion, RegisteredModel
 from trackyard.errors import (
     already_exists,
@@ -28,6 +37,7 @@ from trackyard.errors import (
 from trackyard.stores import RegistryStoreMixin, TrackingStoreMixin, now_ms
 from trackyard_duckdb import _metrics, _runs, _search
 from trackyard_duckdb._state import RunState
+from trackyard_duckdb.logged_models import insert_logged_model
 
 if TYPE_CHECKING:
     from trackyard_duckdb._database import Database
@@ -68,8 +78,8 @@ def _deleted_time(stage: str) -> int | None:
 
 
 class DuckDBTrackingImports(TrackingStoreMixin):
-    """``import_experiment``, ``import_run``, ``import_run_data``, ``import_run_info`` and
-    ``read_metric_points`` of the DuckDB tracking store."""
+    """``import_experiment``, ``import_run``, ``import_run_data``, ``import_run_info``,
+    ``import_logged_model`` and ``read_metric_points`` of the DuckDB tracking store."""
 
     if TYPE_CHECKING:
         _db: Database
@@ -203,6 +213,18 @@ class DuckDBTrackingImports(TrackingStoreMixin):
             self._forget_runs(info.run_id)
 
         self._db.write(update)
+
+    def import_logged_model(self, model: LoggedModel) -> None:
+        """Insert a new logged model exactly as given, with its tags, params and points."""
+
+        def insert(cur: Any) -> None:
+            eid = self._experiment_row(cur, model.experiment_id)[0]
+            cur.execute("SELECT count(*) FROM logged_models WHERE model_id = ?", [model.model_id])
+            if cur.fetchone()[0]:
+                raise already_exists(f"Logged model {model.model_id!r}")
+            insert_logged_model(cur, model, int(eid), LifecycleStage.ACTIVE)
+
+        self._db.write(insert)
 
     def read_metric_points(self, run_id: str, keys: Sequence[str]) -> list[Metric]:
         """Every point of a run's metrics ``keys``, in one query."""

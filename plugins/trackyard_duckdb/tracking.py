@@ -15,6 +15,8 @@ Design (see :mod:`trackyard_duckdb.schema.tracking` for the tables):
 - ``get_metric_history`` reads one series' chunk rows through the index on
   ``metric_chunks`` (an ordered series without a sort); ``get_metric_history_bulk`` reads
   every series, downsampled or not, in one query.
+- Logged models (:mod:`trackyard_duckdb.logged_models`): metrics that ``log_batch`` receives
+  with a ``model_id`` are also points of that model, written in the batch's transaction.
 - Writers remember the runs they write (:mod:`trackyard_duckdb._state`), so a
   ``log_batch`` needs no lookups: DuckDB statements are not cheap.
 """
@@ -56,6 +58,7 @@ from trackyard_duckdb._state import RunState, run_states
 from trackyard_duckdb._traces import DuckDBTraces
 from trackyard_duckdb.gc import DuckDBGc
 from trackyard_duckdb.importing import DuckDBTrackingImports
+from trackyard_duckdb.logged_models import DuckDBLoggedModels
 
 if TYPE_CHECKING:
     from trackyard.search.request import ExperimentSearch, RunSearch
@@ -111,7 +114,9 @@ def _experiment(row: Sequence[Any], tags: dict[str, str]) -> Experiment:
     )
 
 
-class DuckDBTrackingStore(DuckDBGc, DuckDBTrackingImports, DuckDBTraces, TrackingStore):
+class DuckDBTrackingStore(
+    DuckDBGc, DuckDBTrackingImports, DuckDBLoggedModels, DuckDBTraces, TrackingStore
+):
     """MLflow's tracking store API over a DuckDB database in trackyard's columnar layout.
 
     Args:
@@ -132,7 +137,13 @@ class DuckDBTrackingStore(DuckDBGc, DuckDBTrackingImports, DuckDBTraces, Trackin
     # each flag is held to its kit tests (tests/conformance/test_duckdb.py); one writing
     # process per file, so no concurrent_processes
     capabilities = Capabilities(
-        transactions=True, search_or=True, traces=True, assessments=True, gc=True, imports=True
+        transactions=True,
+        search_or=True,
+        logged_models=True,
+        traces=True,
+        assessments=True,
+        gc=True,
+        imports=True,
     )
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
@@ -615,6 +626,8 @@ class DuckDBTrackingStore(DuckDBGc, DuckDBTrackingImports, DuckDBTraces, Trackin
         def write(cur: Any) -> None:
             state = self._active_run(cur, run_id)
             run_key = state.run_key
+            if any(m.model_id is not None for m in metrics):
+                self._check_model_metrics(cur, metrics)
             if new_params:
                 fresh = self._new_params(cur, run_id, state, new_params)
                 if fresh:
@@ -630,6 +643,7 @@ class DuckDBTrackingStore(DuckDBGc, DuckDBTrackingImports, DuckDBTraces, Trackin
                     cur.execute("UPDATE runs SET name = ? WHERE run_key = ?", [new_name, run_key])
             if metrics:
                 _metrics.write_metrics(cur, self._db, run_key, metrics)
+                self._record_model_metrics(cur, run_id, metrics)
 
         self._db.write(write)
 

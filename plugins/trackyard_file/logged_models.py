@@ -36,6 +36,7 @@ from trackyard.entities import (
 )
 from trackyard.entities.logged_model import is_logged_model_id
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import logged_model_not_found as model_not_found
 from trackyard.errors import not_active as _not_active
 from trackyard.search.logged_model_evaluator import search_logged_models_in_memory
 from trackyard.search.request import LoggedModelSearch
@@ -56,13 +57,6 @@ __all__ = ["FileLoggedModels"]
 MODELS = "models"
 _META = "meta.yaml"
 _LOCK = ".trackyard.lock"
-
-
-def model_not_found(model_id: str) -> TrackyardError:
-    """MLflow's error for a logged model that does not exist."""
-    return TrackyardError(
-        f"Logged model with ID '{model_id}' not found.", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
 
 
 def _status(value: Any) -> LoggedModelStatus:

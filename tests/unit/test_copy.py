@@ -88,12 +88,11 @@ def _populate(uri: str, artifacts: str, runs: int = 3, steps: int = 20) -> list[
             c.set_terminated(rid)
         ids.append(rid)
     _assess(c, _trace(c, exp, ids[0]), ids[0])
-    if c._tracking_store.capabilities.logged_models:  # not DuckDB
-        model = c.create_logged_model(
-            exp, name="clf", source_run_id=ids[0], tags={"a": "b"}, params={"depth": "3"}
-        )
-        c.log_metric(ids[0], "m_acc", 0.75, timestamp=7, step=2, model_id=model.model_id)
-        c.finalize_logged_model(model.model_id, "READY")
+    model = c.create_logged_model(
+        exp, name="clf", source_run_id=ids[0], tags={"a": "b"}, params={"depth": "3"}
+    )
+    c.log_metric(ids[0], "m_acc", 0.75, timestamp=7, step=2, model_id=model.model_id)
+    c.finalize_logged_model(model.model_id, "READY")
     gone = c.create_experiment("old", artifact_location=f"{artifacts}/old")
     c.create_run(gone, run_name="in-old")
     _trace(c, gone, None)  # in a deleted experiment: not copied
@@ -179,15 +178,11 @@ def test_round_trip_is_lossless(tmp_path, first, second):
 
 
 def _dump(uri: str, keep_ids: bool, *kinds: str) -> dict:
-    """dump_store, without dataset inputs when a store of ``kinds`` has none (DuckDB), nor
-    logged models when one keeps none (DuckDB).
-    """
+    """dump_store, without dataset inputs when a store of ``kinds`` has none (DuckDB)."""
     dump = dump_store(uri, experiment_ids=keep_ids)
     if "duckdb" in kinds:
         for run in dump["runs"].values():
             run.pop("dataset_inputs")
-    if "duckdb" in kinds:
-        dump.pop("logged_models")
     return dump
 
 
@@ -368,7 +363,10 @@ def test_traces_keep_ids_times_and_spans(tmp_path):
     assert dump_store(b) == dump_store(a)
 
 
-@pytest.mark.parametrize(("first", "second"), [("sqlite", "file"), ("file", "sqlite")])
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("sqlite", "file"), ("file", "sqlite"), ("sqlite", "duckdb"), ("duckdb", "file")],
+)
 def test_logged_models_keep_ids_times_params_and_points(tmp_path, first, second):
     a, b = _uri(first, tmp_path, "a"), _uri(second, tmp_path, "b")
     _populate(a, str(tmp_path / "art"), runs=1)

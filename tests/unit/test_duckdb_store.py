@@ -28,6 +28,7 @@ from trackyard.backends import get_registry_store, get_tracking_store
 from trackyard.entities import Metric, Param, RunData, RunTag
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.testing import make_client
+from trackyard_duckdb import schema
 from trackyard_duckdb._database import FSYNC_ENV, fsync_policy, parse_location
 from trackyard_duckdb.registry import DuckDBRegistryStore
 from trackyard_duckdb.tracking import HISTORY_SQL, DuckDBTrackingStore
@@ -190,7 +191,7 @@ def test_database_of_a_newer_trackyard(tmp_path: Path, change: str, named: str) 
     before = con.execute("SELECT * FROM trackyard_schema ORDER BY family").fetchall()
     con.close()
     error = _expect(ErrorCode.INVALID_STATE, _store, path, tmp_path)
-    assert named in str(error) and "tracking v1" in str(error)
+    assert named in str(error) and f"tracking v{schema.tracking.VERSION}" in str(error)
     assert "never migrated down" in str(error)
     _expect(ErrorCode.INVALID_STATE, DuckDBRegistryStore, _uri(path))
     con = duckdb.connect(str(path))

@@ -235,9 +235,16 @@ def test_logged_models_round_trip(base: str, recorder: EventRecorder) -> None:
     ]
 
 
-def test_logged_models_need_the_capability(tmp_path: Any) -> None:
-    # the DuckDB tracking store keeps no logged models (Capabilities.logged_models False)
-    app = create_app(f"duckdb:///{tmp_path / 'ty.duckdb'}", artifacts_destination=str(tmp_path))
+def test_logged_models_need_the_capability(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # contrib's tee store keeps no logged models (Capabilities.logged_models False)
+    from trackyard.testing.fixtures import reset_state
+
+    pytest.importorskip("trackyard_tee", reason="the contrib tee store is not installed")
+    monkeypatch.setenv("TRACKYARD_PLUGINS", "trackyard,trackyard-tee")
+    reset_state()
+    targets = f"{(tmp_path / 'a').as_uri()},{(tmp_path / 'b').as_uri()}"
+    uri = f"tee:///?targets={targets}&queue={tmp_path / 'queue'}"
+    app = create_app(uri, artifacts_destination=str(tmp_path))
     with serve(app) as url:
         r = call(url, "POST", "/logged-models", json={"experiment_id": "0"})
         s = call(url, "POST", "/logged-models/search", json={"experiment_ids": ["0"]})

@@ -1,7 +1,7 @@
 """The DuckDB store's own columnar schema, one module per entity family.
 
-Each family module (:mod:`.tracking`, :mod:`.registry`, :mod:`.traces`; later ones add
-logged models...) declares ``NAME``, ``VERSION`` and ``MIGRATIONS``: the statements that bring the
+Each family module (:mod:`.tracking`, with logged models since its version 2, :mod:`.registry`,
+:mod:`.traces`) declares ``NAME``, ``VERSION`` and ``MIGRATIONS``: the statements that bring the
 family from version ``n - 1`` to ``n`` (version 1 creates it). The table
 ``trackyard_schema(family, version)`` records what a database holds.
 

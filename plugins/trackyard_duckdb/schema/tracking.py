@@ -18,6 +18,12 @@ Not MLflow's layout. What differs, and why:
 - NaN and +/-inf are stored as themselves (DuckDB's DOUBLE has them).
 - A run deleted together with its experiment is marked (``deleted_with_experiment``), so
   restoring the experiment restores exactly those runs.
+- Logged models (version 2) key on their ``model_id`` (``m-<hex>``): ``logged_models`` holds
+  one row each (``status`` as MLflow's integer, ``lifecycle_stage`` for deleted ones), with
+  ``logged_model_tags``, ``logged_model_params`` and ``logged_model_metrics`` (one row per
+  point: key, value, timestamp, step, the run id and the dataset name and digest; NaN and
+  infinities kept as themselves, as for run metrics). Each child table has an index on
+  ``model_id``, so one model's rows are found without scanning the others'.
 - No foreign keys or primary keys: DuckDB checks them eagerly and they would slow bulk
   inserts; the store enforces uniqueness itself under its per-database write lock (one
   writing process per file is DuckDB's rule anyway).
@@ -28,7 +34,7 @@ from __future__ import annotations
 __all__ = ["MIGRATIONS", "NAME", "TABLES", "VERSION"]
 
 NAME = "tracking"
-VERSION = 1
+VERSION = 2
 
 #: Tables of this family, parents first.
 TABLES: tuple[str, ...] = (
@@ -39,6 +45,10 @@ TABLES: tuple[str, ...] = (
     "run_tags",
     "metric_series",
     "metric_chunks",
+    "logged_models",
+    "logged_model_tags",
+    "logged_model_params",
+    "logged_model_metrics",
 )
 
 MIGRATIONS: dict[int, list[str]] = {
@@ -107,5 +117,44 @@ MIGRATIONS: dict[int, list[str]] = {
             vals DOUBLE[] NOT NULL
         )""",
         "CREATE INDEX metric_chunks_by_series ON metric_chunks (series_key)",
+    ],
+    2: [
+        """CREATE TABLE logged_models (
+            model_id VARCHAR NOT NULL,
+            experiment_id BIGINT NOT NULL,
+            name VARCHAR NOT NULL,
+            artifact_location VARCHAR NOT NULL,
+            creation_timestamp BIGINT NOT NULL,
+            last_updated_timestamp BIGINT NOT NULL,
+            model_type VARCHAR,
+            source_run_id VARCHAR,
+            status INTEGER NOT NULL,
+            status_message VARCHAR,
+            lifecycle_stage VARCHAR NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX logged_models_by_id ON logged_models (model_id)",
+        """CREATE TABLE logged_model_tags (
+            model_id VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            value VARCHAR NOT NULL
+        )""",
+        "CREATE INDEX logged_model_tags_by_model ON logged_model_tags (model_id)",
+        """CREATE TABLE logged_model_params (
+            model_id VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            value VARCHAR NOT NULL
+        )""",
+        "CREATE INDEX logged_model_params_by_model ON logged_model_params (model_id)",
+        """CREATE TABLE logged_model_metrics (
+            model_id VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            value DOUBLE NOT NULL,
+            timestamp BIGINT NOT NULL,
+            step BIGINT NOT NULL,
+            run_id VARCHAR NOT NULL,
+            dataset_name VARCHAR,
+            dataset_digest VARCHAR
+        )""",
+        "CREATE INDEX logged_model_metrics_by_model ON logged_model_metrics (model_id)",
     ],
 }

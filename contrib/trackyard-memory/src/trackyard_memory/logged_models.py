@@ -25,6 +25,7 @@ from trackyard.entities import (
     PagedList,
 )
 from trackyard.errors import ErrorCode, TrackyardError, already_exists
+from trackyard.errors import logged_model_not_found as model_not_found
 from trackyard.search.logged_model_evaluator import search_logged_models_in_memory
 from trackyard.search.request import LoggedModelSearch
 from trackyard.stores import now_ms
@@ -41,13 +42,6 @@ def _names() -> str:
     from trackyard.stores import generate_run_name
 
     return generate_run_name()
-
-
-def model_not_found(model_id: str) -> TrackyardError:
-    """MLflow's error for a logged model that does not exist."""
-    return TrackyardError(
-        f"Logged model with ID '{model_id}' not found.", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
 
 
 def stored_value(value: float) -> float:
