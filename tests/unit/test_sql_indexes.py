@@ -98,7 +98,10 @@ def test_the_search_reads_its_indexes(db_path: Path) -> None:
     (search,) = [s for s in statements if "ORDER BY" in s and "logged_model_metrics x" in s]
     plan = _plan(db_path, search)
     assert f"COVERING INDEX {METRIC_INDEX.name}" in plan
-    assert f"COVERING INDEX {SEARCH_INDEX.name}" in plan
+    # the metric term drives this search: its points join the models through the search
+    # index's (model_id, experiment_id, lifecycle_stage) prefix; SQLite's plan also reads
+    # the model row there, so the index is not reported as covering in this form
+    assert f"USING INDEX {SEARCH_INDEX.name} (model_id=? AND experiment_id=?" in plan
 
 
 @pytest.mark.parametrize(
