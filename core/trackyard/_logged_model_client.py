@@ -394,10 +394,3 @@ def _experiment_page(view_type: int, token: str | None = None) -> Any:
     from trackyard.search.request import ExperimentSearch
 
     return ExperimentSearch.parse(view_type, 50000, None, None, token)
-
-
-def logged_model_error(model_id: str) -> TrackyardError:
-    """MLflow's error for a logged model that does not exist."""
-    return TrackyardError(
-        f"Logged model with ID '{model_id}' not found.", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )

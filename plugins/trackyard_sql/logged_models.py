@@ -34,7 +34,7 @@ from trackyard.entities import (
     Metric,
     PagedList,
 )
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import ErrorCode, TrackyardError, logged_model_not_found
 from trackyard.errors import not_active as _not_active
 from trackyard.search import And, Comparison, Entity, Expr, Op, Or, like_matches
 from trackyard.search.logged_model_evaluator import has_metric_terms
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from trackyard_sql.dialect import Dialect
     from trackyard_sql.snapshot import SearchSnapshots
 
-__all__ = ["SqlLoggedModels", "model_not_found"]
+__all__ = ["SqlLoggedModels"]
 
 MODEL_COLUMNS = (
     "model_id",
@@ -81,13 +81,6 @@ _STATUS_RANK = "CASE m.status WHEN 3 THEN 0 WHEN 1 THEN 1 WHEN 2 THEN 2 WHEN 0 T
 # Order keys whose value may be NULL (sorted last); the other columns are NOT NULL.
 _NULLABLE_ORDER_KEYS = frozenset({"status", "model_type", "source_run_id"})
 _NUMERIC_OPS = {Op.EQ: "=", Op.NE: "<>", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
-
-
-def model_not_found(model_id: str) -> TrackyardError:
-    """MLflow's error for a logged model that does not exist."""
-    return TrackyardError(
-        f"Logged model with ID '{model_id}' not found.", ErrorCode.RESOURCE_DOES_NOT_EXIST
-    )
 
 
 def _stored_value(value: float) -> float:
@@ -288,7 +281,7 @@ class SqlLoggedModels:
         )
         row = cur.fetchone()
         if row is None or (not allow_deleted and row[7] == LifecycleStage.DELETED):
-            raise model_not_found(model_id)
+            raise logged_model_not_found(model_id)
         return tuple(row)
 
     def _load_models(self, cur: Any, rows: Sequence[Sequence[Any]]) -> list[LoggedModel]:
