@@ -18,6 +18,9 @@ best of several repetitions after a warm-up call; the cold searches also report 
 CPU time of the calling thread (both libraries run SQLite in it), which another job's load on
 the machine disturbs far less than wall time.
 
+``--duckdb`` adds a third column: the same scenarios on trackyard's DuckDB store
+(``duckdb:///``), which fills its own database with the same models (the formats differ).
+
 Run by hand; figures are printed, never asserted.
 """
 
@@ -54,13 +57,16 @@ def _best(fn: Any, repeat: int) -> tuple[float, Any]:
 
 
 def run_scenarios(lib: str, db_path: str, n_models: int, populated: bool) -> dict[str, Any]:
-    """Run every scenario with ``lib``'s MlflowClient against a fresh SQLite file."""
+    """Run every scenario with ``lib``'s MlflowClient against a fresh database file.
+
+    ``lib`` is ``trackyard`` (SQLite), ``duckdb`` (trackyard on DuckDB) or ``mlflow``.
+    """
     import logging
     import warnings
 
     warnings.simplefilter("ignore")
     logging.disable(logging.INFO)
-    if lib == "trackyard":
+    if lib in ("trackyard", "duckdb"):
         from trackyard import MlflowClient
         from trackyard.entities import Metric
     else:
@@ -68,7 +74,7 @@ def run_scenarios(lib: str, db_path: str, n_models: int, populated: bool) -> dic
         from mlflow.entities import Metric
 
     os.environ["TRACKYARD_ARTIFACT_ROOT"] = os.path.join(os.path.dirname(db_path), "artifacts")
-    uri = f"sqlite:///{db_path}"
+    uri = f"{'duckdb' if lib == 'duckdb' else 'sqlite'}:///{db_path}"
     client = MlflowClient(tracking_uri=uri)
     out: dict[str, Any] = {}
     if populated:  # the same database, filled by the other library: only searches are timed
@@ -144,9 +150,14 @@ def _searches(
     # Cold: the first metric search of a fresh client (modules already imported).
     fresh, fresh_cpu = [], []
     for _ in range(ROUNDS):
-        close = getattr(getattr(client, "_store", None), "close", None)
-        if close is not None:
-            close()
+        if uri.startswith("duckdb:"):  # close and forget the process's shared store
+            from trackyard.backends import clear_store_cache
+
+            clear_store_cache()
+        else:
+            close = getattr(getattr(client, "_store", None), "close", None)
+            if close is not None:
+                close()
         client = type(client)(tracking_uri=uri)
         client.search_logged_models([exp], filter_string="params.lr = '1'", max_results=1)
         client.set_logged_model_tags(ids[0], {"bench": "fresh"})
@@ -239,7 +250,12 @@ def main() -> None:
         default=None,
         help="interpreter with mlflow==3.17.2 (default: this one, if it has mlflow)",
     )
-    parser.add_argument("--worker", choices=["trackyard", "mlflow"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", choices=["trackyard", "duckdb", "mlflow"], help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--duckdb", action="store_true", help="also run the scenarios on trackyard's DuckDB store"
+    )
     parser.add_argument(
         "--separate-data",
         action="store_true",
@@ -260,6 +276,7 @@ def main() -> None:
         ty = _in_subprocess(sys.executable, "trackyard", args, tmp)
         shared = None if args.separate_data else os.path.join(tmp, "trackyard", "bench.db")
         ml = _in_subprocess(mlflow_python, "mlflow", args, tmp, shared) if mlflow_python else {}
+        dk = _in_subprocess(sys.executable, "duckdb", args, tmp) if args.duckdb else {}
 
     rows = [
         (f"create {args.models} models + 2 metric points each", "populate_s", ""),
@@ -273,11 +290,19 @@ def main() -> None:
         (f"search metric on dataset eval (x{ty['dataset_filter_hits']})", "dataset_filter_s", ""),
         ("get_logged_model", "get_s", ""),
     ]
-    print(f"{'scenario':<52} {'trackyard':>11} {'mlflow':>11} {'speed-up':>9}  target")
+    duck_head = f" {'duckdb':>11} {'vs mlflow':>9}" if dk else ""
+    print(f"{'scenario':<52} {'trackyard':>11} {'mlflow':>11} {'speed-up':>9}{duck_head}  target")
     for label, key, target in rows:
         a, b = ty.get(key), ml.get(key)
         ratio = f"{b / a:.1f}x" if a and b else "-"
-        print(f"{label:<52} {fmt_seconds(a, 2):>11} {fmt_seconds(b, 2):>11} {ratio:>9}  {target}")
+        duck = ""
+        if dk:
+            c = dk.get(key)
+            duck = f" {fmt_seconds(c, 2):>11} {f'{b / c:.1f}x' if b and c else '-':>9}"
+        print(
+            f"{label:<52} {fmt_seconds(a, 2):>11} {fmt_seconds(b, 2):>11} {ratio:>9}{duck}"
+            f"  {target}"
+        )
     for key in (
         "metric_filter_hits",
         "metric_order_hits",
@@ -286,6 +311,8 @@ def main() -> None:
     ):
         if ml and ml.get(key) != ty.get(key):
             print(f"warning: {key} differs: trackyard {ty.get(key)}, mlflow {ml.get(key)}")
+        if dk and dk.get(key) != ty.get(key):
+            print(f"warning: {key} differs: sqlite {ty.get(key)}, duckdb {dk.get(key)}")
 
 
 if __name__ == "__main__":

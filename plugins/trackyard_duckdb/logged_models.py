@@ -7,10 +7,10 @@ run metrics. ``log_batch`` checks the models its metrics name before anything is
 (:meth:`DuckDBLoggedModels._check_model_metrics`) and inserts their points in the batch's
 transaction (:meth:`DuckDBLoggedModels._record_model_metrics`).
 
-Search reads the searched experiments' models that are not deleted, with their tags, params
-and points (four queries in one snapshot), and applies trackyard's reference evaluator
-(:func:`trackyard.search.logged_model_evaluator.search_logged_models_in_memory`), so filters,
-dataset scopes, orders and page tokens give what every other store gives.
+Search compiles the request into one query for the page's ids
+(:mod:`trackyard_duckdb._logged_model_search`, with the semantics of trackyard's reference
+evaluator), with the page's rows, then the page's tags and params (one query) and points (one
+more), in one snapshot.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from trackyard.entities import (
 )
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.errors import logged_model_not_found as model_not_found
-from trackyard.search.logged_model_evaluator import search_logged_models_in_memory
 from trackyard.stores import now_ms
+from trackyard_duckdb._logged_model_search import compile_logged_model_search
 
 if TYPE_CHECKING:
     from trackyard.search.request import LoggedModelSearch
@@ -41,6 +41,7 @@ __all__ = [
     "DuckDBLoggedModels",
     "insert_logged_model",
     "insert_points",
+    "models_from_rows",
     "read_models",
 ]
 
@@ -143,7 +144,14 @@ def insert_logged_model(cur: Any, model: LoggedModel, experiment_id: int, stage:
 def read_models(cur: Any, where: str, params: Sequence[Any]) -> list[LoggedModel]:
     """The models whose rows match ``where`` (over ``logged_models``), in model id order."""
     cur.execute(f"SELECT {_COLUMNS} FROM logged_models WHERE {where} ORDER BY model_id", params)
-    rows = cur.fetchall()
+    return models_from_rows(cur, cur.fetchall())
+
+
+def models_from_rows(cur: Any, rows: Sequence[Sequence[Any]]) -> list[LoggedModel]:
+    """Models from ``logged_models`` rows (:data:`MODEL_COLUMNS`), in their order.
+
+    Their tags and params are read in one query, their points in another.
+    """
     if not rows:
         return []
     ids = [row[0] for row in rows]
@@ -153,13 +161,14 @@ def read_models(cur: Any, where: str, params: Sequence[Any]) -> list[LoggedModel
     )
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
     model_params: dict[str, dict[str, str]] = {i: {} for i in ids}
-    for table, target in (("logged_model_tags", tags), ("logged_model_params", model_params)):
-        cur.execute(
-            f"SELECT model_id, key, value FROM {table} WHERE {owned} ORDER BY model_id, key",
-            [owners],
-        )
-        for model_id, key, value in cur.fetchall():
-            target[model_id][key] = value
+    cur.execute(
+        f"SELECT true, model_id, key, value FROM logged_model_tags WHERE {owned} UNION ALL "
+        f"SELECT false, model_id, key, value FROM logged_model_params WHERE {owned} "
+        "ORDER BY 2, 3",
+        [owners, owners],
+    )
+    for is_tag, model_id, key, value in cur.fetchall():
+        (tags if is_tag else model_params)[model_id][key] = value
     points: dict[str, list[Metric]] = {i: [] for i in ids}
     cur.execute(
         f"SELECT {_POINT_COLUMNS} FROM logged_model_metrics WHERE {owned} "
@@ -281,22 +290,22 @@ class DuckDBLoggedModels:
         return self._db.read(get)
 
     def search_logged_models(self, request: LoggedModelSearch) -> PagedList[LoggedModel]:
-        """Read the searched experiments' models and apply the reference evaluator."""
+        """One compiled query for the page's ids, then the page's models with their children."""
         ids = []
-        for experiment_id in dict.fromkeys(request.experiment_ids):
-            if experiment_id.isdigit() and int(experiment_id) < 2**63:
-                ids.append(int(experiment_id))
+        for e in dict.fromkeys(request.experiment_ids):
+            # only the canonical spelling names an experiment ("01" does not, as elsewhere)
+            if e.isascii() and e.isdigit() and (e == "0" or e[0] != "0") and int(e) < 2**63:
+                ids.append(int(e))
         if not ids:
-            return search_logged_models_in_memory([], request)
+            return PagedList([], None)
+        sql, params = compile_logged_model_search(request, ids, MODEL_COLUMNS)
 
-        def read(cur: Any) -> list[LoggedModel]:
-            return read_models(
-                cur,
-                "experiment_id IN (SELECT unnest(?::BIGINT[])) AND lifecycle_stage = ?",
-                [ids, LifecycleStage.ACTIVE],
-            )
+        def read(cur: Any) -> PagedList[LoggedModel]:
+            cur.execute(sql, params)
+            page = request.paged(cur.fetchall())
+            return PagedList(models_from_rows(cur, page), page.token)
 
-        return search_logged_models_in_memory(self._db.read(read), request)
+        return self._db.read(read)
 
     def finalize_logged_model(self, model_id: str, status: LoggedModelStatus) -> LoggedModel:
         """Set a model's status and last-updated time; return the model."""

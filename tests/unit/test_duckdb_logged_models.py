@@ -130,3 +130,52 @@ def test_model_points_keep_nan_and_infinities_and_the_first_value(tmp_path: Path
         assert store.get_logged_model(model_id, allow_deleted=True).model_id == model_id
     finally:
         store.close()
+
+
+def test_search_with_nan_and_infinite_points_agrees_with_the_evaluator(tmp_path: Path) -> None:
+    """DuckDB ranks NaN above every number: the compiled search must not (evaluator's rules)."""
+    from trackyard.search.logged_model_evaluator import search_logged_models_in_memory
+    from trackyard.search.request import LoggedModelSearch
+
+    store = _store(tmp_path / "search.duckdb", tmp_path)
+    try:
+        client = make_client(store)
+        exp = client.create_experiment("nan-search")
+        run_id = client.create_run(exp).info.run_id
+        values = [math.nan, math.inf, -math.inf, 0.5, None, 2.0, math.nan]
+        ids = []
+        for i, value in enumerate(values):
+            model_id = client.create_logged_model(exp, f"m{i}").model_id
+            ids.append(model_id)
+            if value is not None:
+                # an older point that does match: "any point" for filters, newest for order
+                client.log_batch(
+                    run_id,
+                    metrics=[
+                        Metric("acc", 1.5, 1, 0, model_id=model_id),
+                        Metric("acc", value, 2, 0, model_id=model_id),
+                    ],
+                )
+        models = [client.get_logged_model(m) for m in ids]
+        for filter_string, order_by in [
+            ("metrics.acc > 1", None),
+            ("metrics.acc > 10", None),
+            ("metrics.acc != 0.5", None),
+            ("metrics.acc < 0", None),
+            ("", ["metrics.acc ASC"]),
+            ("", ["metrics.acc DESC"]),
+            ("metrics.acc >= 1.5", ["metrics.acc DESC", "name DESC"]),
+        ]:
+            request = LoggedModelSearch.parse([exp], filter_string, None, 1000, order_by)
+            expected = [m.model_id for m in search_logged_models_in_memory(models, request)]
+            got = client.search_logged_models([exp], filter_string, None, 1000, order_by)
+            assert [m.model_id for m in got] == expected, (filter_string, order_by)
+        # every model has the 1.5 point but one; NaN never matches, infinity does
+        found = client.search_logged_models([exp], "metrics.acc > 10")
+        assert [m.model_id for m in found] == [ids[1]]
+        ordered = client.search_logged_models([exp], order_by=["metrics.acc ASC"])
+        # present values first (ascending), then NaN (newest point), then no metric at all
+        assert [m.name for m in ordered][:4] == ["m2", "m3", "m5", "m1"]
+        assert [m.name for m in ordered][-1] == "m4"
+    finally:
+        store.close()
