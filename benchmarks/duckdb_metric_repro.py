@@ -395,7 +395,7 @@ def main(argv: list[str]) -> int:
         choices=("sql", "python"),
         default="sql",
         help="merge small chunks with INSERT ... SELECT flatten(list(... ORDER BY ...)) "
-        "(the store before the fix) or by reading them and inserting the concatenation",
+        "(the store's) or by reading them and inserting the concatenation (branch wip-soak-merge)",
     )
     parser.add_argument("--no-txn", action="store_true", help="autocommit each statement")
     parser.add_argument("--no-merge", action="store_true", help="never merge small chunks")
