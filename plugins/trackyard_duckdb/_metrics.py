@@ -65,6 +65,34 @@ _SERIES_COLUMNS = (
     "series_key, value, timestamp, step, last_timestamp, last_step, points, small_chunks, ordered"
 )
 
+#: The columns of a :data:`SeriesRow` with their SQL types (series_key first).
+_UPDATED_COLUMNS = {
+    "series_key": "BIGINT",
+    "value": "DOUBLE",
+    "timestamp": "BIGINT",
+    "step": "BIGINT",
+    "last_timestamp": "BIGINT",
+    "last_step": "BIGINT",
+    "points": "BIGINT",
+    "small_chunks": "INTEGER",
+    "ordered": "BOOLEAN",
+}
+
+# The new values of a run's series rows, one list per column, each row's picked by the
+# position of its series_key in $series_key. No join (``UPDATE ... FROM (SELECT unnest(...))``
+# or ``IN (SELECT unnest(...))``): with DuckDB 2.0.1 every query that runs a join keeps 1.5
+# to 4 KiB of heap that only closing the database gives back, so the write path, run for
+# every log_batch, uses list functions instead (docs/reliability.md, DuckDB soak).
+_SERIES_UPDATE = (
+    "UPDATE metric_series SET "
+    + ", ".join(
+        f"{name} = (${name}::{kind}[])[list_position($series_key::BIGINT[], series_key)]"
+        for name, kind in _UPDATED_COLUMNS.items()
+        if name != "series_key"
+    )
+    + " WHERE run_key = $run_key AND list_contains($series_key::BIGINT[], series_key)"
+)
+
 
 class SeriesCache:
     """The stored rows of the series of recently written runs.
@@ -218,12 +246,11 @@ def _merge_small_chunks(cur: Any, db: Any, series_key: int, ordered: bool) -> tu
         "max(last_timestamp), arg_max(last_step, (last_timestamp, last_step)), "
         f"flatten(list(steps ORDER BY {order})), flatten(list(timestamps ORDER BY {order})), "
         f"flatten(list(vals ORDER BY {order})) FROM metric_chunks "
-        "WHERE series_key = ? AND chunk_key IN (SELECT unnest(?::BIGINT[])) GROUP BY series_key",
+        "WHERE series_key = ? AND list_contains(?::BIGINT[], chunk_key) GROUP BY series_key",
         [db.next_key(cur, "metric_chunks", "chunk_key"), series_key, keys],
     )
     cur.execute(
-        "DELETE FROM metric_chunks WHERE series_key = ? AND chunk_key IN "
-        "(SELECT unnest(?::BIGINT[]))",
+        "DELETE FROM metric_chunks WHERE series_key = ? AND list_contains(?::BIGINT[], chunk_key)",
         [series_key, keys],
     )
     merged = sum(chunks[i][1] for i in small)
@@ -299,7 +326,7 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
     if missing:
         cur.execute(
             f"SELECT key, {_SERIES_COLUMNS} FROM metric_series WHERE run_key = ? "
-            "AND key IN (SELECT unnest(?::VARCHAR[]))",
+            "AND list_contains(?::VARCHAR[], key)",
             [run_key, missing],
         )
         found = [(row[0], tuple(row[1:])) for row in cur.fetchall()]
@@ -399,18 +426,8 @@ def write_metrics(cur: Any, db: Any, run_key: int, metrics: Sequence[Metric]) ->
         )
     if updates:
         columns = [list(col) for col in zip(*updates, strict=True)]
-        cur.execute(
-            "UPDATE metric_series SET value = u.value, timestamp = u.timestamp, step = u.step, "
-            "last_timestamp = u.last_timestamp, last_step = u.last_step, points = u.points, "
-            "small_chunks = u.small_chunks, ordered = u.ordered FROM (SELECT "
-            "unnest(?::BIGINT[]) AS series_key, unnest(?::DOUBLE[]) AS value, "
-            "unnest(?::BIGINT[]) AS timestamp, unnest(?::BIGINT[]) AS step, "
-            "unnest(?::BIGINT[]) AS last_timestamp, unnest(?::BIGINT[]) AS last_step, "
-            "unnest(?::BIGINT[]) AS points, unnest(?::INTEGER[]) AS small_chunks, "
-            "unnest(?::BOOLEAN[]) AS ordered) u "
-            "WHERE metric_series.run_key = ? AND metric_series.series_key = u.series_key",
-            [*columns, run_key],
-        )
+        named = dict(zip(_UPDATED_COLUMNS, columns, strict=True))
+        cur.execute(_SERIES_UPDATE, {**named, "run_key": run_key})
     if chunks:
         chunks.insert(cur)
 

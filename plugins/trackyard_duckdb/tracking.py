@@ -563,7 +563,7 @@ class DuckDBTrackingStore(
         present = keys if state.tags is None else [k for k in keys if k in state.tags]
         if present:
             cur.execute(
-                "DELETE FROM run_tags WHERE run_key = ? AND key IN (SELECT unnest(?::VARCHAR[]))",
+                "DELETE FROM run_tags WHERE run_key = ? AND list_contains(?::VARCHAR[], key)",
                 [state.run_key, present],
             )
         cur.execute(
@@ -583,7 +583,7 @@ class DuckDBTrackingStore(
         else:
             cur.execute(
                 "SELECT key, value FROM run_params WHERE run_key = ? "
-                "AND key IN (SELECT unnest(?::VARCHAR[]))",
+                "AND list_contains(?::VARCHAR[], key)",
                 [state.run_key, list(params)],
             )
             existing = dict(cur.fetchall())
