@@ -23,17 +23,24 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import operator
 import os
 import zlib
-from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import islice
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trackyard_file._fs import O_BINARY, O_CLOEXEC, O_NOFOLLOW, pread
+
+if TYPE_CHECKING:
+    from trackyard.entities import Metric
 
 __all__ = [
     "SUMMARY_FORMAT",
     "Entry",
     "Point",
+    "batch_top",
     "better",
     "dumps_summary",
     "format_lines",
@@ -45,6 +52,10 @@ __all__ = [
 ]
 
 _logger = logging.getLogger("trackyard.file")
+_STEP = operator.attrgetter("step")
+_TIMESTAMP = operator.attrgetter("timestamp")
+_VALUE = operator.attrgetter("value")
+_FOURTH = operator.itemgetter(3)
 
 #: Version of the persisted summary format; a file with another version is ignored.
 SUMMARY_FORMAT = 1
@@ -85,6 +96,22 @@ class Entry(NamedTuple):
 def rank(step: int, timestamp: int, value: float) -> tuple[int, int, float]:
     """The ordering key of the latest-value rule (NaN counts as 0)."""
     return (step, timestamp, 0.0 if value != value else value)
+
+
+def batch_top(points: Sequence[Metric]) -> tuple[int, int, float]:
+    """The :func:`rank` of the highest-ranked of ``points`` (not empty); of equal ranks, the
+    first point's. Its value is the point's own (a NaN point ranks as 0 but keeps its NaN).
+    """
+    values = list(map(_VALUE, points))
+    if any(map(math.isnan, values)):
+        top = points[0]
+        best = rank(top.step, top.timestamp, top.value)
+        for m in points:
+            r = rank(m.step, m.timestamp, m.value)
+            if r > best:
+                best, top = r, m
+        return top.step, top.timestamp, top.value
+    return max(zip(map(_STEP, points), map(_TIMESTAMP, points), values, strict=True))
 
 
 def better(step: int, timestamp: int, value: float, than: Entry | None) -> bool:
@@ -152,7 +179,7 @@ def history(text: str, where: str = "") -> list[tuple[Any, ...]]:
         tokens = text.split()
         if len(tokens) == 3 * text.count("\n"):  # every line has three fields
             try:
-                rows = set(
+                rows = list(
                     zip(
                         map(int, tokens[0::3]),
                         map(int, tokens[2::3]),
@@ -163,7 +190,11 @@ def history(text: str, where: str = "") -> list[tuple[Any, ...]]:
             except ValueError:
                 pass
             else:
-                return sorted(rows)
+                # A file written by one writer is usually in order already: strictly
+                # increasing rows are sorted and distinct as they stand.
+                if all(map(operator.lt, rows, islice(rows, 1, None))):
+                    return rows
+                return sorted(set(rows))
     seen: set[tuple[int, int, object]] = set()
     out: list[tuple[Any, ...]] = []
     for p in parse_lines(text, where):
@@ -182,6 +213,11 @@ def format_lines(points: Iterable[tuple[int, float, int, str | None, str | None]
     A dataset name or digest that is empty or contains whitespace cannot be stored in the
     space-separated line format; such points are written with 3 fields.
     """
+    points = points if isinstance(points, list) else list(points)
+    if not any(map(_FOURTH, points)):  # no dataset names: the common case, 3 fields
+        return "".join([f"{ts} {value!r} {step}\n" for ts, value, step, _, _ in points]).encode(
+            "utf-8"
+        )
     out: list[str] = []
     append = out.append
     for ts, value, step, dataset_name, dataset_digest in points:

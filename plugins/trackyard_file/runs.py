@@ -16,6 +16,8 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import groupby
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from trackyard.entities import (
@@ -86,6 +88,7 @@ if TYPE_CHECKING:
 __all__ = ["FileRuns"]
 
 _logger = logging.getLogger("trackyard.file")
+_METRIC_KEY = attrgetter("key")
 
 
 class _State:
@@ -654,11 +657,12 @@ class FileRuns:
                 meta["run_name"] = new_name
                 txn.replace(os.path.join(run_dir, META), dump_meta(meta))
             grouped: dict[str, list[Metric]] = {}
-            for m in metrics:
-                bucket = grouped.get(m.key)
+            for key, same in groupby(metrics, _METRIC_KEY):  # a key's points in batch order
+                bucket = grouped.get(key)
                 if bucket is None:
-                    bucket = grouped[m.key] = []
-                bucket.append(m)
+                    grouped[key] = list(same)
+                else:
+                    bucket.extend(same)
             metrics_dir = os.path.join(run_dir, METRICS)
             planned = set()
             metric_paths: dict[str, str] = {}
@@ -668,8 +672,10 @@ class FileRuns:
                 txn.append(
                     path,
                     _metrics.format_lines(
-                        (m.timestamp, m.value, m.step, m.dataset_name, m.dataset_digest)
-                        for m in points
+                        [
+                            (m.timestamp, m.value, m.step, m.dataset_name, m.dataset_digest)
+                            for m in points
+                        ]
                     ),
                 )
             self._plan_model_metrics(txn, run_id, metrics)
@@ -715,10 +721,9 @@ class FileRuns:
             else:
                 best = _metrics.rank(prev.step, prev.timestamp, prev.value)
                 ts, value, step = prev.timestamp, prev.value, prev.step
-            for m in grouped[key]:
-                r = _metrics.rank(m.step, m.timestamp, m.value)
-                if best is None or r > best:
-                    best, ts, value, step = r, m.timestamp, m.value, m.step
+            top = _metrics.batch_top(grouped[key])
+            if best is None or _metrics.rank(*top) > best:
+                step, ts, value = top
             entries[key] = Entry(st.st_size, st.st_size, st.st_ino, st.st_mtime_ns, ts, value, step)
         self._states.pop(run_dir, None)
         self._metric_cache[run_dir] = entries
@@ -759,12 +764,15 @@ class FileRuns:
             raise _invalid(f"Cannot read metric {metric_key!r}: {exc}") from exc
         key = metric_key
         rows = _metrics.history(data.decode("utf-8", "replace"), path)
-        history = [
-            Metric(key, row[2], row[0], row[1])
-            if len(row) == 3 or row[3] is None
-            else Metric(key, row[2], row[0], row[1], dataset_name=row[3], dataset_digest=row[4])
-            for row in rows
-        ]
+        if not rows or len(rows[0]) == 3:  # history() gives all 3-tuples or all 5-tuples
+            history = [Metric(key, value, ts, step) for ts, step, value in rows]
+        else:
+            history = [
+                Metric(key, row[2], row[0], row[1])
+                if len(row) == 3 or row[3] is None
+                else Metric(key, row[2], row[0], row[1], dataset_name=row[3], dataset_digest=row[4])
+                for row in rows
+            ]
         if max_results is None:
             return PagedList(history[offset:], None)
         return search.paginate(history, max_results, page_token)

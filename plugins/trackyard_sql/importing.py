@@ -10,6 +10,8 @@ run has any, follow in a second transaction through ``log_inputs``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import starmap
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from trackyard.entities import Experiment, LifecycleStage, Metric, Run, RunData, RunInfo
@@ -27,6 +29,10 @@ __all__ = ["SqlTrackingImports", "metric_rows"]
 
 _INT32_MAX = 2**31 - 1
 _EXTREMES = (DBL_MAX, -DBL_MAX)
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+_FIFTH = itemgetter(4)
+_FIRST_FOUR = itemgetter(0, 1, 2, 3)
 _RUN_NAME_TAG = "mlflow.runName"
 
 
@@ -269,12 +275,21 @@ class SqlTrackingImports(TrackingStoreMixin):
                 ),
                 (run_id,),
             )
-            points = []
-            for key, value, ts, step, nan in cur.fetchall():
-                if key in wanted:
-                    if nan or value in _EXTREMES:  # NaN and +/-inf are stored encoded
-                        value = py_metric_value(value, nan)
-                    points.append(Metric(key, value, ts, step))
-            return points
+            rows = cur.fetchall()
+            if not wanted.issuperset(map(_FIRST, rows)):
+                rows = [row for row in rows if row[0] in wanted]
+            values = list(map(_SECOND, rows))
+            if any(map(_FIFTH, rows)) or DBL_MAX in values or -DBL_MAX in values:
+                # NaN and +/-inf are stored encoded
+                return [
+                    Metric(
+                        key,
+                        py_metric_value(value, nan) if nan or value in _EXTREMES else value,
+                        ts,
+                        step,
+                    )
+                    for key, value, ts, step, nan in rows
+                ]
+            return list(starmap(Metric, map(_FIRST_FOUR, rows)))  # (key, value, ts, step)
 
         return self._db.read(read)

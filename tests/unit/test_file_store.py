@@ -726,6 +726,45 @@ def test_metric_history_dedupes_and_orders(
     assert math.isnan(history[0].value) and history[1].value == 2.0
 
 
+_points = st.lists(
+    st.tuples(
+        st.integers(0, 3),
+        st.integers(0, 3),
+        st.sampled_from([0.0, -0.0, 1.5, -2.0, math.inf, -math.inf, math.nan]),
+    ),
+    max_size=12,
+)
+
+
+@given(_points, st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_history_orders_and_dedupes_any_file(points: list[Any], in_order: bool) -> None:
+    order = lambda p: (p[0], p[1], 0.0 if p[2] != p[2] else p[2])  # noqa: E731
+    if in_order:  # the writer's usual order: the rows are kept as they stand
+        points = sorted(points, key=order)
+    text = "".join(f"{ts} {value!r} {step}\n" for ts, step, value in points)
+    seen: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for ts, step, value in points:
+        seen.setdefault((ts, step, "nan" if value != value else value), (ts, step, value))
+    want = sorted(seen.values(), key=order)  # (timestamp, step, value), NaN as 0
+    got = _metrics.history(text)
+    assert [(r[0], r[1], repr(r[2])) for r in got] == [(r[0], r[1], repr(r[2])) for r in want]
+
+
+@given(_points.filter(bool))
+@settings(max_examples=200, deadline=None)
+def test_batch_top_is_the_first_highest_ranked_point(points: list[Any]) -> None:
+    batch = [Metric("m", value, ts, step) for ts, step, value in points]
+    best = batch[0]
+    for m in batch:
+        if _metrics.rank(m.step, m.timestamp, m.value) > _metrics.rank(
+            best.step, best.timestamp, best.value
+        ):
+            best = m
+    got = _metrics.batch_top(batch)
+    assert repr(got) == repr((best.step, best.timestamp, best.value))
+
+
 def test_history_pages(client: Any, run_id: str) -> None:
     client.log_batch(run_id, metrics=[Metric("m", float(i), T0 + i, i) for i in range(25)])
     store = client._store
