@@ -3,49 +3,89 @@ measured side by side in one run, on one machine:
 
     python benchmarks/bench_duckdb.py --mlflow-python /path/to/mlflow-venv/bin/python
 
-Scenarios, the quick ones first (every figure comes from its own worker process; the search
+Scenarios, the quick ones first (every figure comes from its own worker process; a search
 figure from a fresh process, i.e. a fresh client that has run no query yet):
 
-- **search at scale**: each backend's database grows through ``create_run`` + ``log_batch``
-  (10 metrics, 10 params and a tag per run) along a ladder of sizes up to ``--runs``
-  (100,000), the backends growing at the same time; at every size, once all have grown, a
-  fresh process per backend (one after the other) opens the database, reads one experiment (to open
-  the store) and times one ``search_runs`` with a metric filter, a param filter and
-  ``order_by`` a metric, first page of 1,000. The three backends must return the same runs
-  in the same order (checked). MLflow grows only while it finishes within ``--mlflow-budget``
-  seconds (600): the report says the largest size it reached.
-- **log_batch throughput**: 100,000 points in batches of 1,000 into a run (median of three
-  rounds), per backend; DuckDB twice: with its default of an fsync per commit, and with
-  ``TRACKYARD_DUCKDB_FSYNC=none`` (trackyard's SQLite store runs ``synchronous=NORMAL``: no
-  fsync per commit in WAL mode).
+- **log_batch throughput**: 100,000 points in batches of 1,000 into a new run, per variant:
+  DuckDB with its default of an fsync per commit, DuckDB with ``TRACKYARD_DUCKDB_FSYNC=none``,
+  trackyard's SQLite store and MLflow on SQLite. ``--rounds`` rounds (5); in each round every
+  variant runs once, in its own worker, one after the other (so a burst of load on the shared
+  machine hits the variants alike); each worker first logs one untimed batch into a
+  warm-up run (a process's first ``log_batch`` pays one-time costs: the DuckDB store
+  imports pyarrow then). Reported: the median, the lowest and the highest of each
+  variant, and the median of the per-round DuckDB/SQLite ratios. Both SQLite stores run with
+  their defaults: trackyard's SQLite store uses WAL with ``synchronous=NORMAL`` (a commit is
+  not flushed to disk; the write-ahead log is flushed at checkpoints, so a power cut can lose
+  the last commits but not corrupt the file), MLflow's uses SQLite's default rollback journal
+  with ``synchronous=FULL``.
 - **metric history**: one 1,000,000-point series in DuckDB, read whole with
   ``get_metric_history`` and downsampled to 1,000 points with ``get_metric_history_bulk``,
   each in fresh processes (median of three).
+- **search at scale**: trackyard's DuckDB and SQLite databases grow through ``create_run`` +
+  ``log_batch`` (10 metrics, 10 params and a tag per run) along a ladder of sizes up to
+  ``--runs`` (100,000), growing at the same time. At every size, ``--repeat`` rounds (3) of a
+  fresh process per backend, one after the other, each open the database, read one
+  experiment (to open the store) and time one ``search_runs`` with a metric filter, a param
+  filter and ``order_by`` a metric, first page of 1,000; the median is reported, with the
+  lowest and highest (a search that took over 30 s is not repeated). Every backend must
+  return the same runs in the same order (checked).
+
+  **MLflow is measured on a copy of trackyard's SQLite database.** trackyard's SQL store
+  writes MLflow's own schema (the compat tests hold it to that), so at each size the SQLite
+  database is copied (SQLite's backup API, WAL included) and the copy is given what MLflow's
+  own database has: trackyard's own indexes (``trackyard_*``, which MLflow's queries never
+  use) are dropped and the journal goes back to SQLite's default (``DELETE``). MLflow then
+  searches the copy; the bench checks that MLflow opened it without migrating it (its schema
+  and ``alembic_version`` are the same after the search). Growing MLflow's database through
+  MLflow's own client takes a quarter of a second per run or more here (about 2,000 runs in
+  10 minutes), so it could only be searched at a few thousand runs, where fixed costs
+  dominate. To show that the copy is fair, MLflow also grows its own database through its
+  own client up to ``--mlflow-grow`` runs (1,000), and at those sizes both are searched
+  (column ``mlflow-own``; at least five rounds): the two times should agree. MLflow's search
+  is given ``--mlflow-budget`` seconds (600) per search; the largest size at which it
+  finished in that budget is the one the MLflow ratio uses, and the report names it.
+
+  ``--grow-budget SECONDS`` stops the ladder before a size whose growth (projected from the
+  slowest backend's rate so far) would take trackyard's backends past that many seconds in
+  all; the report's top size is then the largest one grown.
 
 ``--duckdb-fsync none`` grows the DuckDB search database without an fsync per commit
-(quicker to build; the search itself does not write). Run by hand; figures are printed,
-never asserted. ``--runs 5000`` gives a quick run.
+(quicker to build; the search itself does not write). ``--workdir DIR`` keeps the databases
+in ``DIR`` (default: a temporary directory, removed at the end). Run by hand; figures are
+printed, never asserted. ``--runs 5000`` gives a quick run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
+import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from _harness import emit, fmt_seconds, mlflow_interpreter, run_worker, timed, worker_env
+from _harness import (
+    emit,
+    fmt_seconds,
+    mlflow_interpreter,
+    parse_result,
+    run_worker,
+    timed,
+    worker_env,
+)
 
 T0 = 1_700_000_000_000
 FILTER = "metrics.m0 > 0.5 AND params.p1 != '3'"
 ORDER_BY = ["metrics.m2 DESC"]
 PAGE = 1000
 LADDER = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000)
+LONG_SEARCH = 30.0  # seconds: a search that took longer is not repeated
 BACKENDS = ("duckdb", "sqlite", "mlflow")  # trackyard+DuckDB, trackyard+SQLite, MLflow+SQLite
 
 
@@ -116,26 +156,30 @@ def search(backend: str, path: str) -> dict[str, Any]:
 
 
 def log_batches(backend: str, path: str, points: int) -> dict[str, Any]:
-    """``points`` metric points in batches of 1,000 into a new run; median of 3 rounds."""
+    """``points`` metric points in batches of 1,000 into a new run: one round.
+
+    One batch goes to a warm-up run first, untimed: a process's first ``log_batch`` pays
+    one-time costs (the DuckDB store imports pyarrow then: 0.2 to 0.7 s here, a third of
+    a 100,000-point round), which are not throughput.
+    """
     client = _client(backend, path)
     Metric, _, _ = _entities(backend)
-    exp_id = client.create_experiment("log-batch")
+    existing = client.get_experiment_by_name("log-batch")
+    exp_id = existing.experiment_id if existing else client.create_experiment("log-batch")
     rng = random.Random(42)
     rows = [
         Metric(f"metric_{k}", rng.random(), T0 + s, s)
         for s in range(points // 10)
         for k in range(10)
     ]
-    times = []
-    for _ in range(3):
-        run_id = client.create_run(exp_id).info.run_id
+    client.log_batch(client.create_run(exp_id).info.run_id, metrics=rows[:1000])
+    run_id = client.create_run(exp_id).info.run_id
 
-        def batches(run_id: str = run_id) -> None:
-            for start in range(0, len(rows), 1000):
-                client.log_batch(run_id, metrics=rows[start : start + 1000])
+    def batches() -> None:
+        for start in range(0, len(rows), 1000):
+            client.log_batch(run_id, metrics=rows[start : start + 1000])
 
-        times.append(timed(batches)[0])
-    return {"points_per_s": len(rows) / statistics.median(times)}
+    return {"points_per_s": len(rows) / timed(batches)[0]}
 
 
 def build_series(path: str, points: int) -> dict[str, Any]:
@@ -202,8 +246,15 @@ class Runner:
         return os.path.join(folder, "bench.duckdb" if backend == "duckdb" else "bench.db")
 
     def __call__(
-        self, worker: str, backend: str, db: str, *extra: str, fsync: str | None = None
-    ) -> dict[str, Any]:
+        self,
+        worker: str,
+        backend: str,
+        db: str,
+        *extra: str,
+        fsync: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any] | None:
+        """The worker's result; None if it ran past ``timeout`` seconds (it is killed)."""
         python = self.mlflow_python if backend == "mlflow" else sys.executable
         env = worker_env(TRACKYARD_DUCKDB_FSYNC=fsync or self.duckdb_fsync)
         command = [
@@ -217,7 +268,20 @@ class Runner:
             db,
             *extra,
         ]
-        return run_worker(command, f"{backend} {worker}", cwd=os.path.dirname(db), env=env)
+        if timeout is None:
+            return run_worker(command, f"{backend} {worker}", cwd=os.path.dirname(db), env=env)
+        try:
+            proc = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=os.path.dirname(db),
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            return None
+        return parse_result(proc.returncode, proc.stdout, proc.stderr, f"{backend} {worker}")
 
 
 def _ladder(limit: int) -> list[int]:
@@ -225,66 +289,190 @@ def _ladder(limit: int) -> list[int]:
     return [*sizes, limit]
 
 
-def search_at_scale(
-    run: Runner, backends: list[str], limit: int, budget: float
-) -> tuple[dict[str, dict[int, float]], dict[str, dict[int, float]], bool]:
-    """Grow every backend along the ladder; the first-page search time at each size.
+def _sqlite_schema(path: str) -> list[tuple[Any, ...]]:
+    """The schema objects and ``alembic_version`` of a SQLite database (to detect migrations)."""
+    con = sqlite3.connect(path)
+    try:
+        objects = con.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+        return [*objects, *con.execute("SELECT * FROM alembic_version").fetchall()]
+    finally:
+        con.close()
 
-    At each size the backends grow at the same time (each in its own worker; the growth
-    times include that contention), then each is searched in turn while nothing else of
-    this benchmark runs.
+
+def mlflow_copy(source: str, target: str) -> None:
+    """Copy trackyard's SQLite database ``source`` to ``target`` as MLflow's own would be.
+
+    SQLite's backup API copies a consistent snapshot (the write-ahead log included). The
+    copy then loses trackyard's own indexes (``trackyard_*``; MLflow's queries never use
+    them, and MLflow's own database does not have them) and goes back to SQLite's default
+    rollback journal, which is what MLflow runs with.
     """
-    found: dict[str, dict[int, float]] = {b: {} for b in backends}
-    grown: dict[str, dict[int, float]] = {b: {} for b in backends}
-    dbs = {b: run.db(b, "search") for b in backends}
-    size = dict.fromkeys(backends, 0)
-    spent = dict.fromkeys(backends, 0.0)
-    active = list(backends)
-    identical = True
-    for target in _ladder(limit):
-        if "mlflow" in active and size["mlflow"]:
-            rate = spent["mlflow"] / size["mlflow"]
-            if spent["mlflow"] + rate * (target - size["mlflow"]) > budget:
-                print(
-                    f"  mlflow: stopping at {size['mlflow']:,} runs "
-                    "(the next size would pass the budget)"
-                )
-                active.remove("mlflow")
-        if not active:
-            break
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if os.path.exists(target + suffix):
+            os.remove(target + suffix)
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+        names = dst.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'trackyard%'"
+        ).fetchall()
+        for (name,) in names:
+            dst.execute(f'DROP INDEX "{name}"')
+        dst.commit()
+        dst.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        src.close()
+        dst.close()
 
-        def grow(backend: str, target: int = target) -> dict[str, Any]:
-            start, stop = str(size[backend]), str(target)
-            return run("populate", backend, dbs[backend], "--start", start, "--stop", stop)
+
+class Ladder:
+    """The search-at-scale scenario: growth along the ladder, searches at every size."""
+
+    def __init__(self, run: Runner, backends: list[str], args: argparse.Namespace) -> None:
+        self.run = run
+        self.args = args
+        self.growing = [b for b in backends if b != "mlflow"]
+        self.mlflow = "mlflow" in backends
+        if self.mlflow and args.mlflow_grow > 0:
+            self.growing.append("mlflow-own")
+        self.dbs = {b: run.db(b, "search") for b in self.growing}
+        if self.mlflow:
+            self.dbs["mlflow"] = run.db("mlflow", "copy")
+        self.size = dict.fromkeys(self.growing, 0)
+        self.spent = dict.fromkeys(self.growing, 0.0)
+        #: backend -> size -> search times (seconds) of the rounds
+        self.found: dict[str, dict[int, list[float]]] = {b: {} for b in self.dbs}
+        self.mlflow_reached = 0  # the largest size MLflow's search finished within the budget
+        self.mlflow_searching = self.mlflow
+        self.identical = True
+        self.migrated = False
+
+    def grow(self, target: int) -> None:
+        """Grow every growing backend to ``target`` runs at the same time."""
+        active = [b for b in self.growing if b != "mlflow-own" or target <= self.args.mlflow_grow]
+
+        def grow(backend: str) -> dict[str, Any] | None:
+            start, stop = str(self.size[backend]), str(target)
+            worker_backend = "mlflow" if backend == "mlflow-own" else backend
+            db = self.dbs[backend]
+            return self.run("populate", worker_backend, db, "--start", start, "--stop", stop)
 
         with ThreadPoolExecutor(len(active)) as pool:
             results = dict(zip(active, pool.map(grow, active), strict=True))
-        names = None
-        for backend in active:
-            spent[backend] += results[backend]["seconds"]
-            size[backend] = target
-            grown[backend][target] = spent[backend]
-            searched = run("search", backend, dbs[backend])
-            found[backend][target] = searched["seconds"]
-            names = names or searched["names"]
-            if searched["names"] != names:
-                identical = False
-                print(f"  ! {backend} at {target:,} runs returned other runs than {active[0]}")
+        for backend, result in results.items():
+            assert result is not None
+            self.spent[backend] += result["seconds"]
+            self.size[backend] = target
+            print(f"  {backend:10} grown to {target:>8,} runs in {self.spent[backend]:7.1f} s")
+
+    def search(self, target: int) -> None:
+        """``--repeat`` rounds of one fresh-process search per backend at ``target`` runs."""
+        searched = [b for b in self.growing if self.size[b] == target]
+        if self.mlflow_searching:
+            mlflow_copy(self.dbs["sqlite"], self.dbs["mlflow"])
+            before = _sqlite_schema(self.dbs["mlflow"])
+            searched.append("mlflow")
+        names: list[str] | None = None
+        rounds = self.args.repeat
+        if "mlflow-own" in searched and "mlflow" in searched:
+            rounds = max(rounds, 5)  # the own-versus-copy comparison gets more rounds
+        for round_ in range(rounds):
+            for backend in list(searched):
+                if round_ and min(self.found[backend].get(target, [0.0])) > LONG_SEARCH:
+                    continue  # one round of a search this long is enough (and saves minutes)
+                worker_backend = "mlflow" if backend.startswith("mlflow") else backend
+                timeout = self.args.mlflow_budget if worker_backend == "mlflow" else None
+                result = self.run("search", worker_backend, self.dbs[backend], timeout=timeout)
+                if result is None:
+                    print(
+                        f"  ! {backend} at {target:,} runs: the search did not finish within "
+                        f"{self.args.mlflow_budget:.0f} s; MLflow is not searched further"
+                    )
+                    searched.remove(backend)
+                    self.found[backend].pop(target, None)
+                    self.mlflow_searching = False
+                    continue
+                self.found[backend].setdefault(target, []).append(result["seconds"])
+                names = names or result["names"]
+                if result["names"] != names:
+                    self.identical = False
+                    print(f"  ! {backend} at {target:,} runs returned other runs than duckdb")
+        if "mlflow" in searched:
+            self.mlflow_reached = target
+            if _sqlite_schema(self.dbs["mlflow"]) != before:
+                self.migrated = True
+                print(f"  ! MLflow changed the schema of the copy at {target:,} runs")
+        for backend in searched:
+            times = self.found[backend][target]
             print(
-                f"  {backend:7} {target:>8,} runs: grown in {spent[backend]:7.1f} s, "
-                f"first page {fmt_seconds(searched['seconds'])}"
+                f"  {backend:10} {target:>8,} runs: first page {fmt_seconds(median(times))} "
+                f"(median of {len(times)}; {fmt_seconds(min(times))} to "
+                f"{fmt_seconds(max(times))})"
             )
-        if "mlflow" in active and spent["mlflow"] > budget:
-            print(f"  mlflow: {target:,} runs took {spent['mlflow']:.0f} s, past the budget")
-            active.remove("mlflow")
-    return found, grown, identical
+
+    def __call__(self) -> None:
+        budget = self.args.grow_budget
+        for target in _ladder(self.args.runs):
+            done = self.size["duckdb"]
+            if budget and done:
+                slowest = max(self.spent[b] for b in ("duckdb", "sqlite") if b in self.spent)
+                projected = slowest * target / done
+                if projected > budget:
+                    print(
+                        f"  stopping at {done:,} runs: growing to {target:,} would take about "
+                        f"{projected:.0f} s in all, past --grow-budget {budget:.0f} s"
+                    )
+                    break
+            self.grow(target)
+            self.search(target)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def log_batch_rounds(
+    run: Runner, backends: list[str], args: argparse.Namespace
+) -> dict[str, list[float]]:
+    """``--rounds`` rounds; in each, every variant logs ``--points`` points in its own worker."""
+    variants = [("duckdb", "duckdb", "commit"), ("duckdb, fsync none", "duckdb", "none")]
+    variants += [(b, b, None) for b in backends[1:]]
+    found: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+    for _ in range(args.rounds):
+        for name, backend, fsync in variants:
+            db = run.db(backend, f"batch-{fsync}")
+            result = run("log_batch", backend, db, "--points", str(args.points), fsync=fsync)
+            assert result is not None
+            found[name].append(result["points_per_s"])
+    for name, rates in found.items():
+        print(
+            f"  {name:18} {median(rates):>10,.0f} points/s (median of {len(rates)}; "
+            f"{min(rates):,.0f} to {max(rates):,.0f})"
+        )
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3, help="fresh-process searches per size")
     parser.add_argument("--mlflow-budget", type=float, default=600.0)
+    parser.add_argument(
+        "--mlflow-grow",
+        type=int,
+        default=1_000,
+        help="the largest size MLflow's own client grows its own database to (0: none)",
+    )
+    parser.add_argument(
+        "--grow-budget",
+        type=float,
+        default=0.0,
+        help="stop the ladder before a size whose growth would pass this many seconds",
+    )
     parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5, help="log_batch rounds")
     parser.add_argument("--series", type=int, default=1_000_000)
     parser.add_argument(
         "--duckdb-fsync",
@@ -297,6 +485,7 @@ def main() -> None:
         default=None,
         help="interpreter with mlflow==3.17.2 (default: this one, if it has mlflow)",
     )
+    parser.add_argument("--workdir", default=None, help="keep the databases in this directory")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--backend", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -313,76 +502,105 @@ def main() -> None:
     backends = [b for b in BACKENDS if b != "mlflow" or mlflow_python]
     print(f"trackyard: {sys.executable}\nmlflow:    {mlflow_python or '(not available)'}")
     print(f"DuckDB search databases grown with TRACKYARD_DUCKDB_FSYNC={args.duckdb_fsync}")
-    print(f"search: {FILTER!r}, order_by {ORDER_BY}, first page of {PAGE}\n")
+    print(f"search: {FILTER!r}, order_by {ORDER_BY}, first page of {PAGE}")
+    print(f"load average at the start: {os.getloadavg()}\n")
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="trackyard-bench-duckdb-") as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.workdir:
+            os.makedirs(args.workdir, exist_ok=True)
+            tmp = args.workdir
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="trackyard-bench-duckdb-"))
         run = Runner(tmp, mlflow_python, args.duckdb_fsync)
         print("log_batch throughput:")
-        throughput = {}
-        for backend, fsync in [
-            ("duckdb", "commit"),
-            ("duckdb", "none"),
-            *((b, None) for b in backends[1:]),
-        ]:
-            name = "duckdb, fsync none" if fsync == "none" else backend
-            db = run.db(backend, f"batch-{fsync}")
-            result = run("log_batch", backend, db, "--points", str(args.points), fsync=fsync)
-            throughput[name] = result["points_per_s"]
-            print(f"  {name:18} {throughput[name]:>12,.0f} points/s")
+        throughput = log_batch_rounds(run, backends, args)
         print(f"\nmetric history of one {args.series:,}-point series (DuckDB):")
         db = run.db("duckdb", "history")
         built = run("build_series", "duckdb", db, "--series", str(args.series))
+        assert built is not None
         full, down = [], []
+        points = 0
         for _ in range(3):
-            whole = run(
-                "read_history", "duckdb", db, "--run-id", built["run_id"], "--max-points", "0"
-            )
-            assert whole["points"] == args.series, whole
-            full.append(whole["seconds"])
-            part = run(
-                "read_history", "duckdb", db, "--run-id", built["run_id"], "--max-points", "1000"
-            )
-            assert part["points"] <= 1000, part
-            down.append(part["seconds"])
-        full_s, down_s = statistics.median(full), statistics.median(down)
+            for max_points, into in (("0", full), ("1000", down)):
+                read = run(
+                    "read_history",
+                    "duckdb",
+                    db,
+                    "--run-id",
+                    built["run_id"],
+                    "--max-points",
+                    max_points,
+                )
+                assert read is not None
+                if max_points == "0":
+                    assert read["points"] == args.series, read
+                else:
+                    assert read["points"] <= 1000, read
+                    points = read["points"]
+                into.append(read["seconds"])
+        full_s, down_s = median(full), median(down)
         print(f"  logged in {built['seconds']:.1f} s")
         print(
-            f"  full read {fmt_seconds(full_s)}, downsampled to {part['points']} points "
+            f"  full read {fmt_seconds(full_s)}, downsampled to {points} points "
             f"{fmt_seconds(down_s)}"
         )
-        print("\nsearch at scale (each backend grows along the ladder):")
-        found, grown, identical = search_at_scale(run, backends, args.runs, args.mlflow_budget)
+        print("\nsearch at scale (trackyard's backends grow along the ladder):")
+        ladder = Ladder(run, backends, args)
+        ladder()
+        print(f"load average at the end: {os.getloadavg()}")
 
+    found = ladder.found
     print(f"\nsummary (whole run {time.perf_counter() - started:.0f} s)")
-    header = f"{'runs':>9} " + " ".join(f"{b:>12}" for b in backends)
-    print(f"first page of search_runs, fresh client:\n{header}")
+    columns = [b for b in ("duckdb", "sqlite", "mlflow", "mlflow-own") if b in found]
+    header = f"{'runs':>9} " + " ".join(f"{b:>12}" for b in columns)
+    print(f"first page of search_runs, fresh client (median of {args.repeat} rounds):\n{header}")
     sizes = sorted({s for per in found.values() for s in per})
     for size in sizes:
-        cells = " ".join(f"{fmt_seconds(found[b].get(size)):>12}" for b in backends)
+        cells = " ".join(
+            f"{fmt_seconds(median(found[b][size]) if size in found[b] else None):>12}"
+            for b in columns
+        )
         print(f"{size:>9,} {cells}")
     top = max(found["duckdb"])
-    duck = found["duckdb"][top]
+    duck = median(found["duckdb"][top])
     lines = []
     if top in found.get("sqlite", {}):
-        ratio = found["sqlite"][top] / duck
+        ratio = median(found["sqlite"][top]) / duck
         lines.append(f"duckdb vs trackyard sqlite at {top:,} runs: {ratio:.1f}x (target >= 10x)")
-    if found.get("mlflow"):
-        reached = max(found["mlflow"])
-        ratio = found["mlflow"][reached] / duck
+    if ladder.mlflow_reached:
+        reached = ladder.mlflow_reached
+        ratio = median(found["mlflow"][reached]) / duck
         lines.append(
-            f"duckdb at {top:,} runs vs mlflow at {reached:,} runs (the largest it grew to "
-            f"within {args.mlflow_budget:.0f} s: {grown['mlflow'][reached]:.0f} s): "
-            f"{ratio:.1f}x (target >= 50x)"
+            f"duckdb at {top:,} runs vs mlflow at {reached:,} runs (on the copy; the largest "
+            f"size its search finished within {args.mlflow_budget:.0f} s): {ratio:.1f}x "
+            "(target >= 50x)"
         )
-    lines.append(f"same runs in the same order on every backend: {'yes' if identical else 'NO'}")
-    line = ", ".join(f"{b} {v:,.0f}" for b, v in throughput.items())
-    lines.append(f"log_batch points/s: {line}")
+        lines.append(
+            "mlflow opened every copy without migrating it: " + ("NO" if ladder.migrated else "yes")
+        )
+    own = [s for s in found.get("mlflow-own", {}) if s in found.get("mlflow", {})]
+    for size in own:
+        lines.append(
+            f"mlflow at {size:,} runs, own database vs copy: "
+            f"{fmt_seconds(median(found['mlflow-own'][size]))} vs "
+            f"{fmt_seconds(median(found['mlflow'][size]))} "
+            f"(ratio {median(found['mlflow-own'][size]) / median(found['mlflow'][size]):.2f})"
+        )
+    lines.append(
+        f"same runs in the same order on every backend: {'yes' if ladder.identical else 'NO'}"
+    )
+    rates = {name: median(values) for name, values in throughput.items()}
+    lines.append(
+        "log_batch points/s (median): " + ", ".join(f"{b} {v:,.0f}" for b, v in rates.items())
+    )
     if "sqlite" in throughput:
-        lines.append(
-            f"log_batch duckdb/sqlite = {throughput['duckdb'] / throughput['sqlite']:.2f} "
-            f"(fsync none: {throughput['duckdb, fsync none'] / throughput['sqlite']:.2f}; "
-            "target >= 1)"
-        )
+        for name in ("duckdb", "duckdb, fsync none"):
+            per_round = [d / s for d, s in zip(throughput[name], throughput["sqlite"], strict=True)]
+            lines.append(
+                f"log_batch {name}/sqlite: median of per-round ratios "
+                f"{median(per_round):.2f} ({min(per_round):.2f} to {max(per_round):.2f}; "
+                "target >= 1)"
+            )
     lines.append(
         f"history of {args.series:,} points: downsampled/full = {down_s / full_s:.3f} "
         "(target < 0.1)"
