@@ -154,11 +154,12 @@ def _inputs_json(run: Run) -> dict[str, Any]:
 def run_json(run: Run, *, outputs: bool = True) -> dict[str, Any]:
     """A Run message: info, data (metrics, params, tags), inputs and outputs."""
     data: dict[str, Any] = {}
-    metrics = run.data.metric_objects
-    if metrics:
+    rows = run.data.metric_rows
+    if rows:
         data["metrics"] = [
-            {"key": m.key, "value": number(m.value), "timestamp": m.timestamp, "step": m.step}
-            for m in metrics
+            # v - v is 0.0 for a finite value (the common case, one test), NaN otherwise
+            {"key": k, "value": v if v - v == 0.0 else number(v), "timestamp": t, "step": s}
+            for k, v, t, s in rows
         ]
     if run.data.params:
         data["params"] = tags_json(run.data.params)
