@@ -41,6 +41,7 @@ from trackyard_rest.server.wire import (
     page,
     run_info_json,
     run_json,
+    runs_response,
 )
 
 __all__ = ["router"]
@@ -253,7 +254,7 @@ def search_runs(body: SearchRuns, request: HttpRequest) -> Response:
         body.page_token,
     )
     found = backend(request).tracking.search_runs(search)
-    return json_response(page("runs", (run_json(r) for r in found), found.token))
+    return runs_response(page("runs", (run_json(r) for r in found), found.token))
 
 
 @router.post("/runs/log-metric")
