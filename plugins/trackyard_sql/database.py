@@ -55,6 +55,8 @@ _logger = logging.getLogger("trackyard.sql")
 T = TypeVar("T")
 
 _ATTEMPTS = 5
+#: Connections a process keeps to a PostgreSQL/MySQL database (the most it opens).
+_POOL_CONNECTIONS = 24
 _INSTALL_HINTS = {
     "postgresql": 'pip install "trackyard[postgres]"',
     "mysql": 'pip install "trackyard[mysql]"',
@@ -402,8 +404,12 @@ def _create_engine(url: sa.engine.URL, store_uri: str) -> sa.engine.Engine:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
-        kwargs["pool_size"] = 8
-        kwargs["max_overflow"] = 16
+        # Up to 24 connections, opened on demand and then kept: with a smaller pool and
+        # overflow, a server's concurrent requests kept opening and closing connections (a
+        # new PostgreSQL backend per ~3 log_batch calls at 20 clients), each new one paying
+        # the backend start and cold catalog and plan caches.
+        kwargs["pool_size"] = _POOL_CONNECTIONS
+        kwargs["max_overflow"] = 0
         if backend in ("mysql", "mariadb"):
             kwargs["isolation_level"] = "READ COMMITTED"
             if "charset" not in url.query:

@@ -30,12 +30,52 @@ from trackyard_sql.database import chunks
 if TYPE_CHECKING:
     from trackyard_sql.database import Database
 
-__all__ = ["METRIC_COLUMNS", "RunWriter"]
+__all__ = ["METRIC_COLUMNS", "RunWriter", "pg_array_literals"]
 
 #: The columns of a metric row, in the order :meth:`RunWriter.insert_metrics` takes them.
 METRIC_COLUMNS = ("key", "value", "timestamp", "run_uuid", "step", "is_nan")
 _ROWS_PER_STATEMENT = 100  # one multi-row INSERT per 100 points (SQLite)
 _IN_CHUNK = 500
+
+
+def _pg_text(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _pg_float(value: Any) -> str:
+    # Stored metric values are finite (db_metric_value maps NaN and infinities).
+    return "NULL" if value is None else repr(float(value))
+
+
+def _pg_int(value: Any) -> str:
+    return "NULL" if value is None else str(int(value))
+
+
+def _pg_bool(value: Any) -> str:
+    return "NULL" if value is None else ("t" if value else "f")
+
+
+_PG_ELEMENT = {"text": _pg_text, "float": _pg_float, "int": _pg_int, "bool": _pg_bool}
+#: Column kinds of a metric row (:data:`METRIC_COLUMNS`) and of a latest-metric row.
+_METRIC_KINDS = ("text", "float", "int", "text", "int", "bool")
+_LATEST_KINDS = ("text", "float", "int", "int", "bool", "text")
+
+
+def pg_array_literals(rows: list[tuple[Any, ...]], kinds: tuple[str, ...]) -> list[str]:
+    """The columns of ``rows`` as PostgreSQL array literals (``{"a","b"}``), one per column.
+
+    Sent as text and cast by the statement (``%s::text[]``), they cost the client a
+    quarter of what psycopg's list adaptation does (element by element, in Python), the
+    largest server-side cost of a 500-point ``log_batch`` after request parsing. Text
+    elements are always quoted (so ``NULL`` is a string) with ``\\`` and ``"`` escaped.
+    """
+    columns = zip(*rows, strict=True) if rows else ([] for _ in kinds)
+    return [
+        "{" + ",".join(map(_PG_ELEMENT[kind], column)) + "}"
+        for kind, column in zip(kinds, columns, strict=True)
+    ]
 
 
 class RunWriter:
@@ -115,7 +155,7 @@ class RunWriter:
         d = self._db.dialect
         arrays_sql = self._sql_insert_metric_arrays
         if arrays_sql is not None:
-            cur.execute(arrays_sql, [list(column) for column in zip(*rows, strict=True)])
+            cur.execute(arrays_sql, pg_array_literals(rows, _METRIC_KINDS))
             return
         if d.multirow_insert:
             step = _ROWS_PER_STATEMENT
@@ -154,7 +194,7 @@ class RunWriter:
         """
         arrays_sql = self._sql_upsert_latest_arrays
         if arrays_sql is not None:
-            cur.execute(arrays_sql, [list(column) for column in zip(*rows, strict=True)])
+            cur.execute(arrays_sql, pg_array_literals(rows, _LATEST_KINDS))
             return
         sql = self._sql_upsert_latest
         if sql is not None and self._db.dialect.multirow_insert:

@@ -147,3 +147,24 @@ def test_sqlite_log_batches_waiting_together_share_a_commit_and_fail_alone(
         assert transactions <= 2 + len(bad), transactions
     finally:
         store.close()
+
+
+def test_awkward_keys_and_values_round_trip(store: SqlTrackingStore) -> None:
+    # PostgreSQL sends a batch's columns as array literals: quoting and escaping must hold
+    exp = store.create_experiment(f"awkward-{id(store)}")
+    rid = store.create_run(exp, "u", T0, [], "r").info.run_id
+    keys = ['q"uote', "back\\slash", "comma,brace}{", "NULL", "sp ace", "üñí/ḱ", 'a\\"b']
+    values = [0.1, -0.0, 1e308, 5e-324, float("inf"), float("-inf"), 2.0**60]
+    points = [
+        Metric(k, v, T0 + i, i - 3) for i, (k, v) in enumerate(zip(keys, values, strict=True))
+    ]
+    points.append(Metric("nan", float("nan"), T0, 0))
+    store.log_batch(rid, points, [], [])
+    store.log_batch(rid, points, [], [])  # identical points again: skipped, not failed
+    got = store.get_run(rid).data.metrics
+    assert set(got) == {*keys, "nan"}
+    for p in points[:-1]:
+        assert got[p.key] == p.value
+        (hist,) = store.get_metric_history(rid, p.key)
+        assert (hist.value, hist.timestamp, hist.step) == (p.value, p.timestamp, p.step)
+    assert got["nan"] != got["nan"]

@@ -348,6 +348,17 @@ class RunData:
         return self._tags
 
     @property
+    def metric_rows(self) -> Sequence[tuple[str, float, int, int]]:
+        """The latest point of each key as ``(key, value, timestamp, step)``.
+
+        The same points as :attr:`metric_objects` without making a :class:`Metric` per key
+        (a server answering a search of runs with many metrics prints them straight away).
+        """
+        if self._metric_objs is None or self._metric_rows:
+            return self._metric_rows
+        return [(m.key, m.value, m.timestamp, m.step) for m in self._metric_objs]
+
+    @property
     def metric_objects(self) -> list[Metric]:
         """The latest :class:`Metric` of each key, with step and timestamp."""
         if self._metric_objs is None:

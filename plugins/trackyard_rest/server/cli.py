@@ -196,6 +196,9 @@ def server(
         host=host,
         port=port,
         workers=workers,
+        # h11 even when httptools is installed: httptools drops a URL's "#fragment" before
+        # the app sees it, and the artifact proxy refuses such paths outright (400)
+        http="h11",
         log_level="warning",
         access_log=False,
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Body, Header, Query
+from pydantic import ValidationError
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 
@@ -24,8 +25,15 @@ from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.search.request import RunSearch
 from trackyard_rest.server import idempotency
 from trackyard_rest.server.backend import backend
-from trackyard_rest.server.errors import missing, required
-from trackyard_rest.server.schemas import KeyValue, Request, ViewTypeField, key_values
+from trackyard_rest.server.batch_body import read_plain
+from trackyard_rest.server.errors import missing, request_error, required
+from trackyard_rest.server.schemas import (
+    KeyValue,
+    Request,
+    ViewTypeField,
+    key_values,
+    request_body_schema,
+)
 from trackyard_rest.server.wire import (
     empty_response,
     json_response,
@@ -33,6 +41,7 @@ from trackyard_rest.server.wire import (
     page,
     run_info_json,
     run_json,
+    runs_response,
 )
 
 __all__ = ["router"]
@@ -245,7 +254,7 @@ def search_runs(body: SearchRuns, request: HttpRequest) -> Response:
         body.page_token,
     )
     found = backend(request).tracking.search_runs(search)
-    return json_response(page("runs", (run_json(r) for r in found), found.token))
+    return runs_response(page("runs", (run_json(r) for r in found), found.token))
 
 
 @router.post("/runs/log-metric")
@@ -294,8 +303,7 @@ def delete_tag(body: LogParam, request: HttpRequest) -> Response:
     return empty_response()
 
 
-def _check_batch_limits(body: LogBatch) -> None:
-    n_metrics, n_params, n_tags = (len(x or ()) for x in (body.metrics, body.params, body.tags))
+def _check_batch_limits(n_metrics: int, n_params: int, n_tags: int) -> None:
     limits = (
         (n_metrics, validation.MAX_METRICS_PER_BATCH, "metrics"),
         (n_params, validation.MAX_PARAMS_TAGS_PER_BATCH, "params"),
@@ -310,14 +318,36 @@ def _check_batch_limits(body: LogBatch) -> None:
             )
 
 
-@router.post("/runs/log-batch")
-def log_batch(body: LogBatch, request: HttpRequest) -> Response:
-    """Log metrics, params and tags in one write (MLflow's per-request limits) → ``{}``."""
+def _batch_from_model(data: Any) -> tuple[str, list[Metric], list[Param], list[RunTag]]:
+    """The pydantic path of :func:`log_batch` (any body not in the plain form)."""
+    try:
+        body = LogBatch.model_validate(data, from_attributes=True)
+    except ValidationError as exc:
+        raise request_error(list(exc.errors(include_url=False))) from None
     run_id = body.rid()
-    _check_batch_limits(body)
+    _check_batch_limits(len(body.metrics or ()), len(body.params or ()), len(body.tags or ()))
     metrics = [_metric(m) for m in body.metrics or ()]
     params = [Param(p.key, "" if p.value is None else p.value) for p in body.params or ()]
     tags = [RunTag(t.key, "" if t.value is None else t.value) for t in body.tags or ()]
+    return run_id, metrics, params, tags
+
+
+@router.post("/runs/log-batch", openapi_extra=request_body_schema(LogBatch))
+def log_batch(body: Annotated[Any, Body()], request: HttpRequest) -> Response:
+    """Log metrics, params and tags in one write (MLflow's per-request limits) → ``{}``.
+
+    A body in the plain JSON form is read without pydantic (:mod:`.batch_body`); any other
+    is validated by the :class:`LogBatch` model, with the same errors as every route.
+    """
+    plain = read_plain(body)
+    if plain is None:
+        run_id, metrics, params, tags = _batch_from_model(body)
+    else:
+        raw_id, metrics, params, tags = plain
+        if not raw_id:
+            raise missing("run_id")
+        run_id = validation.validate_run_id(raw_id)
+        _check_batch_limits(len(metrics), len(params), len(tags))
     m, p, t = validation.validate_batch(metrics, params, tags)
     backend(request).tracking.log_batch(run_id, m, p, t)
     return empty_response()

@@ -19,6 +19,7 @@ __all__ = [
     "Request",
     "ViewTypeField",
     "key_values",
+    "request_body_schema",
     "view_type",
 ]
 
@@ -39,6 +40,29 @@ class KeyValue(Request):
 def key_values(items: list[KeyValue] | None) -> dict[str, Any]:
     """Tags as a dict (a missing value is an empty string, as proto2 defaults it)."""
     return {t.key: "" if t.value is None else t.value for t in items or ()}
+
+
+def request_body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting ``model`` as the JSON body of a route that reads it itself.
+
+    The model's JSON schema is inlined (no ``$defs``), so the OpenAPI document needs no
+    component for it.
+    """
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.rsplit("/", 1)[1]])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    content = {"application/json": {"schema": inline(schema)}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 def view_type(value: object) -> int:

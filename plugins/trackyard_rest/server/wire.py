@@ -25,6 +25,12 @@ from trackyard.entities import Experiment, Metric, Run, RunInfo
 from trackyard.entities.model_registry import ModelVersion, RegisteredModel
 from trackyard_rest.server.idempotency import TAG as _IDEMPOTENCY_TAG
 
+_orjson: Any
+try:
+    import orjson as _orjson
+except ModuleNotFoundError:  # pragma: no cover - the server extra installs it
+    _orjson = None
+
 __all__ = [
     "EMPTY",
     "empty_response",
@@ -37,6 +43,7 @@ __all__ = [
     "registered_model_json",
     "run_info_json",
     "run_json",
+    "runs_response",
     "tags_json",
 ]
 
@@ -49,6 +56,22 @@ def json_response(payload: Mapping[str, Any], status_code: int = 200) -> Respons
     """A JSON response of ``payload`` (compact; NaN must already be a string)."""
     body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
     return Response(body, status_code=status_code, media_type="application/json")
+
+
+def runs_response(payload: Mapping[str, Any]) -> Response:
+    """:func:`json_response` for answers made of :func:`run_json` messages (searches).
+
+    A search of runs with many metrics prints tens of thousands of small objects; orjson
+    (the ``server`` extra installs it) does that ~8x faster than :mod:`json`. Such payloads
+    print doubles through :func:`number` (no bare NaN to refuse); anything orjson cannot
+    print (an integer beyond 64 bits) falls back to :func:`json_response`.
+    """
+    if _orjson is not None:
+        try:
+            return Response(_orjson.dumps(payload), media_type="application/json")
+        except TypeError:  # orjson.JSONEncodeError
+            pass
+    return json_response(payload)
 
 
 def empty_response() -> Response:
@@ -154,11 +177,12 @@ def _inputs_json(run: Run) -> dict[str, Any]:
 def run_json(run: Run, *, outputs: bool = True) -> dict[str, Any]:
     """A Run message: info, data (metrics, params, tags), inputs and outputs."""
     data: dict[str, Any] = {}
-    metrics = run.data.metric_objects
-    if metrics:
+    rows = run.data.metric_rows
+    if rows:
         data["metrics"] = [
-            {"key": m.key, "value": number(m.value), "timestamp": m.timestamp, "step": m.step}
-            for m in metrics
+            # v - v is 0.0 for a finite value (the common case, one test), NaN otherwise
+            {"key": k, "value": v if v - v == 0.0 else number(v), "timestamp": t, "step": s}
+            for k, v, t, s in rows
         ]
     if run.data.params:
         data["params"] = tags_json(run.data.params)
