@@ -243,6 +243,10 @@ def metric_value(key: str, value: object, timestamp: object = None) -> float:
         raise _bad_metric_value(key, value, timestamp) from None
 
 
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+
+
 def _epoch_int(value: object) -> int | None:
     """``value`` as an int if it is a finite, non-boolean real number, else None."""
     if type(value) is int:
@@ -281,9 +285,19 @@ def validate_metric(
             f"Got invalid timestamp {timestamp!r} for metric {k!r}: "
             "timestamps are epoch milliseconds and cannot be negative."
         )
+    if t > INT64_MAX:
+        raise _invalid(
+            f"Got invalid timestamp {timestamp!r} for metric {k!r}: "
+            "timestamps must fit in a signed 64-bit integer."
+        )
     s = _epoch_int(step)
     if s is None:
         raise _invalid(f"Got invalid step {step!r} for metric {k!r}; steps are integers.")
+    if not INT64_MIN <= s <= INT64_MAX:
+        raise _invalid(
+            f"Got invalid step {step!r} for metric {k!r}; steps must fit in a signed "
+            "64-bit integer."
+        )
     return Metric(k, v, t, s, **extra)
 
 
@@ -299,8 +313,9 @@ def _normalize_metrics(metrics: Iterable[Metric]) -> list[Metric]:
             m.key in valid
             and type(m.value) is float
             and type(m.timestamp) is int
-            and m.timestamp >= 0
+            and 0 <= m.timestamp <= INT64_MAX
             and type(m.step) is int
+            and INT64_MIN <= m.step <= INT64_MAX
         ):
             append(m)
             continue
@@ -360,6 +375,8 @@ def validate_timestamp(value: object, what: str = "timestamp") -> int:
         raise _invalid(f"Invalid {what}: {value!r}. Expected epoch milliseconds.")
     if t < 0:
         raise _invalid(f"Invalid {what}: {value!r}. Times cannot be negative.")
+    if t > INT64_MAX:
+        raise _invalid(f"Invalid {what}: {value!r}. Times must fit in a signed 64-bit integer.")
     return t
 
 

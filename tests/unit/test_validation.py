@@ -129,6 +129,20 @@ def test_timestamps_and_steps_must_be_numbers(bad: object) -> None:
     invalid(v.validate_timestamp, bad)
 
 
+def test_timestamps_and_steps_must_fit_in_int64() -> None:
+    # the stores keep them as BIGINT: a larger number is bad input, not a database error
+    top, bottom = 2**63 - 1, -(2**63)
+    assert v.validate_metric("m", 1.0, top, top).timestamp == top
+    assert v.validate_metric("m", 1.0, 0, bottom).step == bottom
+    assert v.validate_timestamp(top) == top
+    assert "64-bit" in invalid(v.validate_metric, "m", 1.0, 2**70, 0)
+    assert "64-bit" in invalid(v.validate_metric, "m", 1.0, 0, 2**63)
+    assert "64-bit" in invalid(v.validate_metric, "m", 1.0, 0, bottom - 1)
+    assert "64-bit" in invalid(v.validate_timestamp, 2**63)
+    for bad in (Metric("m", 1.0, 2**70, 0), Metric("m", 1.0, 0, -(2**64))):
+        assert "64-bit" in invalid(v.validate_batch, [bad])
+
+
 def test_batch_metric_values_convert() -> None:
     metrics, _, _ = v.validate_batch([Metric("a", "0.5", 1, 2), Metric("b", b"7", 1.9, 2.2)])
     assert [(m.key, m.value, m.timestamp, m.step) for m in metrics] == [

@@ -650,6 +650,9 @@ class TrackingStoreSuite(
             (1.0, "now", 0),
             (1.0, T0, "first"),
             (1.0, T0, 1.5j),
+            (1.0, 2**70, 0),
+            (1.0, T0, 2**63),
+            (1.0, T0, -(2**64)),
         ],
     )
     def test_bad_metric_values(
