@@ -14,6 +14,13 @@ DuckDB's rules, and what this module makes of them:
 - **Forks.** A child process must not use a database its parent opened (the parent's file
   lock and buffers are not the child's). A store used after ``fork`` raises the same
   "held by another process" error, naming the parent.
+- **Long-running processes.** DuckDB keeps some state per statement it plans (joins above
+  all) and per chunk it writes, for as long as the database instance lives: a process that
+  logs for hours grows by a kilobyte or two per write. After
+  ``TRACKYARD_DUCKDB_RECYCLE_WRITES`` write transactions (default 2,000; ``0`` turns it off)
+  a file database is closed and opened again at the next moment no thread is using it,
+  which gives that memory back (see :func:`recycle_interval`). In-memory databases are
+  never recycled: closing one would drop its data.
 - **In-memory databases.** ``duckdb:///:memory:`` is one database per process, shared by every
   store and client that uses that URI (``duckdb:///:memory:<name>`` gives separate named
   ones); it lives while a store on it is open.
@@ -21,6 +28,7 @@ DuckDB's rules, and what this module makes of them:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -30,7 +38,15 @@ from typing import Any, TypeVar
 
 from trackyard.errors import ErrorCode, TrackyardError
 
-__all__ = ["FSYNC_ENV", "Database", "fsync_policy", "open_database", "parse_location"]
+__all__ = [
+    "FSYNC_ENV",
+    "RECYCLE_ENV",
+    "Database",
+    "fsync_policy",
+    "open_database",
+    "parse_location",
+    "recycle_interval",
+]
 
 T = TypeVar("T")
 
@@ -43,6 +59,14 @@ _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (
 #: write-ahead log entry, and checkpoints) or ``none`` (never; see :func:`fsync_policy`).
 FSYNC_ENV = "TRACKYARD_DUCKDB_FSYNC"
 
+#: Environment variable: write transactions after which an idle file database is reopened.
+RECYCLE_ENV = "TRACKYARD_DUCKDB_RECYCLE_WRITES"
+_RECYCLE_DEFAULT = 2_000
+# How long a reopen keeps trying when another process takes the file in between.
+_REOPEN_PATIENCE = 2.0
+
+_log = logging.getLogger(__name__)
+
 _databases: dict[str, Database] = {}
 _registry_lock = threading.Lock()
 
@@ -50,7 +74,7 @@ _MULTI_PROCESS_HINT = (
     "DuckDB lets one process open a database file at a time. To log from several "
     "processes, use the SQL store (sqlite:///... on one machine, postgresql://... across "
     "machines), which serves several writers, or serve this database from one process "
-    "through a trackyard tracking server (http:// URIs; the REST plugin is planned)."
+    "through a trackyard tracking server (``trackyard server``, then http:// URIs)."
 )
 
 
@@ -96,6 +120,27 @@ def fsync_policy() -> str:
     """
     value = os.environ.get(FSYNC_ENV, "commit").strip().lower()
     return "none" if value == "none" else "commit"
+
+
+def recycle_interval() -> int:
+    """Write transactions between reopens of a file database (``TRACKYARD_DUCKDB_RECYCLE_WRITES``).
+
+    A long-lived DuckDB instance holds on to memory for the joins it has planned and the
+    chunks it has written (measured in ``docs/reliability.md``), so a process that logs for
+    hours grows slowly. Closing the instance and opening the file again gives it back; the
+    store does so after this many write transactions, at the first moment no thread is
+    inside a read or a write (a reopen takes a few milliseconds and checkpoints the
+    write-ahead log). ``0`` or a negative number turns it off; a value that is not an
+    integer means the default (2,000).
+    """
+    text = os.environ.get(RECYCLE_ENV, "").strip()
+    if not text:
+        return _RECYCLE_DEFAULT
+    try:
+        value = int(text)
+    except ValueError:
+        return _RECYCLE_DEFAULT
+    return max(value, 0)
 
 
 def open_database(location: str) -> Database:
@@ -184,6 +229,16 @@ class Database:
         #: What writers remember between transactions (see :meth:`after_commit`). It stays
         #: true because this process is the only one that can write the database.
         self.memo: dict[str, Any] = {}
+        # Recycling (see recycle_interval): threads inside read()/write(), writes since
+        # the last open, and whether a reopen is under way (newcomers wait for it).
+        self._gate = threading.Condition(threading.Lock())
+        self._active = 0
+        self._writes = 0
+        self._recycling = False
+        self._recycle_after = 0 if location.startswith(MEMORY) else recycle_interval()
+        #: How many times this database was closed and opened again.
+        self.reopens = 0
+        self._lost: TrackyardError | None = None
         if not location.startswith(MEMORY):
             if os.path.isdir(location):
                 raise TrackyardError.invalid_parameter_value(
@@ -195,16 +250,8 @@ class Database:
                     f"Cannot create the DuckDB database {self.where}: the directory "
                     f"{parent!r} does not exist."
                 )
+        self._con = self._connect()
         try:
-            self._con = duckdb.connect(location)
-        except duckdb.Error as exc:
-            raise translate(exc, self.where) from None
-        try:
-            # Read one series' history through the index however long it is, instead of
-            # scanning every series once a history passes DuckDB's default of 2,048 rows.
-            self._con.execute("SET GLOBAL index_scan_max_count = 1000000000000")
-            if fsync_policy() == "none" and not location.startswith(MEMORY):
-                self._con.execute("SET GLOBAL fsync_mode = 'none'")
             ensure_schema(self._con, self.where)
         except duckdb.Error as exc:
             self._con.close()
@@ -213,8 +260,29 @@ class Database:
             self._con.close()
             raise
 
+    def _connect(self) -> Any:
+        """A new DuckDB connection (and instance) on :attr:`location`, with our settings."""
+        import duckdb
+
+        try:
+            con = duckdb.connect(self.location)
+        except duckdb.Error as exc:
+            raise translate(exc, self.where) from None
+        try:
+            # Read one series' history through the index however long it is, instead of
+            # scanning every series once a history passes DuckDB's default of 2,048 rows.
+            con.execute("SET GLOBAL index_scan_max_count = 1000000000000")
+            if fsync_policy() == "none" and not self.location.startswith(MEMORY):
+                con.execute("SET GLOBAL fsync_mode = 'none'")
+        except duckdb.Error as exc:
+            con.close()
+            raise translate(exc, self.where) from None
+        return con
+
     # -- connections ----------------------------------------------------------------------
     def _check_process(self) -> None:
+        if self._lost is not None:
+            raise self._lost
         if self.closed:
             raise TrackyardError(
                 f"The DuckDB store on {self.where} is closed.", ErrorCode.INVALID_STATE
@@ -249,8 +317,9 @@ class Database:
         ``snapshot=False`` is for ``fn`` that run a single statement (a statement is its
         own snapshot): it saves the BEGIN and ROLLBACK round trips.
         """
-        cur = self.cursor()
+        self._enter()
         try:
+            cur = self.cursor()
             if not snapshot:
                 return fn(cur)
             cur.execute("BEGIN TRANSACTION")
@@ -260,6 +329,8 @@ class Database:
                 cur.execute("ROLLBACK")
         except self._duckdb_error as exc:
             raise translate(exc, self.where) from None
+        finally:
+            self._leave(wrote=False)
         return result
 
     def write(self, fn: Callable[[Any], T]) -> T:
@@ -268,24 +339,103 @@ class Database:
         Callbacks that ``fn`` registers with :meth:`after_commit` run once the transaction
         has committed (and never if it did not).
         """
-        cur = self.cursor()
-        with self.write_lock:
-            self._pending = []
-            try:
-                cur.execute("BEGIN TRANSACTION")
+        self._enter()
+        try:
+            cur = self.cursor()
+            with self.write_lock:
+                self._pending = []
                 try:
-                    result = fn(cur)
-                except BaseException:
-                    cur.execute("ROLLBACK")
-                    raise
-                cur.execute("COMMIT")
-            except self._duckdb_error as exc:
-                raise translate(exc, self.where) from None
-            finally:
-                pending, self._pending = self._pending, None
-            for callback in pending:
-                callback()
+                    cur.execute("BEGIN TRANSACTION")
+                    try:
+                        result = fn(cur)
+                    except BaseException:
+                        cur.execute("ROLLBACK")
+                        raise
+                    cur.execute("COMMIT")
+                except self._duckdb_error as exc:
+                    raise translate(exc, self.where) from None
+                finally:
+                    pending, self._pending = self._pending, None
+                for callback in pending:
+                    callback()
+        finally:
+            self._leave(wrote=True)
         return result
+
+    # -- recycling ------------------------------------------------------------------------
+    def _enter(self) -> None:
+        with self._gate:
+            while self._recycling:
+                self._gate.wait()
+            self._active += 1
+
+    def _leave(self, *, wrote: bool) -> None:
+        with self._gate:
+            self._active -= 1
+            if wrote:
+                self._writes += 1
+            due = (
+                self._recycle_after > 0
+                and self._writes >= self._recycle_after
+                and self._active == 0  # also false while this thread is inside an outer call
+                and not self._recycling
+                and not self.closed
+                and os.getpid() == self.pid
+            )
+            if not due:
+                return
+            self._recycling = True
+        try:
+            self._reopen()
+        finally:
+            with self._gate:
+                self._recycling = False
+                self._gate.notify_all()
+
+    def _reopen(self) -> None:
+        """Close the DuckDB instance and open the file again (see :func:`recycle_interval`).
+
+        Run by the last thread to leave a read or write once the write count is due, while
+        newcomers wait, so no cursor is in use: every thread's cursor is closed and threads
+        get new ones on their next call. The write that triggered it has committed already,
+        so this never raises: if the file cannot be opened again (another process took it
+        in the moment it was free, after two seconds of retries), the error is logged and
+        every later call on this database raises it.
+        """
+        import time
+
+        import duckdb
+
+        with self._cursor_lock:
+            cursors = list(self._cursors.values())
+            self._cursors.clear()
+        try:
+            for cur in cursors:
+                cur.close()
+            self._con.close()
+        except duckdb.Error as exc:
+            self._lose(translate(exc, self.where))
+            return
+        deadline = time.monotonic() + _REOPEN_PATIENCE
+        while True:
+            try:
+                self._con = self._connect()
+                break
+            except TrackyardError as exc:
+                if time.monotonic() >= deadline:
+                    self._lose(exc)
+                    return
+                time.sleep(0.05)
+        self._writes = 0
+        self.reopens += 1
+
+    def _lose(self, error: TrackyardError) -> None:
+        _log.error("DuckDB database %s could not be reopened: %s", self.where, error.message)
+        self._lost = error
+        with _registry_lock:
+            self.closed = True
+            if _databases.get(self.location) is self:
+                del _databases[self.location]
 
     def after_commit(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` when the current write transaction commits (e.g. to update
@@ -318,13 +468,16 @@ class Database:
     # -- lifetime -------------------------------------------------------------------------
     def release(self) -> None:
         """Drop one reference; the last one closes the database."""
-        with _registry_lock:
-            self.refs -= 1
-            if self.refs > 0 or self.closed:
-                return
-            self.closed = True
-            if _databases.get(self.location) is self:
-                del _databases[self.location]
+        with self._gate:  # not while a reopen is under way; none starts once closed is set
+            while self._recycling:
+                self._gate.wait()
+            with _registry_lock:
+                self.refs -= 1
+                if self.refs > 0 or self.closed:
+                    return
+                self.closed = True
+                if _databases.get(self.location) is self:
+                    del _databases[self.location]
         if os.getpid() != self.pid:
             return  # a forked child never touches its parent's connection
         with self._cursor_lock:

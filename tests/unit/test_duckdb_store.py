@@ -6,7 +6,9 @@
   written;
 - ``duckdb:///:memory:`` is one database per process, shared by every client and by the
   tracking and registry stores of the URI;
-- one run's metric history is read through the index, not by scanning other series.
+- one run's metric history is read through the index, not by scanning other series;
+- a file database is closed and opened again every so many writes (recycling), between
+  calls, with every thread's work intact.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ from trackyard.entities import Metric, Param, RunData, RunTag
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.testing import make_client
 from trackyard_duckdb import schema
-from trackyard_duckdb._database import FSYNC_ENV, fsync_policy, parse_location
+from trackyard_duckdb._database import (
+    FSYNC_ENV,
+    RECYCLE_ENV,
+    fsync_policy,
+    parse_location,
+    recycle_interval,
+)
 from trackyard_duckdb.registry import DuckDBRegistryStore
 from trackyard_duckdb.tracking import HISTORY_SQL, DuckDBTrackingStore
 
@@ -379,6 +387,118 @@ def test_fsync_policy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         cur.execute("SELECT current_setting('fsync_mode')")
         assert str(cur.fetchone()[0]).lower() == mode
         store.close()
+
+
+# -- recycling ------------------------------------------------------------------------------
+
+
+def test_recycle_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(RECYCLE_ENV, raising=False)
+    assert recycle_interval() == 2_000
+    for value, interval in (("50", 50), (" 7 ", 7), ("0", 0), ("-3", 0), ("many", 2_000)):
+        monkeypatch.setenv(RECYCLE_ENV, value)
+        assert recycle_interval() == interval
+
+
+def test_file_database_is_reopened_every_so_many_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(RECYCLE_ENV, "5")
+    store = _store(tmp_path / "recycle.duckdb", tmp_path)
+    client = make_client(store)
+    exp = client.create_experiment("recycle")  # write 1
+    run_id = client.create_run(exp).info.run_id  # write 2
+    for i in range(23):  # writes 3 to 25
+        client.log_batch(run_id, metrics=[Metric("m", float(i), T0 + i, i)])
+    assert store._db.reopens == 5
+    history = client.get_metric_history(run_id, "m")
+    assert [(m.value, m.step) for m in history] == [(float(i), i) for i in range(23)]
+    assert client.get_run(run_id).data.metrics == {"m": 22.0}
+    store.close()
+    # a run of reads alone never reopens; 0 turns recycling off
+    monkeypatch.setenv(RECYCLE_ENV, "0")
+    store = _store(tmp_path / "recycle.duckdb", tmp_path)
+    client = make_client(store)
+    for i in range(12):
+        client.log_metric(run_id, "n", float(i), timestamp=T0, step=i)
+    assert store._db.reopens == 0
+    assert len(client.get_metric_history(run_id, "n")) == 12
+    store.close()
+
+
+def test_memory_database_is_never_reopened(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RECYCLE_ENV, "2")
+    uri = f"duckdb:///:memory:recycle-{uuid.uuid4().hex}"
+    store = DuckDBTrackingStore(uri, "memory://artifacts")
+    client = make_client(store)
+    exp = client.create_experiment("kept")
+    for i in range(6):
+        client.create_run(exp, run_name=f"r{i}")
+    assert store._db.reopens == 0
+    assert len(client.search_runs([exp])) == 6
+    store.close()
+
+
+def test_threads_keep_working_across_reopens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(RECYCLE_ENV, "7")
+    store = _store(tmp_path / "recycle-threads.duckdb", tmp_path)
+    client = make_client(store)
+    exp = client.create_experiment("threads")
+    runs = [client.create_run(exp, run_name=f"r{w}").info.run_id for w in range(4)]
+    errors: list[BaseException] = []
+
+    def writer(w: int) -> None:
+        try:
+            for i in range(40):
+                client.log_batch(
+                    runs[w],
+                    metrics=[Metric("m", float(i), T0 + i, i)],
+                    tags=[RunTag("i", str(i))],
+                )
+                if i % 5 == 0:  # a read between writes, on this thread's cursor
+                    assert client.get_run(runs[w]).data.metrics["m"] == float(i)
+        except BaseException as exc:  # collected for the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert store._db.reopens >= 1
+    for run_id in runs:
+        assert [m.step for m in client.get_metric_history(run_id, "m")] == list(range(40))
+        assert client.get_run(run_id).data.tags["i"] == "39"
+    store.close()
+
+
+def test_a_failed_reopen_is_raised_by_later_calls_not_the_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(RECYCLE_ENV, "3")
+    monkeypatch.setattr("trackyard_duckdb._database._REOPEN_PATIENCE", 0.0)
+    store = _store(tmp_path / "lost.duckdb", tmp_path)
+    client = make_client(store)
+    run_id = client.create_run(client.create_experiment("lost")).info.run_id
+    db = store._db
+    while db._writes < 2:  # the next write is the third since the last open
+        client.set_tag(run_id, "t", str(db._writes))
+    taken = TrackyardError("held elsewhere (test)", ErrorCode.RESOURCE_CONFLICT)
+
+    def refuse() -> Any:
+        raise taken
+
+    monkeypatch.setattr(store._db, "_connect", refuse)
+    client.log_metric(run_id, "m", 1.0, timestamp=T0)  # committed, then the reopen fails
+    error = _expect(ErrorCode.RESOURCE_CONFLICT, client.get_run, run_id)
+    assert "held elsewhere" in error.message
+    store.close()
+    monkeypatch.undo()
+    client = MlflowClient(tracking_uri=_uri(tmp_path / "lost.duckdb"))
+    assert client.get_run(run_id).data.metrics == {"m": 1.0}
 
 
 def test_run_data_from_parts_makes_metric_objects_only_when_read() -> None:
