@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from trackyard.copy._artifacts import copy_artifacts
+from trackyard.copy._gc import collection_paused
 from trackyard.copy._plan import Checkpoint, CopyReport, Endpoint, Progress, digest, join_uri, pages
 from trackyard.entities import (
     Experiment,
@@ -235,18 +236,20 @@ class TrackingCopier:
             run.info, experiment_id=dst_exp.experiment_id, artifact_uri=artifact_uri
         )
         if existing is None:
-            points = _run_points(self.src.read_metric_points(run_id, keys))
             dataset_inputs = run.inputs.dataset_inputs if self._datasets() else ()
-            self.dst.import_run(
-                Run(info, run.data, RunInputs(dataset_inputs=dataset_inputs), RunOutputs()),
-                points,
-            )
+            with collection_paused():  # many short-lived, acyclic objects (see _gc)
+                points = _run_points(self.src.read_metric_points(run_id, keys))
+                self.dst.import_run(
+                    Run(info, run.data, RunInputs(dataset_inputs=dataset_inputs), RunOutputs()),
+                    points,
+                )
             self.report.runs += 1
             self.report.metric_points += len(points)
             self.report.params += len(run.data.params)
             self.report.tags += len(run.data.tags)
         else:
-            self._complete_run(run, info, existing, keys)
+            with collection_paused():
+                self._complete_run(run, info, existing, keys)
             artifact_uri = existing.info.artifact_uri or artifact_uri
         if self.include_artifacts:
             files, size = copy_artifacts(
