@@ -68,11 +68,11 @@ def get_tracking_store(uri: str | None = None, artifact_root: str | None = None)
         root = os.path.abspath(root)
     key = ("tracking", uri, root)
     store = _cache.get(key)
-    if store is not None:
+    if store is not None and not getattr(store, "closed", False):
         return store  # type: ignore[no-any-return]
     with _lock:
         store = _cache.get(key)
-        if store is None:
+        if store is None or getattr(store, "closed", False):
             parsed = StoreURI.parse(uri)
             cls = _manager().resolve("tracking", parsed)
             store = _construct("tracking", parsed, cls, store_uri=uri, artifact_uri=root)
@@ -86,11 +86,11 @@ def get_registry_store(uri: str | None = None, tracking_uri: str | None = None) 
     uri = uri or config.get_registry_uri(tracking_uri)
     key = ("registry", uri, tracking_uri)
     store = _cache.get(key)
-    if store is not None:
+    if store is not None and not getattr(store, "closed", False):
         return store  # type: ignore[no-any-return]
     with _lock:
         store = _cache.get(key)
-        if store is None:
+        if store is None or getattr(store, "closed", False):
             parsed = StoreURI.parse(uri)
             cls = _manager().resolve("registry", parsed)
             store = _construct("registry", parsed, cls, store_uri=uri, tracking_uri=tracking_uri)

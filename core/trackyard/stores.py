@@ -466,6 +466,14 @@ class TrackingStore(
     def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has made this store unusable (default False: a store that
+        stays usable after ``close`` need not override it). The process's store cache
+        (:func:`trackyard.backends.get_tracking_store` and ``get_registry_store``) opens a
+        new store in place of a closed one."""
+        return False
+
 
 class RegistryStore(WebhookStoreMixin, RegistryImportMixin, ABC):
     """Registered models, model versions, their tags and aliases.
@@ -602,6 +610,14 @@ class RegistryStore(WebhookStoreMixin, RegistryImportMixin, ABC):
 
     def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has made this store unusable (default False: a store that
+        stays usable after ``close`` need not override it). The process's store cache
+        (:func:`trackyard.backends.get_tracking_store` and ``get_registry_store``) opens a
+        new store in place of a closed one."""
+        return False
 
 
 # Bases for a plugin's store mixins (a class holding some of a store's methods, mixed into

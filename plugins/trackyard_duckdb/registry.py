@@ -108,6 +108,11 @@ class DuckDBRegistryStore(DuckDBRegistryImports, DuckDBWebhooks, RegistryStore):
         self._db: Database = open_database(parse_location(store_uri))
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran (the cache then opens a new store for the URI)."""
+        return self._closed
+
     def close(self) -> None:
         """Release this store's hold on the database (the last holder closes it)."""
         if not self._closed:

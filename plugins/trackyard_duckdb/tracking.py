@@ -158,6 +158,11 @@ class DuckDBTrackingStore(
             raise
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran (the cache then opens a new store for the URI)."""
+        return self._closed
+
     def close(self) -> None:
         """Release this store's hold on the database (the last holder closes it)."""
         if not self._closed:

@@ -150,6 +150,11 @@ class SqlRegistryStore(SqlRegistryImports, SqlWebhooks, RegistryStore):
         found = explain.explain(exc, uri)
         return None if found is None else found[1]
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran (the cache then opens a new store for the URI)."""
+        return self._closed
+
     def close(self) -> None:
         """Release this store's use of the database (the last user closes the pool)."""
         if not self._closed:

@@ -513,3 +513,29 @@ def test_run_data_from_parts_makes_metric_objects_only_when_read() -> None:
     assert data.metric_objects is objects
     same = RunData.from_parts(rows[:1], {"loss": 0.5}, {"p": "1"}, {"t": "x"})
     assert same == RunData([Metric("loss", 0.5, T0, 3)], [Param("p", "1")], [RunTag("t", "x")])
+
+
+@pytest.mark.parametrize("scheme", ["duckdb", "sqlite"])
+def test_the_store_cache_replaces_a_closed_store(tmp_path: Path, scheme: str) -> None:
+    from trackyard.backends import clear_store_cache
+
+    uri = f"{scheme}:///{tmp_path / 'cached.db'}"
+    root = str(tmp_path / "artifacts")
+    try:
+        first = get_tracking_store(uri, root)
+        assert get_tracking_store(uri, root) is first and not first.closed
+        exp = make_client(first).create_experiment("kept")
+        first.close()
+        assert first.closed
+        second = get_tracking_store(uri, root)
+        assert second is not first and not second.closed
+        assert make_client(second).get_experiment(exp).name == "kept"
+        registry = get_registry_store(uri, uri)
+        registry.close()
+        assert registry.closed
+        again = get_registry_store(uri, uri)
+        assert again is not registry and not again.closed
+        again.create_registered_model("after-reopen")
+        assert again.get_registered_model("after-reopen").name == "after-reopen"
+    finally:
+        clear_store_cache()
