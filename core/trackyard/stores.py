@@ -613,10 +613,7 @@ class RegistryStore(WebhookStoreMixin, RegistryImportMixin, ABC):
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` has made this store unusable (default False: a store that
-        stays usable after ``close`` need not override it). The process's store cache
-        (:func:`trackyard.backends.get_tracking_store` and ``get_registry_store``) opens a
-        new store in place of a closed one."""
+        """As :attr:`TrackingStore.closed`, for a registry store."""
         return False
 
 
