@@ -110,8 +110,10 @@ class DuckDBRegistryStore(DuckDBRegistryImports, DuckDBWebhooks, RegistryStore):
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` ran (the cache then opens a new store for the URI)."""
-        return self._closed
+        """True once :meth:`close` ran, or the database was lost (a reopen failed: see
+        :func:`~trackyard_duckdb._database.recycle_interval`); the cache then opens a new
+        store for the URI."""
+        return self._closed or self._db.closed
 
     def close(self) -> None:
         """Release this store's hold on the database (the last holder closes it)."""

@@ -495,6 +495,7 @@ def test_a_failed_reopen_is_raised_by_later_calls_not_the_write(
     client.log_metric(run_id, "m", 1.0, timestamp=T0)  # committed, then the reopen fails
     error = _expect(ErrorCode.RESOURCE_CONFLICT, client.get_run, run_id)
     assert "held elsewhere" in error.message
+    assert store.closed  # so the store cache opens a new store for the URI
     store.close()
     monkeypatch.undo()
     client = MlflowClient(tracking_uri=_uri(tmp_path / "lost.duckdb"))
