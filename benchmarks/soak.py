@@ -12,8 +12,11 @@ One process logs ``--rate`` operations a second (a ``log_batch`` of 10 metrics, 
 then a param, a new run every 500 operations, a search every 100) for ``--seconds``, with
 nothing but the store on this machine. It prints, per tenth of the run, the resident memory
 and the median and 99th-percentile latency of an operation, then the growth of memory from the
-first tenth (after warm-up) to the last, and the latency drift. The target is memory growth
-under 5% over an hour.
+first tenth (after warm-up) to the last, and the latency drift. Besides the resident memory at
+the end of each tenth, it prints the median and the peak of the samples it takes every 100
+operations during the tenth (a store that frees memory now and then, such as DuckDB's
+reopens, makes a sawtooth that one sample a tenth reads at a random point). The target is
+memory growth under 5% over an hour.
 
 ``--trace`` also says where the memory goes (slower: Python's allocations are traced): the
 Python allocations that grew most between the middle and the end of the run (``tracemalloc``),
@@ -195,15 +198,19 @@ def soak(
         windows: list[dict[str, Any]] = []
         window_len = seconds / 10
         latencies: list[float] = []
+        samples: list[float] = []  # RSS every 100 operations: a tenth's median and peak
         start = time.monotonic()
         next_window = start + window_len
         n = 0
         while True:
             now = time.monotonic()
             if now >= next_window:
+                samples.append(rss_mib())
                 windows.append(
                     {
-                        "rss": rss_mib(),
+                        "rss": samples[-1],
+                        "rss_median": statistics.median(samples),
+                        "rss_max": max(samples),
                         "p50": statistics.median(latencies) if latencies else 0.0,
                         "p99": sorted(latencies)[int(len(latencies) * 0.99)] if latencies else 0.0,
                         "ops": len(latencies),
@@ -216,6 +223,7 @@ def soak(
                 if trim:
                     windows[-1]["trimmed"] = malloc_trim()
                 latencies = []
+                samples = []
                 next_window += window_len
                 if trace and len(windows) in (5, 10):
                     snapshots.append(_snapshot(client, name))
@@ -245,6 +253,8 @@ def soak(
                 )
             latencies.append(time.perf_counter() - t)
             n += 1
+            if n % 100 == 0:
+                samples.append(rss_mib())
         close = getattr(client._store, "close", None)
         if close is not None:
             close()
@@ -256,11 +266,15 @@ def soak(
 def report(result: dict[str, Any]) -> None:
     windows = result["windows"]
     print(f"\n{result['backend']}: {result['ops']} operations")
-    print("  tenth    RSS MiB   ops   p50 ms   p99 ms   anon MiB   WAL MiB   trimmed MiB")
+    print(
+        "  tenth    RSS MiB  median    peak   ops   p50 ms   p99 ms   anon MiB   WAL MiB"
+        "   trimmed MiB"
+    )
     for i, w in enumerate(windows, 1):
         p50, p99 = w["p50"] * 1e3, w["p99"] * 1e3
         print(
-            f"  {i:5d}  {w['rss']:8.1f}  {w['ops']:5d}  {p50:7.2f}  {p99:7.2f}"
+            f"  {i:5d}  {w['rss']:8.1f}  {w['rss_median']:6.1f}  {w['rss_max']:6.1f}"
+            f"  {w['ops']:5d}  {p50:7.2f}  {p99:7.2f}"
             f"  {w.get('Anonymous', 0.0):9.1f}  {w.get('wal', 0.0):8.1f}"
             f"  {w['trimmed'] if 'trimmed' in w else float('nan'):12.1f}"
         )
@@ -271,6 +285,15 @@ def report(result: dict[str, Any]) -> None:
     print(
         f"  memory growth (tenth 1 -> 10): {growth:+.1f}%  (tenth 2 -> 10): {after:+.1f}%   "
         f"median latency drift: {drift:+.1f}%   (target: memory growth under 5%)"
+    )
+
+    def change(key: str, a: int) -> float:
+        return (last[key] - windows[a][key]) / windows[a][key] * 100
+
+    print(
+        f"  by each tenth's median RSS: tenth 1 -> 10 {change('rss_median', 0):+.1f}%, "
+        f"tenth 2 -> 10 {change('rss_median', 1):+.1f}%; by its peak: "
+        f"{change('rss_max', 0):+.1f}%, {change('rss_max', 1):+.1f}%"
     )
     for i, w in enumerate(windows, 1):
         if "duckdb" in w:
