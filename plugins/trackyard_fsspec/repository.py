@@ -30,7 +30,7 @@ import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeGuard
 
 import fsspec
 from fsspec.callbacks import Callback
@@ -58,6 +58,9 @@ from trackyard_fsspec.local import (
 )
 from trackyard_fsspec.options import merge_options, options_for_uri, storage_options_from_env
 from trackyard_fsspec.transfer import Progress, TransferSettings, run_parallel, with_retries
+
+if TYPE_CHECKING:
+    from trackyard_fsspec.s3_direct import DirectS3
 
 __all__ = ["FsspecArtifactRepository", "storage_options_from_env"]
 
@@ -238,6 +241,8 @@ class FsspecArtifactRepository(ArtifactRepository):
         self._lock = threading.Lock()
         self._fs: fsspec.AbstractFileSystem | None = None
         self._fs_pid: int | None = None
+        self._direct: DirectS3 | None = None
+        self._direct_pid: int | None = None
         if parsed.is_path:
             self.root = os.path.abspath(uri)
         elif protocol in _LOCAL_PROTOCOLS:
@@ -300,6 +305,50 @@ class FsspecArtifactRepository(ArtifactRepository):
                 self._fs = self._filesystem_class_for(options)(**options)
                 self._fs_pid = pid
             return self._fs
+
+    def _direct_s3(self) -> DirectS3 | None:
+        """The single-request S3 fast path (:mod:`trackyard_fsspec.s3_direct`), or None."""
+        if self._fs_protocol not in ("s3", "s3a"):
+            return None
+        pid = os.getpid()
+        if self._direct_pid != pid:
+            with self._lock:
+                if self._direct_pid != pid:
+                    from trackyard_fsspec.s3_direct import DirectS3
+
+                    options = merge_options(
+                        _FS_DEFAULTS.get(self._fs_protocol, {}), self.storage_options
+                    )
+                    try:
+                        self._direct = DirectS3.from_options(options)
+                    except Exception as exc:  # s3fs meets (and reports) the same problem
+                        _logger.debug("S3 fast path off: %s", type(exc).__name__)
+                        self._direct = None
+                    self._direct_pid = pid
+        direct = self._direct
+        return direct if direct is not None and direct.enabled else None
+
+    def _through_direct(self, direct: DirectS3, transfer: Callable[[], None]) -> bool:
+        """Run one fast-path ``transfer``; False when s3fs must do it instead.
+
+        A server error or a dropped connection is tried once more on the fast path; a
+        lasting failure (a refusal, a redirect) switches the fast path off.
+        """
+        from trackyard_fsspec.s3_direct import DirectTransferFailed
+
+        for attempt in (1, 2):
+            try:
+                transfer()
+                return True
+            except DirectTransferFailed as exc:
+                if exc.lasting and direct.enabled:
+                    direct.enabled = False
+                    _logger.debug("S3 fast path off for %s after: %s", self._where, exc)
+                    return False
+                _logger.debug("S3 fast path, attempt %d: %s", attempt, exc)
+                if exc.lasting:
+                    return False
+        return False
 
     def _filesystem_class_for(self, options: Mapping[str, Any]) -> type[fsspec.AbstractFileSystem]:
         cls = self._fs_class
@@ -435,9 +484,14 @@ class FsspecArtifactRepository(ArtifactRepository):
             return
         fs = self.fs
         target = self._remote_path(rel)
+        direct = self._direct_s3()
 
         def once() -> None:
             with _storage_errors(rel, self._where):
+                if self._small_direct(direct, len(payload)) and self._through_direct(
+                    direct, lambda: direct.put(target, payload, rel)
+                ):
+                    return
                 try:
                     fs.pipe_file(target, payload)
                 except FileNotFoundError:
@@ -513,6 +567,7 @@ class FsspecArtifactRepository(ArtifactRepository):
             return
         fs = self.fs
         kwargs = settings.put_kwargs(self._fs_protocol)
+        direct = self._direct_s3()
 
         def send(source: str, rel: str, size: int, progress: Progress) -> None:
             target = self._remote_path(rel)
@@ -520,6 +575,10 @@ class FsspecArtifactRepository(ArtifactRepository):
 
             def once() -> None:
                 with _storage_errors(rel, self._where):
+                    if self._small_direct(direct, size) and self._put_direct(
+                        direct, source, target, rel
+                    ):
+                        return
                     try:
                         fs.put_file(source, target, callback=counter, **kwargs)
                     except FileNotFoundError:
@@ -538,6 +597,19 @@ class FsspecArtifactRepository(ArtifactRepository):
                 task = functools.partial(send, source, rel, size, progress)
                 (large if size > settings.chunk_size else small).append(task)
             run_parallel(small, settings.workers_for(self._fs_protocol), sequential=large)
+
+    def _small_direct(self, direct: DirectS3 | None, size: int) -> TypeGuard[DirectS3]:
+        """Whether a file of ``size`` bytes goes through the (enabled) fast path ``direct``."""
+        return direct is not None and direct.enabled and size <= self.transfer.chunk_size
+
+    def _put_direct(self, direct: DirectS3, source: str, target: str, rel: str) -> bool:
+        """Upload ``source`` through the fast path; False when s3fs must do it instead."""
+        try:
+            with open(source, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return False  # s3fs's path reports a vanished or unreadable file
+        return self._through_direct(direct, lambda: direct.put(target, data, rel))
 
     # -- reading -------------------------------------------------------------------------------
     def _child(self, rel: str, name: str) -> str | None:
@@ -739,6 +811,7 @@ class FsspecArtifactRepository(ArtifactRepository):
             else:
                 fs = self.fs
                 kwargs = settings.get_kwargs(self._fs_protocol)
+                direct = self._direct_s3()
 
                 def fetch(remote: str, size: int) -> None:
                     directory, name = targets[remote]
@@ -747,6 +820,10 @@ class FsspecArtifactRepository(ArtifactRepository):
 
                     def fill(path: str) -> None:
                         with _storage_errors(remote, self._where):
+                            if self._small_direct(direct, size) and self._get_direct(
+                                direct, source, path, size, counter
+                            ):
+                                return
                             fs.get_file(source, path, callback=counter, **kwargs)
 
                     with_retries(
@@ -768,6 +845,20 @@ class FsspecArtifactRepository(ArtifactRepository):
             return subdir(dst_root, rel)
         directory, name = targets[rel]
         return os.path.join(directory, name)
+
+    def _get_direct(
+        self, direct: DirectS3, source: str, path: str, size: int, counter: _ByteCounter
+    ) -> bool:
+        """Download ``source`` through the fast path; False when s3fs must do it instead."""
+
+        def once() -> None:
+            counter.value = 0  # a new attempt counts the file from its start
+            direct.get(source, path, size, counter.relative_update)
+
+        if self._through_direct(direct, once):
+            return True
+        counter.value = 0
+        return False
 
     def _download_plan(self, rel: str) -> tuple[list[tuple[str, int]], list[str], bool]:
         """List what downloading ``rel`` fetches: ``(files with sizes, directories, is_dir)``.

@@ -1,0 +1,295 @@
+"""The single-request S3 fast path (``trackyard_fsspec.s3_direct``).
+
+Against the real servers of ``tests/_object_stores.py`` (rclone serve s3, moto) for what it
+moves, and against a few lines of loopback HTTP server for how it copes with connections that
+close under it and answers that end early.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests._object_stores import ObjectStore
+from trackyard.errors import ErrorCode, TrackyardError
+from trackyard_fsspec.repository import FsspecArtifactRepository
+from trackyard_fsspec.s3_direct import DIRECT_ENV, DirectS3, DirectTransferFailed
+
+_KEYS = {"key": "k", "secret": "s"}
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CA_BUNDLE",
+        DIRECT_ENV,
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    files = {f"d{i % 3}/f{i:02d}.bin": os.urandom(1000 + i) for i in range(12)}
+    files["meta/info.json"] = b'{"a": 1}'
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return files
+
+
+# -- what it moves, on real servers -------------------------------------------------------------
+@pytest.mark.parametrize("server", ["s3_rclone", "s3_moto"])
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned payload", "signed payload"])
+def test_small_files_go_both_ways_through_the_fast_path(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    server: str,
+    signed: bool,
+) -> None:
+    # One file at a time: rclone sometimes answers 500 to concurrent PUTs into a directory
+    # it is creating (a fall back to s3fs, which the count below would see).
+    monkeypatch.setenv("TRACKYARD_ARTIFACT_MAX_WORKERS", "1")
+    store: ObjectStore = request.getfixturevalue(server)
+    files = _tree(tmp_path / "src")
+    uri = store.uri(f"direct-{uuid.uuid4().hex}")
+    options = dict(store.storage_options)
+    if signed:
+        options["config_kwargs"] = {"s3": {"payload_signing_enabled": True}}
+    repo = FsspecArtifactRepository(uri, storage_options=options)
+    repo.log_artifacts(str(tmp_path / "src"), "run")
+    repo.write_bytes(b"hello", "run/notes.txt")
+    direct = repo._direct_s3()
+    assert direct is not None
+    assert direct.transfers == len(files) + 1  # nothing fell back to s3fs
+    info = store.filesystem().info(f"{uri[len('s3://') :]}/run/meta/info.json")
+    assert info["size"] == 8
+    assert info["ContentType"] == "application/json"  # guessed from the name, as s3fs does
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    local = Path(repo.download_artifacts("run", str(dst)))
+    got = {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()}
+    assert got == {**files, "notes.txt": b"hello"}
+    assert direct.transfers == 2 * (len(files) + 1)
+    assert direct.enabled
+
+
+def test_a_refusal_switches_it_off_and_s3fs_reports_the_error(s3_rclone: ObjectStore) -> None:
+    secret = f"wrong-{uuid.uuid4().hex}"
+    options = {**s3_rclone.storage_options, "secret": secret}
+    repo = FsspecArtifactRepository(s3_rclone.uri(), storage_options=options)
+    with pytest.raises(TrackyardError) as excinfo:
+        repo.write_bytes(b"x", "f.txt")
+    assert excinfo.value.error_code == ErrorCode.PERMISSION_DENIED
+    assert secret not in str(excinfo.value)
+    direct = repo._direct
+    assert direct is not None and not direct.enabled and direct.transfers == 0
+    assert repo._direct_s3() is None
+
+
+def test_turned_off_by_the_environment(
+    s3_moto: ObjectStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(DIRECT_ENV, "0")
+    repo = FsspecArtifactRepository(s3_moto.uri(), storage_options=s3_moto.storage_options)
+    assert repo._direct_s3() is None
+    (tmp_path / "a.txt").write_bytes(b"a")
+    repo.log_artifact(str(tmp_path / "a.txt"))  # s3fs alone
+    assert [f.path for f in repo.list_artifacts()] == ["a.txt"]
+
+
+# -- where it applies ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param(_KEYS, id="no endpoint: AWS itself"),
+        pytest.param({**_KEYS, "endpoint_url": "ftp://127.0.0.1:9"}, id="not http"),
+        pytest.param({**_KEYS, "endpoint_url": "http://127.0.0.1:9/base"}, id="endpoint path"),
+        pytest.param({**_KEYS, "endpoint_url": "http://127.0.0.1:9", "anon": True}, id="anon"),
+        pytest.param(
+            {**_KEYS, "endpoint_url": "http://127.0.0.1:9", "s3_additional_kwargs": {"A": 1}},
+            id="upload extra args",
+        ),
+        pytest.param(
+            {
+                **_KEYS,
+                "endpoint_url": "http://127.0.0.1:9",
+                "config_kwargs": {"s3": {"addressing_style": "virtual"}},
+            },
+            id="virtual hosts",
+        ),
+        pytest.param(
+            {
+                **_KEYS,
+                "endpoint_url": "http://127.0.0.1:9",
+                "config_kwargs": {"proxies": {"http": "http://127.0.0.1:8"}},
+            },
+            id="proxies in the config",
+        ),
+        pytest.param(
+            {**_KEYS, "client_kwargs": {"endpoint_url": "http://127.0.0.1:9", "use_ssl": False}},
+            id="unknown client option",
+        ),
+        pytest.param({"endpoint_url": "http://127.0.0.1:9"}, id="no credentials"),
+    ],
+)
+def test_left_to_s3fs_where_it_is_not_exact(options: dict[str, object]) -> None:
+    assert DirectS3.from_options(options) is None
+
+
+def test_applies_to_a_configured_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    direct = DirectS3.from_options({**_KEYS, "endpoint_url": "http://127.0.0.1:9"})
+    assert repr(direct) == "DirectS3('http://127.0.0.1:9', region='us-east-1')"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "env-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    nested = {
+        "client_kwargs": {
+            "endpoint_url": "https://[::1]:8443",
+            "region_name": "eu-west-3",
+            "verify": False,
+        }
+    }
+    assert repr(DirectS3.from_options(nested)) == (
+        "DirectS3('https://[::1]:8443', region='eu-west-3')"
+    )
+    assert DirectS3.from_options({**_KEYS, "endpoint_url": "http://127.0.0.1:9"}, {}) is not None
+    assert (
+        DirectS3.from_options({**_KEYS, "endpoint_url": "http://h:9"}, {DIRECT_ENV: "no"}) is None
+    )
+
+
+def test_a_proxy_for_the_endpoint_leaves_it_to_s3fs(monkeypatch: pytest.MonkeyPatch) -> None:
+    options = {**_KEYS, "endpoint_url": "http://s3.internal.example:9000"}
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    assert DirectS3.from_options(options) is None
+    monkeypatch.setenv("NO_PROXY", "s3.internal.example")
+    assert DirectS3.from_options(options) is not None
+
+
+# -- connections and answers, on a loopback server that misbehaves on purpose -------------------
+class _Server:
+    """Answers each request with ``reply`` (bytes), then closes the connection if ``close``."""
+
+    def __init__(self, reply: bytes, *, close: bool) -> None:
+        self.reply, self.close = reply, close
+        self.connections = 0
+        self.requests = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as reader:
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = reader.readline()
+                    if not line:
+                        return
+                    head += line
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                reader.read(length)
+                self.requests += 1
+                conn.sendall(self.reply)
+                if self.close:
+                    return
+
+    def direct(self) -> DirectS3:
+        found = DirectS3.from_options({**_KEYS, "endpoint_url": f"http://127.0.0.1:{self.port}"})
+        assert found is not None
+        return found
+
+
+@pytest.fixture
+def server_factory() -> Iterator[list[_Server]]:
+    made: list[_Server] = []
+    yield made
+    for server in made:
+        server.sock.close()
+
+
+def test_a_connection_the_server_closed_is_opened_again(server_factory: list[_Server]) -> None:
+    # A keep-alive answer, then the server hangs up: the next request finds the old
+    # connection dead and is sent once more on a new one.
+    server = _Server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", close=True)
+    server_factory.append(server)
+    direct = server.direct()
+    direct.put("bucket/a.txt", b"one", "a.txt")
+    direct.put("bucket/b.txt", b"two", "b.txt")
+    direct.put("bucket/c.txt", b"three", "c.txt")
+    assert server.requests == 3
+    assert server.connections == 3
+    assert direct.transfers == 3
+
+
+@pytest.mark.parametrize(
+    ("reply", "lasting"),
+    [
+        (b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n", False),
+        (b"HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\n\r\n", False),
+        (b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", True),
+        (b"HTTP/1.1 301 Moved Permanently\r\nContent-Length: 0\r\n\r\n", True),
+    ],
+)
+def test_anything_but_success_is_a_failure(
+    server_factory: list[_Server], reply: bytes, lasting: bool, tmp_path: Path
+) -> None:
+    server = _Server(reply, close=False)
+    server_factory.append(server)
+    direct = server.direct()
+    with pytest.raises(DirectTransferFailed) as excinfo:
+        direct.put("bucket/a.txt", b"x", "a.txt")
+    assert excinfo.value.lasting is lasting
+    with pytest.raises(DirectTransferFailed):
+        direct.get("bucket/a.txt", str(tmp_path / "a.txt"), 0)
+    assert direct.transfers == 0
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",  # the body ends early
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",  # not the size listed
+    ],
+)
+def test_a_short_download_is_a_failure(
+    server_factory: list[_Server], reply: bytes, tmp_path: Path
+) -> None:
+    server = _Server(reply, close=True)
+    server_factory.append(server)
+    direct = server.direct()
+    with pytest.raises(DirectTransferFailed) as excinfo:
+        direct.get("bucket/a.bin", str(tmp_path / "a.bin"), 10)
+    assert not excinfo.value.lasting
+    assert direct.transfers == 0
