@@ -575,9 +575,7 @@ class FsspecArtifactRepository(ArtifactRepository):
 
             def once() -> None:
                 with _storage_errors(rel, self._where):
-                    if self._small_direct(direct, size) and self._put_direct(
-                        direct, source, target, rel
-                    ):
+                    if self._put_direct(direct, source, target, size, counter):
                         return
                     try:
                         fs.put_file(source, target, callback=counter, **kwargs)
@@ -602,14 +600,36 @@ class FsspecArtifactRepository(ArtifactRepository):
         """Whether a file of ``size`` bytes goes through the (enabled) fast path ``direct``."""
         return direct is not None and direct.enabled and size <= self.transfer.chunk_size
 
-    def _put_direct(self, direct: DirectS3, source: str, target: str, rel: str) -> bool:
+    def _put_direct(
+        self, direct: DirectS3 | None, source: str, target: str, size: int, counter: _ByteCounter
+    ) -> bool:
         """Upload ``source`` through the fast path; False when s3fs must do it instead."""
+        if direct is None or not direct.enabled:
+            return False
+        settings = self.transfer
+        if size > settings.chunk_size:
+
+            def parts() -> None:
+                counter.value = 0  # a new attempt counts the file from its start
+                direct.put_parts(
+                    target,
+                    source,
+                    size,
+                    settings.chunk_size,
+                    settings.part_concurrency,
+                    counter.relative_update,
+                )
+
+            if self._through_direct(direct, parts):
+                return True
+            counter.value = 0
+            return False
         try:
             with open(source, "rb") as fh:
                 data = fh.read()
         except OSError:
             return False  # s3fs's path reports a vanished or unreadable file
-        return self._through_direct(direct, lambda: direct.put(target, data, rel))
+        return self._through_direct(direct, lambda: direct.put(target, data, source))
 
     # -- reading -------------------------------------------------------------------------------
     def _child(self, rel: str, name: str) -> str | None:
@@ -820,9 +840,7 @@ class FsspecArtifactRepository(ArtifactRepository):
 
                     def fill(path: str) -> None:
                         with _storage_errors(remote, self._where):
-                            if self._small_direct(direct, size) and self._get_direct(
-                                direct, source, path, size, counter
-                            ):
+                            if self._get_direct(direct, source, path, size, counter):
                                 return
                             fs.get_file(source, path, callback=counter, **kwargs)
 
@@ -847,13 +865,26 @@ class FsspecArtifactRepository(ArtifactRepository):
         return os.path.join(directory, name)
 
     def _get_direct(
-        self, direct: DirectS3, source: str, path: str, size: int, counter: _ByteCounter
+        self, direct: DirectS3 | None, source: str, path: str, size: int, counter: _ByteCounter
     ) -> bool:
         """Download ``source`` through the fast path; False when s3fs must do it instead."""
+        if direct is None or not direct.enabled:
+            return False
+        settings = self.transfer
 
         def once() -> None:
             counter.value = 0  # a new attempt counts the file from its start
-            direct.get(source, path, size, counter.relative_update)
+            if size > settings.chunk_size:
+                direct.get_parts(
+                    source,
+                    path,
+                    size,
+                    settings.chunk_size,
+                    settings.part_concurrency,
+                    counter.relative_update,
+                )
+            else:
+                direct.get(source, path, size, counter.relative_update)
 
         if self._through_direct(direct, once):
             return True

@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -89,6 +89,32 @@ def test_small_files_go_both_ways_through_the_fast_path(
     assert got == {**files, "notes.txt": b"hello"}
     assert direct.transfers == 2 * (len(files) + 1)
     assert direct.enabled
+
+
+@pytest.mark.parametrize("server", ["s3_rclone", "s3_moto"])
+def test_large_files_go_in_parallel_parts_and_ranges(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    server: str,
+) -> None:
+    monkeypatch.setenv("TRACKYARD_ARTIFACT_CHUNK_SIZE", "5MiB")
+    store: ObjectStore = request.getfixturevalue(server)
+    data = os.urandom(13 * 1024 * 1024 + 7)
+    (tmp_path / "big.bin").write_bytes(data)
+    uri = store.uri(f"direct-{uuid.uuid4().hex}")
+    repo = FsspecArtifactRepository(uri, storage_options=store.storage_options)
+    repo.log_artifact(str(tmp_path / "big.bin"), "model")
+    direct = repo._direct_s3()
+    assert direct is not None and direct.transfers == 1
+    info = store.filesystem().info(f"{uri[len('s3://') :]}/model/big.bin")
+    assert info["size"] == len(data)
+    if server == "s3_moto":  # rclone's ETag is the whole file's MD5, whatever the upload
+        assert str(info["ETag"]).strip('"').endswith("-3")  # three parts
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    assert Path(repo.download_artifacts("model/big.bin", str(dst))).read_bytes() == data
+    assert direct.transfers == 2
 
 
 def test_a_refusal_switches_it_off_and_s3fs_reports_the_error(s3_rclone: ObjectStore) -> None:
@@ -186,12 +212,14 @@ def test_a_proxy_for_the_endpoint_leaves_it_to_s3fs(monkeypatch: pytest.MonkeyPa
 
 # -- connections and answers, on a loopback server that misbehaves on purpose -------------------
 class _Server:
-    """Answers each request with ``reply`` (bytes), then closes the connection if ``close``."""
+    """Answers each request with ``reply`` (bytes, or a function of the request line), then
+    closes the connection if ``close``; ``lines`` keeps the request lines."""
 
-    def __init__(self, reply: bytes, *, close: bool) -> None:
+    def __init__(self, reply: bytes | Callable[[str], bytes], *, close: bool) -> None:
         self.reply, self.close = reply, close
         self.connections = 0
         self.requests = 0
+        self.lines: list[str] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -221,7 +249,9 @@ class _Server:
                         length = int(line.split(b":")[1])
                 reader.read(length)
                 self.requests += 1
-                conn.sendall(self.reply)
+                line = head.split(b"\r\n", 1)[0].decode()
+                self.lines.append(line)
+                conn.sendall(self.reply if isinstance(self.reply, bytes) else self.reply(line))
                 if self.close:
                     return
 
@@ -292,4 +322,31 @@ def test_a_short_download_is_a_failure(
     with pytest.raises(DirectTransferFailed) as excinfo:
         direct.get("bucket/a.bin", str(tmp_path / "a.bin"), 10)
     assert not excinfo.value.lasting
+    assert direct.transfers == 0
+
+
+def test_a_failed_multipart_upload_is_aborted(
+    server_factory: list[_Server], tmp_path: Path
+) -> None:
+    started = (
+        b"<InitiateMultipartUploadResult><UploadId>u+1</UploadId></InitiateMultipartUploadResult>"
+    )
+
+    def reply(line: str) -> bytes:
+        if line.startswith("POST") and "?uploads" in line:
+            return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(started), started)
+        if line.startswith("PUT") and "partNumber=2" in line:
+            return b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+        return b'HTTP/1.1 200 OK\r\nETag: "e"\r\nContent-Length: 0\r\n\r\n'
+
+    server = _Server(reply, close=False)
+    server_factory.append(server)
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(3000))
+    direct = server.direct()
+    with pytest.raises(DirectTransferFailed):
+        direct.put_parts("bucket/big.bin", str(source), 3000, 1000, 1)
+    assert server.lines[0].startswith("POST /bucket/big.bin?uploads ")
+    assert server.lines[-1] == "DELETE /bucket/big.bin?uploadId=u%2B1 HTTP/1.1"  # aborted
+    assert not any("uploadId=u%2B1 " in line and line.startswith("POST") for line in server.lines)
     assert direct.transfers == 0
