@@ -17,6 +17,12 @@ The checks, in order (a failed check skips those that need it):
 8. **registry**: the model registry URI resolves and can be searched; a scheme that no plugin
    serves as a registry is a warning, since tracking still works.
 
+With ``write=False`` (``--read-only``) the write, artifacts and cleanup checks are skipped
+and the stores are opened with :func:`trackyard.stores.read_only_opens`: a store that honours
+it (the built-in SQL, DuckDB and file stores do) creates, migrates and indexes nothing, and
+the connect and registry checks say what a normal open would have done instead (a missing
+index, a database file that does not exist yet).
+
 :func:`plugin_problems` is also what ``trackyard plugins`` reports.
 """
 
@@ -50,7 +56,7 @@ from trackyard.uri import StoreURI, mask_credentials
 if TYPE_CHECKING:
     from trackyard.client import MlflowClient
     from trackyard.plugins.manager import PluginInfo, PluginManager
-    from trackyard.stores import ArtifactRepository, TrackingStore
+    from trackyard.stores import ArtifactRepository, ReadOnlyOpen, TrackingStore
 
 __all__ = ["Check", "Doctor", "PluginProblem", "doctor", "explain", "plugin_problems"]
 
@@ -276,7 +282,8 @@ class Doctor:
             configured root, ``TRACKYARD_ARTIFACT_ROOT`` or ``./trackyard-artifacts``).
         registry_uri: the model registry URI (default: the configured one, else the
             tracking URI).
-        write: False checks without writing anything (no scratch experiment, no probe file).
+        write: False checks without writing anything: no scratch experiment, no probe file,
+            and the stores are opened read-only (:func:`trackyard.stores.read_only_opens`).
     """
 
     tracking_uri: str | None = None
@@ -287,6 +294,7 @@ class Doctor:
     scratch_experiment: str | None = None
     _exp_id: str | None = field(default=None, init=False, repr=False)
     _run_id: str | None = field(default=None, init=False, repr=False)
+    _absent: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.tracking_uri = self.tracking_uri or config.get_tracking_uri()
@@ -329,9 +337,21 @@ class Doctor:
         store = None
         if self._check_plugin(manager, uri):
             store = self._check_connect(uri)
+        try:
+            self._run_with(manager, uri, store)
+        finally:
+            if store is not None and not self.write:  # opened read-only, outside the cache
+                with contextlib.suppress(Exception):
+                    store.close()
+        return self.checks
+
+    def _run_with(self, manager: PluginManager, uri: str, store: TrackingStore | None) -> None:
         client = self._client(store) if store is not None else None
         wrote = False
-        if client is None:
+        if client is None and self._absent:
+            self._add("read", SKIP, "the store does not exist yet: nothing to read")
+            self._add("write", SKIP, "--read-only: nothing was written")
+        elif client is None:
             self._add("read", SKIP, "needs an open store")
             self._add("write", SKIP, "needs an open store")
         else:
@@ -350,10 +370,10 @@ class Doctor:
         else:
             self._add("cleanup", SKIP, "nothing to clean up")
         if store is None and self.registry_uri == self.tracking_uri:
-            self._add("registry", SKIP, "same URI as the tracking store, which could not be opened")
+            why = "does not exist yet" if self._absent else "could not be opened"
+            self._add("registry", SKIP, f"same URI as the tracking store, which {why}")
         else:
             self._check_registry(manager)
-        return self.checks
 
     def _check_plugins(self, manager: PluginManager, uri: str) -> None:
         start = time.perf_counter()
@@ -384,20 +404,35 @@ class Doctor:
         )
         return True
 
+    def _opening(self) -> contextlib.AbstractContextManager[ReadOnlyOpen | None]:
+        """Open stores read-only when checking without writing."""
+        from trackyard.stores import read_only_opens
+
+        return contextlib.nullcontext() if self.write else read_only_opens()
+
     def _check_connect(self, uri: str) -> TrackingStore | None:
         from trackyard.backends import get_tracking_store
 
         local_file = _local_file(uri)
         new_file = local_file is not None and not os.path.exists(local_file)
         start = time.perf_counter()
-        try:
-            store = get_tracking_store(uri, self.artifact_root)
-        except Exception as exc:
-            self._add("connect", FAIL, explain(exc, uri), (time.perf_counter() - start) * 1000)
-            return None
+        with self._opening() as request:
+            try:
+                store = get_tracking_store(uri, self.artifact_root)
+            except Exception as exc:
+                ms = (time.perf_counter() - start) * 1000
+                if request is not None and request.absent_reason:
+                    self._absent = True
+                    self._add("connect", WARN, _would(request.absent_reason), ms)
+                else:
+                    self._add("connect", FAIL, explain(exc, uri), ms)
+                return None
         caps = ", ".join(store.capabilities.names()) or "none"
-        detail = f"opened the store ({type(store).__name__}; capabilities: {caps})"
-        if new_file:
+        how = "opened the store" if request is None else "opened the store read-only"
+        detail = f"{how} ({type(store).__name__}; capabilities: {caps})"
+        if request is not None:
+            detail += "".join(f"; {note}" for note in request.notes)
+        elif new_file:
             detail += f"; {local_file!r} did not exist and was created as a new database"
         self._add("connect", OK, detail, (time.perf_counter() - start) * 1000)
         return store
@@ -555,11 +590,24 @@ class Doctor:
         except Exception as exc:
             self._add("registry", FAIL, explain(exc, uri), (time.perf_counter() - start) * 1000)
             return
+        notes: list[str] = []
         try:
-            from trackyard.search.request import RegisteredModelSearch
-
-            store = get_registry_store(uri, self.tracking_uri)
-            store.search_registered_models(RegisteredModelSearch(max_results=1))
+            with self._opening() as request:
+                try:
+                    store = get_registry_store(uri, self.tracking_uri)
+                except Exception:
+                    if request is not None and request.absent_reason:
+                        ms = (time.perf_counter() - start) * 1000
+                        self._add("registry", WARN, _would(request.absent_reason), ms)
+                        return
+                    raise
+            try:
+                store.search_registered_models(RegisteredModelSearch(max_results=1))
+            finally:
+                if request is not None:  # opened read-only, outside the cache
+                    notes = request.notes
+                    with contextlib.suppress(Exception):
+                        store.close()
         except Exception as exc:
             self._add("registry", FAIL, explain(exc, uri), (time.perf_counter() - start) * 1000)
             return
@@ -567,9 +615,16 @@ class Doctor:
             "registry",
             OK,
             f"{mask_credentials(uri)!r}: {cls.__module__}.{cls.__qualname__} from "
-            f"{_plugin_label(info)}; searched registered models",
+            f"{_plugin_label(info)}; searched registered models"
+            + (" (opened read-only)" if not self.write else "")
+            + "".join(f"; {note}" for note in notes),
             (time.perf_counter() - start) * 1000,
         )
+
+
+def _would(reason: str) -> str:
+    """The detail of a check whose store does not exist yet (a read-only open)."""
+    return f"{reason}; nothing was created (--read-only)"
 
 
 def _plugin_label(info: PluginInfo) -> str:
@@ -648,7 +703,9 @@ def _render(checks: list[Check], width: int = 100) -> str:
 @click.option(
     "--read-only",
     is_flag=True,
-    help="Check without writing: no scratch experiment, no probe file.",
+    help="Check without writing: no scratch experiment, no probe file, and stores opened "
+    "read-only (no database file, schema or index created; the checks say what a normal "
+    "open would do).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @click.pass_context
@@ -665,7 +722,9 @@ def doctor(
     Resolves the plugin for the URI, opens the store, reads, writes and reads back a probe
     in a scratch experiment named trackyard-doctor-<hex> (deleted afterwards: a soft delete,
     as in MLflow), checks that the artifact location is writable, and checks the model
-    registry URI. Exits with status 1 when a check fails.
+    registry URI. Exits with status 1 when a check fails. With --read-only, nothing is
+    written and the stores are opened read-only: what a normal open would create (a
+    database file, a schema, missing indexes) is reported instead.
     """
     doc = Doctor(tracking_uri, artifact_root, registry_uri, write=not read_only)
     try:

@@ -9,6 +9,8 @@ exactly as :class:`trackyard.MlflowClient` does::
 
 Tracking and registry stores are cached per process by (kind, URI, artifact root / tracking
 URI) and shared between threads; artifact repositories are cheap and built on each call.
+Inside :func:`trackyard.stores.read_only_opens`, tracking and registry stores are opened
+read-only, outside the cache: each call builds a new store, which the caller closes.
 """
 
 from __future__ import annotations
@@ -61,11 +63,21 @@ def _is_uri(root: str) -> bool:
 
 
 def get_tracking_store(uri: str | None = None, artifact_root: str | None = None) -> TrackingStore:
-    """Return the shared tracking store for ``uri`` (default: the configured tracking URI)."""
+    """Return the shared tracking store for ``uri`` (default: the configured tracking URI).
+
+    Inside :func:`trackyard.stores.read_only_opens`: a new store opened read-only, not
+    cached and not shared, which the caller closes.
+    """
+    from trackyard.stores import read_only_open
+
     uri = uri or config.get_tracking_uri()
     root = artifact_root or config.get_artifact_root()
     if not _is_uri(root) and not os.path.isabs(root):
         root = os.path.abspath(root)
+    if read_only_open() is not None:
+        parsed = StoreURI.parse(uri)
+        cls = _manager().resolve("tracking", parsed)
+        return _construct("tracking", parsed, cls, store_uri=uri, artifact_uri=root)  # type: ignore[no-any-return]
     key = ("tracking", uri, root)
     store = _cache.get(key)
     if store is not None and not getattr(store, "closed", False):
@@ -81,9 +93,19 @@ def get_tracking_store(uri: str | None = None, artifact_root: str | None = None)
 
 
 def get_registry_store(uri: str | None = None, tracking_uri: str | None = None) -> RegistryStore:
-    """Return the shared model registry store for ``uri`` (default: the registry URI)."""
+    """Return the shared model registry store for ``uri`` (default: the registry URI).
+
+    Inside :func:`trackyard.stores.read_only_opens`: a new store opened read-only, not
+    cached and not shared, which the caller closes.
+    """
+    from trackyard.stores import read_only_open
+
     tracking_uri = tracking_uri or config.get_tracking_uri()
     uri = uri or config.get_registry_uri(tracking_uri)
+    if read_only_open() is not None:
+        parsed = StoreURI.parse(uri)
+        cls = _manager().resolve("registry", parsed)
+        return _construct("registry", parsed, cls, store_uri=uri, tracking_uri=tracking_uri)  # type: ignore[no-any-return]
     key = ("registry", uri, tracking_uri)
     store = _cache.get(key)
     if store is not None and not getattr(store, "closed", False):

@@ -11,11 +11,12 @@ keys or paths that would escape their storage root.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from trackyard._gc_store import DeletedExperiment, DeletedRun, GcStoreMixin, deleted_in_time
@@ -60,6 +61,7 @@ __all__ = [
     "Capabilities",
     "DeletedExperiment",
     "DeletedRun",
+    "ReadOnlyOpen",
     "RegistryStore",
     "RegistryStoreMixin",
     "TrackingStore",
@@ -71,6 +73,8 @@ __all__ = [
     "not_a_file",
     "now_ms",
     "params_and_tags",
+    "read_only_open",
+    "read_only_opens",
     "unsupported",
 ]
 
@@ -145,6 +149,87 @@ class Capabilities:
     def names(self) -> list[str]:
         """Names of the capabilities that are on."""
         return [f.name for f in fields(self) if getattr(self, f.name)]
+
+
+@dataclass
+class ReadOnlyOpen:
+    """A request that the stores opened now write nothing; see :func:`read_only_opens`.
+
+    Stores read it with :func:`read_only_open` while they are being constructed.
+
+    Attributes:
+        notes: what a normal open would have written, in plain words, one entry per change
+            (``"1 trackyard index is missing (...); a normal open creates it"``).
+        absent_reason: what is missing, set by :meth:`absent` when the store does not
+            exist yet (None otherwise).
+    """
+
+    notes: list[str] = field(default_factory=list)
+    absent_reason: str | None = None
+
+    def note(self, text: str) -> None:
+        """Record something a normal open would have written (and this one did not)."""
+        self.notes.append(text)
+
+    def absent(self, text: str) -> TrackyardError:
+        """The error to raise for a store that does not exist yet (a normal open creates it).
+
+        ``text`` says what is missing and what a normal open does about it (``"the database
+        file '/data/x.db' does not exist; a normal open creates it"``). It is recorded in
+        :attr:`absent_reason`, so a caller can tell "nothing to open yet" from a failure.
+        """
+        self.absent_reason = text
+        return TrackyardError(text[:1].upper() + text[1:] + ".", ErrorCode.RESOURCE_DOES_NOT_EXIST)
+
+
+_read_only: contextvars.ContextVar[ReadOnlyOpen | None] = contextvars.ContextVar(
+    "trackyard_read_only_open", default=None
+)
+
+
+@contextlib.contextmanager
+def read_only_opens() -> Iterator[ReadOnlyOpen]:
+    """Open stores without writing anything: no file, no schema, no migration, no index.
+
+    Inside the block (in this thread or task), :func:`trackyard.backends.get_tracking_store`
+    and ``get_registry_store`` construct a new store on each call, outside the process's
+    store cache: the caller closes it. A store class that honours the request (the built-in
+    SQL and DuckDB stores do) reads :func:`read_only_open` in its constructor and then:
+
+    - creates, migrates or alters nothing where it keeps its data, and inserts no rows (such
+      as the ``Default`` experiment);
+    - records what a normal open would have done with :meth:`ReadOnlyOpen.note`;
+    - raises the error of :meth:`ReadOnlyOpen.absent` when there is nothing to open yet (a
+      database that a normal open would create);
+    - should refuse writes made through the store afterwards.
+
+    ``trackyard doctor --read-only`` opens the stores it checks this way::
+
+        from trackyard.backends import get_tracking_store
+        from trackyard.stores import read_only_opens
+
+        with read_only_opens() as request:
+            store = get_tracking_store("sqlite:///trackyard.db")
+        print(request.notes)  # e.g. a missing index a normal open would create
+        store.close()
+
+    A store class that ignores the request opens as usual (and may write while opening).
+    """
+    request = ReadOnlyOpen()
+    token = _read_only.set(request)
+    try:
+        yield request
+    finally:
+        _read_only.reset(token)
+
+
+def read_only_open() -> ReadOnlyOpen | None:
+    """The request of the enclosing :func:`read_only_opens` block, or None (a normal open).
+
+    For store classes: call it in the constructor and, when it is not None, open without
+    writing anything (see :func:`read_only_opens`).
+    """
+    return _read_only.get()
 
 
 def download_destination(dst_path: str) -> str:

@@ -21,6 +21,13 @@ DuckDB's rules, and what this module makes of them:
   a file database is closed and opened again at the next moment no thread is using it,
   which gives that memory back (see :func:`recycle_interval`). In-memory databases are
   never recycled: closing one would drop its data.
+- **Read-only opens** (inside :func:`trackyard.stores.read_only_opens`, as ``trackyard doctor
+  --read-only`` opens stores): a file is opened with DuckDB's ``read_only=True`` (which other
+  read-only processes may share), its schema is checked and never created or migrated (see
+  :func:`trackyard_duckdb.schema.check_schema`), and writes raise INVALID_STATE. A file that
+  does not exist, or an in-memory database this process has not opened, is reported absent.
+  DuckDB opens a file once per process with one configuration, so when this process already
+  has the database open, a read-only open shares that (opening it again writes nothing).
 - **In-memory databases.** ``duckdb:///:memory:`` is one database per process, shared by every
   store and client that uses that URI (``duckdb:///:memory:<name>`` gives separate named
   ones); it lives while a store on it is open.
@@ -37,6 +44,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.stores import read_only_open
 
 __all__ = [
     "FSYNC_ENV",
@@ -144,14 +152,20 @@ def recycle_interval() -> int:
 
 
 def open_database(location: str) -> Database:
-    """The process's :class:`Database` for ``location``, opened if needed (reference-counted)."""
+    """The process's :class:`Database` for ``location``, opened if needed (reference-counted).
+
+    Inside :func:`trackyard.stores.read_only_opens`, a database this process has open already
+    is shared as it is; otherwise it is opened read-only (see the module docstring).
+    """
+    read_only = read_only_open() is not None
     with _registry_lock:
-        db = _databases.get(location)
-        if db is not None and db.pid == os.getpid() and not db.closed:
-            db.refs += 1
-            return db
-        db = Database(location)
-        _databases[location] = db
+        for key in (location, f"{location} (read-only)") if read_only else (location,):
+            db = _databases.get(key)
+            if db is not None and db.pid == os.getpid() and not db.closed:
+                db.refs += 1
+                return db
+        db = Database(location, read_only=read_only)
+        _databases[db.key] = db
         return db
 
 
@@ -208,15 +222,19 @@ class Database:
         location: the absolute file path, or ``:memory:[name]``.
         where: how errors name the database.
         pid: the process that opened it.
+        read_only: opened read-only (see the module docstring): writes raise INVALID_STATE.
+        key: its key among the process's open databases.
     """
 
-    def __init__(self, location: str) -> None:
+    def __init__(self, location: str, *, read_only: bool = False) -> None:
         import duckdb
 
-        from trackyard_duckdb.schema import ensure_schema
+        from trackyard_duckdb.schema import check_schema, ensure_schema
 
         self.location = location
         self.where = "(in memory)" if location.startswith(MEMORY) else repr(location)
+        self.read_only = read_only
+        self.key = f"{location} (read-only)" if read_only else location
         self.pid = os.getpid()
         self.refs = 1
         self.closed = False
@@ -250,9 +268,20 @@ class Database:
                     f"Cannot create the DuckDB database {self.where}: the directory "
                     f"{parent!r} does not exist."
                 )
+        request = read_only_open() if read_only else None
+        if request is not None and (location.startswith(MEMORY) or not os.path.exists(location)):
+            raise request.absent(
+                f"the DuckDB database {self.where} does not exist; a normal open creates it"
+                if not location.startswith(MEMORY)
+                else f"the in-memory DuckDB database {location!r} is not open in this process "
+                "(it is empty in every new process); a normal open creates it"
+            )
         self._con = self._connect()
         try:
-            ensure_schema(self._con, self.where)
+            if request is not None:
+                check_schema(self._con, self.where, request)
+            else:
+                ensure_schema(self._con, self.where)
         except duckdb.Error as exc:
             self._con.close()
             raise translate(exc, self.where) from None
@@ -265,14 +294,15 @@ class Database:
         import duckdb
 
         try:
-            con = duckdb.connect(self.location)
+            con = duckdb.connect(self.location, read_only=self.read_only)
         except duckdb.Error as exc:
             raise translate(exc, self.where) from None
         try:
             # Read one series' history through the index however long it is, instead of
             # scanning every series once a history passes DuckDB's default of 2,048 rows.
             con.execute("SET GLOBAL index_scan_max_count = 1000000000000")
-            if fsync_policy() == "none" and not self.location.startswith(MEMORY):
+            writable = not self.read_only and not self.location.startswith(MEMORY)
+            if fsync_policy() == "none" and writable:
                 con.execute("SET GLOBAL fsync_mode = 'none'")
         except duckdb.Error as exc:
             con.close()
@@ -339,6 +369,11 @@ class Database:
         Callbacks that ``fn`` registers with :meth:`after_commit` run once the transaction
         has committed (and never if it did not).
         """
+        if self.read_only:
+            raise TrackyardError(
+                f"The DuckDB database {self.where} was opened read-only; nothing is written.",
+                ErrorCode.INVALID_STATE,
+            )
         self._enter()
         try:
             cur = self.cursor()
@@ -434,8 +469,8 @@ class Database:
         self._lost = error
         with _registry_lock:
             self.closed = True
-            if _databases.get(self.location) is self:
-                del _databases[self.location]
+            if _databases.get(self.key) is self:
+                del _databases[self.key]
 
     def after_commit(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` when the current write transaction commits (e.g. to update
@@ -476,8 +511,8 @@ class Database:
                 if self.refs > 0 or self.closed:
                     return
                 self.closed = True
-                if _databases.get(self.location) is self:
-                    del _databases[self.location]
+                if _databases.get(self.key) is self:
+                    del _databases[self.key]
         if os.getpid() != self.pid:
             return  # a forked child never touches its parent's connection
         with self._cursor_lock:

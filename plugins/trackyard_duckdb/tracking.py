@@ -51,7 +51,7 @@ from trackyard.errors import invalid_parameter as _invalid
 from trackyard.errors import not_active as _not_active
 from trackyard.errors import run_not_found as _run_not_found
 from trackyard.search import decode_page_token, encode_page_token
-from trackyard.stores import Capabilities, TrackingStore, new_run_tags, now_ms
+from trackyard.stores import Capabilities, TrackingStore, new_run_tags, now_ms, read_only_open
 from trackyard_duckdb import _metrics, _runs, _search
 from trackyard_duckdb._database import Database, open_database, parse_location
 from trackyard_duckdb._state import RunState, run_states
@@ -175,6 +175,21 @@ class DuckDBTrackingStore(
         return f"DuckDBTrackingStore({self.store_uri!r})"
 
     def _ensure_default_experiment(self) -> None:
+        request = read_only_open()
+        if self._db.read_only and request is not None:
+            found = self._db.read(
+                lambda cur: cur.execute(
+                    "SELECT count(*) FROM experiments WHERE experiment_id = ?",
+                    [DEFAULT_EXPERIMENT_ID],
+                ).fetchone()[0]
+            )
+            if not found:
+                request.note(
+                    f"the {DEFAULT_EXPERIMENT_NAME} experiment (id {DEFAULT_EXPERIMENT_ID}) is "
+                    "missing; a normal open creates it"
+                )
+            return
+
         def create(cur: Any) -> None:
             cur.execute(
                 "SELECT count(*) FROM experiments WHERE experiment_id = ?",

@@ -55,7 +55,7 @@ from trackyard.entities.model_registry import (
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.search.request import ModelVersionSearch, RegisteredModelSearch
-from trackyard.stores import Capabilities, RegistryStore, now_ms
+from trackyard.stores import Capabilities, RegistryStore, now_ms, read_only_open
 from trackyard_file._fs import (
     CachedReader,
     FileLock,
@@ -150,7 +150,13 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
                 f"The file store root {self.root!r} exists and is not a folder.",
                 ErrorCode.INVALID_PARAMETER_VALUE,
             )
-        os.makedirs(self.root, exist_ok=True)
+        request = read_only_open()
+        if request is None:
+            os.makedirs(self.root, exist_ok=True)
+        elif not os.path.isdir(self.root):  # trackyard.stores.read_only_opens: create nothing
+            raise request.absent(
+                f"the file store root {self.root!r} does not exist; a normal open creates it"
+            )
         self._root_real = os.path.realpath(self.root)
         self.models = os.path.join(self.root, MODELS)
         self._lock_path = os.path.join(self.root, LOCK_FILE)

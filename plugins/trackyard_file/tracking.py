@@ -62,7 +62,7 @@ import os
 
 from trackyard import config
 from trackyard.errors import ErrorCode, TrackyardError
-from trackyard.stores import Capabilities, TrackingStore
+from trackyard.stores import Capabilities, TrackingStore, read_only_open
 from trackyard_file._fs import CachedReader, fsync_policy, path_to_file_uri, root_from_uri
 from trackyard_file._layout import (
     DEFAULT_EXPERIMENT_ID,
@@ -179,6 +179,19 @@ class FileTrackingStore(
                 f"The file store root {self.root!r} exists and is not a folder.",
                 ErrorCode.INVALID_PARAMETER_VALUE,
             )
+        request = read_only_open()
+        if request is not None:  # trackyard.stores.read_only_opens: create nothing
+            if not os.path.isdir(self.root):
+                raise request.absent(
+                    f"the file store root {self.root!r} does not exist; a normal open creates it"
+                )
+            self._root_real = os.path.realpath(self.root)
+            if self._experiment_dir(DEFAULT_EXPERIMENT_ID) is None:
+                request.note(
+                    f"the {DEFAULT_EXPERIMENT_NAME} experiment (id {DEFAULT_EXPERIMENT_ID}) is "
+                    "missing; a normal open creates it"
+                )
+            return
         os.makedirs(self.root, exist_ok=True)
         self._root_real = os.path.realpath(self.root)
         if os.path.isdir(self.trash) and self._experiment_dir(DEFAULT_EXPERIMENT_ID):

@@ -21,6 +21,10 @@ What :func:`prepare` does depends on what it finds (``sqlalchemy.inspect`` tells
 In every case trackyard then adds its own search indexes where they are missing
 (:mod:`trackyard_sql.indexes`; MLflow's tables and ``alembic_version`` stay as they are).
 
+A read-only open (:func:`trackyard.stores.read_only_opens`) does none of this: it notes on
+the request what a normal open would create, upgrade or index, and a database with no MLflow
+table at all is reported absent (:meth:`~trackyard.stores.ReadOnlyOpen.absent`).
+
 Creation runs under a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL,
 ``GET_LOCK`` on MySQL) and looks again once it holds it, so concurrent first opens create the
 schema once.
@@ -38,9 +42,10 @@ import sqlalchemy as sa
 
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard_sql import schema
-from trackyard_sql.indexes import INDEXED_TABLES, ensure_indexes
+from trackyard_sql.indexes import INDEXED_TABLES, ensure_indexes, missing_indexes
 
 if TYPE_CHECKING:
+    from trackyard.stores import ReadOnlyOpen
     from trackyard_sql.database import Database
 
 __all__ = ["LEGACY_SCHEMA_VERSION", "Layout", "prepare", "require_columns"]
@@ -117,23 +122,66 @@ def require_columns(db: Database, required: Mapping[str, Iterable[str]], store: 
     )
 
 
-def prepare(db: Database) -> Layout:
-    """Create or upgrade the schema of ``db`` as the module docstring says; return its layout."""
+def prepare(db: Database, read_only: ReadOnlyOpen | None = None) -> Layout:
+    """Create or upgrade the schema of ``db`` as the module docstring says; return its layout.
+
+    With ``read_only`` (the request of :func:`trackyard.stores.read_only_opens`), write
+    nothing: what a normal open would do is added to its notes, and a database without any
+    MLflow table raises its :meth:`~trackyard.stores.ReadOnlyOpen.absent` error.
+    """
+    notes: list[str] = []
 
     def attempt() -> Layout:
         db.check_fork()
+        notes.clear()
         with db.engine.connect() as conn:
             try:
                 plan = _plan(conn)
+                if plan != "use" and read_only is not None:
+                    notes.extend(_would_create(conn, db, read_only))
             finally:
                 conn.rollback()
-        if plan != "use":
+        if plan != "use" and read_only is None:
             _create(db)
         layout = _layout(db)
-        ensure_indexes(db, layout)
+        if read_only is None:
+            ensure_indexes(db, layout)
+        else:
+            missing = [i.name for i in missing_indexes(db.engine.dialect.name, layout)]
+            if missing:
+                notes.append(
+                    f"{len(missing)} trackyard index{'es' if len(missing) > 1 else ''} "
+                    f"missing ({', '.join(missing)}); a normal open creates "
+                    f"{'them' if len(missing) > 1 else 'it'}"
+                )
         return layout
 
-    return db.retrying(attempt, reads=True)
+    layout = db.retrying(attempt, reads=True)
+    if read_only is not None:
+        for note in notes:
+            read_only.note(note)
+    return layout
+
+
+def _would_create(conn: sa.Connection, db: Database, request: ReadOnlyOpen) -> list[str]:
+    """What :func:`_create` would do to the database ``conn`` is on (a read-only open)."""
+    names = set(sa.inspect(conn).get_table_names())
+    if _LEGACY_TABLE in names:
+        return [
+            f"the database has an older trackyard's schema ({_LEGACY_TABLE}); a normal open "
+            "upgrades it in place to MLflow's head schema"
+        ]
+    present = names & schema.HEAD_TABLES
+    if not present:
+        raise request.absent(
+            f"the database {db.masked_uri!r} has no MLflow tables; a normal open creates "
+            "MLflow's schema in it"
+        )
+    missing = len(schema.HEAD_TABLES - present)
+    return [
+        f"{missing} of MLflow's head tables missing (an interrupted creation); a normal open "
+        "creates them"
+    ]
 
 
 # -- deciding ---------------------------------------------------------------------------------

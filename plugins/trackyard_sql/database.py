@@ -23,6 +23,13 @@
   (group commit), each still all-or-nothing.
 - **Fork safety:** the engine forgets its pooled connections when the process id changes, so
   a child process never uses its parent's connections.
+- **Read-only opens** (inside :func:`trackyard.stores.read_only_opens`, as ``trackyard doctor
+  --read-only`` opens stores): the database gets its own :class:`Database`, never shared with
+  normal opens, on which bootstrap creates, migrates and indexes nothing (it notes what a
+  normal open would do) and every write transaction is refused. A SQLite file is opened
+  without being created (``mode=rw``) and with ``PRAGMA query_only``, its journal mode left
+  as it is; a SQLite file that does not exist, or an in-memory database, is reported as
+  absent.
 - **Column widths** learnt at bootstrap (:attr:`Database.layout`) let stores refuse a value
   wider than its column with the same clear error on every database (SQLite would store it).
 """
@@ -34,15 +41,18 @@ import importlib.util
 import logging
 import os
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from trackyard.errors import ErrorCode, PluginLoadError, TrackyardError
 from trackyard.errors import invalid_parameter as _invalid
+from trackyard.stores import ReadOnlyOpen, read_only_open
 from trackyard.uri import mask_credentials
 from trackyard_sql import explain
 from trackyard_sql.bootstrap import Layout, prepare
@@ -79,6 +89,8 @@ class Database:
         uri: a SQLAlchemy URL: ``sqlite:///path.db`` (relative paths are made absolute;
             ``sqlite://`` is in memory), ``postgresql[+driver]://...``,
             ``mysql[+driver]://...``, ``mssql+pyodbc://...`` (untested).
+        read_only: refuse every write transaction; a SQLite file is opened without being
+            created and with ``PRAGMA query_only`` (see :meth:`open`).
 
     Raises:
         PluginLoadError: the database driver is not installed (the message says what to
@@ -86,10 +98,11 @@ class Database:
         TrackyardError: the URI is not a database URL SQLAlchemy knows.
     """
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, *, read_only: bool = False) -> None:
         self.uri = uri
         self.url = _normalize_url(uri)
-        self.engine = _create_engine(self.url, uri)
+        self.read_only = read_only
+        self.engine = _create_engine(self.url, uri, read_only=read_only)
         dbapi: Any = self.engine.dialect.dbapi
         self.integrity_error: type[Exception] = dbapi.IntegrityError
         self._db_error: type[Exception] = dbapi.Error
@@ -106,7 +119,7 @@ class Database:
         self._pending: list[_Pending] = []
         self._pending_guard = threading.Lock()
         self._pid = os.getpid()
-        self._key = self.url.render_as_string(hide_password=False)
+        self._key = _shared_key(self.url, read_only)
         self._users = 0
         self.closed = False
 
@@ -117,15 +130,25 @@ class Database:
 
         The first open of a database creates MLflow's head schema on a fresh database (see
         :mod:`trackyard_sql.bootstrap`).
+
+        Inside :func:`trackyard.stores.read_only_opens`, the database is opened read-only
+        instead (shared only with other read-only opens): nothing is created, migrated or
+        indexed, what a normal open would do is noted on the request, and a database that
+        does not exist yet (a missing SQLite file, an in-memory database) raises the
+        request's :meth:`~trackyard.stores.ReadOnlyOpen.absent` error.
         """
         explain.check_sqlite_file(uri)
-        key = _normalize_url(uri).render_as_string(hide_password=False)
+        request = read_only_open()
+        url = _normalize_url(uri)
+        if request is not None:
+            _check_present(url, uri, request)
+        key = _shared_key(url, request is not None)
         with _shared_lock:
             db = _shared.get(key)
             if db is None or db.closed:
-                db = cls(uri)
+                db = cls(uri, read_only=request is not None)
                 try:
-                    db.layout = prepare(db)
+                    db.layout = prepare(db, request)
                 except BaseException:
                     db.engine.dispose()
                     raise
@@ -163,6 +186,11 @@ class Database:
     def cursor(self, *, write: bool) -> Iterator[Any]:
         """A DB-API cursor inside one transaction; committed on success, rolled back otherwise."""
         self.check_fork()
+        if write and self.read_only:
+            raise TrackyardError(
+                f"The database {self.masked_uri!r} was opened read-only; nothing is written.",
+                ErrorCode.INVALID_STATE,
+            )
         lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         if self.memory:
             lock = self._lock
@@ -364,6 +392,37 @@ class _Pending:
         self.alone = True  # run it alone unless a group commit wrote it
 
 
+def _shared_key(url: sa.engine.URL, read_only: bool) -> str:
+    key = url.render_as_string(hide_password=False)
+    return f"{key} (read-only)" if read_only else key
+
+
+def _sqlite_path(url: sa.engine.URL) -> str | None:
+    """The file of a SQLite URL (None: in memory, or a ``file:`` URI filename)."""
+    db = url.database
+    if url.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return db
+
+
+def _check_present(url: sa.engine.URL, store_uri: str, request: ReadOnlyOpen) -> None:
+    """For a read-only open: raise the request's absent error for a database not there yet."""
+    if url.get_backend_name() != "sqlite":
+        return  # a server database: connecting tells
+    path = _sqlite_path(url)
+    if path is not None:
+        if not os.path.exists(path):
+            raise request.absent(
+                f"the SQLite database file {path!r} does not exist; a normal open creates "
+                "it, with MLflow's schema"
+            )
+    elif url.database in (None, "", ":memory:"):
+        raise request.absent(
+            f"{mask_credentials(store_uri)!r} is an in-memory SQLite database, empty in every "
+            "new process; a normal open creates MLflow's schema in it"
+        )
+
+
 def _normalize_url(store_uri: str) -> sa.engine.URL:
     try:
         url = sa.engine.make_url(store_uri)
@@ -391,7 +450,9 @@ def _normalize_url(store_uri: str) -> sa.engine.URL:
     return url
 
 
-def _create_engine(url: sa.engine.URL, store_uri: str) -> sa.engine.Engine:
+def _create_engine(
+    url: sa.engine.URL, store_uri: str, *, read_only: bool = False
+) -> sa.engine.Engine:
     backend = url.get_backend_name()
     kwargs: dict[str, Any] = {"pool_reset_on_return": None}
     if backend == "sqlite":
@@ -402,6 +463,15 @@ def _create_engine(url: sa.engine.URL, store_uri: str) -> sa.engine.Engine:
             kwargs["pool_size"] = 8
             kwargs["max_overflow"] = 32
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            path = _sqlite_path(url)
+            if read_only and path is not None:
+                # mode=rw: fail rather than create a missing file. (mode=ro would leave
+                # -wal and -shm files behind next to a WAL database, which it may not
+                # delete; PRAGMA query_only refuses every change instead.)
+                target = Path(path).as_uri() + "?mode=rw"
+                kwargs["creator"] = lambda: sqlite3.connect(
+                    target, uri=True, check_same_thread=False, timeout=30
+                )
     else:
         kwargs["pool_pre_ping"] = True
         # Up to 24 connections, opened on demand and then kept: with a smaller pool and
@@ -426,8 +496,23 @@ def _create_engine(url: sa.engine.URL, store_uri: str) -> sa.engine.Engine:
     except sa.exc.NoSuchModuleError as exc:
         raise _invalid(f"Unsupported SQL store URI {mask_credentials(store_uri)!r}: {exc}") from exc
     if backend == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        on_connect = _sqlite_on_connect_read_only if read_only else _sqlite_on_connect
+        sa.event.listen(engine, "connect", on_connect)
     return engine
+
+
+def _sqlite_on_connect_read_only(dbapi_connection: Any, _record: Any) -> None:
+    """As :func:`_sqlite_on_connect`, but ``query_only`` and the journal mode left alone."""
+    dbapi_connection.isolation_level = None
+    cur = dbapi_connection.cursor()
+    try:
+        cur.execute("PRAGMA query_only = ON")
+        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.execute("PRAGMA cache_size = -32768")
+    finally:
+        cur.close()
+    dbapi_connection.create_function("trackyard_lower", 1, sqlite_lower, deterministic=True)
+    dbapi_connection.create_function("trackyard_regexp", 2, sqlite_regexp, deterministic=True)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -29,7 +29,9 @@ idempotent (only missing indexes are created; SQLite and PostgreSQL also say ``I
 EXISTS``) and runs once per process and database; a database that cannot take them
 (read-only, no privilege) is used without them, with a warning in the log. On a large
 existing database the first open builds them once. ``DROP INDEX`` removes them; trackyard
-creates them again on its next open.
+creates them again on its next open. A read-only open (:func:`trackyard.stores.read_only_opens`,
+``trackyard doctor --read-only``) creates none: it notes the missing ones
+(:func:`missing_indexes`).
 """
 
 from __future__ import annotations

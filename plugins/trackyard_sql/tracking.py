@@ -45,7 +45,7 @@ from trackyard.errors import not_active as _not_active
 from trackyard.errors import run_not_found as _run_not_found
 from trackyard.search import decode_page_token, encode_page_token
 from trackyard.search.request import ExperimentSearch, RunSearch
-from trackyard.stores import Capabilities, TrackingStore, new_run_tags, now_ms
+from trackyard.stores import Capabilities, TrackingStore, new_run_tags, now_ms, read_only_open
 from trackyard.uri import mask_credentials
 from trackyard_sql import explain
 from trackyard_sql.bootstrap import require_columns
@@ -164,6 +164,10 @@ class SqlTrackingStore(
             install).
         TrackyardError: the database cannot be reached or opened (the message says why), or
             has MLflow's tables at a schema too old for this store.
+
+    Inside :func:`trackyard.stores.read_only_opens` the store opens without writing (see
+    :mod:`trackyard_sql.database`): a missing ``Default`` experiment is noted, not created,
+    and every write raises INVALID_STATE.
     """
 
     capabilities = Capabilities(
@@ -280,6 +284,13 @@ class SqlTrackingStore(
         d = self._dialect
         exists_sql = d.sql("SELECT 1 FROM experiments WHERE experiment_id = ?")
         if self._db.read(lambda cur: fetch_scalar(cur, exists_sql, (DEFAULT_EXPERIMENT_ID,))):
+            return
+        request = read_only_open()
+        if self._db.read_only and request is not None:
+            request.note(
+                f"the {DEFAULT_EXPERIMENT_NAME} experiment (id {DEFAULT_EXPERIMENT_ID}) is "
+                "missing; a normal open creates it"
+            )
             return
         location = _join_uri(str(self.artifact_uri), str(DEFAULT_EXPERIMENT_ID))
         self._check("experiments", "artifact_location", location)

@@ -23,6 +23,7 @@ from trackyard.backends import clear_store_cache
 from trackyard.cli import cli
 from trackyard.errors import TrackyardError
 from trackyard.plugins import BackendSpec, get_plugin_manager
+from trackyard.search.request import ExperimentSearch
 
 
 @pytest.fixture(autouse=True)
@@ -133,11 +134,142 @@ def test_read_only_writes_nothing(tmp_path: Path) -> None:
     result = doctor(
         "--tracking-uri", f"sqlite:///{db}", "--artifact-root", str(tmp_path / "a"), "--read-only"
     )
+    assert result.exit_code == 0, result.output  # a warning: a normal open would work
+    checks = check_lines(result)
+    assert checks["connect"] == "WARN", result.output
+    assert (checks["read"], checks["write"], checks["artifacts"]) == ("skip", "skip", "skip")
+    assert (checks["cleanup"], checks["registry"]) == ("skip", "skip")
+    text = flat(result)
+    assert f"WARN connect the SQLite database file '{db}' does not exist" in text
+    assert "; a normal open creates it, with MLflow's schema" in text
+    assert "nothing was created (--read-only)" in text
+    assert not db.exists()
+    assert list(tmp_path.iterdir()) == []  # no database file, no -wal/-shm, no artifact root
+
+
+def _sqlite_store_without_an_index(tmp_path: Path, journal_mode: str) -> tuple[Path, str]:
+    """A database made by a normal open (MLflow's head schema), one trackyard index dropped."""
+    from trackyard_sql.indexes import METRIC_INDEX
+    from trackyard_sql.tracking import SqlTrackingStore
+
+    db = tmp_path / "made.db"
+    SqlTrackingStore(f"sqlite:///{db}", str(tmp_path / "a")).close()
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute(f"DROP INDEX {METRIC_INDEX.name}")
+        conn.commit()
+        conn.execute(f"PRAGMA journal_mode = {journal_mode}")  # DELETE: as MLflow leaves it
+    finally:
+        conn.close()
+    return db, METRIC_INDEX.name
+
+
+def _sqlite_indexes(db: Path) -> set[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("journal_mode", ["wal", "delete"])
+def test_read_only_creates_no_index(tmp_path: Path, journal_mode: str) -> None:
+    db, index = _sqlite_store_without_an_index(tmp_path, journal_mode)
+    before = (db.read_bytes(), db.stat().st_mtime_ns, sorted(os.listdir(tmp_path)))
+    result = doctor(
+        "--tracking-uri", f"sqlite:///{db}", "--artifact-root", str(tmp_path / "a"), "--read-only"
+    )
     assert result.exit_code == 0, result.output
     checks = check_lines(result)
-    assert (checks["write"], checks["artifacts"], checks["cleanup"]) == ("skip", "skip", "skip")
-    assert experiments_in(db) == [("Default", "active")]
-    assert not (tmp_path / "a").exists()
+    assert (checks["connect"], checks["read"], checks["registry"]) == ("ok", "ok", "ok")
+    text = flat(result)
+    assert "opened the store read-only" in text
+    assert f"1 trackyard index missing ({index}); a normal open creates it" in text
+    # nothing changed: the file is byte for byte the same (journal mode included), its mtime
+    # too, no file appeared (no -wal/-shm left behind), and the index is still missing
+    assert (db.read_bytes(), db.stat().st_mtime_ns, sorted(os.listdir(tmp_path))) == before
+    assert index not in _sqlite_indexes(db)
+
+    # a normal open is unchanged: it creates the index
+    clear_store_cache()
+    normal = doctor("--tracking-uri", f"sqlite:///{db}", "--artifact-root", str(tmp_path / "a"))
+    assert normal.exit_code == 0, normal.output
+    assert index in _sqlite_indexes(db)
+
+
+def test_read_only_database_without_mlflow_tables(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    conn = sqlite3.connect(db)  # another application's: a normal open adds MLflow's schema
+    conn.execute("CREATE TABLE notes (x TEXT)")
+    conn.commit()
+    conn.close()
+    before = (db.read_bytes(), db.stat().st_mtime_ns)
+    result = doctor("--tracking-uri", f"sqlite:///{db}", "--read-only")
+    assert result.exit_code == 0, result.output
+    assert check_lines(result)["connect"] == "WARN"
+    assert "has no MLflow tables; a normal open creates MLflow's schema in it" in flat(result)
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before
+
+
+def test_read_only_duckdb(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb")
+    missing = tmp_path / "missing.duckdb"
+    result = doctor("--tracking-uri", f"duckdb:///{missing}", "--read-only")
+    assert result.exit_code == 0, result.output
+    assert check_lines(result)["connect"] == "WARN"
+    assert "does not exist; a normal open creates it" in flat(result)
+    assert list(tmp_path.iterdir()) == []
+
+    from trackyard_duckdb.tracking import DuckDBTrackingStore
+
+    db = tmp_path / "made.duckdb"
+    DuckDBTrackingStore(f"duckdb:///{db}", str(tmp_path / "a")).close()
+    before = (db.read_bytes(), db.stat().st_mtime_ns, sorted(os.listdir(tmp_path)))
+    result = doctor("--tracking-uri", f"duckdb:///{db}", "--read-only")
+    assert result.exit_code == 0, result.output
+    checks = check_lines(result)
+    assert (checks["connect"], checks["read"], checks["registry"]) == ("ok", "ok", "ok")
+    assert "opened the store read-only" in flat(result)
+    assert (db.read_bytes(), db.stat().st_mtime_ns, sorted(os.listdir(tmp_path))) == before
+
+
+def test_read_only_file_store(tmp_path: Path) -> None:
+    root = tmp_path / "mlruns"
+    result = doctor("--tracking-uri", str(root), "--read-only")
+    assert result.exit_code == 0, result.output
+    assert check_lines(result)["connect"] == "WARN"
+    assert f"the file store root '{root}' does not exist" in flat(result)
+    assert not root.exists()
+
+
+def test_read_only_opens_api(tmp_path: Path) -> None:
+    """The public mechanism: uncached stores that write nothing and refuse writes."""
+    from trackyard.backends import get_tracking_store
+    from trackyard.stores import read_only_open, read_only_opens
+
+    db, index = _sqlite_store_without_an_index(tmp_path, "wal")
+    uri = f"sqlite:///{db}"
+    assert read_only_open() is None
+    with read_only_opens() as request:
+        assert read_only_open() is request
+        store = get_tracking_store(uri, str(tmp_path / "a"))
+        other = get_tracking_store(uri, str(tmp_path / "a"))
+    assert other is not store  # not cached: each is the caller's to close
+    other.close()
+    assert read_only_open() is None
+    try:
+        assert request.notes == [f"1 trackyard index missing ({index}); a normal open creates it"]
+        assert request.absent_reason is None
+        found = store.search_experiments(ExperimentSearch(max_results=10))
+        assert [e.name for e in found] == ["Default"]
+        with pytest.raises(TrackyardError, match="opened read-only") as info:
+            store.create_experiment("nope")
+        assert info.value.error_code == "INVALID_STATE"
+    finally:
+        store.close()
+    assert index not in _sqlite_indexes(db)
+    normal = get_tracking_store(uri, str(tmp_path / "a"))  # a normal open, as before
+    assert normal is not store and index in _sqlite_indexes(db)
 
 
 def test_environment_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

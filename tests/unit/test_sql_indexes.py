@@ -123,3 +123,18 @@ def test_queries_without_the_condition_cannot_use_them(db_path: Path, sql: str) 
     marked = sql.replace("WHERE ", f"WHERE {METRIC_INDEX.where} AND ", 1)
     if "logged_model_metrics" in sql and "metric_value >" in sql:  # stated: usable
         assert METRIC_INDEX.name in _plan(db_path, marked)
+
+
+def test_a_read_only_open_creates_none_and_says_so(db_path: Path) -> None:
+    from trackyard.stores import read_only_opens
+
+    with sqlite3.connect(db_path) as conn:
+        for index in INDEXES:
+            conn.execute(f"DROP INDEX {index.name}")
+    with read_only_opens() as request:
+        _open(db_path).close()
+    names = ", ".join(i.name for i in INDEXES)
+    assert request.notes == [f"2 trackyard indexes missing ({names}); a normal open creates them"]
+    assert not {i.name for i in INDEXES} & _index_names(db_path)
+    _open(db_path).close()  # a normal open still creates them
+    assert {i.name for i in INDEXES} <= _index_names(db_path)

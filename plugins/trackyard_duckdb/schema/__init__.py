@@ -13,18 +13,25 @@ Opening a database (:func:`ensure_schema`):
   refused with the versions named: a database is never migrated down, and never written by
   code that does not know all of its tables;
 - a database with tables but no ``trackyard_schema`` table is someone else's: refused.
+
+A read-only open (:func:`check_schema`, for :func:`trackyard.stores.read_only_opens`) writes
+nothing: it refuses what :func:`ensure_schema` refuses, reports an empty database as absent,
+and notes the migrations a normal open would run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard_duckdb.schema import registry, traces, tracking
 
-__all__ = ["FAMILIES", "SCHEMA_TABLE", "ensure_schema", "family_versions"]
+if TYPE_CHECKING:
+    from trackyard.stores import ReadOnlyOpen
+
+__all__ = ["FAMILIES", "SCHEMA_TABLE", "check_schema", "ensure_schema", "family_versions"]
 
 #: The table that records which families a database holds, at which version.
 SCHEMA_TABLE = "trackyard_schema"
@@ -137,3 +144,33 @@ def ensure_schema(cur: Any, where: str) -> None:
     except BaseException:
         cur.execute("ROLLBACK")
         raise
+
+
+def check_schema(cur: Any, where: str, request: ReadOnlyOpen) -> None:
+    """What :func:`ensure_schema` would do, without doing it (a read-only open).
+
+    Refuses what :func:`ensure_schema` refuses; raises the request's
+    :meth:`~trackyard.stores.ReadOnlyOpen.absent` error for a database without tables, and
+    notes on ``request`` the families a normal open would create or migrate.
+    """
+    recorded = _recorded(cur)
+    if recorded is None:
+        tables = _user_tables(cur)
+        if tables:
+            ensure_schema(cur, where)  # raises: someone else's database
+        raise request.absent(
+            f"the DuckDB database {where} has no trackyard schema yet; a normal open creates it"
+        )
+    _check_known(where, recorded)
+    pending = [
+        f"{f.NAME} v{recorded[f.NAME]} -> v{f.VERSION}"
+        if f.NAME in recorded
+        else f"{f.NAME} (new, v{f.VERSION})"
+        for f in FAMILIES
+        if recorded.get(f.NAME) != f.VERSION
+    ]
+    if pending:
+        request.note(
+            f"the schema of {where} is behind this trackyard ({', '.join(pending)}); a normal "
+            "open migrates it"
+        )
