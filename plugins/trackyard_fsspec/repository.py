@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeGuard
 
 import fsspec
-from fsspec.callbacks import Callback
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.registry import known_implementations
 from fsspec.registry import registry as _fsspec_registry
@@ -57,7 +56,14 @@ from trackyard_fsspec.local import (
     tmp_namer,
 )
 from trackyard_fsspec.options import merge_options, options_for_uri, storage_options_from_env
-from trackyard_fsspec.transfer import Progress, TransferSettings, run_parallel, with_retries
+from trackyard_fsspec.transfer import (
+    ByteCounter,
+    Progress,
+    TransferSettings,
+    run_parallel,
+    storage_errors,
+    with_retries,
+)
 
 if TYPE_CHECKING:
     from trackyard_fsspec.s3_direct import DirectS3
@@ -145,49 +151,6 @@ def _filesystem_class(protocol: str, uri: str) -> type[fsspec.AbstractFileSystem
             f"Unsupported artifact URI {mask_credentials(uri)!r}: fsspec knows no protocol "
             f"{protocol!r}."
         ) from exc
-
-
-@contextlib.contextmanager
-def _storage_errors(artifact_path: str, where: str) -> Iterator[None]:
-    """Turn filesystem errors into :class:`TrackyardError` (``where`` is the masked root)."""
-    try:
-        yield
-    except FileNotFoundError as exc:
-        raise TrackyardError(
-            f"Artifact {artifact_path!r} does not exist under {where!r}.",
-            ErrorCode.RESOURCE_DOES_NOT_EXIST,
-        ) from exc
-    except PermissionError as exc:
-        raise TrackyardError(
-            f"Permission denied for artifact {artifact_path!r} under {where!r}: {exc}",
-            ErrorCode.PERMISSION_DENIED,
-        ) from exc
-    except (NotADirectoryError, IsADirectoryError, FileExistsError) as exc:
-        raise _invalid(
-            f"Cannot write artifact {artifact_path!r} under {where!r}: "
-            "a file and a directory would have the same path."
-        ) from exc
-
-
-class _ByteCounter(Callback):  # type: ignore[misc]
-    """An fsspec callback that forwards byte counts of one file to a :class:`Progress`."""
-
-    def __init__(self, progress: Progress) -> None:
-        super().__init__()
-        self.progress = progress
-        self.reported = 0
-
-    def call(self, *args: Any, **kwargs: Any) -> None:
-        value = int(self.value or 0)
-        if value > self.reported:
-            self.progress.update(value - self.reported)
-            self.reported = value
-
-    def finish(self, size: int) -> None:
-        """Count the rest of the file (implementations that report nothing end here)."""
-        if size > self.reported:
-            self.progress.update(size - self.reported)
-            self.reported = size
 
 
 class FsspecArtifactRepository(ArtifactRepository):
@@ -479,7 +442,7 @@ class FsspecArtifactRepository(ArtifactRepository):
                 with open(path, "wb") as fh:
                     fh.write(payload)
 
-            with _storage_errors(rel, self._where):
+            with storage_errors(rel, self._where):
                 replace_with(target_dir, name, fill, tmp_namer()())
             return
         fs = self.fs
@@ -487,7 +450,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         direct = self._direct_s3()
 
         def once() -> None:
-            with _storage_errors(rel, self._where):
+            with storage_errors(rel, self._where):
                 if self._small_direct(direct, len(payload)) and self._through_direct(
                     direct, lambda: direct.put(target, payload, rel)
                 ):
@@ -533,7 +496,7 @@ class FsspecArtifactRepository(ArtifactRepository):
                         raise self._escape(rel)
                     directory, name = os.path.split(real)
             targets[rel] = (directory, name)
-        with _storage_errors(rels[0] if rels else "", self._where):
+        with storage_errors(rels[0] if rels else "", self._where):
             for parent, directory in real_dirs.items():
                 if parent in existed:
                     continue
@@ -556,7 +519,7 @@ class FsspecArtifactRepository(ArtifactRepository):
             with Progress(sum(sizes), f"Copying to {where}", settings) as progress:
                 for (source, rel), size in zip(plan, sizes, strict=True):
                     directory, name = targets[rel]
-                    with _storage_errors(rel, self._where):
+                    with storage_errors(rel, self._where):
                         replace_with(
                             directory,
                             name,
@@ -571,10 +534,10 @@ class FsspecArtifactRepository(ArtifactRepository):
 
         def send(source: str, rel: str, size: int, progress: Progress) -> None:
             target = self._remote_path(rel)
-            counter = _ByteCounter(progress)
+            counter = ByteCounter(progress)
 
             def once() -> None:
-                with _storage_errors(rel, self._where):
+                with storage_errors(rel, self._where):
                     if self._put_direct(direct, source, target, size, counter):
                         return
                     try:
@@ -601,7 +564,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         return direct is not None and direct.enabled and size <= self.transfer.chunk_size
 
     def _put_direct(
-        self, direct: DirectS3 | None, source: str, target: str, size: int, counter: _ByteCounter
+        self, direct: DirectS3 | None, source: str, target: str, size: int, counter: ByteCounter
     ) -> bool:
         """Upload ``source`` through the fast path; False when s3fs must do it instead."""
         if direct is None or not direct.enabled:
@@ -763,7 +726,7 @@ class FsspecArtifactRepository(ArtifactRepository):
     def _download_file(self, remote_file_path: str, local_path: str) -> None:
         """Copy the file ``remote_file_path`` (relative to the root) to ``local_path``."""
         rel = self._validated(remote_file_path, allow_empty=False)
-        with _storage_errors(rel, self._where):
+        with storage_errors(rel, self._where):
             if self.is_local:
                 source = self._local_path(rel)
                 if not os.path.isfile(source):
@@ -785,7 +748,7 @@ class FsspecArtifactRepository(ArtifactRepository):
                 root or a directory; RESOURCE_DOES_NOT_EXIST when there is no such file.
         """
         rel = self._validated(artifact_file, allow_empty=False)
-        with _storage_errors(rel, self._where):
+        with storage_errors(rel, self._where):
             if self.is_local:
                 source = self._local_path(rel)
                 if os.path.isdir(source):
@@ -825,7 +788,7 @@ class FsspecArtifactRepository(ArtifactRepository):
                     if not inside(source, real_root):
                         raise self._escape(remote)
                     directory, name = targets[remote]
-                    with _storage_errors(remote, self._where):
+                    with storage_errors(remote, self._where):
                         replace_with(directory, name, functools.partial(copy_file, source), namer())
                     progress.update(size)
             else:
@@ -835,11 +798,11 @@ class FsspecArtifactRepository(ArtifactRepository):
 
                 def fetch(remote: str, size: int) -> None:
                     directory, name = targets[remote]
-                    counter = _ByteCounter(progress)
+                    counter = ByteCounter(progress)
                     source = self._remote_path(remote)
 
                     def fill(path: str) -> None:
-                        with _storage_errors(remote, self._where):
+                        with storage_errors(remote, self._where):
                             if self._get_direct(direct, source, path, size, counter):
                                 return
                             fs.get_file(source, path, callback=counter, **kwargs)
@@ -865,7 +828,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         return os.path.join(directory, name)
 
     def _get_direct(
-        self, direct: DirectS3 | None, source: str, path: str, size: int, counter: _ByteCounter
+        self, direct: DirectS3 | None, source: str, path: str, size: int, counter: ByteCounter
     ) -> bool:
         """Download ``source`` through the fast path; False when s3fs must do it instead."""
         if direct is None or not direct.enabled:
@@ -976,7 +939,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         """
         rel = self._validated(artifact_path)
         fs = self.fs
-        with _storage_errors(rel, self._where):
+        with storage_errors(rel, self._where):
             if self.is_local:
                 if rel:
                     target = self._local_path(rel, resolve_last=False)

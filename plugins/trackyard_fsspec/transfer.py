@@ -19,6 +19,7 @@ Settings come from the environment (:meth:`TransferSettings.from_env`):
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import random
@@ -26,19 +27,24 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
-from trackyard.errors import TrackyardError
+from fsspec.callbacks import Callback
+
+from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import invalid_parameter as _invalid
 
 __all__ = [
+    "ByteCounter",
     "Progress",
     "TransferSettings",
     "is_transient",
     "parse_size",
     "run_parallel",
+    "storage_errors",
     "with_retries",
 ]
 
@@ -389,3 +395,46 @@ def _human(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
+
+
+@contextlib.contextmanager
+def storage_errors(artifact_path: str, where: str) -> Iterator[None]:
+    """Turn filesystem errors into :class:`TrackyardError` (``where`` is the masked root)."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise TrackyardError(
+            f"Artifact {artifact_path!r} does not exist under {where!r}.",
+            ErrorCode.RESOURCE_DOES_NOT_EXIST,
+        ) from exc
+    except PermissionError as exc:
+        raise TrackyardError(
+            f"Permission denied for artifact {artifact_path!r} under {where!r}: {exc}",
+            ErrorCode.PERMISSION_DENIED,
+        ) from exc
+    except (NotADirectoryError, IsADirectoryError, FileExistsError) as exc:
+        raise _invalid(
+            f"Cannot write artifact {artifact_path!r} under {where!r}: "
+            "a file and a directory would have the same path."
+        ) from exc
+
+
+class ByteCounter(Callback):  # type: ignore[misc]
+    """An fsspec callback that forwards byte counts of one file to a :class:`Progress`."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+        self.reported = 0
+
+    def call(self, *args: Any, **kwargs: Any) -> None:
+        value = int(self.value or 0)
+        if value > self.reported:
+            self.progress.update(value - self.reported)
+            self.reported = value
+
+    def finish(self, size: int) -> None:
+        """Count the rest of the file (implementations that report nothing end here)."""
+        if size > self.reported:
+            self.progress.update(size - self.reported)
+            self.reported = size
