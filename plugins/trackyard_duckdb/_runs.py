@@ -6,8 +6,8 @@ Two ways, for two sizes:
   (``list(key)``, ``list(value)``...) and joined to the run rows. A statement is its own
   consistent snapshot and costs one round trip, which is most of the price of a small read
   (one run) in DuckDB.
-- :func:`page_query` then :func:`read_runs`: the page's run rows, then each child table's
-  rows of those runs, flat, in the same read transaction. For a page of many runs this
+- :func:`page_query` then :func:`read_runs`: the page's run rows, then the child tables'
+  rows of those runs, flat (one ``UNION ALL`` statement), in the same read transaction. For a page of many runs this
   costs about half the CPU of the list aggregates and their conversion to Python lists (a
   first page of 862 runs with 10 metrics and 10 params each: 33 ms against 55 ms, measured).
 """
@@ -83,7 +83,17 @@ def page_query(page_sql: str, order: Sequence[tuple[str, str]] = ()) -> str:
     return f"SELECT {columns} FROM ({page_sql}) page {join}{order_sql}"
 
 
-_OF_KEYS = "WHERE run_key IN (SELECT unnest(?::BIGINT[]))"
+# The page's metrics (kind 0), params (1) and tags (2) in one statement: one plan, one
+# round trip and one result to convert, instead of three (about 10 % of reading a page).
+_CHILDREN = (
+    "WITH page AS (SELECT unnest(?::BIGINT[]) AS run_key) "
+    "SELECT 0, run_key, key, value, NULL::VARCHAR, timestamp, step FROM metric_series "
+    "WHERE run_key IN (SELECT run_key FROM page) "
+    "UNION ALL SELECT 1, run_key, key, NULL, value, NULL, NULL FROM run_params "
+    "WHERE run_key IN (SELECT run_key FROM page) "
+    "UNION ALL SELECT 2, run_key, key, NULL, value, NULL, NULL FROM run_tags "
+    "WHERE run_key IN (SELECT run_key FROM page)"
+)
 
 
 def read_runs(cur: Any, rows: Sequence[Sequence[Any]]) -> list[Run]:
@@ -95,16 +105,15 @@ def read_runs(cur: Any, rows: Sequence[Sequence[Any]]) -> list[Run]:
     metrics: dict[int, dict[str, float]] = {k: {} for k in keys}
     params: dict[int, dict[str, str]] = {k: {} for k in keys}
     tags: dict[int, dict[str, str]] = {k: {} for k in keys}
-    cur.execute(
-        f"SELECT run_key, key, value, timestamp, step FROM metric_series {_OF_KEYS}", [keys]
-    )
-    for run_key, key, value, timestamp, step in cur.fetchall():
-        metric_rows[run_key].append((key, value, timestamp, step))
-        metrics[run_key][key] = value
-    for table, found in (("run_params", params), ("run_tags", tags)):
-        cur.execute(f"SELECT run_key, key, value FROM {table} {_OF_KEYS}", [keys])
-        for run_key, key, value in cur.fetchall():
-            found[run_key][key] = value
+    cur.execute(_CHILDREN, [keys])
+    for kind, run_key, key, value, text, timestamp, step in cur.fetchall():
+        if kind == 0:
+            metric_rows[run_key].append((key, value, timestamp, step))
+            metrics[run_key][key] = value
+        elif kind == 1:
+            params[run_key][key] = text
+        else:
+            tags[run_key][key] = text
     return [
         Run(
             build_run_info(row),
