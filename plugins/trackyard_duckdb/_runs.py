@@ -7,9 +7,10 @@ Two ways, for two sizes:
   consistent snapshot and costs one round trip, which is most of the price of a small read
   (one run) in DuckDB.
 - :func:`page_query` then :func:`read_runs`: the page's run rows, then the child tables'
-  rows of those runs, flat (one ``UNION ALL`` statement), in the same read transaction. For a page of many runs this
-  costs about half the CPU of the list aggregates and their conversion to Python lists (a
-  first page of 862 runs with 10 metrics and 10 params each: 33 ms against 55 ms, measured).
+  rows of those runs, flat (one ``UNION ALL`` statement), in the same read transaction. For
+  a page of many runs this costs about half the CPU of the list aggregates and their
+  conversion to Python lists (a first page of 862 runs with 10 metrics and 10 params each:
+  33 ms against 55 ms, measured).
 """
 
 from __future__ import annotations

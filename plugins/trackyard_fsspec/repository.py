@@ -563,36 +563,54 @@ class FsspecArtifactRepository(ArtifactRepository):
         """Whether a file of ``size`` bytes goes through the (enabled) fast path ``direct``."""
         return direct is not None and direct.enabled and size <= self.transfer.chunk_size
 
+    def _file_through_direct(
+        self,
+        direct: DirectS3 | None,
+        size: int,
+        counter: ByteCounter,
+        whole: Callable[[], None],
+        parts: Callable[[int, int, Callable[[int], object]], None],
+    ) -> bool:
+        """Move one file of ``size`` bytes through the fast path: ``whole`` in one request,
+        or ``parts(part size, workers, progress)`` above the chunk size. False when s3fs
+        must move it instead."""
+        if direct is None or not direct.enabled:
+            return False
+        settings = self.transfer
+
+        def once() -> None:
+            counter.value = 0  # a new attempt counts the file from its start
+            if size > settings.chunk_size:
+                parts(settings.chunk_size, settings.part_concurrency, counter.relative_update)
+            else:
+                whole()
+
+        if self._through_direct(direct, once):
+            return True
+        counter.value = 0
+        return False
+
     def _put_direct(
         self, direct: DirectS3 | None, source: str, target: str, size: int, counter: ByteCounter
     ) -> bool:
         """Upload ``source`` through the fast path; False when s3fs must do it instead."""
-        if direct is None or not direct.enabled:
-            return False
-        settings = self.transfer
-        if size > settings.chunk_size:
+        from trackyard_fsspec.s3_direct import DirectTransferFailed
 
-            def parts() -> None:
-                counter.value = 0  # a new attempt counts the file from its start
-                direct.put_parts(
-                    target,
-                    source,
-                    size,
-                    settings.chunk_size,
-                    settings.part_concurrency,
-                    counter.relative_update,
-                )
+        def whole() -> None:
+            assert direct is not None
+            try:
+                with open(source, "rb") as fh:
+                    data = fh.read()
+            except OSError:  # s3fs's path reports a vanished or unreadable file
+                raise DirectTransferFailed(f"cannot read {source!r}", lasting=False) from None
+            direct.put(target, data, source)
+            counter.relative_update(len(data))
 
-            if self._through_direct(direct, parts):
-                return True
-            counter.value = 0
-            return False
-        try:
-            with open(source, "rb") as fh:
-                data = fh.read()
-        except OSError:
-            return False  # s3fs's path reports a vanished or unreadable file
-        return self._through_direct(direct, lambda: direct.put(target, data, source))
+        def parts(part_size: int, workers: int, progress: Callable[[int], object]) -> None:
+            assert direct is not None
+            direct.put_parts(target, source, size, part_size, workers, progress)
+
+        return self._file_through_direct(direct, size, counter, whole, parts)
 
     # -- reading -------------------------------------------------------------------------------
     def _child(self, rel: str, name: str) -> str | None:
@@ -831,28 +849,16 @@ class FsspecArtifactRepository(ArtifactRepository):
         self, direct: DirectS3 | None, source: str, path: str, size: int, counter: ByteCounter
     ) -> bool:
         """Download ``source`` through the fast path; False when s3fs must do it instead."""
-        if direct is None or not direct.enabled:
-            return False
-        settings = self.transfer
 
-        def once() -> None:
-            counter.value = 0  # a new attempt counts the file from its start
-            if size > settings.chunk_size:
-                direct.get_parts(
-                    source,
-                    path,
-                    size,
-                    settings.chunk_size,
-                    settings.part_concurrency,
-                    counter.relative_update,
-                )
-            else:
-                direct.get(source, path, size, counter.relative_update)
+        def whole() -> None:
+            assert direct is not None
+            direct.get(source, path, size, counter.relative_update)
 
-        if self._through_direct(direct, once):
-            return True
-        counter.value = 0
-        return False
+        def parts(part_size: int, workers: int, progress: Callable[[int], object]) -> None:
+            assert direct is not None
+            direct.get_parts(source, path, size, part_size, workers, progress)
+
+        return self._file_through_direct(direct, size, counter, whole, parts)
 
     def _download_plan(self, rel: str) -> tuple[list[tuple[str, int]], list[str], bool]:
         """List what downloading ``rel`` fetches: ``(files with sizes, directories, is_dir)``.

@@ -503,33 +503,31 @@ def _create_engine(
 
 def _sqlite_on_connect_read_only(dbapi_connection: Any, _record: Any) -> None:
     """As :func:`_sqlite_on_connect`, but ``query_only`` and the journal mode left alone."""
-    dbapi_connection.isolation_level = None
-    cur = dbapi_connection.cursor()
-    try:
-        cur.execute("PRAGMA query_only = ON")
-        cur.execute("PRAGMA busy_timeout = 30000")
-        cur.execute("PRAGMA cache_size = -32768")
-    finally:
-        cur.close()
-    dbapi_connection.create_function("trackyard_lower", 1, sqlite_lower, deterministic=True)
-    dbapi_connection.create_function("trackyard_regexp", 2, sqlite_regexp, deterministic=True)
+    _sqlite_setup(dbapi_connection, read_only=True)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     """Per-connection SQLite setup: our own transactions, WAL, busy timeout, lower(), regexp()."""
+    _sqlite_setup(dbapi_connection, read_only=False)
+
+
+def _sqlite_setup(dbapi_connection: Any, *, read_only: bool) -> None:
     dbapi_connection.isolation_level = None  # we issue BEGIN [IMMEDIATE] ourselves
     cur = dbapi_connection.cursor()
     try:
         cur.execute("PRAGMA busy_timeout = 30000")
-        cur.execute("PRAGMA journal_mode")
-        mode = str(cur.fetchone()[0]).lower()
-        if mode not in ("wal", "memory"):
-            cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
         # A 32 MB page cache and checkpoints every ~40 MB of WAL (instead of 2 MB / 4 MB):
         # large log_batch streams rewrite the same index pages far less often.
         cur.execute("PRAGMA cache_size = -32768")
-        cur.execute("PRAGMA wal_autocheckpoint = 10000")
+        if read_only:
+            cur.execute("PRAGMA query_only = ON")
+        else:
+            cur.execute("PRAGMA journal_mode")
+            mode = str(cur.fetchone()[0]).lower()
+            if mode not in ("wal", "memory"):
+                cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA wal_autocheckpoint = 10000")
     finally:
         cur.close()
     dbapi_connection.create_function("trackyard_lower", 1, sqlite_lower, deterministic=True)
