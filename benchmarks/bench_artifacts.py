@@ -12,7 +12,11 @@ own worker process:
 - one 1 GiB file up (``log_artifact``) and down (``download_artifacts``) through S3: median
   time of 2, and the worker's peak RSS (``ru_maxrss``) next to its RSS before the transfer.
 
-The libraries take turns within each round, so a busy machine slows them alike.
+The libraries take turns within each round, so a busy machine slows them alike. Before each
+S3 transfer the driver calls ``os.sync()``: a gigabyte written by the previous transfer (the
+server's copy, or the last download) is otherwise written back to disk during the next one,
+which then pays for it. The server (rclone) computes an object's MD5 on its first read, so
+each library's first download of the object it uploaded pays that too, alike for both.
 
 The figures are printed, never asserted. ``--big-mib`` and ``--files`` shrink the run.
 """
@@ -215,9 +219,11 @@ def main() -> None:
             lib: str, python: str, kind: str, src: Path, prefix: str
         ) -> tuple[dict[str, Any], dict[str, Any]]:
             """Upload ``src`` under ``prefix``, download it into a fresh folder, drop that."""
+            os.sync()  # the last transfer's dirty pages are not written back on this one's time
             up = _run(python, lib, f"{kind}-up", s3_env, src=src, prefix=prefix)
             dst = scratch / f"dl-{lib}-{prefix}"
             dst.mkdir()
+            os.sync()
             down = _run(python, lib, f"{kind}-down", s3_env, dst=dst, prefix=prefix)
             shutil.rmtree(dst)
             return up, down
