@@ -557,7 +557,11 @@ class FsspecArtifactRepository(ArtifactRepository):
             for (source, rel), size in zip(plan, sizes, strict=True):
                 task = functools.partial(send, source, rel, size, progress)
                 (large if size > settings.chunk_size else small).append(task)
-            run_parallel(small, settings.workers_for(self._fs_protocol), sequential=large)
+            try:
+                run_parallel(small, settings.workers_for(self._fs_protocol), sequential=large)
+            finally:
+                if direct is not None:
+                    direct.close_idle()  # the pool's threads have ended
 
     def _small_direct(self, direct: DirectS3 | None, size: int) -> TypeGuard[DirectS3]:
         """Whether a file of ``size`` bytes goes through the (enabled) fast path ``direct``."""
@@ -837,7 +841,11 @@ class FsspecArtifactRepository(ArtifactRepository):
                 for remote, size in files:
                     task = functools.partial(fetch, remote, size)
                     (large if size > settings.chunk_size else small).append(task)
-                run_parallel(small, settings.workers_for(self._fs_protocol), sequential=large)
+                try:
+                    run_parallel(small, settings.workers_for(self._fs_protocol), sequential=large)
+                finally:
+                    if direct is not None:
+                        direct.close_idle()  # the pool's threads have ended
         if not rel:
             return dst_root
         if is_dir:

@@ -43,6 +43,7 @@ import ssl
 import threading
 import urllib.parse
 import urllib.request
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
@@ -143,6 +144,11 @@ class DirectS3:
         self._ssl_context = ssl_context
         self._config = _Config(sign_payload)
         self._local = threading.local()
+        # Every open connection with the thread that uses it, so that connections of worker
+        # threads that have ended can be closed (:meth:`close_idle`) rather than left to GC.
+        self._open: dict[int, tuple[threading.Thread, http.client.HTTPConnection]] = {}
+        self._open_lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._open)  # the rest, once this is dropped
         self._count_lock = threading.Lock()
         #: False once a lasting failure switched the fast path off.
         self.enabled = True
@@ -288,7 +294,10 @@ class DirectS3:
                     raise DirectTransferFailed(f"GET {remote}: not the range asked for")
                 self._read_into(response, conn, remote, fd, first, last - first + 1, progress)
 
-            _parallel([functools.partial(fetch, a, b) for a, b in ranges], workers)
+            try:
+                _parallel([functools.partial(fetch, a, b) for a, b in ranges], workers)
+            finally:
+                self.close_idle()
         finally:
             os.close(fd)
         self._count()
@@ -342,7 +351,10 @@ class DirectS3:
                 functools.partial(send, n, offset)
                 for n, offset in enumerate(range(0, size, part_size), start=1)
             ]
-            etags = _parallel(tasks, workers)
+            try:
+                etags = _parallel(tasks, workers)
+            finally:
+                self.close_idle()
             parts = "".join(
                 f"<Part><PartNumber>{n}</PartNumber><ETag>{html.escape(etag)}</ETag></Part>"
                 for n, etag in enumerate(etags, start=1)
@@ -459,11 +471,37 @@ class DirectS3:
         else:
             conn = http.client.HTTPConnection(self._hostname, self._port, timeout=_TIMEOUT)
         self._local.conn = (pid, conn)
+        with self._open_lock:
+            self._open[id(conn)] = (threading.current_thread(), conn)
         return conn
 
     def _drop(self, conn: http.client.HTTPConnection) -> None:
         conn.close()
         self._local.conn = None
+        with self._open_lock:
+            self._open.pop(id(conn), None)
+
+    @property
+    def connections(self) -> int:
+        """Connections open now (one per thread that has used this object and lives on)."""
+        with self._open_lock:
+            return len(self._open)
+
+    def close_idle(self) -> None:
+        """Close the connections of threads that have ended (a finished worker pool's)."""
+        with self._open_lock:
+            ended = [key for key, (thread, _) in self._open.items() if not thread.is_alive()]
+            conns = [self._open.pop(key)[1] for key in ended]
+        for conn in conns:
+            conn.close()
+
+    def close(self) -> None:
+        """Close every connection (threads that go on using this object open new ones)."""
+        with self._open_lock:
+            conns = [conn for _, conn in self._open.values()]
+            self._open.clear()
+        for conn in conns:
+            conn.close()
 
 
 def _parallel(tasks: Sequence[Callable[[], _T]], workers: int) -> list[_T]:
@@ -481,6 +519,12 @@ def _parallel(tasks: Sequence[Callable[[], _T]], workers: int) -> list[_T]:
             if not future.cancelled() and future.exception() is not None:
                 raise future.exception()  # type: ignore[misc]
         return [future.result() for future in futures]
+
+
+def _close_all(conns: dict[int, tuple[threading.Thread, http.client.HTTPConnection]]) -> None:
+    for _, conn in list(conns.values()):
+        conn.close()
+    conns.clear()
 
 
 def _drain(

@@ -117,6 +117,28 @@ def test_large_files_go_in_parallel_parts_and_ranges(
     assert direct.transfers == 2
 
 
+def test_worker_connections_are_closed_when_their_pool_ends(
+    s3_moto: ObjectStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TRACKYARD_ARTIFACT_MAX_WORKERS", "4")
+    monkeypatch.setenv("TRACKYARD_ARTIFACT_CHUNK_SIZE", "5MiB")
+    files = _tree(tmp_path / "src")
+    (tmp_path / "src" / "big.bin").write_bytes(os.urandom(11 * 1024 * 1024))
+    uri = s3_moto.uri(f"direct-{uuid.uuid4().hex}")
+    repo = FsspecArtifactRepository(uri, storage_options=s3_moto.storage_options)
+    repo.log_artifacts(str(tmp_path / "src"))
+    direct = repo._direct_s3()
+    assert direct is not None and direct.transfers == len(files) + 1
+    assert direct.connections <= 1  # at most the calling thread's, kept for its next call
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    repo.download_artifacts("", str(dst))
+    assert direct.transfers == 2 * (len(files) + 1)
+    assert direct.connections <= 1
+    direct.close()
+    assert direct.connections == 0
+
+
 def test_a_refusal_switches_it_off_and_s3fs_reports_the_error(s3_rclone: ObjectStore) -> None:
     secret = f"wrong-{uuid.uuid4().hex}"
     options = {**s3_rclone.storage_options, "secret": secret}
