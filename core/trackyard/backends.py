@@ -68,28 +68,11 @@ def get_tracking_store(uri: str | None = None, artifact_root: str | None = None)
     Inside :func:`trackyard.stores.read_only_opens`: a new store opened read-only, not
     cached and not shared, which the caller closes.
     """
-    from trackyard.stores import read_only_open
-
     uri = uri or config.get_tracking_uri()
     root = artifact_root or config.get_artifact_root()
     if not _is_uri(root) and not os.path.isabs(root):
         root = os.path.abspath(root)
-    if read_only_open() is not None:
-        parsed = StoreURI.parse(uri)
-        cls = _manager().resolve("tracking", parsed)
-        return _construct("tracking", parsed, cls, store_uri=uri, artifact_uri=root)  # type: ignore[no-any-return]
-    key = ("tracking", uri, root)
-    store = _cache.get(key)
-    if store is not None and not getattr(store, "closed", False):
-        return store  # type: ignore[no-any-return]
-    with _lock:
-        store = _cache.get(key)
-        if store is None or getattr(store, "closed", False):
-            parsed = StoreURI.parse(uri)
-            cls = _manager().resolve("tracking", parsed)
-            store = _construct("tracking", parsed, cls, store_uri=uri, artifact_uri=root)
-            _cache[key] = store
-    return store  # type: ignore[no-any-return]
+    return _shared_store("tracking", uri, root, artifact_uri=root)  # type: ignore[no-any-return]
 
 
 def get_registry_store(uri: str | None = None, tracking_uri: str | None = None) -> RegistryStore:
@@ -98,26 +81,32 @@ def get_registry_store(uri: str | None = None, tracking_uri: str | None = None) 
     Inside :func:`trackyard.stores.read_only_opens`: a new store opened read-only, not
     cached and not shared, which the caller closes.
     """
-    from trackyard.stores import read_only_open
-
     tracking_uri = tracking_uri or config.get_tracking_uri()
     uri = uri or config.get_registry_uri(tracking_uri)
-    if read_only_open() is not None:
+    return _shared_store("registry", uri, tracking_uri, tracking_uri=tracking_uri)  # type: ignore[no-any-return]
+
+
+def _shared_store(kind: str, uri: str, context: str, **kwargs: Any) -> Any:
+    """The cached ``kind`` store for (``uri``, ``context``), opened (again, if closed) as
+    needed; inside :func:`trackyard.stores.read_only_opens`, a new store outside the cache."""
+    from trackyard.stores import read_only_open
+
+    def build() -> Any:
         parsed = StoreURI.parse(uri)
-        cls = _manager().resolve("registry", parsed)
-        return _construct("registry", parsed, cls, store_uri=uri, tracking_uri=tracking_uri)  # type: ignore[no-any-return]
-    key = ("registry", uri, tracking_uri)
+        cls = _manager().resolve(kind, parsed)
+        return _construct(kind, parsed, cls, store_uri=uri, **kwargs)
+
+    if read_only_open() is not None:
+        return build()
+    key = (kind, uri, context)
     store = _cache.get(key)
     if store is not None and not getattr(store, "closed", False):
-        return store  # type: ignore[no-any-return]
+        return store
     with _lock:
         store = _cache.get(key)
         if store is None or getattr(store, "closed", False):
-            parsed = StoreURI.parse(uri)
-            cls = _manager().resolve("registry", parsed)
-            store = _construct("registry", parsed, cls, store_uri=uri, tracking_uri=tracking_uri)
-            _cache[key] = store
-    return store  # type: ignore[no-any-return]
+            store = _cache[key] = build()
+    return store
 
 
 def get_artifact_repository(

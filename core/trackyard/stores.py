@@ -171,6 +171,12 @@ class ReadOnlyOpen:
         """Record something a normal open would have written (and this one did not)."""
         self.notes.append(text)
 
+    def missing_default_experiment(self, experiment_id: object, name: str = "Default") -> None:
+        """Note that the ``Default`` experiment, which a normal open creates, is missing."""
+        self.note(
+            f"the {name} experiment (id {experiment_id}) is missing; a normal open creates it"
+        )
+
     def absent(self, text: str) -> TrackyardError:
         """The error to raise for a store that does not exist yet (a normal open creates it).
 

@@ -175,27 +175,21 @@ class DuckDBTrackingStore(
         return f"DuckDBTrackingStore({self.store_uri!r})"
 
     def _ensure_default_experiment(self) -> None:
-        request = read_only_open()
-        if self._db.read_only and request is not None:
-            found = self._db.read(
-                lambda cur: cur.execute(
-                    "SELECT count(*) FROM experiments WHERE experiment_id = ?",
-                    [DEFAULT_EXPERIMENT_ID],
-                ).fetchone()[0]
-            )
-            if not found:
-                request.note(
-                    f"the {DEFAULT_EXPERIMENT_NAME} experiment (id {DEFAULT_EXPERIMENT_ID}) is "
-                    "missing; a normal open creates it"
-                )
-            return
-
-        def create(cur: Any) -> None:
+        def found(cur: Any) -> bool:
             cur.execute(
                 "SELECT count(*) FROM experiments WHERE experiment_id = ?",
                 [DEFAULT_EXPERIMENT_ID],
             )
-            if cur.fetchone()[0]:
+            return bool(cur.fetchone()[0])
+
+        request = read_only_open()
+        if self._db.read_only and request is not None:
+            if not self._db.read(found):
+                request.missing_default_experiment(DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME)
+            return
+
+        def create(cur: Any) -> None:
+            if found(cur):
                 return
             now = now_ms()
             location = _join_uri(str(self.artifact_uri), str(DEFAULT_EXPERIMENT_ID))

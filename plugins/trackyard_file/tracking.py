@@ -187,10 +187,7 @@ class FileTrackingStore(
                 )
             self._root_real = os.path.realpath(self.root)
             if self._experiment_dir(DEFAULT_EXPERIMENT_ID) is None:
-                request.note(
-                    f"the {DEFAULT_EXPERIMENT_NAME} experiment (id {DEFAULT_EXPERIMENT_ID}) is "
-                    "missing; a normal open creates it"
-                )
+                request.missing_default_experiment(DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME)
             return
         os.makedirs(self.root, exist_ok=True)
         self._root_real = os.path.realpath(self.root)

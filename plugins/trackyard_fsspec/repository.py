@@ -304,13 +304,12 @@ class FsspecArtifactRepository(ArtifactRepository):
                 transfer()
                 return True
             except DirectTransferFailed as exc:
-                if exc.lasting and direct.enabled:
-                    direct.enabled = False
-                    _logger.debug("S3 fast path off for %s after: %s", self._where, exc)
+                if exc.lasting:
+                    if direct.enabled:
+                        direct.enabled = False
+                        _logger.debug("S3 fast path off for %s after: %s", self._where, exc)
                     return False
                 _logger.debug("S3 fast path, attempt %d: %s", attempt, exc)
-                if exc.lasting:
-                    return False
         return False
 
     def _filesystem_class_for(self, options: Mapping[str, Any]) -> type[fsspec.AbstractFileSystem]:

@@ -44,11 +44,10 @@ import threading
 import urllib.parse
 import urllib.request
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any
 
-_T = TypeVar("_T")
+from trackyard_fsspec.transfer import run_parallel
 
 __all__ = ["DIRECT_ENV", "DirectS3", "DirectTransferFailed"]
 
@@ -90,6 +89,8 @@ _TIMEOUT = 60.0  # seconds, botocore's default connect and read timeouts
 _READ_SIZE = 1024 * 1024
 # What a kept-alive connection the server has closed meanwhile raises: worth one new try.
 _STALE = (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)
+# Errors of writing a download locally: raised as they are (s3fs would meet them too).
+_LOCAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS})
 
 
 class DirectTransferFailed(Exception):
@@ -213,21 +214,18 @@ class DirectS3:
         Raises:
             DirectTransferFailed: the server did not answer with a success.
         """
-        headers = {"Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode()}
-        guessed, _ = mimetypes.guess_type(name)
-        if guessed:
-            headers["Content-Type"] = guessed
+        headers = {"Content-MD5": _md5(data), **_content_type(name)}
         response, conn = self._send("PUT", remote, headers, data)
-        try:
-            response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self._drop(conn)
-            raise DirectTransferFailed(f"PUT {remote}: {type(exc).__name__}") from None
-        if response.status != 200:
-            raise _status_failure("PUT", remote, response.status)
+        self._body(response, conn, "PUT", remote)
         self._count()
 
-    def get(self, remote: str, path: str, size: int, progress: Any = None) -> None:
+    def get(
+        self,
+        remote: str,
+        path: str,
+        size: int,
+        progress: Callable[[int], object] | None = None,
+    ) -> None:
         """Write the object ``remote`` (``bucket/key``) of ``size`` bytes to the file ``path``.
 
         ``progress``, if given, is called with the number of bytes of each block written.
@@ -237,27 +235,12 @@ class DirectS3:
         """
         response, conn = self._send("GET", remote, {}, b"")
         if response.status != 200:
-            _drain(response, conn, self)
-            raise _status_failure("GET", remote, response.status)
-        written = 0
+            self._body(response, conn, "GET", remote)  # raises, with the answer read
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
-            with open(path, "wb") as fh:
-                while True:
-                    block = response.read(_READ_SIZE)
-                    if not block:
-                        break
-                    fh.write(block)
-                    written += len(block)
-                    if progress is not None:
-                        progress(len(block))
-        except (OSError, http.client.HTTPException) as exc:
-            self._drop(conn)
-            if isinstance(exc, OSError) and exc.filename is not None:
-                raise  # a local file problem: s3fs would fail the same way
-            raise DirectTransferFailed(f"GET {remote}: {type(exc).__name__}") from None
-        if written != size:
-            self._drop(conn)
-            raise DirectTransferFailed(f"GET {remote}: {written} bytes, expected {size}")
+            self._read_into(response, conn, remote, fd, 0, size, progress)
+        finally:
+            os.close(fd)
         self._count()
 
     def get_parts(
@@ -295,7 +278,7 @@ class DirectS3:
                 self._read_into(response, conn, remote, fd, first, last - first + 1, progress)
 
             try:
-                _parallel([functools.partial(fetch, a, b) for a, b in ranges], workers)
+                run_parallel([functools.partial(fetch, a, b) for a, b in ranges], workers)
             finally:
                 self.close_idle()
         finally:
@@ -319,11 +302,7 @@ class DirectS3:
         Raises:
             DirectTransferFailed: the upload did not complete.
         """
-        headers: dict[str, str] = {}
-        guessed, _ = mimetypes.guess_type(source)
-        if guessed:
-            headers["Content-Type"] = guessed
-        response, conn = self._send("POST", remote, headers, b"", query="uploads")
+        response, conn = self._send("POST", remote, _content_type(source), b"", query="uploads")
         body = self._body(response, conn, "POST", remote)
         found = re.search(rb"<UploadId>([^<]+)</UploadId>", body)
         if found is None:
@@ -336,9 +315,8 @@ class DirectS3:
                 data = os.pread(fd, min(part_size, size - offset), offset)
                 if len(data) != min(part_size, size - offset):
                     raise DirectTransferFailed(f"PUT {remote}: {source!r} changed size")
-                md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
                 query = f"partNumber={number}&uploadId={upload}"
-                response, conn = self._send("PUT", remote, {"Content-MD5": md5}, data, query)
+                response, conn = self._send("PUT", remote, {"Content-MD5": _md5(data)}, data, query)
                 self._body(response, conn, "PUT", remote)
                 etag = response.getheader("ETag")
                 if not etag:
@@ -352,7 +330,7 @@ class DirectS3:
                 for n, offset in enumerate(range(0, size, part_size), start=1)
             ]
             try:
-                etags = _parallel(tasks, workers)
+                etags = run_parallel(tasks, workers)
             finally:
                 self.close_idle()
             parts = "".join(
@@ -403,7 +381,11 @@ class DirectS3:
         length: int,
         progress: Callable[[int], object] | None,
     ) -> None:
-        """Write ``length`` bytes of ``response`` to ``fd`` from ``offset``; all or fail."""
+        """Write ``length`` bytes of ``response`` to ``fd`` from ``offset``; all or fail.
+
+        A network problem is a :class:`DirectTransferFailed`; a local one (a full disk) is
+        raised as it is, as s3fs would meet it too.
+        """
         buffer = bytearray(_READ_SIZE)
         view = memoryview(buffer)
         end = offset + length
@@ -416,14 +398,18 @@ class DirectS3:
                 offset += n
                 if progress is not None:
                     progress(n)
-        except (OSError, http.client.HTTPException) as exc:
+            extra = response.read(1)
+        except http.client.HTTPException as exc:
             self._drop(conn)
-            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            raise DirectTransferFailed(f"GET {remote}: {type(exc).__name__}") from None
+        except OSError as exc:
+            self._drop(conn)
+            if exc.errno in _LOCAL_ERRNOS:
                 raise
             raise DirectTransferFailed(f"GET {remote}: {type(exc).__name__}") from None
-        if offset != end or response.read(1):
+        if offset != end or extra:
             self._drop(conn)
-            raise DirectTransferFailed(f"GET {remote}: the range came back short or long")
+            raise DirectTransferFailed(f"GET {remote}: {offset - end + length} of {length} bytes")
 
     def _count(self) -> None:
         with self._count_lock:
@@ -498,27 +484,7 @@ class DirectS3:
     def close(self) -> None:
         """Close every connection (threads that go on using this object open new ones)."""
         with self._open_lock:
-            conns = [conn for _, conn in self._open.values()]
-            self._open.clear()
-        for conn in conns:
-            conn.close()
-
-
-def _parallel(tasks: Sequence[Callable[[], _T]], workers: int) -> list[_T]:
-    """Results of ``tasks`` run on up to ``workers`` threads, in order; the first error ends
-    the run (tasks not started are cancelled) and is raised once the running ones end."""
-    if workers <= 1 or len(tasks) <= 1:
-        return [task() for task in tasks]
-    with ThreadPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-        futures = [pool.submit(task) for task in tasks]
-        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in pending:
-            future.cancel()
-        wait(futures)
-        for future in futures:
-            if not future.cancelled() and future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
-        return [future.result() for future in futures]
+            _close_all(self._open)
 
 
 def _close_all(conns: dict[int, tuple[threading.Thread, http.client.HTTPConnection]]) -> None:
@@ -527,14 +493,15 @@ def _close_all(conns: dict[int, tuple[threading.Thread, http.client.HTTPConnecti
     conns.clear()
 
 
-def _drain(
-    response: http.client.HTTPResponse, conn: http.client.HTTPConnection, owner: DirectS3
-) -> None:
-    """Read an error answer to its end so the connection can be reused (or drop it)."""
-    try:
-        response.read()
-    except (OSError, http.client.HTTPException):
-        owner._drop(conn)
+def _md5(data: bytes) -> str:
+    """The ``Content-MD5`` header of ``data``."""
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def _content_type(name: str) -> dict[str, str]:
+    """A ``Content-Type`` header guessed from ``name``, as s3fs and MLflow send (or none)."""
+    guessed, _ = mimetypes.guess_type(name)
+    return {"Content-Type": guessed} if guessed else {}
 
 
 def _proxied(endpoint: urllib.parse.SplitResult) -> bool:

@@ -255,20 +255,25 @@ def with_retries(
 
 
 def run_parallel(
-    tasks: Sequence[Callable[[], None]], workers: int, *, sequential: Iterable[Callable[[], None]]
-) -> None:
-    """Run ``tasks`` on at most ``workers`` threads, and ``sequential`` ones on the caller's.
+    tasks: Sequence[Callable[[], T]],
+    workers: int,
+    *,
+    sequential: Iterable[Callable[[], object]] = (),
+) -> list[T]:
+    """Run ``tasks`` on at most ``workers`` threads, and ``sequential`` ones on the caller's;
+    return the results of ``tasks``, in their order.
 
     The first failure cancels the tasks not started yet and is raised after the running ones
     end, so nothing is left running in the background.
     """
     big = list(sequential)
     if workers <= 1 or len(tasks) <= 1:
-        for task in [*tasks, *big]:
+        results = [task() for task in tasks]
+        for task in big:
             task()
-        return
+        return results
     with ThreadPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-        futures: list[Future[None]] = [pool.submit(task) for task in tasks]
+        futures: list[Future[T]] = [pool.submit(task) for task in tasks]
         try:
             for task in big:  # large files go one at a time while small ones stream past
                 task()
@@ -285,6 +290,7 @@ def run_parallel(
             exc = failed.exception()
             assert exc is not None
             raise exc
+        return [future.result() for future in futures]
 
 
 class Progress:

@@ -287,10 +287,7 @@ class SqlTrackingStore(
             return
         request = read_only_open()
         if self._db.read_only and request is not None:
-            request.note(
-                f"the {DEFAULT_EXPERIMENT_NAME} experiment (id {DEFAULT_EXPERIMENT_ID}) is "
-                "missing; a normal open creates it"
-            )
+            request.missing_default_experiment(DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME)
             return
         location = _join_uri(str(self.artifact_uri), str(DEFAULT_EXPERIMENT_ID))
         self._check("experiments", "artifact_location", location)

@@ -8,6 +8,7 @@ import os
 import pty
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -221,6 +222,12 @@ def test_run_parallel_runs_everything_and_reports_the_first_failure() -> None:
 
     with pytest.raises(RuntimeError, match="boom"):
         run_parallel([boom, lambda: None], 2, sequential=[lambda: done.append(99)])
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_run_parallel_returns_the_results_in_order(workers: int) -> None:
+    tasks = [lambda i=i: (time.sleep(0.001 * (9 - i)), i * i)[1] for i in range(10)]
+    assert run_parallel(tasks, workers) == [i * i for i in range(10)]
 
 
 # -- progress ---------------------------------------------------------------------------------
