@@ -212,7 +212,7 @@ def test_read_only_database_without_mlflow_tables(tmp_path: Path) -> None:
 
 
 def test_read_only_duckdb(tmp_path: Path) -> None:
-    pytest.importorskip("duckdb")
+    pytest.importorskip("duckdb", reason="the DuckDB store needs the duckdb extra")
     missing = tmp_path / "missing.duckdb"
     result = doctor("--tracking-uri", f"duckdb:///{missing}", "--read-only")
     assert result.exit_code == 0, result.output
