@@ -11,11 +11,13 @@ an unrelated experiment that happens to share an id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.stores import DeletedExperiment, DeletedRun
+
+from trackyard_tee._host import TeeHost
 
 if TYPE_CHECKING:
     from trackyard.stores import TrackingStore
@@ -24,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["GC_OPS", "TeeGc"]
 
-T = TypeVar("T")
 GC_OPS = frozenset({"hard_delete_run", "hard_delete_experiment"})
 #: Same as trackyard_tee.store.ORIGIN_EXPERIMENT_TAG / ORIGIN_RUN_TAG (not imported: cycle).
 _ORIGIN_EXPERIMENT_TAG = "trackyard.tee.origin_experiment_id"
@@ -34,21 +35,8 @@ def _gone(exc: TrackyardError) -> bool:
     return exc.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST
 
 
-class TeeGc:
+class TeeGc(TeeHost):
     """The garbage-collection methods of :class:`~trackyard_tee.store.TeeTrackingStore`."""
-
-    if TYPE_CHECKING:
-
-        @property
-        def primary(self) -> TrackingStore: ...
-
-        def _write(
-            self, op: str, primary: Callable[[], T], record: Callable[[T], dict[str, Any]]
-        ) -> T: ...
-        def _experiment_id(self, s: _Secondary, store: TrackingStore, primary_id: str) -> str: ...
-        def _find_run(
-            self, s: _Secondary, store: TrackingStore, experiment_id: str, primary_id: str
-        ) -> str | None: ...
 
     def deleted_runs(
         self,

@@ -17,11 +17,13 @@ and points are idempotent writes. Dataset inputs of an imported run reach the pr
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from trackyard.entities import Experiment, Metric, Param, Run, RunData, RunInfo, RunTag
 from trackyard.entities.trace_assessment import Assessment
 from trackyard.errors import ErrorCode, TrackyardError
+
+from trackyard_tee._host import TeeHost
 
 if TYPE_CHECKING:
     from trackyard.stores import TrackingStore
@@ -30,7 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["IMPORT_OPS", "TeeImports"]
 
-T = TypeVar("T")
 
 IMPORT_OPS = frozenset(
     {
@@ -58,19 +59,8 @@ def _missing(fetch: Callable[[], object]) -> bool:
     return False
 
 
-class TeeImports:
+class TeeImports(TeeHost):
     """The ``import_*`` methods of :class:`~trackyard_tee.store.TeeTrackingStore`."""
-
-    if TYPE_CHECKING:
-
-        @property
-        def primary(self) -> TrackingStore: ...
-
-        def _write(
-            self, op: str, primary: Callable[[], T], record: Callable[[T], dict[str, Any]]
-        ) -> T: ...
-        def _experiment_id(self, s: _Secondary, store: TrackingStore, primary_id: str) -> str: ...
-        def _run_id(self, s: _Secondary, store: TrackingStore, primary_id: str) -> str: ...
 
     # -- the contract ----------------------------------------------------------------------
     def new_experiment_id(self) -> str:

@@ -13,8 +13,8 @@ are not forwarded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from trackyard.entities import PagedList
 from trackyard.entities.trace import Span, Trace, TraceInfo, TraceLocation, TraceMetadataKey
@@ -23,6 +23,8 @@ from trackyard.errors import ErrorCode, TrackyardError
 from trackyard.search import Comparison, Entity, Op, OrderKey
 from trackyard.search.request import TraceSearch
 
+from trackyard_tee._host import TeeHost
+
 if TYPE_CHECKING:
     from trackyard.stores import TrackingStore
 
@@ -30,7 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["STORE_OWN_TRACE_TAGS", "TRACE_OPS", "TeeTraces"]
 
-T = TypeVar("T")
 _PAGE = 50000
 
 #: Trace tags each store sets for itself; never forwarded nor compared.
@@ -49,19 +50,8 @@ TRACE_OPS = frozenset(
 )
 
 
-class TeeTraces:
+class TeeTraces(TeeHost):
     """The trace methods of :class:`~trackyard_tee.store.TeeTrackingStore`."""
-
-    if TYPE_CHECKING:
-
-        @property
-        def primary(self) -> TrackingStore: ...
-
-        def _write(
-            self, op: str, primary: Callable[[], T], record: Callable[[T], dict[str, Any]]
-        ) -> T: ...
-        def _experiment_id(self, s: _Secondary, store: TrackingStore, primary_id: str) -> str: ...
-        def _run_id(self, s: _Secondary, store: TrackingStore, primary_id: str) -> str: ...
 
     # -- reads: the primary ----------------------------------------------------------------
     def get_trace_info(self, trace_id: str) -> TraceInfo:
