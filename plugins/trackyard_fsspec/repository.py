@@ -295,7 +295,8 @@ class FsspecArtifactRepository(ArtifactRepository):
         """Run one fast-path ``transfer``; False when s3fs must do it instead.
 
         A server error or a dropped connection is tried once more on the fast path; a
-        lasting failure (a refusal, a redirect) switches the fast path off.
+        lasting failure (a refusal, a redirect) switches the fast path off. A missing object
+        (a 404 to a ``GET``) goes to s3fs at once, which reports it; the fast path stays on.
         """
         from trackyard_fsspec.s3_direct import DirectTransferFailed
 
@@ -304,6 +305,9 @@ class FsspecArtifactRepository(ArtifactRepository):
                 transfer()
                 return True
             except DirectTransferFailed as exc:
+                if exc.missing:
+                    _logger.debug("S3 fast path: %s; left to s3fs", exc)
+                    return False
                 if exc.lasting:
                     if direct.enabled:
                         direct.enabled = False

@@ -18,7 +18,8 @@ It is a fast path, never the only path:
   body) raises :class:`DirectTransferFailed`; the repository tries a server error or a dropped
   connection once more, then does that transfer through s3fs, which retries and reports
   errors as usual. A refusal or a redirect (``lasting``) switches the fast path off for the
-  repository.
+  repository. A ``GET`` answered 404 (``missing``: no such key) is about that one object: it
+  is not tried again, s3fs reports the object as not found, and the fast path stays on.
 
 Uploads send ``Content-MD5`` (signed, checked by the server) and, as s3fs is configured here,
 an unsigned payload unless the options turn ``payload_signing_enabled`` on; the content type
@@ -100,15 +101,21 @@ class DirectTransferFailed(Exception):
         lasting: True when the next request would fail the same way (a refusal, a redirect:
             the fast path should be switched off); False for a server error or a dropped
             connection, which s3fs retries.
+        missing: True when a ``GET`` was answered 404: that object is not there (a fact about
+            it, not about the server), so trying again is pointless and the fast path stays on.
     """
 
-    def __init__(self, message: str, *, lasting: bool = False) -> None:
+    def __init__(self, message: str, *, lasting: bool = False, missing: bool = False) -> None:
         super().__init__(message)
         self.lasting = lasting
+        self.missing = missing
 
 
 def _status_failure(method: str, remote: str, status: int) -> DirectTransferFailed:
-    return DirectTransferFailed(f"{method} {remote}: HTTP {status}", lasting=status < 500)
+    message = f"{method} {remote}: HTTP {status}"
+    if method == "GET" and status == 404:
+        return DirectTransferFailed(message, missing=True)
+    return DirectTransferFailed(message, lasting=status < 500)
 
 
 class _Config:

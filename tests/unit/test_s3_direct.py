@@ -7,6 +7,7 @@ close under it and answers that end early.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
@@ -20,6 +21,7 @@ from tests._object_stores import ObjectStore
 from trackyard.errors import ErrorCode, TrackyardError
 from trackyard_fsspec.repository import FsspecArtifactRepository
 from trackyard_fsspec.s3_direct import DIRECT_ENV, DirectS3, DirectTransferFailed
+from trackyard_fsspec.transfer import ByteCounter, Progress
 
 _KEYS = {"key": "k", "secret": "s"}
 
@@ -150,6 +152,66 @@ def test_a_refusal_switches_it_off_and_s3fs_reports_the_error(s3_rclone: ObjectS
     direct = repo._direct
     assert direct is not None and not direct.enabled and direct.transfers == 0
     assert repo._direct_s3() is None
+
+
+def _deleted_after_listing(
+    monkeypatch: pytest.MonkeyPatch, repo: FsspecArtifactRepository, store: ObjectStore, rel: str
+) -> None:
+    """Make ``repo`` delete ``rel`` from the server between listing and fetching it."""
+    plan = repo._download_plan
+    remote = f"{repo.root}/{rel}"
+
+    def listed_then_deleted(path: str) -> tuple[list[tuple[str, int]], list[str], bool]:
+        found = plan(path)
+        if path == rel:
+            store.filesystem().rm(remote)
+        return found
+
+    monkeypatch.setattr(repo, "_download_plan", listed_then_deleted)
+
+
+@pytest.mark.parametrize("server", ["s3_rclone", "s3_moto"])
+@pytest.mark.parametrize("large", [False, True], ids=["one GET", "ranged GETs"])
+def test_a_missing_object_is_not_found_and_the_fast_path_stays_on(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    server: str,
+    large: bool,
+) -> None:
+    # The object goes between listing and download: s3fs reports it as it always does, and
+    # the fast path, which met a 404 for that one file, carries on with the next.
+    monkeypatch.setenv("TRACKYARD_ARTIFACT_CHUNK_SIZE", "5MiB")
+    store: ObjectStore = request.getfixturevalue(server)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "gone.bin").write_bytes(os.urandom(6 * 1024 * 1024 if large else 100))
+    (src / "kept.txt").write_bytes(b"kept")
+    uri = store.uri(f"direct-{uuid.uuid4().hex}")
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    errors: list[TrackyardError] = []
+    for direct_env in ("0", None):  # s3fs alone, then with the fast path
+        with monkeypatch.context() as patched:
+            if direct_env is not None:
+                patched.setenv(DIRECT_ENV, direct_env)
+            repo = FsspecArtifactRepository(uri, storage_options=store.storage_options)
+            repo.log_artifacts(str(src))
+            _deleted_after_listing(patched, repo, store, "gone.bin")
+            with pytest.raises(TrackyardError) as excinfo:
+                repo.download_artifacts("gone.bin", str(dst))
+            errors.append(excinfo.value)
+    s3fs_error, error = errors
+    assert error.error_code == s3fs_error.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST
+    assert str(error) == str(s3fs_error)
+    assert type(error) is type(s3fs_error)
+    direct = repo._direct
+    assert direct is not None and direct.enabled
+    assert repo._direct_s3() is direct
+    assert direct.transfers == 2  # the two uploads; the missing file was not fetched
+    assert Path(repo.download_artifacts("kept.txt", str(dst))).read_bytes() == b"kept"
+    assert direct.transfers == 3  # the next file came through the fast path
+    assert not (dst / "gone.bin").exists()
 
 
 def test_turned_off_by_the_environment(
@@ -372,3 +434,51 @@ def test_a_failed_multipart_upload_is_aborted(
     assert server.lines[-1] == "DELETE /bucket/big.bin?uploadId=u%2B1 HTTP/1.1"  # aborted
     assert not any("uploadId=u%2B1 " in line and line.startswith("POST") for line in server.lines)
     assert direct.transfers == 0
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["one GET", "ranged GETs"])
+def test_a_404_to_a_get_is_about_that_file_only(
+    server_factory: list[_Server],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    large: bool,
+) -> None:
+    # Not tried again, not a reason to switch the fast path off: s3fs gets that one file
+    # (and reports it missing), the next file comes through the fast path.
+    monkeypatch.setenv("TRACKYARD_ARTIFACT_CHUNK_SIZE", "5MiB")
+    missing = b"<Error><Code>NoSuchKey</Code></Error>"
+
+    def reply(line: str) -> bytes:
+        if " /bucket/run/gone.bin " in line:
+            head = b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n" % len(missing)
+            return head + missing
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nkept"
+
+    server = _Server(reply, close=False)
+    server_factory.append(server)
+    endpoint = f"http://127.0.0.1:{server.port}"
+    repo = FsspecArtifactRepository(
+        "s3://bucket/run", storage_options={**_KEYS, "endpoint_url": endpoint}
+    )
+    repo.transfer = dataclasses.replace(repo.transfer, part_concurrency=1)
+    direct = repo._direct_s3()
+    assert direct is not None
+    size = 6 * 1024 * 1024 if large else 4
+    counter = ByteCounter(Progress(size, "test", repo.transfer))
+    assert not repo._get_direct(direct, "bucket/run/gone.bin", str(tmp_path / "c"), size, counter)
+    assert len(server.lines) == 1  # one request (the first range), not tried again
+    assert direct.enabled and repo._direct_s3() is direct
+    counter = ByteCounter(Progress(4, "test", repo.transfer))
+    assert repo._get_direct(direct, "bucket/run/kept.txt", str(tmp_path / "kept"), 4, counter)
+    assert (tmp_path / "kept").read_bytes() == b"kept"
+    assert direct.transfers == 1
+    with pytest.raises(DirectTransferFailed) as excinfo:
+        direct.get("bucket/run/gone.bin", str(tmp_path / "a"), 4)
+    assert excinfo.value.missing and not excinfo.value.lasting
+    with pytest.raises(DirectTransferFailed) as excinfo:
+        direct.get_parts("bucket/run/gone.bin", str(tmp_path / "b"), 4, 2, 1)
+    assert excinfo.value.missing and not excinfo.value.lasting
+    # A 404 to anything but a GET (a bucket gone under a PUT) still switches it off.
+    with pytest.raises(DirectTransferFailed) as excinfo:
+        direct.put("bucket/run/gone.bin", b"x", "gone.bin")
+    assert excinfo.value.lasting and not excinfo.value.missing
