@@ -151,10 +151,12 @@ class DirectS3:
         self._credentials = credentials
         self._ssl_context = ssl_context
         self._config = _Config(sign_payload)
-        self._local = threading.local()
-        # Every open connection with the thread that uses it, so that connections of worker
-        # threads that have ended can be closed (:meth:`close_idle`) rather than left to GC.
-        self._open: dict[int, tuple[threading.Thread, http.client.HTTPConnection]] = {}
+        # Each thread's connection, by thread ident, with the thread and the process that
+        # opened it: the one place a connection is found, so every connection is closed by
+        # :meth:`close_idle` (threads that have ended), :meth:`close` or the finalizer, never
+        # left to GC. An entry of another thread (an ended one whose ident was reused) or of
+        # a parent process (after ``fork``) is replaced.
+        self._open: dict[int, _Held] = {}
         self._open_lock = threading.Lock()
         weakref.finalize(self, _close_all, self._open)  # the rest, once this is dropped
         self._count_lock = threading.Lock()
@@ -452,10 +454,12 @@ class DirectS3:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _connection(self) -> http.client.HTTPConnection:
-        pid = os.getpid()
-        held = getattr(self._local, "conn", None)
-        if held is not None and held[0] == pid:
-            return held[1]  # type: ignore[no-any-return]
+        me, pid = threading.current_thread(), os.getpid()
+        key = threading.get_ident()
+        with self._open_lock:
+            held = self._open.get(key)
+        if held is not None and held[0] is me and held[1] == pid:
+            return held[2]
         conn: http.client.HTTPConnection
         if self._scheme == "https":
             conn = http.client.HTTPSConnection(
@@ -463,16 +467,19 @@ class DirectS3:
             )
         else:
             conn = http.client.HTTPConnection(self._hostname, self._port, timeout=_TIMEOUT)
-        self._local.conn = (pid, conn)
         with self._open_lock:
-            self._open[id(conn)] = (threading.current_thread(), conn)
+            self._open[key] = (me, pid, conn)
+        if held is not None:
+            held[2].close()  # an ended thread's, or the parent process's copy of the socket
         return conn
 
     def _drop(self, conn: http.client.HTTPConnection) -> None:
         conn.close()
-        self._local.conn = None
+        key = threading.get_ident()
         with self._open_lock:
-            self._open.pop(id(conn), None)
+            held = self._open.get(key)
+            if held is not None and held[2] is conn:
+                del self._open[key]
 
     @property
     def connections(self) -> int:
@@ -483,8 +490,8 @@ class DirectS3:
     def close_idle(self) -> None:
         """Close the connections of threads that have ended (a finished worker pool's)."""
         with self._open_lock:
-            ended = [key for key, (thread, _) in self._open.items() if not thread.is_alive()]
-            conns = [self._open.pop(key)[1] for key in ended]
+            ended = [key for key, (thread, _, _) in self._open.items() if not thread.is_alive()]
+            conns = [self._open.pop(key)[2] for key in ended]
         for conn in conns:
             conn.close()
 
@@ -494,8 +501,12 @@ class DirectS3:
             _close_all(self._open)
 
 
-def _close_all(conns: dict[int, tuple[threading.Thread, http.client.HTTPConnection]]) -> None:
-    for _, conn in list(conns.values()):
+#: A thread's connection: the thread, the process that opened it, the connection.
+_Held = tuple[threading.Thread, int, http.client.HTTPConnection]
+
+
+def _close_all(conns: dict[int, _Held]) -> None:
+    for _, _, conn in list(conns.values()):
         conn.close()
     conns.clear()
 

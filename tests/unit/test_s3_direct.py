@@ -367,6 +367,27 @@ def test_a_connection_the_server_closed_is_opened_again(server_factory: list[_Se
     assert direct.transfers == 3
 
 
+def test_a_connection_opened_after_close_is_counted_and_closed(
+    server_factory: list[_Server],
+) -> None:
+    # close() drops every connection; a thread that goes on using the object gets a new one,
+    # which is counted and closed like the first (not left to the garbage collector).
+    server = _Server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", close=False)
+    server_factory.append(server)
+    direct = server.direct()
+    direct.put("bucket/a.txt", b"one", "a.txt")
+    assert direct.connections == 1
+    direct.close()
+    assert direct.connections == 0
+    direct.put("bucket/b.txt", b"two", "b.txt")
+    assert server.connections == 2
+    assert direct.connections == 1
+    direct.close()
+    assert direct.connections == 0
+    direct.put("bucket/c.txt", b"three", "c.txt")  # the next one opens anew, once
+    assert (server.connections, direct.connections, direct.transfers) == (3, 1, 3)
+
+
 @pytest.mark.parametrize(
     ("reply", "lasting"),
     [
