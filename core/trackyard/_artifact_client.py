@@ -95,7 +95,6 @@ class ArtifactClientMixin:
         run_id: str,
         figure: Any,
         artifact_file: str,
-        *,
         save_kwargs: dict[str, Any] | None = None,
     ) -> None:
         """Save a matplotlib or plotly figure as the artifact ``artifact_file``.

@@ -337,21 +337,43 @@ class LoggedModelClientMixin:
         self._tracking_store.delete_logged_model(model_id)
         self._emit("logged_model.deleted", model_id)
 
-    def log_model_params(self, model_id: str, params: dict[str, Any]) -> None:
+    def log_model_params(
+        self,
+        model_id: str | None = None,
+        params: dict[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        model_params: dict[str, Any] | None = None,
+    ) -> None:
         """Log params on a logged model (``m-...``).
 
-        The document's ``log_model_params(run_id, model_params)`` also works: given a run
-        id, the params are logged on that run.
+        The document's ``log_model_params(run_id, model_params)`` also works, positionally
+        or by keyword: given a run id, the params are logged on that run.
         """
+        if run_id is not None:
+            if model_id is not None:
+                raise TrackyardError.invalid_parameter_value(
+                    "log_model_params takes a model_id or a run_id, not both."
+                )
+            model_id = validation.validate_run_id(run_id)
+        if model_params is not None:
+            if params is not None:
+                raise TrackyardError.invalid_parameter_value(
+                    "log_model_params got params and model_params: the same argument; give it once."
+                )
+            params = model_params
+        if model_id is None:
+            raise TrackyardError.invalid_parameter_value("log_model_params needs a model_id.")
+        params = params or {}
         if isinstance(model_id, str) and _RUN_ID_RE.fullmatch(model_id):
-            run_params = [validation.validate_param(k, v) for k, v in (params or {}).items()]
+            run_params = [validation.validate_param(k, v) for k, v in params.items()]
             if run_params:
                 self._tracking_store.log_batch(model_id, [], run_params, [])
             return
         model_id = validate_model_id(model_id)
-        model_params = _model_params(params)
-        if model_params:
-            self._tracking_store.log_logged_model_params(model_id, model_params)
+        checked = _model_params(params)
+        if checked:
+            self._tracking_store.log_logged_model_params(model_id, checked)
 
     # -- artifacts -------------------------------------------------------------------------
     def _model_repo(self, model_id: str) -> ArtifactRepository:

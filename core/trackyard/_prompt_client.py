@@ -74,9 +74,21 @@ class PromptClientMixin:
 
     # -- prompts ---------------------------------------------------------------------------
     def create_prompt(
-        self, name: str, description: str | None = None, tags: dict[str, str] | None = None
+        self,
+        name: str,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        *,
+        prompt: str | list[dict[str, Any]] | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> Prompt:
         """Create a prompt without versions (add them with :meth:`register_prompt`).
+
+        The client document's form ``create_prompt(name, prompt=..., tags=None,
+        description=None, metadata=None)`` also works: with ``prompt`` (a template), the
+        prompt is created with its first version, whose tags are ``metadata``; if that
+        version cannot be made, no prompt is left behind. Positionally, the second argument
+        is MLflow's ``description``.
 
         Raises:
             TrackyardError: INVALID_PARAMETER_VALUE for a name outside
@@ -84,23 +96,43 @@ class PromptClientMixin:
         """
         store = self._require_prompts()
         validation.validate_prompt_name(name)
+        if prompt is not None or metadata is not None:
+            if prompt is None:
+                raise TrackyardError.invalid_parameter_value(
+                    "create_prompt(metadata=...) needs the prompt's template (prompt=...): "
+                    "metadata are the tags of its first version."
+                )
+            self._register(
+                name,
+                prompt,
+                tags=tags,
+                version_tags=metadata,
+                prompt_description=_optional_text(description, "description"),
+                new=True,
+            )
+            return Prompt.from_registered_model(store.get_registered_model(name))
         user_tags = _model_tags(tags)
         description = _optional_text(description, "description")
         model = store.create_registered_model(
             name, [RegisteredModelTag(IS_PROMPT_TAG_KEY, "true"), *user_tags], description
         )
-        prompt = Prompt.from_registered_model(model)
-        self._emit_registry("prompt.created", prompt)
-        return prompt
+        created = Prompt.from_registered_model(model)
+        self._emit_registry("prompt.created", created)
+        return created
 
     def register_prompt(
         self,
-        name: str,
-        template: str | list[dict[str, Any]],
+        name: str | None = None,
+        template: str | list[dict[str, Any]] | None = None,
         commit_message: str | None = None,
         tags: dict[str, str] | None = None,
         response_format: Any = None,
         model_config: Any = None,
+        *,
+        prompt: str | list[dict[str, Any]] | None = None,
+        version: str | int | None = None,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> PromptVersion:
         """Add a version to a prompt, creating the prompt if needed.
 
@@ -113,6 +145,19 @@ class PromptClientMixin:
             tags: set on the version and on the prompt, as MLflow does.
             response_format: a JSON schema dict or a pydantic model class.
             model_config: model settings (temperature, ...) as a dict.
+            prompt: the client document's name for ``template``.
+            version: the number the new version must get (the registry numbers versions:
+                INVALID_PARAMETER_VALUE, and nothing kept, if it would get another).
+            description: the client document's name for ``commit_message``.
+            metadata: tags of the new version only (not of the prompt).
+
+        The client document's positional form ``register_prompt(prompt, name, version, tags,
+        description, metadata)`` is recognised when MLflow's reading of the call would fail
+        and no name can be meant: the first argument is a chat template, or a template with a
+        ``{{ variable }}`` followed by a valid prompt name. Otherwise the arguments are
+        MLflow's, ``register_prompt(name, template, commit_message, ...)``; by keyword
+        (``prompt=``, ``name=``, ``version=``, ``description=``, ``metadata=``) the
+        document's form always works.
 
         Returns:
             The new version.
@@ -121,50 +166,121 @@ class PromptClientMixin:
             TrackyardError: INVALID_PARAMETER_VALUE for a bad name or template, or when a
                 registered model that is not a prompt has the name.
         """
+        self._require_prompts()
+        if prompt is None and _document_order(name, template):
+            # register_prompt(prompt, name, version, tags, description, metadata)
+            positional = (commit_message, response_format, model_config)
+            prompt, name = name, template if isinstance(template, str) else None
+            template = None
+            commit_message, response_format, model_config = None, None, None
+            version = _one_of("version", version, positional[0])
+            description = _one_of("description", description, positional[1])
+            metadata = _one_of("metadata", metadata, positional[2])
+        template = _one_of("template", template, prompt, doc_name="prompt")
+        commit_message = _one_of(
+            "commit_message", commit_message, description, doc_name="description"
+        )
+        if name is None or template is None:
+            raise TrackyardError.invalid_parameter_value(
+                "register_prompt needs a prompt name and a template."
+            )
+        if not validation.is_prompt_name(name) and validation.is_prompt_name(template):
+            raise TrackyardError.invalid_parameter_value(
+                f"Invalid prompt name {name!r}. Prompt names may only contain letters, digits, "
+                "hyphens (-), underscores (_) and dots (.). If it is the template (the client "
+                "document's order, register_prompt(prompt, name)), pass prompt= and name= by "
+                "keyword."
+            )
+        return self._register(
+            name,
+            template,
+            commit_message=_optional_text(commit_message, "commit_message"),
+            tags=tags,
+            version_tags=metadata,
+            response_format=response_format,
+            model_config=model_config,
+            expected=None if version is None else validation.validate_model_version(version),
+        )
+
+    def _register(
+        self,
+        name: str,
+        template: str | list[dict[str, Any]],
+        *,
+        commit_message: str | None = None,
+        tags: dict[str, str] | None = None,
+        version_tags: dict[str, str] | None = None,
+        response_format: Any = None,
+        model_config: Any = None,
+        expected: str | None = None,
+        prompt_description: str | None = None,
+        new: bool = False,
+    ) -> PromptVersion:
+        """Make a prompt version (and the prompt, if needed or ``new``); events after success.
+
+        ``tags`` go on the prompt and the version, ``version_tags`` on the version only. A
+        prompt made here gets ``prompt_description`` (else the commit message) and is removed
+        again if its version cannot be made.
+        """
         store = self._require_prompts()
         validation.validate_prompt_name(name)
         _check_template(template)
         user_tags = dict(validation.validate_registry_tag(k, v) for k, v in (tags or {}).items())
-        commit_message = _optional_text(commit_message, "commit_message")
+        only_version = dict(
+            validation.validate_registry_tag(k, v) for k, v in (version_tags or {}).items()
+        )
+        both = sorted(set(user_tags) & set(only_version))
+        if both:
+            raise TrackyardError.invalid_parameter_value(
+                f"Tag keys {both} are given both as tags and as metadata; give each once."
+            )
         draft = PromptVersion(
             name,
             1,
             template,
-            tags=user_tags,
+            tags={**user_tags, **only_version},
             response_format=response_format,
             model_config=model_config,
         )
-        version_tags = [
+        draft_tags = [
             ModelVersionTag(*validation.validate_registry_tag(k, v))
             for k, v in draft.to_version_tags().items()
         ]
+        description = commit_message if prompt_description is None else prompt_description
+        model_tags = [
+            RegisteredModelTag(IS_PROMPT_TAG_KEY, "true"),
+            *(RegisteredModelTag(k, v) for k, v in user_tags.items()),
+        ]
         created_prompt: Prompt | None = None
-        try:
-            model = store.get_registered_model(name)
-        except TrackyardError as exc:
-            if exc.error_code != ErrorCode.RESOURCE_DOES_NOT_EXIST:
-                raise
-            model = store.create_registered_model(
-                name,
-                [
-                    RegisteredModelTag(IS_PROMPT_TAG_KEY, "true"),
-                    *(RegisteredModelTag(k, v) for k, v in user_tags.items()),
-                ],
-                commit_message,
-            )
+        if new:
+            model = store.create_registered_model(name, model_tags, description)
             created_prompt = Prompt.from_registered_model(model)
         else:
-            if not is_prompt(model.tags):
-                raise TrackyardError.invalid_parameter_value(
-                    f"Model {name!r} exists with the same name. A prompt cannot have the name "
-                    "of a registered model; choose another name for the prompt."
-                )
-            for k, v in user_tags.items():
-                store.set_registered_model_tag(name, RegisteredModelTag(k, v))
+            try:
+                model = store.get_registered_model(name)
+            except TrackyardError as exc:
+                if exc.error_code != ErrorCode.RESOURCE_DOES_NOT_EXIST:
+                    raise
+                model = store.create_registered_model(name, model_tags, description)
+                created_prompt = Prompt.from_registered_model(model)
+            else:
+                if not is_prompt(model.tags):
+                    raise TrackyardError.invalid_parameter_value(
+                        f"Model {name!r} exists with the same name. A prompt cannot have the "
+                        "name of a registered model; choose another name for the prompt."
+                    )
+                for k, v in user_tags.items():
+                    store.set_registered_model_tag(name, RegisteredModelTag(k, v))
         try:
-            version = store.create_model_version(
-                name, PROMPT_SOURCE_PLACEHOLDER, None, version_tags, None, commit_message
+            made = store.create_model_version(
+                name, PROMPT_SOURCE_PLACEHOLDER, None, draft_tags, None, commit_message
             )
+            if expected is not None and made.version != expected:
+                store.delete_model_version(name, made.version)
+                raise TrackyardError.invalid_parameter_value(
+                    f"Prompt {name!r} would get version {made.version}, not {expected}: the "
+                    "registry numbers versions one after the other. Nothing was registered."
+                )
         except BaseException:
             if created_prompt is not None:  # do not leave a prompt without versions behind
                 try:
@@ -174,7 +290,7 @@ class PromptClientMixin:
             raise
         if created_prompt is not None:
             self._emit_registry("prompt.created", created_prompt)
-        prompt_version = PromptVersion.from_model_version(version)
+        prompt_version = PromptVersion.from_model_version(made)
         self._emit_registry("prompt_version.created", prompt_version)
         return prompt_version
 
@@ -286,11 +402,15 @@ class PromptClientMixin:
 
         The filter uses the registered-model grammar (``name``, ``tags.<key>``) plus MLflow's
         ``experiment_id = '<id>'`` term, which matches prompts linked to that experiment
-        (see :meth:`trackyard.search.request.RegisteredModelSearch.parse_prompts`).
+        (see :meth:`trackyard.search.request.RegisteredModelSearch.parse_prompts`). The
+        client document's positional order ``(filter_string, max_results, order_by,
+        page_token)`` works too: a list in the third place is the order.
         """
         from trackyard.search.request import RegisteredModelSearch
 
         self._require_prompts()
+        if isinstance(page_token, (list, tuple)) and not isinstance(order_by, (list, tuple)):
+            page_token, order_by = order_by, list(page_token)
         request = RegisteredModelSearch.parse_prompts(
             filter_string, max_results, _order_list(order_by), page_token
         )
@@ -397,6 +517,36 @@ class PromptClientMixin:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+def _document_order(first: object, second: object) -> bool:
+    """Whether ``register_prompt(first, second, ...)`` is the client document's order.
+
+    That is ``(prompt, name)``; MLflow's is ``(name, template)``. Only calls that MLflow's
+    reading would refuse, and that cannot be a mistyped name, are taken the document's way:
+    a chat template first, or a first argument with a ``{{ variable }}`` (never part of a
+    prompt name) followed by a valid prompt name.
+    """
+    if isinstance(first, list):
+        return True
+    return (
+        isinstance(first, str)
+        and "{{" in first
+        and "}}" in first
+        and validation.is_prompt_name(second)
+    )
+
+
+def _one_of(name: str, value: Any, other: Any, doc_name: str | None = None) -> Any:
+    """``value`` or ``other`` (two spellings of one argument); INVALID_PARAMETER_VALUE for both."""
+    if other is None:
+        return value
+    if value is not None:
+        both = f"{name!r} and {doc_name!r}" if doc_name else f"{name!r} twice"
+        raise TrackyardError.invalid_parameter_value(
+            f"register_prompt got {both}: they are the same argument; give it once."
+        )
+    return other
+
+
 def _check_template(template: object) -> None:
     if isinstance(template, str):
         return

@@ -250,14 +250,19 @@ class TracingClientMixin:
         model_id: str | None = None,
         locations: list[str] | None = None,
         flush: bool = False,
+        *,
+        sql_warehouse_id: str | None = None,
     ) -> PagedList[Trace]:
         """Return one page of traces matching ``filter_string`` (MLflow's trace grammar).
 
         ``experiment_ids`` (or ``locations``, MLflow's newer name) default to the default
         experiment; ``run_id`` and ``model_id`` add conditions on the metadata
         ``mlflow.sourceRun`` / ``mlflow.modelId``. Default order: newest first. With
-        ``include_spans=False`` the traces carry no spans (faster).
+        ``include_spans=False`` the traces carry no spans (faster). ``sql_warehouse_id`` (the
+        client document's argument, for traces kept in a Databricks SQL warehouse) is
+        accepted and ignored: no trackyard store keeps traces there.
         """
+        del sql_warehouse_id
         from trackyard.search.ast import Comparison, Entity, Op
         from trackyard.search.request import TraceSearch
 

@@ -629,6 +629,7 @@ __all__ += [
     "MAX_MODEL_REGISTRY_TAG_KEY_LENGTH",
     "MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH",
     "MAX_REGISTERED_MODEL_ALIAS_LENGTH",
+    "is_prompt_name",
     "validate_model_alias",
     "validate_model_name",
     "validate_model_version",
@@ -664,6 +665,11 @@ def validate_model_name(name: object, what: str = "model") -> str:
             f"resolve to another name; this one would resolve to {resolved!r}."
         )
     return name
+
+
+def is_prompt_name(name: object) -> bool:
+    """Whether ``name`` is a valid prompt name (a non-empty string of ``[a-zA-Z0-9_.-]``)."""
+    return isinstance(name, str) and _PROMPT_NAME_RE.fullmatch(name) is not None
 
 
 def validate_prompt_name(name: object) -> str:

@@ -58,9 +58,14 @@ def test_log_figure_matplotlib(client: MlflowClient, run_id: str, tmp_path: Path
     ax.plot([0, 1], [2, 3])
     client.log_figure(run_id, fig, "plots/curve.png")
     client.log_figure(run_id, fig, "plots/curve.svg", save_kwargs={"transparent": True})
+    client.log_figure(run_id, fig, "plots/small.png", {"dpi": 20})  # the document's form
     plt.close(fig)
     assert _fetch(client, run_id, "plots/curve.png", tmp_path).startswith(b"\x89PNG")
     assert b"<svg" in _fetch(client, run_id, "plots/curve.svg", tmp_path)
+    small = _fetch(client, run_id, "plots/small.png", tmp_path)
+    assert small.startswith(b"\x89PNG") and len(small) < len(
+        _fetch(client, run_id, "plots/curve.png", tmp_path)
+    )
 
 
 def test_log_figure_plotly_html(client: MlflowClient, run_id: str, tmp_path: Path) -> None:

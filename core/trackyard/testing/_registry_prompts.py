@@ -90,6 +90,66 @@ class RegistryPromptsCheck:
         client.create_registered_model("a-model")
         assert client.get_prompt("a-model") is None
 
+    def test_the_client_documents_forms(self, registry_client: Any) -> None:
+        # create_prompt(name, prompt, tags, description, metadata) and
+        # register_prompt(prompt, name, version, tags, description, metadata), next to MLflow's
+        client = registry_client
+        self._prompts(client)
+        made = client.create_prompt(
+            "doc", prompt="Hi {{ x }}", tags={"team": "a"}, description="d", metadata={"m": "1"}
+        )
+        assert (made.name, made.description, made.tags) == ("doc", "d", {"team": "a"})
+        first = client.get_prompt_version("doc", 1)
+        assert first.template == "Hi {{ x }}" and first.tags == {"team": "a", "m": "1"}
+        second = client.register_prompt("Bye {{ x }}", "doc")  # positional, the document's
+        assert (second.name, second.version, second.template) == ("doc", 2, "Bye {{ x }}")
+        chat = [{"role": "user", "content": "{{ q }}"}]
+        third = client.register_prompt(chat, "doc", 3, {"k": "v"}, "third", {"meta": "y"})
+        assert (third.version, third.template, third.commit_message) == (3, chat, "third")
+        assert third.tags == {"k": "v", "meta": "y"}
+        fourth = client.register_prompt(
+            prompt="Four {{ x }}", name="doc", version="4", description="four", metadata={"n": "4"}
+        )
+        assert (fourth.version, fourth.commit_message, fourth.tags) == (4, "four", {"n": "4"})
+        assert "n" not in client.get_prompt("doc").tags  # metadata: the version's only
+        before = _snapshot(client)
+        _expect(  # the registry numbers versions: 9 is not next, and nothing is kept
+            ErrorCode.INVALID_PARAMETER_VALUE,
+            client.register_prompt,
+            prompt="x",
+            name="doc",
+            version=9,
+        )
+        _expect(  # one argument, two spellings
+            ErrorCode.INVALID_PARAMETER_VALUE,
+            client.register_prompt,
+            name="doc",
+            template="a",
+            prompt="b",
+        )
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE,
+            client.register_prompt,
+            "doc",
+            "t",
+            tags={"k": "1"},
+            metadata={"k": "2"},
+        )
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.create_prompt, "new", metadata={"a": "b"})
+        _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.create_prompt, "new", prompt=3)
+        _expect(ErrorCode.RESOURCE_ALREADY_EXISTS, client.create_prompt, "doc", prompt="again")
+        assert _snapshot(client) == before
+        assert client.load_prompt("doc").version == 4
+        # a name with a space is a bad name, never read as the document's (prompt, name)
+        error = _expect(ErrorCode.INVALID_PARAMETER_VALUE, client.register_prompt, "a b", "doc")
+        assert "prompt=" in error.message
+        # MLflow's positional reading stays: the second argument of create_prompt describes
+        assert client.create_prompt("plain", "a description").description == "a description"
+        assert client.load_prompt("plain", allow_missing=True) is None  # no version made
+        client.register_prompt("other", "x")
+        names = client.search_prompts("name LIKE '%'", 10, ["name DESC"])  # document's order
+        assert [p.name for p in names] == ["plain", "other", "doc"]
+
     def test_prompt_versions_and_aliases(self, registry_client: Any) -> None:
         client = registry_client
         self._prompts(client)

@@ -346,6 +346,26 @@ class LoggedModelChecks:
         assert [m.model_id for m in found] == [kw.model_id]
         client.log_model_params(run_id, {"p": "1"})
         assert client.get_run(run_id).data.params == {"p": "1"}
+        client.log_model_params(run_id=run_id, model_params={"q": "2"})  # by keyword too
+        client.log_model_params(model_id=kw.model_id, model_params={"r": "3"})
+        assert client.get_run(run_id).data.params == {"p": "1", "q": "2"}
+        assert client.get_logged_model(kw.model_id).params == {"r": "3"}
+        before = client.get_run(run_id).data.params
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE,
+            client.log_model_params,
+            kw.model_id,
+            {"s": "4"},
+            run_id=run_id,
+        )
+        _expect(
+            ErrorCode.INVALID_PARAMETER_VALUE,
+            client.log_model_params,
+            run_id=run_id,
+            params={"s": "4"},
+            model_params={"s": "4"},
+        )
+        assert client.get_run(run_id).data.params == before
 
     # -- search ----------------------------------------------------------------------------
     @pytest.fixture

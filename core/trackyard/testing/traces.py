@@ -259,6 +259,10 @@ class TraceStoreSuite(BackendCheck):
         assert [t.info.trace_id for t in got] == [with_run]
         got = traced.search_traces([exp_id], f"run_id = '{run_id}'", include_spans=False)
         assert [t.info.trace_id for t in got] == [with_run] and got[0].data.spans == []
+        # the client document's sql_warehouse_id (Databricks only) is accepted, and changes
+        # nothing
+        got = traced.search_traces([exp_id], run_id=run_id, sql_warehouse_id="w-1")
+        assert [t.info.trace_id for t in got] == [with_run]
 
     def test_delete_traces(self, traced: Any, exp_id: str) -> None:
         ids = [self._trace(traced, exp_id, start_time_ns=T0_NS + i * 10**9) for i in range(5)]
