@@ -3,6 +3,8 @@
 Failures are produced for real, also when the tests run as root (where chmod stops nothing):
 a SQLite file or an artifact root *under a regular file*, paths in /proc and /sys, a
 PostgreSQL URI on a closed port, a scheme no plugin serves, a driver that is not installed.
+Read-only opens of PostgreSQL and MariaDB run when ``TRACKYARD_TEST_POSTGRES_URI`` /
+``TRACKYARD_TEST_MYSQL_URI`` are set (they skip otherwise).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from tests._services import mysql_base_uri, postgres_base_uri, worker_database_uri
 from trackyard._doctor import SCRATCH_PREFIX, Doctor, explain
 from trackyard.backends import clear_store_cache
 from trackyard.cli import cli
 from trackyard.errors import TrackyardError
 from trackyard.plugins import BackendSpec, get_plugin_manager
 from trackyard.search.request import ExperimentSearch
+from trackyard.testing import make_client
 
 
 @pytest.fixture(autouse=True)
@@ -270,6 +274,71 @@ def test_read_only_opens_api(tmp_path: Path) -> None:
     assert index not in _sqlite_indexes(db)
     normal = get_tracking_store(uri, str(tmp_path / "a"))  # a normal open, as before
     assert normal is not store and index in _sqlite_indexes(db)
+
+
+def _server_store_with_a_run(server: str, tmp_path: Path) -> tuple[str, str, str]:
+    """A fresh PostgreSQL or MariaDB database with one experiment holding one run."""
+    import sqlalchemy as sa
+
+    from trackyard_sql.tracking import SqlTrackingStore
+
+    base = postgres_base_uri() if server == "postgresql" else mysql_base_uri()
+    uri = worker_database_uri(base, "readonly")
+    engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:  # drop what an earlier run left
+            tables = sa.MetaData()
+            tables.reflect(conn)
+            tables.drop_all(conn)
+    finally:
+        engine.dispose()
+    store = SqlTrackingStore(uri, str(tmp_path / "a"))
+    try:
+        client = make_client(store)
+        exp = client.create_experiment("kept")
+        run = client.create_run(exp).info.run_id
+    finally:
+        store.close()
+    return uri, exp, run
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mysql"])
+def test_read_only_server_session_refuses_writes(server: str, tmp_path: Path) -> None:
+    """A read-only open of PostgreSQL/MariaDB: the server refuses writes that skip the guard."""
+    import sqlalchemy as sa
+
+    from trackyard.backends import get_tracking_store
+    from trackyard.stores import read_only_opens
+
+    uri, exp, run = _server_store_with_a_run(server, tmp_path)
+    with read_only_opens():
+        store = get_tracking_store(uri, str(tmp_path / "a"))
+    try:
+        engine = store.database.engine
+        refused = "(?i)read[- ]only transaction"  # PostgreSQL's and MariaDB's wording
+        # straight through the engine, past trackyard's guard, on two pooled connections
+        with engine.connect() as first, engine.connect() as second:
+            for conn in (first, second):
+                with pytest.raises(sa.exc.DBAPIError, match=refused):
+                    conn.exec_driver_sql(
+                        "INSERT INTO experiments (name, lifecycle_stage) VALUES ('no', 'active')"
+                    )
+                conn.rollback()
+                with pytest.raises(sa.exc.DBAPIError, match=refused):
+                    conn.exec_driver_sql("CREATE TABLE trackyard_read_only_probe (x INTEGER)")
+                conn.rollback()
+        with pytest.raises(TrackyardError, match="opened read-only") as info:
+            store.create_experiment("nope")  # trackyard's guard is still there
+        assert info.value.error_code == "INVALID_STATE"
+        client = make_client(store)  # reads work, on the connections that refused
+        assert client.get_experiment(exp).name == "kept"
+        assert [r.info.run_id for r in client.search_runs([exp])] == [run]
+    finally:
+        store.close()
+    normal = get_tracking_store(uri, str(tmp_path / "a"))
+    names = [e.name for e in normal.search_experiments(ExperimentSearch(max_results=10))]
+    assert sorted(names) == ["Default", "kept"]  # nothing was written
+    assert "trackyard_read_only_probe" not in normal.database.layout.tables
 
 
 def test_environment_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
