@@ -10,6 +10,7 @@
 - :func:`load_meta` reads the flat ``meta.yaml`` files MLflow and trackyard write without a
   YAML parser when it can (ten times faster), and with PyYAML's safe loader otherwise;
   :func:`dump_meta` writes them as MLflow does (``yaml.safe_dump``, sorted keys, block style).
+- :func:`check_root` checks the root folder of a store being opened.
 """
 
 from __future__ import annotations
@@ -26,11 +27,15 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.stores import read_only_open
+
+if TYPE_CHECKING:
+    from trackyard.stores import ReadOnlyOpen
 
 __all__ = [
     "RACY_NS",
@@ -38,6 +43,7 @@ __all__ = [
     "FileLock",
     "Sig",
     "check_contained",
+    "check_root",
     "dump_meta",
     "fsync_dir",
     "fsync_policy",
@@ -108,6 +114,30 @@ def root_from_uri(uri: str) -> str:
 def path_to_file_uri(path: str) -> str:
     """Return the ``file://`` URI of a local path, as MLflow writes it (``Path.as_uri``)."""
     return Path(os.path.abspath(path)).as_uri()
+
+
+def check_root(root: str) -> ReadOnlyOpen | None:
+    """Check the root folder of a store being opened; return the read-only request, if any.
+
+    Returns:
+        The request of the enclosing :func:`trackyard.stores.read_only_opens` block (the
+        store then creates nothing), or None for a normal open.
+
+    Raises:
+        TrackyardError: INVALID_PARAMETER_VALUE when ``root`` exists and is not a folder;
+            in a read-only open, the request's ``absent`` error when it does not exist.
+    """
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise TrackyardError(
+            f"The file store root {root!r} exists and is not a folder.",
+            ErrorCode.INVALID_PARAMETER_VALUE,
+        )
+    request = read_only_open()
+    if request is not None and not os.path.isdir(root):
+        raise request.absent(
+            f"the file store root {root!r} does not exist; a normal open creates it"
+        )
+    return request
 
 
 _WINDOWS = os.name == "nt"

@@ -52,14 +52,15 @@ from trackyard.entities.model_registry import (
     RegisteredModelTag,
     Stage,
 )
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import TrackyardError
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.search.request import ModelVersionSearch, RegisteredModelSearch
-from trackyard.stores import Capabilities, RegistryStore, now_ms, read_only_open
+from trackyard.stores import Capabilities, RegistryStore, now_ms
 from trackyard_file._fs import (
     CachedReader,
     FileLock,
     check_contained,
+    check_root,
     dump_meta,
     fsync_policy,
     key_parts,
@@ -145,18 +146,8 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
         store_uri = store_uri or tracking_uri or "./mlruns"
         super().__init__(store_uri, tracking_uri)
         self.root = root_from_uri(store_uri)
-        if os.path.exists(self.root) and not os.path.isdir(self.root):
-            raise TrackyardError(
-                f"The file store root {self.root!r} exists and is not a folder.",
-                ErrorCode.INVALID_PARAMETER_VALUE,
-            )
-        request = read_only_open()
-        if request is None:
+        if check_root(self.root) is None:  # trackyard.stores.read_only_opens: create nothing
             os.makedirs(self.root, exist_ok=True)
-        elif not os.path.isdir(self.root):  # trackyard.stores.read_only_opens: create nothing
-            raise request.absent(
-                f"the file store root {self.root!r} does not exist; a normal open creates it"
-            )
         self._root_real = os.path.realpath(self.root)
         self.models = os.path.join(self.root, MODELS)
         self._lock_path = os.path.join(self.root, LOCK_FILE)
