@@ -10,12 +10,15 @@
 - :func:`load_meta` reads the flat ``meta.yaml`` files MLflow and trackyard write without a
   YAML parser when it can (ten times faster), and with PyYAML's safe loader otherwise;
   :func:`dump_meta` writes them as MLflow does (``yaml.safe_dump``, sorted keys, block style).
-- :func:`check_root` checks the root folder of a store being opened.
+- :func:`check_root` checks the root folder of a store being opened; in a read-only open
+  (:func:`trackyard.stores.read_only_opens`) the stores create nothing, and every method
+  marked :func:`writes` raises before it starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import re
@@ -24,10 +27,10 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import yaml
 
@@ -63,7 +66,11 @@ __all__ = [
     "write_all",
     "write_atomic",
     "write_in_place",
+    "writes",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -121,7 +128,7 @@ def check_root(root: str) -> ReadOnlyOpen | None:
 
     Returns:
         The request of the enclosing :func:`trackyard.stores.read_only_opens` block (the
-        store then creates nothing), or None for a normal open.
+        store then creates nothing and refuses writes), or None for a normal open.
 
     Raises:
         TrackyardError: INVALID_PARAMETER_VALUE when ``root`` exists and is not a folder;
@@ -138,6 +145,25 @@ def check_root(root: str) -> ReadOnlyOpen | None:
             f"the file store root {root!r} does not exist; a normal open creates it"
         )
     return request
+
+
+def writes(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """Mark a store method that writes: on a store opened read-only it raises at once.
+
+    The store has ``root`` and ``_read_only`` (set from :func:`check_root`). The error is
+    INVALID_STATE, as the SQL store's for a write in a read-only open.
+    """
+
+    @functools.wraps(method)
+    def guarded(store: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if store._read_only:
+            raise TrackyardError(
+                f"The file store {store.root!r} was opened read-only; nothing is written.",
+                ErrorCode.INVALID_STATE,
+            )
+        return method(store, *args, **kwargs)
+
+    return guarded
 
 
 _WINDOWS = os.name == "nt"

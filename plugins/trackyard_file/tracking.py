@@ -113,6 +113,9 @@ class FileTrackingStore(
     Args:
         store_uri: the root folder: a path or a ``file:`` URI. Created with the Default
             experiment and ``.trash`` if missing. Defaults to ``./mlruns``, as MLflow.
+            Inside :func:`trackyard.stores.read_only_opens` nothing is created, reads write
+            nothing, and every writing method raises INVALID_STATE
+            (:func:`trackyard_file._fs.writes`).
         artifact_uri: the default artifact root of new experiments. Without one (or with
             trackyard's generic default, ``./trackyard-artifacts``, when
             ``TRACKYARD_ARTIFACT_ROOT`` is not set) it is the store root as a ``file://``
@@ -180,6 +183,7 @@ class FileTrackingStore(
     # -- bootstrap -------------------------------------------------------------------------
     def _bootstrap(self) -> None:
         request = check_root(self.root)
+        self._read_only = request is not None
         if request is not None:  # trackyard.stores.read_only_opens: create nothing
             self._root_real = os.path.realpath(self.root)
             if self._experiment_dir(DEFAULT_EXPERIMENT_ID) is None:
