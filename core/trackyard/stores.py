@@ -200,7 +200,7 @@ def read_only_opens() -> Iterator[ReadOnlyOpen]:
     Inside the block (in this thread or task), :func:`trackyard.backends.get_tracking_store`
     and ``get_registry_store`` construct a new store on each call, outside the process's
     store cache: the caller closes it. A store class that honours the request (the built-in
-    SQL and DuckDB stores do) reads :func:`read_only_open` in its constructor and then:
+    SQL, DuckDB and file stores do) reads :func:`read_only_open` in its constructor and then:
 
     - creates, migrates or alters nothing where it keeps its data, and inserts no rows (such
       as the ``Default`` experiment);

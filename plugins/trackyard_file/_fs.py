@@ -10,11 +10,15 @@
 - :func:`load_meta` reads the flat ``meta.yaml`` files MLflow and trackyard write without a
   YAML parser when it can (ten times faster), and with PyYAML's safe loader otherwise;
   :func:`dump_meta` writes them as MLflow does (``yaml.safe_dump``, sorted keys, block style).
+- :func:`check_root` checks the root folder of a store being opened; in a read-only open
+  (:func:`trackyard.stores.read_only_opens`) the stores create nothing, and every method
+  marked :func:`writes` raises before it starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import re
@@ -23,14 +27,18 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import yaml
 
 from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.stores import read_only_open
+
+if TYPE_CHECKING:
+    from trackyard.stores import ReadOnlyOpen
 
 __all__ = [
     "RACY_NS",
@@ -38,6 +46,7 @@ __all__ = [
     "FileLock",
     "Sig",
     "check_contained",
+    "check_root",
     "dump_meta",
     "fsync_dir",
     "fsync_policy",
@@ -57,7 +66,11 @@ __all__ = [
     "write_all",
     "write_atomic",
     "write_in_place",
+    "writes",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -108,6 +121,49 @@ def root_from_uri(uri: str) -> str:
 def path_to_file_uri(path: str) -> str:
     """Return the ``file://`` URI of a local path, as MLflow writes it (``Path.as_uri``)."""
     return Path(os.path.abspath(path)).as_uri()
+
+
+def check_root(root: str) -> ReadOnlyOpen | None:
+    """Check the root folder of a store being opened; return the read-only request, if any.
+
+    Returns:
+        The request of the enclosing :func:`trackyard.stores.read_only_opens` block (the
+        store then creates nothing and refuses writes), or None for a normal open.
+
+    Raises:
+        TrackyardError: INVALID_PARAMETER_VALUE when ``root`` exists and is not a folder;
+            in a read-only open, the request's ``absent`` error when it does not exist.
+    """
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise TrackyardError(
+            f"The file store root {root!r} exists and is not a folder.",
+            ErrorCode.INVALID_PARAMETER_VALUE,
+        )
+    request = read_only_open()
+    if request is not None and not os.path.isdir(root):
+        raise request.absent(
+            f"the file store root {root!r} does not exist; a normal open creates it"
+        )
+    return request
+
+
+def writes(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """Mark a store method that writes: on a store opened read-only it raises at once.
+
+    The store has ``root`` and ``_read_only`` (set from :func:`check_root`). The error is
+    INVALID_STATE, as the SQL store's for a write in a read-only open.
+    """
+
+    @functools.wraps(method)
+    def guarded(store: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if store._read_only:
+            raise TrackyardError(
+                f"The file store {store.root!r} was opened read-only; nothing is written.",
+                ErrorCode.INVALID_STATE,
+            )
+        return method(store, *args, **kwargs)
+
+    return guarded
 
 
 _WINDOWS = os.name == "nt"

@@ -21,7 +21,14 @@ from trackyard.errors import experiment_not_found as _experiment_not_found
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.errors import not_active as _not_active
 from trackyard.stores import now_ms
-from trackyard_file._fs import FileLock, dump_meta, key_parts, remove_empty_parents, write_atomic
+from trackyard_file._fs import (
+    FileLock,
+    dump_meta,
+    key_parts,
+    remove_empty_parents,
+    write_atomic,
+    writes,
+)
 from trackyard_file._layout import (
     DEFAULT_EXPERIMENT_ID,
     LOCK_FILE,
@@ -163,6 +170,7 @@ class FileExperiments:
                 found = found or exp
         return found
 
+    @writes
     def create_experiment(
         self,
         name: str,
@@ -228,6 +236,7 @@ class FileExperiments:
         meta.update(changes)
         write_atomic(path, dump_meta(meta), sync=self._sync_meta)
 
+    @writes
     def delete_experiment(self, experiment_id: str) -> None:
         """Mark an experiment and its active runs deleted and move it to ``.trash``.
 
@@ -255,6 +264,7 @@ class FileExperiments:
                 os.rename(directory, target)
         self._run_dirs.clear()
 
+    @writes
     def restore_experiment(self, experiment_id: str) -> None:
         """Move a deleted experiment back and restore the runs its deletion marked deleted."""
         with self._root_lock():
@@ -283,6 +293,7 @@ class FileExperiments:
                 directory, lifecycle_stage=LifecycleStage.ACTIVE, last_update_time=now_ms()
             )
 
+    @writes
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         """Rename an active experiment; the new name must be free."""
         with self._root_lock():
@@ -306,6 +317,7 @@ class FileExperiments:
             raise _not_active("experiment", experiment_id, stage)
         return directory
 
+    @writes
     def set_experiment_tag(self, experiment_id: str, tag: ExperimentTag) -> None:
         """Set (or overwrite) a tag of an active experiment."""
         with self._root_lock(shared=True):
@@ -316,6 +328,7 @@ class FileExperiments:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             write_atomic(path, tag.value.encode("utf-8"), tmp_dir=directory, sync=self._sync_data)
 
+    @writes
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         """Delete a tag of an active experiment (RESOURCE_DOES_NOT_EXIST if absent)."""
         with self._root_lock(shared=True):

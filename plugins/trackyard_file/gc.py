@@ -26,7 +26,7 @@ from trackyard.entities import LifecycleStage, ViewType
 from trackyard.errors import TrackyardError
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.stores import DeletedExperiment, DeletedRun, deleted_in_time
-from trackyard_file._fs import FileLock
+from trackyard_file._fs import FileLock, writes
 from trackyard_file._layout import META, opt_int
 
 if TYPE_CHECKING:
@@ -127,6 +127,7 @@ class FileGc:
             )
         return sorted(found, key=lambda e: (len(e.experiment_id), e.experiment_id))
 
+    @writes
     def hard_delete_run(self, run_id: str) -> None:
         """Remove a deleted run's folder (under its lock)."""
         with self._write_run(run_id) as w:
@@ -140,6 +141,7 @@ class FileGc:
             self._states.pop(w.run_dir, None)
             self._metric_cache.pop(w.run_dir, None)
 
+    @writes
     def hard_delete_experiment(self, experiment_id: str) -> None:
         """Remove a deleted experiment's folder with everything in it (under the root lock)."""
         with self._root_lock():

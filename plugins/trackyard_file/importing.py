@@ -33,7 +33,7 @@ from trackyard.errors import (
     registered_model_exists,
 )
 from trackyard.stores import RegistryStoreMixin, TrackingStoreMixin, params_and_tags
-from trackyard_file._fs import check_contained, dump_meta, write_atomic
+from trackyard_file._fs import check_contained, dump_meta, write_atomic, writes
 from trackyard_file._layout import ARTIFACTS, EXPERIMENT_ID_RE, META, METRICS, PARAMS, TAGS
 from trackyard_file.experiments import FileExperiments
 
@@ -47,6 +47,7 @@ class FileTrackingImports(FileExperiments, TrackingStoreMixin):
     if TYPE_CHECKING:
         _root_real: str
 
+    @writes
     def import_experiment(self, experiment: Experiment) -> None:
         """Write an experiment folder with its id, times, stage and tags."""
         eid = experiment.experiment_id
@@ -78,6 +79,7 @@ class FileTrackingImports(FileExperiments, TrackingStoreMixin):
             if self._experiment_dir(eid) is None:
                 return eid
 
+    @writes
     def import_run(self, run: Run, metrics: Sequence[Metric]) -> None:
         """Write a run folder with its id, times and status, then its data and stage."""
         info = run.info
@@ -140,6 +142,7 @@ class FileRegistryImports(RegistryStoreMixin):
         def _write_tags(self, base: str, tags: Sequence[Any], what: str) -> None: ...
         def _version_dirs(self, model_dir: str) -> list[tuple[int, str]]: ...
 
+    @writes
     def import_registered_model(self, model: RegisteredModel) -> None:
         """Write a model folder with its times, description, tags and aliases."""
         from trackyard.entities.model_registry import RegisteredModelTag
@@ -176,6 +179,7 @@ class FileRegistryImports(RegistryStoreMixin):
                 shutil.rmtree(model_dir, ignore_errors=True)
                 raise
 
+    @writes
     def import_model_version(self, version: ModelVersion) -> None:
         """Write a version folder with its number, times, stage, source and tags."""
         from trackyard.entities.model_registry import ModelVersionTag

@@ -47,6 +47,7 @@ from trackyard_file._fs import (
     key_parts,
     read_bytes,
     write_atomic,
+    writes,
 )
 
 if TYPE_CHECKING:
@@ -184,6 +185,7 @@ class FileLoggedModels:
             write_atomic(path, value.encode("utf-8"))
 
     # -- the contract ------------------------------------------------------------------------
+    @writes
     def create_logged_model(
         self,
         experiment_id: str,
@@ -255,6 +257,7 @@ class FileLoggedModels:
         os.rename(staging, model_dir)  # the model appears whole
         return model_dir
 
+    @writes
     def import_logged_model(self, model: LoggedModel) -> None:
         """Write a new model exactly as given, with its tags, params and metric points."""
         exp_dir, _ = self._require_experiment(model.experiment_id)
@@ -322,10 +325,12 @@ class FileLoggedModels:
             write_atomic(os.path.join(model_dir, _META), dump_meta(meta))
         return self._load_model(model_dir, meta)
 
+    @writes
     def finalize_logged_model(self, model_id: str, status: LoggedModelStatus) -> LoggedModel:
         """Set a model's status."""
         return self._update_meta(model_id, status=status.to_int())
 
+    @writes
     def set_logged_model_tags(self, model_id: str, tags: Sequence[LoggedModelTag]) -> None:
         """Set tags; the last value of a repeated key wins."""
         model_dir = self._model_dir(model_id)
@@ -336,6 +341,7 @@ class FileLoggedModels:
             self._model_meta(model_dir, model_id, False)
             self._write_values(os.path.join(model_dir, "tags"), tag_map, "tag")
 
+    @writes
     def delete_logged_model_tag(self, model_id: str, key: str) -> None:
         """Delete a tag (RESOURCE_DOES_NOT_EXIST if absent)."""
         model_dir = self._model_dir(model_id)
@@ -350,10 +356,12 @@ class FileLoggedModels:
                     ErrorCode.RESOURCE_DOES_NOT_EXIST,
                 ) from None
 
+    @writes
     def delete_logged_model(self, model_id: str) -> None:
         """Mark a model deleted (``lifecycle_stage: deleted`` in its meta.yaml)."""
         self._update_meta(model_id, lifecycle_stage=LifecycleStage.DELETED)
 
+    @writes
     def log_logged_model_params(
         self, model_id: str, params: Sequence[LoggedModelParameter]
     ) -> None:

@@ -52,14 +52,15 @@ from trackyard.entities.model_registry import (
     RegisteredModelTag,
     Stage,
 )
-from trackyard.errors import ErrorCode, TrackyardError
+from trackyard.errors import TrackyardError
 from trackyard.errors import invalid_parameter as _invalid
 from trackyard.search.request import ModelVersionSearch, RegisteredModelSearch
-from trackyard.stores import Capabilities, RegistryStore, now_ms, read_only_open
+from trackyard.stores import Capabilities, RegistryStore, now_ms
 from trackyard_file._fs import (
     CachedReader,
     FileLock,
     check_contained,
+    check_root,
     dump_meta,
     fsync_policy,
     key_parts,
@@ -67,6 +68,7 @@ from trackyard_file._fs import (
     remove_empty_parents,
     root_from_uri,
     write_atomic,
+    writes,
 )
 from trackyard_file._txn import Txn, recover
 from trackyard_file.importing import FileRegistryImports
@@ -128,7 +130,9 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
 
     Args:
         store_uri: the root folder (a path or a ``file:`` URI), usually the tracking root.
-            Defaults to the tracking URI, then ``./mlruns``.
+            Defaults to the tracking URI, then ``./mlruns``. Inside
+            :func:`trackyard.stores.read_only_opens` nothing is created, reads write nothing,
+            and every writing method raises INVALID_STATE (:func:`trackyard_file._fs.writes`).
         tracking_uri: the tracking URI (used only as the default root).
     """
 
@@ -145,18 +149,10 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
         store_uri = store_uri or tracking_uri or "./mlruns"
         super().__init__(store_uri, tracking_uri)
         self.root = root_from_uri(store_uri)
-        if os.path.exists(self.root) and not os.path.isdir(self.root):
-            raise TrackyardError(
-                f"The file store root {self.root!r} exists and is not a folder.",
-                ErrorCode.INVALID_PARAMETER_VALUE,
-            )
-        request = read_only_open()
-        if request is None:
+        # in trackyard.stores.read_only_opens: create nothing, refuse writes
+        self._read_only = check_root(self.root) is not None
+        if not self._read_only:
             os.makedirs(self.root, exist_ok=True)
-        elif not os.path.isdir(self.root):  # trackyard.stores.read_only_opens: create nothing
-            raise request.absent(
-                f"the file store root {self.root!r} does not exist; a normal open creates it"
-            )
         self._root_real = os.path.realpath(self.root)
         self.models = os.path.join(self.root, MODELS)
         self._lock_path = os.path.join(self.root, LOCK_FILE)
@@ -187,7 +183,8 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
         """Hold the registry lock shared while reading, so no change is half-seen.
 
         Without a lock file (a registry trackyard never wrote to) reads take no lock. A
-        non-empty lock file is the journal of an interrupted change, undone first.
+        non-empty lock file is the journal of an interrupted change, undone first (read as
+        it is in a read-only open).
         """
         for _ in range(3):
             try:
@@ -202,6 +199,8 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
                     lock.__exit__(None, None, None)
                 return
             lock.__exit__(None, None, None)
+            if self._read_only:
+                break  # opened read-only: read what is there
             try:
                 with FileLock(self._lock_path) as exclusive:
                     recover(self.models, exclusive.fd)
@@ -417,6 +416,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
             write_atomic(path, tag.value.encode("utf-8"), tmp_dir=self.models)
 
     # -- registered models -----------------------------------------------------------------
+    @writes
     def create_registered_model(
         self,
         name: str,
@@ -460,6 +460,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
             deployment_job_id=deployment_job_id,
         )
 
+    @writes
     def update_registered_model(
         self, name: str, description: str | None, deployment_job_id: str | None = None
     ) -> RegisteredModel:
@@ -472,6 +473,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
             write_atomic(os.path.join(model_dir, META), meta, sync=self._sync_meta)
         return self.get_registered_model(name)
 
+    @writes
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         """Rename a model: one folder rename; versions, tags and aliases follow."""
         with self._writing() as lock_fd:
@@ -499,6 +501,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
             txn.apply(lock_fd)
         return self.get_registered_model(new_name)
 
+    @writes
     def delete_registered_model(self, name: str) -> None:
         """Delete a model with its versions, tags and aliases (gone at once, then removed)."""
         with self._writing():
@@ -535,6 +538,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
             model_dir = self._require_model(name)
             return _latest_per_stage(self._versions(name, model_dir), stages or Stage.ALL)
 
+    @writes
     def set_registered_model_tag(self, name: str, tag: RegisteredModelTag) -> None:
         """Set (or overwrite) a model tag."""
         with self._writing() as lock_fd:
@@ -548,6 +552,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
             )
             txn.apply(lock_fd)
 
+    @writes
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         """Delete a model tag (no error when absent, as MLflow)."""
         with self._writing() as lock_fd:
@@ -566,6 +571,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
             remove_empty_parents(path, base)
 
     # -- model versions --------------------------------------------------------------------
+    @writes
     def create_model_version(
         self,
         name: str,
@@ -636,6 +642,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
             storage_location=storage_location,
         )
 
+    @writes
     def update_model_version(
         self, name: str, version: str, description: str | None
     ) -> ModelVersion:
@@ -652,6 +659,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
             )
         return self.get_model_version(name, version)
 
+    @writes
     def transition_model_version_stage(
         self, name: str, version: str, stage: str, archive_existing_versions: bool
     ) -> ModelVersion:
@@ -686,6 +694,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
             txn.apply(lock_fd)
         return self.get_model_version(name, version)
 
+    @writes
     def delete_model_version(self, name: str, version: str) -> None:
         """Soft-delete a version as MLflow's file store does; its aliases go."""
         with self._writing() as lock_fd:
@@ -738,6 +747,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
                     versions.extend(self._versions(name, directory))
         return search.search_model_versions_in_memory(versions, request)
 
+    @writes
     def set_model_version_tag(self, name: str, version: str, tag: ModelVersionTag) -> None:
         """Set (or overwrite) a version tag."""
         with self._writing() as lock_fd:
@@ -751,6 +761,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
             )
             txn.apply(lock_fd)
 
+    @writes
     def delete_model_version_tag(self, name: str, version: str, key: str) -> None:
         """Delete a version tag (no error when absent, as MLflow)."""
         with self._writing() as lock_fd:
@@ -769,6 +780,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
             remove_empty_parents(path, base)
 
     # -- aliases ---------------------------------------------------------------------------
+    @writes
     def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
         """Point an alias at a version, moving it if it pointed elsewhere."""
         _check_name(alias, "alias")
@@ -787,6 +799,7 @@ class FileRegistryStore(FileRegistryImports, FileWebhooks, RegistryStore, Cached
             )
             txn.apply(lock_fd)
 
+    @writes
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         """Remove an alias (no error when absent, as MLflow)."""
         _check_name(alias, "alias")

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from trackyard.entities import DatasetInput, LoggedModelInput, LoggedModelOutput
-from trackyard_file._fs import dump_meta, write_atomic
+from trackyard_file._fs import dump_meta, write_atomic, writes
 from trackyard_file._txn import Txn
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ class FileRunInputs:
         for model_id in sorted(set(model_ids)):
             self._model_meta(self._model_dir(model_id), model_id, False)
 
+    @writes
     def log_inputs(
         self,
         run_id: str,
@@ -134,6 +135,7 @@ class FileRunInputs:
                 w.changed = True
                 txn.apply(w.lock_fd)
 
+    @writes
     def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
         """Record models an active run produced (a model logged again gets the new step)."""
         steps = {m.model_id: m.step for m in models}

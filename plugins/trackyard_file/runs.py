@@ -61,6 +61,7 @@ from trackyard_file._fs import (
     write_all,
     write_atomic,
     write_in_place,
+    writes,
 )
 from trackyard_file._layout import (
     ARTIFACTS,
@@ -141,6 +142,7 @@ class FileRuns:
 
     if TYPE_CHECKING:
         _root_real: str
+        _read_only: bool
         _sync_meta: bool
         _sync_data: bool
         _revalidate: float
@@ -217,6 +219,8 @@ class FileRuns:
 
     def _settle(self, run_dir: str) -> None:
         """If a write to the run is in progress or was interrupted, wait for it or undo it."""
+        if self._read_only:
+            return  # opened read-only: read what is there
         path = os.path.join(run_dir, LOCK_FILE)
         try:
             if os.stat(path, follow_symlinks=False).st_size == 0:
@@ -235,7 +239,8 @@ class FileRuns:
         """Hold the run's lock shared while reading it, so no trackyard write is half-seen.
 
         A run trackyard never wrote to has no lock file: it is read without a lock. A
-        non-empty lock file is the journal of an interrupted write, undone first.
+        non-empty lock file is the journal of an interrupted write, undone first (read as it
+        is in a read-only open).
         """
         path = os.path.join(run_dir, LOCK_FILE)
         for _ in range(3):
@@ -398,6 +403,8 @@ class FileRuns:
             return {}
 
     def _save_summary(self, run_dir: str, entries: dict[str, Entry]) -> None:
+        if self._read_only:
+            return
         try:
             write_in_place(os.path.join(run_dir, SUMMARY_FILE), _metrics.dumps_summary(entries))
         except OSError as exc:  # a read-only store still reads fine
@@ -475,6 +482,7 @@ class FileRuns:
         return RunInputs(dataset_inputs=tuple(inputs))
 
     # -- runs: creating and changing -------------------------------------------------------
+    @writes
     def create_run(
         self,
         experiment_id: str,
@@ -550,6 +558,7 @@ class FileRuns:
     def _write_run(self, run_id: str) -> _RunWrite:
         return _RunWrite(self, run_id)
 
+    @writes
     def update_run_info(
         self, run_id: str, run_status: int, end_time: int | None, run_name: str | None
     ) -> RunInfo:
@@ -598,6 +607,7 @@ class FileRuns:
         if deleted_time is None or deleted_time >= deleted_at:
             self._set_run_stage(run_dir, LifecycleStage.ACTIVE, None)
 
+    @writes
     def delete_run(self, run_id: str) -> None:
         """Mark a run deleted (a deleted run keeps its first deleted_time)."""
         with self._write_run(run_id) as w:
@@ -605,6 +615,7 @@ class FileRuns:
                 w.changed = True
                 self._set_run_stage(w.run_dir, LifecycleStage.DELETED, now_ms())
 
+    @writes
     def restore_run(self, run_id: str) -> None:
         """Restore a deleted run."""
         with self._write_run(run_id) as w:
@@ -612,6 +623,7 @@ class FileRuns:
                 w.changed = True
                 self._set_run_stage(w.run_dir, LifecycleStage.ACTIVE, None)
 
+    @writes
     def log_batch(
         self,
         run_id: str,
@@ -729,6 +741,7 @@ class FileRuns:
         self._metric_cache[run_dir] = entries
         self._save_summary(run_dir, entries)
 
+    @writes
     def delete_tag(self, run_id: str, key: str) -> None:
         """Delete a tag of an active run (RESOURCE_DOES_NOT_EXIST if absent)."""
         with self._write_run(run_id) as w:

@@ -45,6 +45,7 @@ from trackyard_file._fs import (
     remove_empty_parents,
     root_from_uri,
     write_atomic,
+    writes,
 )
 from trackyard_file._layout import LOCK_FILE, META, SCHEME_RE, TAGS, append_uri_path
 from trackyard_file._trace_files import (
@@ -100,6 +101,7 @@ class FileTraces:
     if TYPE_CHECKING:
         root: str
         _root_real: str
+        _read_only: bool
         _sync_meta: bool
         _sync_data: bool
         _trace_dirs: dict[str, str]
@@ -148,6 +150,8 @@ class FileTraces:
 
     def _settle_trace(self, trace_dir: str) -> None:
         """Undo an interrupted multi-file write to a trace before reading it."""
+        if self._read_only:
+            return  # opened read-only: read what is there
         path = os.path.join(trace_dir, LOCK_FILE)
         try:
             if os.stat(path, follow_symlinks=False).st_size == 0:
@@ -310,6 +314,7 @@ class FileTraces:
         raise _not_found(trace_id)
 
     # -- traces ------------------------------------------------------------------------------
+    @writes
     def start_trace(self, trace_info: TraceInfo) -> TraceInfo:
         """Write a trace's info, tags and metadata (merging into an existing trace's)."""
         trace_id = trace_info.trace_id
@@ -379,6 +384,7 @@ class FileTraces:
         info.tags = {**old_tags, **info.tags}
         info.trace_metadata = {**old_meta, **info.trace_metadata}
 
+    @writes
     def log_spans(self, location: str, spans: Sequence[Span]) -> list[Span]:
         """Store spans in their traces' ``traces.json`` (a span replaces one with its id)."""
         self._active_experiment(location)
@@ -436,6 +442,7 @@ class FileTraces:
             info.assessments = self._load_assessments(folders[info.trace_id])
         return page
 
+    @writes
     def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
         """Set (or overwrite) a trace tag."""
         with self._locked_trace(trace_id) as (trace_dir, _):
@@ -443,6 +450,7 @@ class FileTraces:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             write_atomic(path, value.encode("utf-8"), tmp_dir=trace_dir, sync=self._sync_data)
 
+    @writes
     def delete_trace_tag(self, trace_id: str, key: str) -> None:
         """Delete a trace tag (RESOURCE_DOES_NOT_EXIST if absent)."""
         with self._locked_trace(trace_id) as (trace_dir, _):
@@ -456,6 +464,7 @@ class FileTraces:
             os.unlink(path)
             remove_empty_parents(path, base)
 
+    @writes
     def delete_traces(
         self,
         experiment_id: str,
@@ -538,6 +547,7 @@ class FileTraces:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
+    @writes
     def create_assessment(self, assessment: Assessment) -> Assessment:
         """Store a new assessment; the one it overrides becomes invalid in the same write."""
         if assessment.trace_id is None:
@@ -567,6 +577,7 @@ class FileTraces:
             txn.apply(lock_fd)
             return new
 
+    @writes
     def import_assessment(self, assessment: Assessment) -> None:
         """Write an assessment exactly as given (id, times, validity and link kept)."""
         assessment_id = assessment.assessment_id
@@ -590,6 +601,7 @@ class FileTraces:
         """An assessment (looked up by id alone when ``trace_id`` is None)."""
         return self._find_assessment(trace_id, assessment_id)[1]
 
+    @writes
     def update_assessment(self, assessment: Assessment) -> Assessment:
         """Replace a stored assessment's mutable fields (its times, validity and link stay)."""
         if assessment.assessment_id is None:
@@ -617,6 +629,7 @@ class FileTraces:
             )
             return updated
 
+    @writes
     def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
         """Delete an assessment; the one it overrode becomes valid again."""
         if not is_assessment_id(assessment_id):

@@ -61,9 +61,14 @@ from __future__ import annotations
 import os
 
 from trackyard import config
-from trackyard.errors import ErrorCode, TrackyardError
-from trackyard.stores import Capabilities, TrackingStore, read_only_open
-from trackyard_file._fs import CachedReader, fsync_policy, path_to_file_uri, root_from_uri
+from trackyard.stores import Capabilities, TrackingStore
+from trackyard_file._fs import (
+    CachedReader,
+    check_root,
+    fsync_policy,
+    path_to_file_uri,
+    root_from_uri,
+)
 from trackyard_file._layout import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
@@ -108,6 +113,9 @@ class FileTrackingStore(
     Args:
         store_uri: the root folder: a path or a ``file:`` URI. Created with the Default
             experiment and ``.trash`` if missing. Defaults to ``./mlruns``, as MLflow.
+            Inside :func:`trackyard.stores.read_only_opens` nothing is created, reads write
+            nothing, and every writing method raises INVALID_STATE
+            (:func:`trackyard_file._fs.writes`).
         artifact_uri: the default artifact root of new experiments. Without one (or with
             trackyard's generic default, ``./trackyard-artifacts``, when
             ``TRACKYARD_ARTIFACT_ROOT`` is not set) it is the store root as a ``file://``
@@ -174,17 +182,9 @@ class FileTrackingStore(
 
     # -- bootstrap -------------------------------------------------------------------------
     def _bootstrap(self) -> None:
-        if os.path.exists(self.root) and not os.path.isdir(self.root):
-            raise TrackyardError(
-                f"The file store root {self.root!r} exists and is not a folder.",
-                ErrorCode.INVALID_PARAMETER_VALUE,
-            )
-        request = read_only_open()
+        request = check_root(self.root)
+        self._read_only = request is not None
         if request is not None:  # trackyard.stores.read_only_opens: create nothing
-            if not os.path.isdir(self.root):
-                raise request.absent(
-                    f"the file store root {self.root!r} does not exist; a normal open creates it"
-                )
             self._root_real = os.path.realpath(self.root)
             if self._experiment_dir(DEFAULT_EXPERIMENT_ID) is None:
                 request.missing_default_experiment(DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME)

@@ -27,7 +27,7 @@ from trackyard.entities.webhook import Webhook, WebhookEvent, WebhookStatus
 from trackyard.errors import ErrorCode, TrackyardError, webhook_not_found
 from trackyard.search.evaluator import paginate
 from trackyard.stores import now_ms
-from trackyard_file._fs import read_bytes, write_atomic
+from trackyard_file._fs import read_bytes, write_atomic, writes
 
 __all__ = ["WEBHOOKS_FILE", "FileWebhooks"]
 
@@ -111,6 +111,7 @@ class FileWebhooks:
         yield from sorted(found, key=lambda w: (-w.creation_timestamp, w.webhook_id))
 
     # -- the contract ----------------------------------------------------------------------
+    @writes
     def create_webhook(
         self,
         name: str,
@@ -157,6 +158,7 @@ class FileWebhooks:
         """One page of the webhooks subscribed to ``event``."""
         return paginate(list(self._listed(event)), max_results or 100, page_token)
 
+    @writes
     def update_webhook(
         self,
         webhook_id: str,
@@ -189,6 +191,7 @@ class FileWebhooks:
 
         return _entity(self._change(change))
 
+    @writes
     def delete_webhook(self, webhook_id: str) -> None:
         """Remove a webhook from the file."""
         self._change(lambda hooks: hooks.remove(self._find(hooks, webhook_id)))

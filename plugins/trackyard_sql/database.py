@@ -26,9 +26,12 @@
 - **Read-only opens** (inside :func:`trackyard.stores.read_only_opens`, as ``trackyard doctor
   --read-only`` opens stores): the database gets its own :class:`Database`, never shared with
   normal opens, on which bootstrap creates, migrates and indexes nothing (it notes what a
-  normal open would do) and every write transaction is refused. A SQLite file is opened
-  without being created (``mode=rw``) and with ``PRAGMA query_only``, its journal mode left
-  as it is; a SQLite file that does not exist, or an in-memory database, is reported as
+  normal open would do) and every write transaction is refused. The database refuses writes
+  too, should one get past that check: a SQLite file is opened without being created
+  (``mode=rw``) and with ``PRAGMA query_only``, its journal mode left as it is; every
+  PostgreSQL and MySQL/MariaDB connection starts with its session made read-only
+  (``SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY``, ``SET SESSION TRANSACTION READ
+  ONLY``). A SQLite file that does not exist, or an in-memory database, is reported as
   absent.
 - **Column widths** learnt at bootstrap (:attr:`Database.layout`) let stores refuse a value
   wider than its column with the same clear error on every database (SQLite would store it).
@@ -74,6 +77,13 @@ _INSTALL_HINTS = {
     "mssql": "pip install pyodbc",
 }
 
+#: What makes a server session read-only, by backend (MSSQL has no such statement).
+_READ_ONLY_SESSIONS = {
+    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+    "mariadb": "SET SESSION TRANSACTION READ ONLY",
+}
+
 _shared: dict[str, Database] = {}
 _shared_lock = threading.Lock()
 
@@ -89,8 +99,10 @@ class Database:
         uri: a SQLAlchemy URL: ``sqlite:///path.db`` (relative paths are made absolute;
             ``sqlite://`` is in memory), ``postgresql[+driver]://...``,
             ``mysql[+driver]://...``, ``mssql+pyodbc://...`` (untested).
-        read_only: refuse every write transaction; a SQLite file is opened without being
-            created and with ``PRAGMA query_only`` (see :meth:`open`).
+        read_only: refuse every write transaction, and have the database refuse them too
+            where it can: a SQLite file is opened without being created and with ``PRAGMA
+            query_only``, PostgreSQL and MySQL/MariaDB sessions are made read-only (see
+            :meth:`open`).
 
     Raises:
         PluginLoadError: the database driver is not installed (the message says what to
@@ -498,7 +510,26 @@ def _create_engine(
     if backend == "sqlite":
         on_connect = _sqlite_on_connect_read_only if read_only else _sqlite_on_connect
         sa.event.listen(engine, "connect", on_connect)
+    elif read_only and backend in _READ_ONLY_SESSIONS:
+        sa.event.listen(engine, "connect", _read_only_session(_READ_ONLY_SESSIONS[backend]))
     return engine
+
+
+def _read_only_session(statement: str) -> Callable[[Any, Any], None]:
+    """A listener that makes each new server connection's session read-only with ``statement``.
+
+    The server then refuses every write on it, even one that bypasses :meth:`Database.cursor`.
+    """
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cur = dbapi_connection.cursor()
+        try:
+            cur.execute(statement)
+        finally:
+            cur.close()
+        dbapi_connection.commit()  # PostgreSQL undoes a SET whose transaction is rolled back
+
+    return on_connect
 
 
 def _sqlite_on_connect_read_only(dbapi_connection: Any, _record: Any) -> None:

@@ -3,6 +3,8 @@
 Failures are produced for real, also when the tests run as root (where chmod stops nothing):
 a SQLite file or an artifact root *under a regular file*, paths in /proc and /sys, a
 PostgreSQL URI on a closed port, a scheme no plugin serves, a driver that is not installed.
+Read-only opens of PostgreSQL and MariaDB run when ``TRACKYARD_TEST_POSTGRES_URI`` /
+``TRACKYARD_TEST_MYSQL_URI`` are set (they skip otherwise).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from tests._services import mysql_base_uri, postgres_base_uri, worker_database_uri
 from trackyard._doctor import SCRATCH_PREFIX, Doctor, explain
 from trackyard.backends import clear_store_cache
 from trackyard.cli import cli
 from trackyard.errors import TrackyardError
 from trackyard.plugins import BackendSpec, get_plugin_manager
 from trackyard.search.request import ExperimentSearch
+from trackyard.testing import make_client
 
 
 @pytest.fixture(autouse=True)
@@ -242,6 +246,140 @@ def test_read_only_file_store(tmp_path: Path) -> None:
     assert not root.exists()
 
 
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every folder (None) and file (its bytes) under ``root``, by relative path."""
+    return {
+        str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def _file_store_with_data(root: Path) -> tuple[str, str]:
+    """A file store as a normal open leaves it, with an experiment, a run and a model."""
+    from trackyard.backends import get_registry_store, get_tracking_store
+    from trackyard.entities import Metric, Param, RunTag
+
+    client = make_client(get_tracking_store(str(root)), get_registry_store(str(root)))
+    exp = client.create_experiment("kept")
+    run = client.create_run(exp).info.run_id
+    client.log_batch(run, [Metric("acc", 0.5, 1, 0)], [Param("p", "1")], [RunTag("t", "v")])
+    client.create_registered_model("model")
+    client.create_model_version("model", "runs:/x/model", run_id=run)
+    clear_store_cache()
+    for summary in root.rglob(".trackyard-metrics.json"):  # as MLflow leaves a run:
+        summary.unlink()  # a normal read writes it again
+    return exp, run
+
+
+def test_read_only_file_store_refuses_writes(tmp_path: Path) -> None:
+    """Opened read-only, the file store refuses each write and reads without writing."""
+    from trackyard.backends import get_registry_store, get_tracking_store
+    from trackyard.entities import Metric
+    from trackyard.stores import read_only_opens
+
+    root = tmp_path / "mlruns"
+    exp, run = _file_store_with_data(root)
+    before = _tree(root)
+    with read_only_opens() as request:
+        store = get_tracking_store(str(root))
+        registry = get_registry_store(str(root))
+    assert (request.notes, request.absent_reason) == ([], None)
+    client = make_client(store, registry)
+    writes = {
+        "create_experiment": lambda: client.create_experiment("nope"),
+        "create_run": lambda: client.create_run(exp),
+        "log_batch": lambda: client.log_batch(run, [Metric("acc", 1.0, 2, 1)]),
+        "create_registered_model": lambda: client.create_registered_model("nope"),
+    }
+    for name, write in writes.items():
+        with pytest.raises(TrackyardError, match="opened read-only") as info:
+            write()
+        assert info.value.error_code == "INVALID_STATE", name
+        assert str(info.value) == (
+            f"The file store {str(root)!r} was opened read-only; nothing is written."
+        )
+    assert client.get_experiment(exp).name == "kept"
+    (found,) = client.search_runs([exp])
+    assert found.info.run_id == run and found.data.metrics == {"acc": 0.5}
+    assert client.get_registered_model("model").latest_versions[0].version == "1"
+    assert _tree(root) == before  # byte for byte: no summary, lock or journal file either
+
+
+#: Public methods of the file stores that only read (every other one writes).
+_FILE_STORE_READS = {
+    "batch_get_traces",
+    "close",
+    "deleted_experiments",
+    "deleted_runs",
+    "explain_error",
+    "get_assessment",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_latest_versions",
+    "get_logged_model",
+    "get_metric_history",
+    "get_metric_history_bulk",
+    "get_model_version",
+    "get_model_version_by_alias",
+    "get_model_version_download_uri",
+    "get_registered_model",
+    "get_run",
+    "get_trace",
+    "get_trace_info",
+    "get_webhook",
+    "get_webhook_secret",
+    "import_artifact_location",
+    "list_webhooks",
+    "list_webhooks_by_event",
+    "new_experiment_id",
+    "read_metric_points",
+    "search_experiments",
+    "search_logged_models",
+    "search_model_versions",
+    "search_registered_models",
+    "search_runs",
+    "search_traces",
+    "search_traces_with_spans",
+    "test_webhook",
+}
+
+
+def test_every_file_store_write_refuses_at_once(tmp_path: Path) -> None:
+    """Each write method of the file stores, called read-only, raises before it reads a thing."""
+    import inspect
+
+    from trackyard.backends import get_registry_store, get_tracking_store
+    from trackyard.stores import read_only_opens
+
+    root = tmp_path / "mlruns"
+    _file_store_with_data(root)
+    before = _tree(root)
+    with read_only_opens():
+        stores = [get_tracking_store(str(root)), get_registry_store(str(root))]
+    checked = []
+    for store in stores:
+        methods = {
+            name: method
+            for name, method in inspect.getmembers(store, inspect.ismethod)
+            if not name.startswith("_") and method.__module__.startswith("trackyard_file")
+        }
+        for name, method in methods.items():
+            if name in _FILE_STORE_READS:
+                continue
+            required = [
+                p for p in inspect.signature(method).parameters.values() if p.default is p.empty
+            ]
+            args = [None for p in required if p.kind is p.POSITIONAL_OR_KEYWORD]
+            kwargs = {p.name: None for p in required if p.kind is p.KEYWORD_ONLY}
+            with pytest.raises(TrackyardError, match="opened read-only") as info:
+                method(*args, **kwargs)
+            assert info.value.error_code == "INVALID_STATE", name
+            checked.append(name)
+    assert {"create_experiment", "log_batch", "create_registered_model"} <= set(checked)
+    assert len(checked) > 40
+    assert _tree(root) == before
+
+
 def test_read_only_opens_api(tmp_path: Path) -> None:
     """The public mechanism: uncached stores that write nothing and refuse writes."""
     from trackyard.backends import get_tracking_store
@@ -270,6 +408,71 @@ def test_read_only_opens_api(tmp_path: Path) -> None:
     assert index not in _sqlite_indexes(db)
     normal = get_tracking_store(uri, str(tmp_path / "a"))  # a normal open, as before
     assert normal is not store and index in _sqlite_indexes(db)
+
+
+def _server_store_with_a_run(server: str, tmp_path: Path) -> tuple[str, str, str]:
+    """A fresh PostgreSQL or MariaDB database with one experiment holding one run."""
+    import sqlalchemy as sa
+
+    from trackyard_sql.tracking import SqlTrackingStore
+
+    base = postgres_base_uri() if server == "postgresql" else mysql_base_uri()
+    uri = worker_database_uri(base, "readonly")
+    engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:  # drop what an earlier run left
+            tables = sa.MetaData()
+            tables.reflect(conn)
+            tables.drop_all(conn)
+    finally:
+        engine.dispose()
+    store = SqlTrackingStore(uri, str(tmp_path / "a"))
+    try:
+        client = make_client(store)
+        exp = client.create_experiment("kept")
+        run = client.create_run(exp).info.run_id
+    finally:
+        store.close()
+    return uri, exp, run
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mysql"])
+def test_read_only_server_session_refuses_writes(server: str, tmp_path: Path) -> None:
+    """A read-only open of PostgreSQL/MariaDB: the server refuses writes that skip the guard."""
+    import sqlalchemy as sa
+
+    from trackyard.backends import get_tracking_store
+    from trackyard.stores import read_only_opens
+
+    uri, exp, run = _server_store_with_a_run(server, tmp_path)
+    with read_only_opens():
+        store = get_tracking_store(uri, str(tmp_path / "a"))
+    try:
+        engine = store.database.engine
+        refused = "(?i)read[- ]only transaction"  # PostgreSQL's and MariaDB's wording
+        # straight through the engine, past trackyard's guard, on two pooled connections
+        with engine.connect() as first, engine.connect() as second:
+            for conn in (first, second):
+                with pytest.raises(sa.exc.DBAPIError, match=refused):
+                    conn.exec_driver_sql(
+                        "INSERT INTO experiments (name, lifecycle_stage) VALUES ('no', 'active')"
+                    )
+                conn.rollback()
+                with pytest.raises(sa.exc.DBAPIError, match=refused):
+                    conn.exec_driver_sql("CREATE TABLE trackyard_read_only_probe (x INTEGER)")
+                conn.rollback()
+        with pytest.raises(TrackyardError, match="opened read-only") as info:
+            store.create_experiment("nope")  # trackyard's guard is still there
+        assert info.value.error_code == "INVALID_STATE"
+        client = make_client(store)  # reads work, on the connections that refused
+        assert client.get_experiment(exp).name == "kept"
+        assert [r.info.run_id for r in client.search_runs([exp])] == [run]
+    finally:
+        store.close()
+    normal = get_tracking_store(uri, str(tmp_path / "a"))
+    names = [e.name for e in normal.search_experiments(ExperimentSearch(max_results=10))]
+    assert sorted(names) == ["Default", "kept"]  # nothing was written
+    assert "trackyard_read_only_probe" not in normal.database.layout.tables
 
 
 def test_environment_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
